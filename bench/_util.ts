@@ -1,0 +1,48 @@
+/**
+ * Helpers for the benchmarks: timing, percentiles, ratio lines, and saving results (JSON and SVG) under bench/out/.
+ *
+ * @module
+ */
+
+import { formatTable, toJsonText } from "../lib/common/mod.ts";
+import type { Cell } from "../lib/common/mod.ts";
+
+/** Directory for benchmark outputs (git-ignored). */
+export const OUT_DIR: string = new URL("./out/", import.meta.url).pathname;
+
+/** The p-th percentile (0..100) of unsorted samples (nearest rank). */
+export function percentile(samples: ArrayLike<number>, p: number): number {
+  if (samples.length === 0) return NaN;
+  const s = Float64Array.from(samples as ArrayLike<number>).sort();
+  const idx = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
+  return s[idx];
+}
+
+/** Median of samples. */
+export function median(samples: ArrayLike<number>): number {
+  return percentile(samples, 50);
+}
+
+/** `a / b` formatted as `1.23x`, or `n/a`. */
+export function ratio(a: number, b: number): string {
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return "n/a";
+  return `${(a / b).toFixed(2)}x`;
+}
+
+/** Print a titled table. */
+export function printTable(title: string, header: string[], rows: Cell[][]): void {
+  console.log(`\n${title}\n${formatTable(header, rows)}`);
+}
+
+/** Save results as bench/out/NAME.json and optional SVG; prints where. */
+export async function saveResults(name: string, data: unknown, svg?: string): Promise<void> {
+  await Deno.mkdir(OUT_DIR, { recursive: true });
+  await Deno.writeTextFile(`${OUT_DIR}${name}.json`, toJsonText(data, true) + "\n");
+  if (svg) await Deno.writeTextFile(`${OUT_DIR}${name}.svg`, svg);
+  console.log(`\nresults: bench/out/${name}.json${svg ? `, chart: bench/out/${name}.svg` : ""}`);
+}
+
+/** Say plainly that a peer is absent and how to provide it. */
+export function peerAbsent(peer: string, how: string): void {
+  console.log(`peer ${peer}: ABSENT — ${how}; its column is skipped in this run`);
+}

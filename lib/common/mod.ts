@@ -1,0 +1,15 @@
+/**
+ * Shared conventions of pbxkit: the error type, logging, `--json` output, flag parsers, progress bars,
+ * tables, SVG charts and safe process execution.
+ *
+ * @module
+ */
+
+export * from "./errors.ts";
+export * from "./log.ts";
+export * from "./json.ts";
+export * from "./parse.ts";
+export * from "./progress.ts";
+export * from "./table.ts";
+export * from "./svg_chart.ts";
+export * from "./process.ts";
