@@ -1,0 +1,121 @@
+import { assert, assertEquals, assertMatch, assertThrows } from "./_util/assert.ts";
+import {
+  barChart,
+  formatBytes,
+  formatError,
+  formatTable,
+  lineChart,
+  Logger,
+  parseDuration,
+  parseHostPort,
+  parseIntIn,
+  parseList,
+  parseSize,
+  PbxError,
+  Progress,
+  runArgv,
+  toJsonText,
+  toPbxError,
+} from "../lib/common/mod.ts";
+
+Deno.test("parseSize: units, hex, and one-line usage errors", () => {
+  assertEquals(parseSize("4096"), 4096);
+  assertEquals(parseSize("64KiB"), 65536);
+  assertEquals(parseSize("1MB"), 1_000_000);
+  assertEquals(parseSize("1.5k"), 1536);
+  assertEquals(parseSize("0x1000"), 4096);
+  const e = assertThrows(() => parseSize("12 parsecs", "--max-message"), PbxError) as PbxError;
+  assertEquals(e.code, "E_USAGE");
+  assertEquals(e.exitCode, 2);
+  assertMatch(e.message, /^--max-message: /);
+});
+
+Deno.test("parseDuration: plain seconds, units and compounds", () => {
+  assertEquals(parseDuration("30"), 30_000);
+  assertEquals(parseDuration("500ms"), 500);
+  assertEquals(parseDuration("10m"), 600_000);
+  assertEquals(parseDuration("1h30m"), 5_400_000);
+  assertThrows(() => parseDuration("10 minutes"), PbxError);
+  assertThrows(() => parseDuration("m10"), PbxError);
+  assertThrows(() => parseDuration(""), PbxError);
+});
+
+Deno.test("parseIntIn, parseList and parseHostPort", () => {
+  assertEquals(parseIntIn("0x28000", "--apps-block", 0, 2 ** 32), 0x28000);
+  assertThrows(() => parseIntIn("70000", "--port", 0, 65535), PbxError, "--port");
+  assertThrows(() => parseIntIn("1e3", "--n", 0, 5000), PbxError);
+  assertEquals(parseList("lru, arc,,fifo"), ["lru", "arc", "fifo"]);
+  assertEquals(parseHostPort("10.0.0.1:5060"), { host: "10.0.0.1", port: 5060 });
+  assertEquals(parseHostPort("[fd00::1]:5061"), { host: "fd00::1", port: 5061 });
+  assertEquals(parseHostPort("fd00::1"), { host: "fd00::1" });
+  assertEquals(parseHostPort("pbx.example"), { host: "pbx.example", port: undefined });
+  assertThrows(() => parseHostPort("10.0.0.1:99999"), PbxError);
+});
+
+Deno.test("errors: Deno I/O errors map to stable codes and print as one line", () => {
+  let nf: unknown;
+  try {
+    Deno.readFileSync("/nonexistent/pbxkit/file");
+  } catch (err) {
+    nf = err;
+  }
+  const e = toPbxError(nf);
+  assertEquals(e.code, "E_NOT_FOUND");
+  const line = formatError(new PbxError("E_PARSE", "bad line 3\n  near 'x'"));
+  assertEquals(line, "pbxkit: error: bad line 3; near 'x' [E_PARSE]");
+  assertEquals(toPbxError(new Error("boom")).code, "E_INTERNAL");
+});
+
+Deno.test("logger: levels, scope, fields, and children share the level", () => {
+  const lines: string[] = [];
+  const log = new Logger({ level: "info", sink: (l) => lines.push(l) });
+  const child = log.child("ban");
+  log.debug("hidden");
+  child.info("banned", { addr: "10.0.0.9", reason: "10 failures" });
+  log.level = "warn";
+  child.info("also hidden");
+  child.warn("careful");
+  assertEquals(lines, ['[ban] banned addr=10.0.0.9 reason="10 failures"', "warn: [ban] careful"]);
+});
+
+Deno.test("json: bigint, Map, Set and non-finite numbers serialize", () => {
+  assertEquals(
+    toJsonText({ a: 5n, b: new Map([["x", 1]]), c: new Set([1, 2]), d: Infinity }),
+    '{"a":5,"b":{"x":1},"c":[1,2],"d":null}',
+  );
+});
+
+Deno.test("table: aligned columns, numbers right-aligned", () => {
+  const t = formatTable(["policy", "miss"], [["lru", 0.5], ["arc", 0.25]]);
+  assertEquals(t.split("\n"), ["policy    miss", "------  ------", "lru     0.5000", "arc     0.2500"]);
+});
+
+Deno.test("svg charts are well-formed and escape labels", () => {
+  const svg = lineChart([{ name: "a<b", points: [[1, 0.5], [10, 0.25], [100, 0.1]] }], {
+    title: "MRC",
+    xLabel: "size",
+    yLabel: "miss ratio",
+    logX: true,
+  });
+  assert(svg.startsWith("<svg") && svg.trim().endsWith("</svg>"));
+  assert(svg.includes("a&lt;b"));
+  assertEquals((svg.match(/<path /g) ?? []).length, 1);
+  const bars = barChart([{ label: "32B", values: [3, 2] }], { title: "t", yLabel: "msg/s", seriesNames: ["x", "y"] });
+  assertEquals((bars.match(/<rect x=/g) ?? []).length, 2 + 1 + 2); // 2 bars, frame, 2 legend swatches
+});
+
+Deno.test("progress renders counts, percent, rate; stays silent when disabled", () => {
+  const p = new Progress("replay", { total: 1000, unit: "req", enabled: false });
+  p.update(250);
+  assertMatch(p.render(), /^replay \[#{6}\.{18}\]  25% 250\/1000 ETA \S+ req \S+\/s$/);
+  assertEquals(formatBytes(1536), "1.5KiB");
+});
+
+Deno.test("runArgv: argv without a shell, missing tools and failures are PbxErrors", async () => {
+  const r = await runArgv(["printf", "%s", "$(echo not-a-shell);"]);
+  assertEquals(r.stdout, "$(echo not-a-shell);");
+  const missing = await runArgv(["/nonexistent/tool"]).catch((e) => e);
+  assertEquals((missing as PbxError).code, "E_TOOL_MISSING");
+  const failed = await runArgv(["false"]).catch((e) => e);
+  assertEquals((failed as PbxError).code, "E_EXTERNAL");
+});
