@@ -5,14 +5,303 @@
  */
 
 import type { Command } from "@commander-js/extra-typings";
-import { newCommand, notImplemented } from "../lib/cli/mod.ts";
+import { globalFlags, newCommand } from "../lib/cli/mod.ts";
+import {
+  collect,
+  formatTable,
+  log,
+  parseIntIn,
+  parsePort,
+  parseSize,
+  PbxError,
+  printJson,
+  printJsonLine,
+  toPbxError,
+  writeStdout,
+} from "../lib/common/mod.ts";
+import { DEFAULTS, hex, hex32, inspectFile, pack, UIMAGE_CODES, watchInputs } from "../lib/bbb/mod.ts";
+import type { InspectReport, PackOptions, PackReport } from "../lib/bbb/mod.ts";
+import { TftpServer } from "../lib/tftp/mod.ts";
+
+const addr = (flag: string) => (v: string) => parseIntIn(v, flag, 0, 0xffffffff);
 
 /** Build the `bbb-pack` subcommand. */
 export function bbbPackCommand(): Command {
-  return newCommand("bbb-pack", {
+  const cmd = newCommand("bbb-pack", {
     summary: "Pack a bare-metal kernel and apps for a BeagleBone Black, write uEnv.txt and serve them over TFTP",
-    examples: ["pbxkit bbb-pack --kernel os.bin --app a.bin --out build/"],
-  }).action(() => {
-    throw notImplemented("bbb-pack", 6);
-  });
+    description: "Pack os.bin, apps.bin (a 512-byte table of little-endian sizes, then each app padded to 512 bytes) " +
+      "and uEnv.txt for u-boot on a BeagleBone Black; optionally a legacy uImage and a bootable SD-card image. " +
+      "Checks the RAM and eMMC layout first. --tftp serves the output directory (RFC 1350/2347/2348/2349/7440), " +
+      "--watch rebuilds when the inputs change. See docs/bbb-pack.md.",
+    examples: [
+      "pbxkit bbb-pack --kernel os.bin --app a.bin --app b.bin --out build/ --ipaddr 192.168.7.2 --serverip 192.168.7.1",
+      "pbxkit bbb-pack --kernel os.bin --app a.bin --out build/ --tftp --watch",
+      "pbxkit bbb-pack --kernel os.bin --app a.bin --out build/ --sdcard sd.img --mlo MLO --uboot u-boot.img",
+      "pbxkit bbb-pack inspect build/apps.bin",
+    ],
+  })
+    .option("--kernel <file>", "kernel binary (os.bin)")
+    .option("--app <file>", "app binary, in table order (repeatable)", collect)
+    .option("--out <dir>", "output directory (os.bin, apps.bin, uEnv.txt, uImage)")
+    .option("--mode <mode>", "uEnv.txt mode: dev (TFTP + write apps to eMMC) or stable (boot from eMMC)", "dev")
+    .option("--ipaddr <ip>", "board IPv4 address set in uEnv.txt (dev mode; default: u-boot's saved env)")
+    .option("--serverip <ip>", "TFTP server IPv4 address set in uEnv.txt (dev mode)")
+    .option(
+      "--kernel-addr <addr>",
+      `RAM address to load and run the kernel (default ${hex(DEFAULTS.kernelAddr)})`,
+      addr("--kernel-addr"),
+    )
+    .option(
+      "--apps-addr <addr>",
+      `RAM address to load apps.bin (default ${hex(DEFAULTS.appsAddr)})`,
+      addr("--apps-addr"),
+    )
+    .option(
+      "--apps-block <block>",
+      `eMMC block apps.bin is written to (default ${hex(DEFAULTS.appsBlock)})`,
+      addr("--apps-block"),
+    )
+    .option(
+      "--kernel-block <block>",
+      `eMMC block of the kernel for stable mode and --flash-kernel (default ${hex(DEFAULTS.kernelBlock)})`,
+      addr("--kernel-block"),
+    )
+    .option("--flash-kernel", "dev mode: also write the kernel to the eMMC at --kernel-block")
+    .option("--kernel-max <size>", "refuse a kernel larger than this", "80MiB")
+    .option("--ddr-size <size>", "DDR size from 0x80000000", "512MiB")
+    .option("--uboot-reserve <size>", "top of DDR reserved for relocated u-boot", "34MiB")
+    .option("--uimage", "also write a legacy u-boot uImage (as mkimage -T kernel -C none)")
+    .option("--uimage-name <name>", "uImage name (default: the kernel's file name)")
+    .option("--sdcard <file>", "also write a bootable SD-card image (MBR + FAT32 with MLO, u-boot.img, uEnv.txt)")
+    .option("--mlo <file>", "MLO for --sdcard")
+    .option("--uboot <file>", "u-boot.img for --sdcard")
+    .option("--sdcard-size <size>", "FAT32 partition size for --sdcard", "64MiB")
+    .option("--emmc-mbr <file>", "eMMC layout (MBR sector or disk image): warn when raw writes overlap a partition")
+    .option("--tftp", "serve the output directory over TFTP after building")
+    .option("--tftp-port <port>", "TFTP port", "69")
+    .option("--tftp-address <addr>", "address to bind (repeatable; default :: = IPv4 and IPv6)", collect)
+    .option("--tftp-allow-write", "accept TFTP uploads (atomic: a partial upload never replaces a file)")
+    .option("--tftp-max-blksize <n>", "largest blksize granted", "65464")
+    .option("--tftp-max-windowsize <n>", "largest windowsize granted", "64")
+    .option("--watch", "rebuild when the inputs change (Ctrl-C to stop)")
+    .option("--json", "print the build report as JSON (one line per build with --watch)")
+    .action(async function (opts) {
+      globalFlags(this);
+      await runPack(opts);
+    });
+
+  cmd.addCommand(
+    newCommand("inspect", {
+      summary: "Print the table of an existing apps.bin (or the header of a uImage)",
+      examples: ["pbxkit bbb-pack inspect build/apps.bin", "pbxkit bbb-pack inspect build/uImage --json"],
+    })
+      .argument("<file>", "apps.bin or uImage")
+      .option("--json", "print as JSON")
+      .action(async function (file, _o) {
+        globalFlags(this);
+        const json = !!(this.optsWithGlobals() as { json?: boolean }).json;
+        const r = await inspectFile(file);
+        if (json) printJson(r, { pretty: true });
+        else writeStdout(formatInspect(r));
+        if (r.kind === "apps" && r.info.problems.length) {
+          const ps = r.info.problems;
+          const more = ps.length > 3 ? `; and ${ps.length - 3} more` : "";
+          throw new PbxError("E_PARSE", `${file}: ${ps.length} problem(s): ${ps.slice(0, 3).join("; ")}${more}`);
+        }
+        if (r.kind === "uimage" && (!r.header.headerCrcOk || r.header.dataCrcOk === false)) {
+          throw new PbxError("E_PARSE", `${file}: bad ${r.header.headerCrcOk ? "data" : "header"} CRC`);
+        }
+      }),
+  );
+  return cmd as unknown as Command;
+}
+
+interface PackFlags {
+  kernel?: string;
+  app?: string[];
+  out?: string;
+  mode: string;
+  ipaddr?: string;
+  serverip?: string;
+  kernelAddr?: number;
+  appsAddr?: number;
+  appsBlock?: number;
+  kernelBlock?: number;
+  flashKernel?: boolean;
+  kernelMax: string;
+  ddrSize: string;
+  ubootReserve: string;
+  uimage?: boolean;
+  uimageName?: string;
+  sdcard?: string;
+  mlo?: string;
+  uboot?: string;
+  sdcardSize: string;
+  emmcMbr?: string;
+  tftp?: boolean;
+  tftpPort: string;
+  tftpAddress?: string[];
+  tftpAllowWrite?: boolean;
+  tftpMaxBlksize: string;
+  tftpMaxWindowsize: string;
+  watch?: boolean;
+  json?: boolean;
+}
+
+function packOptions(o: PackFlags): PackOptions {
+  if (!o.kernel) throw new PbxError("E_USAGE", "--kernel FILE is required (or use: bbb-pack inspect FILE)");
+  if (!o.app?.length) throw new PbxError("E_USAGE", "at least one --app FILE is required");
+  if (!o.out) throw new PbxError("E_USAGE", "--out DIR is required");
+  if (o.mode !== "dev" && o.mode !== "stable") {
+    throw new PbxError("E_USAGE", `--mode: '${o.mode}' is not dev or stable`);
+  }
+  if (o.sdcard && (!o.mlo || !o.uboot)) throw new PbxError("E_USAGE", "--sdcard needs --mlo FILE and --uboot FILE");
+  if (!o.sdcard && (o.mlo || o.uboot)) throw new PbxError("E_USAGE", "--mlo/--uboot are only used with --sdcard FILE");
+  return {
+    kernel: o.kernel,
+    apps: o.app,
+    outDir: o.out,
+    mode: o.mode,
+    ipaddr: o.ipaddr,
+    serverip: o.serverip,
+    kernelAddr: o.kernelAddr,
+    appsAddr: o.appsAddr,
+    appsBlock: o.appsBlock,
+    kernelBlock: o.kernelBlock,
+    flashKernel: o.flashKernel,
+    kernelMax: parseSize(o.kernelMax, "--kernel-max"),
+    ddrSize: parseSize(o.ddrSize, "--ddr-size"),
+    ubootReserve: parseSize(o.ubootReserve, "--uboot-reserve"),
+    uimage: o.uimage,
+    uimageName: o.uimageName,
+    sdcard: o.sdcard,
+    mlo: o.mlo,
+    uboot: o.uboot,
+    sdcardSize: parseSize(o.sdcardSize, "--sdcard-size"),
+    emmcMbr: o.emmcMbr,
+  };
+}
+
+async function runPack(o: PackFlags): Promise<void> {
+  const opts = packOptions(o);
+  const port = parsePort(o.tftpPort, "--tftp-port");
+  const maxBlksize = parseIntIn(o.tftpMaxBlksize, "--tftp-max-blksize", 8, 65464);
+  const maxWindowsize = parseIntIn(o.tftpMaxWindowsize, "--tftp-max-windowsize", 1, 65535);
+  const report = await pack(opts);
+  if (o.json) (o.watch ? printJsonLine : (v: unknown) => printJson(v, { pretty: true }))(report);
+  else writeStdout(formatReport(report));
+  if (!o.tftp && !o.watch) return;
+
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  let server: TftpServer | undefined;
+  try {
+    if (o.tftp) {
+      server = await TftpServer.listen({
+        root: opts.outDir,
+        port,
+        hostnames: o.tftpAddress,
+        allowWrite: o.tftpAllowWrite,
+        maxBlksize,
+        maxWindowsize,
+      });
+      const where = server.addrs.map((a) => (a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname) + `:${a.port}`);
+      log.info(`tftp: serving ${server.root} on udp ${where.join(", ")} (Ctrl-C to stop)`);
+    }
+    const work: Promise<void>[] = [new Promise((res) => stop.signal.addEventListener("abort", () => res()))];
+    if (o.watch) {
+      const inputs = [opts.kernel, ...opts.apps, opts.mlo, opts.uboot, opts.emmcMbr].filter((x): x is string => !!x);
+      work.push(watchInputs(inputs, async (changed) => {
+        try {
+          const r = await pack(opts);
+          if (o.json) printJsonLine(r);
+          else {
+            log.info(
+              `rebuilt after change to ${changed.join(", ")}: ${r.files.map((f) => `${f.name} ${f.crc32}`).join(", ")}`,
+            );
+          }
+        } catch (err) {
+          // Keep the last good outputs and keep watching.
+          log.error(`rebuild failed, previous outputs kept: ${toPbxError(err).message} [${toPbxError(err).code}]`);
+        }
+      }, { signal: stop.signal, onReady: () => log.info(`watching ${inputs.length} input(s) for changes`) }));
+    }
+    await Promise.race(work);
+  } finally {
+    stop.abort();
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    await server?.close();
+  }
+}
+
+function formatReport(r: PackReport): string {
+  const out: string[] = [];
+  out.push(
+    formatTable(
+      ["file", "bytes", "blocks", "crc32"],
+      [
+        ...r.files.map((f) => [f.path, f.size, hex(f.blocks), f.crc32]),
+        ...(r.sdcard
+          ? [[r.sdcard.path, r.sdcard.size, hex(Math.ceil(r.sdcard.size / 512)), `volume ${r.sdcard.volumeId}`]]
+          : []),
+      ],
+    ),
+  );
+  out.push("");
+  out.push(
+    formatTable(
+      ["app", "file", "offset", "size (table)", "blocks", "crc32"],
+      r.apps.map((a) => [a.index, a.name ?? "", hex(a.offset), a.size, hex(a.blocks), hex32(a.crc32)]),
+    ),
+  );
+  out.push("");
+  out.push(`uEnv.txt (${r.mode}): uenvcmd=${r.uenvcmd}`);
+  const ram = r.layout.ram.map((x) => `${x.name} ${hex(x.start)}-${hex(x.end - 1)}`).join(", ");
+  out.push(`RAM: ${ram}; u-boot reserved ${hex(r.layout.reserved.start)}-${hex(r.layout.reserved.end - 1)}`);
+  if (r.layout.emmc.length) {
+    out.push(`eMMC: ${r.layout.emmc.map((x) => `${x.name} blocks ${hex(x.start)}-${hex(x.end - 1)}`).join(", ")}`);
+  }
+  const k = r.files.find((f) => f.name === "os.bin"), a = r.files.find((f) => f.name === "apps.bin");
+  if (k && a && r.mode === "dev") {
+    const kaddr = r.layout.ram[0].start, aaddr = r.layout.ram[1]?.start ?? 0;
+    out.push(
+      `check on the board: crc32 ${hex(kaddr)} ${hex(k.size)} -> ${k.crc32.slice(2)}; crc32 ${hex(aaddr)} ${
+        hex(a.size)
+      } -> ${a.crc32.slice(2)}`,
+    );
+  }
+  for (const w of r.warnings) out.push(`warning: ${w}`);
+  return out.join("\n") + "\n";
+}
+
+function formatInspect(r: InspectReport): string {
+  if (r.kind === "uimage") {
+    const h = r.header;
+    const name = (t: Record<number, string>, v: number) => t[v] ?? String(v);
+    return [
+      `${r.path}: legacy uImage "${h.name}"`,
+      `  created   ${new Date(h.time * 1000).toISOString()} (${h.time})`,
+      `  type      ${name(UIMAGE_CODES.arch, h.arch)} ${name(UIMAGE_CODES.os, h.os)} ${
+        name(UIMAGE_CODES.type, h.type)
+      } (${name(UIMAGE_CODES.comp, h.comp)})`,
+      `  data      ${h.size} bytes, crc ${hex32(h.dataCrc)} ${
+        h.dataCrcOk === undefined ? "(truncated)" : h.dataCrcOk ? "ok" : "BAD"
+      }`,
+      `  load      ${hex(h.load)}, entry ${hex(h.entry)}`,
+      `  header    crc ${hex32(h.headerCrc)} ${h.headerCrcOk ? "ok" : "BAD"}`,
+    ].join("\n") + "\n";
+  }
+  const i = r.info;
+  const lines = [
+    `${r.path}: apps image, ${i.apps.length} app(s), ${i.fileSize} bytes (table implies ${i.expectedSize})`,
+    formatTable(
+      ["app", "offset", "size (table)", "blocks", "used", "crc32"],
+      i.apps.map((a) => [a.index, hex(a.offset), a.size, hex(a.blocks), a.used, hex32(a.crc32)]),
+    ),
+  ];
+  for (const p of i.problems) lines.push(`problem: ${p}`);
+  return lines.join("\n") + "\n";
 }

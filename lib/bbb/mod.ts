@@ -1,0 +1,281 @@
+/**
+ * The BeagleBone Black bare-metal dev loop: pack `os.bin`, `apps.bin`, `uEnv.txt`, an optional legacy `uImage`
+ * and an optional SD-card image, after checking the RAM and eMMC layout. Outputs are written atomically (a
+ * TFTP transfer or a board reset never sees half a file).
+ *
+ * @module
+ */
+
+import { basename, join } from "node:path";
+import { log, PbxError } from "../common/mod.ts";
+import { inspectApps, packApps } from "./apps_image.ts";
+import type { AppEntry, AppsInfo } from "./apps_image.ts";
+import { crc32, hex32 } from "./crc32.ts";
+import { checkLayout } from "./layout.ts";
+import type { LayoutReport } from "./layout.ts";
+import { fileSectorReader, readPartitions } from "./mbr.ts";
+import type { Partition } from "./mbr.ts";
+import { buildSdCard, SD_PART_SIZE } from "./sdcard.ts";
+import { buildUImage, parseUImage, UIMAGE_MAGIC } from "./uimage.ts";
+import type { UImageHeader } from "./uimage.ts";
+import { blocks, buildUEnv, buildUEnvCmd } from "./uenv.ts";
+import type { BootMode } from "./uenv.ts";
+
+export * from "./apps_image.ts";
+export * from "./crc32.ts";
+export * from "./fat32.ts";
+export * from "./layout.ts";
+export * from "./mbr.ts";
+export * from "./sdcard.ts";
+export * from "./uenv.ts";
+export * from "./uimage.ts";
+export * from "./watch.ts";
+
+/** Default largest kernel accepted (80 MiB). */
+export const DEFAULT_KERNEL_MAX: number = 80 * 1024 * 1024;
+/** Default addresses and blocks. */
+export const DEFAULTS = {
+  kernelAddr: 0x80000000,
+  appsAddr: 0x90000000,
+  appsBlock: 0x28000,
+  kernelBlock: 0x800,
+} as const;
+
+/** Inputs of {@linkcode pack}. */
+export interface PackOptions {
+  /** Kernel binary (`os.bin`). */
+  kernel: string;
+  /** App binaries, in table order. */
+  apps: readonly string[];
+  /** Output directory (created if missing). */
+  outDir: string;
+  mode?: BootMode;
+  ipaddr?: string;
+  serverip?: string;
+  kernelAddr?: number;
+  appsAddr?: number;
+  appsBlock?: number;
+  kernelBlock?: number;
+  /** dev mode: also write the kernel to the eMMC at `kernelBlock`. */
+  flashKernel?: boolean;
+  /** Refuse kernels larger than this (default 80 MiB). */
+  kernelMax?: number;
+  /** Also write `uImage` (legacy header). */
+  uimage?: boolean;
+  /** uImage name (default the kernel's file name, cut to 31 bytes). */
+  uimageName?: string;
+  /** SD-card image path; needs `mlo` and `uboot`. */
+  sdcard?: string;
+  mlo?: string;
+  uboot?: string;
+  /** SD-card FAT32 partition size in bytes (default 64 MiB). */
+  sdcardSize?: number;
+  /** eMMC layout (MBR sector or disk image) to check raw writes against. */
+  emmcMbr?: string;
+  ddrSize?: number;
+  ubootReserve?: number;
+  /** Seconds since the epoch for timestamps (`SOURCE_DATE_EPOCH`); default: read from the environment. */
+  sourceDateEpoch?: number;
+}
+
+/** One written file. */
+export interface OutputFile {
+  name: string;
+  path: string;
+  size: number;
+  blocks: number;
+  crc32: string;
+}
+
+/** What {@linkcode pack} did. */
+export interface PackReport {
+  outDir: string;
+  mode: BootMode;
+  files: OutputFile[];
+  apps: AppEntry[];
+  uenvcmd: string;
+  layout: LayoutReport;
+  partitions?: Partition[];
+  warnings: string[];
+  uimage?: UImageHeader;
+  sdcard?: { path: string; size: number; partitionStart: number; partitionSectors: number; volumeId: string };
+}
+
+/** `SOURCE_DATE_EPOCH` from the environment, validated; undefined when unset. */
+export function sourceDateEpoch(): number | undefined {
+  const v = Deno.env.get("SOURCE_DATE_EPOCH");
+  if (v === undefined || v === "") return undefined;
+  if (!/^\d+$/.test(v)) throw new PbxError("E_USAGE", `SOURCE_DATE_EPOCH='${v}' is not a number of seconds`);
+  return Number(v);
+}
+
+/** Read a whole input file with a size limit and a clear error naming the flag. */
+export async function readInput(path: string, what: string, limit = 1 << 30): Promise<Uint8Array> {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new PbxError("E_NOT_FOUND", `${what} '${path}' does not exist`);
+    throw err;
+  }
+  if (!st.isFile) throw new PbxError("E_INVALID_INPUT", `${what} '${path}' is not a regular file`);
+  if (st.size > limit) {
+    throw new PbxError("E_LIMIT", `${what} '${path}' is ${st.size} bytes, over the limit of ${limit} bytes`);
+  }
+  return await Deno.readFile(path);
+}
+
+/** Write `chunks` to `path` atomically (temp file in the same directory, fsync, rename), zero-extended to `size`. */
+export async function writeAtomic(path: string, chunks: readonly Uint8Array[], size?: number): Promise<void> {
+  const tmp = `${path}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+  try {
+    for (const c of chunks) {
+      let off = 0;
+      while (off < c.length) off += await f.write(c.subarray(off));
+    }
+    if (size !== undefined) await f.truncate(size);
+    await f.sync();
+  } catch (err) {
+    f.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+  f.close();
+  try {
+    await Deno.rename(tmp, path);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+function fileInfo(name: string, path: string, data: Uint8Array, size = data.length): OutputFile {
+  return { name, path, size, blocks: blocks(size), crc32: hex32(crc32(data)) };
+}
+
+/** Build every output from the inputs; throws before writing anything when a check fails. */
+export async function pack(o: PackOptions): Promise<PackReport> {
+  const mode = o.mode ?? "dev";
+  const kernelMax = o.kernelMax ?? DEFAULT_KERNEL_MAX;
+  const kernel = await readInput(o.kernel, "--kernel", kernelMax);
+  if (kernel.length === 0) throw new PbxError("E_INVALID_INPUT", `--kernel '${o.kernel}' is empty`);
+  const apps = [];
+  for (const a of o.apps) apps.push({ name: basename(a), data: await readInput(a, "--app") });
+  const { image: appsBin, entries } = packApps(apps);
+  const kernelAddr = o.kernelAddr ?? DEFAULTS.kernelAddr;
+  const appsAddr = o.appsAddr ?? DEFAULTS.appsAddr;
+  const appsBlock = o.appsBlock ?? DEFAULTS.appsBlock;
+  const kernelBlock = o.kernelBlock ?? DEFAULTS.kernelBlock;
+
+  let partitions: Partition[] | undefined;
+  let emmcSectors: number | undefined;
+  if (o.emmcMbr) {
+    const st = await Deno.stat(o.emmcMbr).catch(() => undefined);
+    if (!st?.isFile) throw new PbxError("E_NOT_FOUND", `--emmc-mbr '${o.emmcMbr}' does not exist`);
+    const f = await Deno.open(o.emmcMbr, { read: true });
+    try {
+      partitions = readPartitions(fileSectorReader(f));
+    } finally {
+      f.close();
+    }
+    if (st.size > 512 * 34) emmcSectors = Math.floor(st.size / 512);
+  }
+  const layout = checkLayout({
+    mode,
+    kernelAddr,
+    kernelSize: kernel.length,
+    appsAddr,
+    appsSize: appsBin.length,
+    appsBlock,
+    kernelBlock,
+    flashKernel: o.flashKernel,
+    ddrSize: o.ddrSize,
+    ubootReserve: o.ubootReserve,
+    emmcPartitions: partitions,
+    emmcSectors,
+  });
+  const uenvOpts = {
+    mode,
+    ipaddr: o.ipaddr,
+    serverip: o.serverip,
+    kernelAddr,
+    appsAddr,
+    appsBlock,
+    kernelBlock,
+    kernelSize: kernel.length,
+    appsSize: appsBin.length,
+    flashKernel: o.flashKernel,
+  };
+  const uenvText = buildUEnv(uenvOpts);
+  const uenv = new TextEncoder().encode(uenvText);
+  const epoch = o.sourceDateEpoch ?? sourceDateEpoch();
+
+  let uimage: Uint8Array | undefined;
+  if (o.uimage) {
+    const time = epoch ?? Math.floor(((await Deno.stat(o.kernel)).mtime?.getTime() ?? 0) / 1000);
+    const name = o.uimageName ?? new TextDecoder().decode(new TextEncoder().encode(basename(o.kernel)).slice(0, 31));
+    uimage = buildUImage(kernel, { load: kernelAddr, entry: kernelAddr, name, time });
+  }
+  let sd: ReturnType<typeof buildSdCard> | undefined;
+  if (o.sdcard) {
+    if (!o.mlo || !o.uboot) throw new PbxError("E_USAGE", "--sdcard needs --mlo FILE and --uboot FILE");
+    sd = buildSdCard({
+      mlo: await readInput(o.mlo, "--mlo"),
+      uboot: await readInput(o.uboot, "--uboot"),
+      uenv,
+      partitionSize: o.sdcardSize ?? SD_PART_SIZE,
+      time: epoch ?? 0,
+    });
+  }
+
+  await Deno.mkdir(o.outDir, { recursive: true });
+  const files: OutputFile[] = [];
+  const put = async (name: string, data: Uint8Array) => {
+    const path = join(o.outDir, name);
+    await writeAtomic(path, [data]);
+    files.push(fileInfo(name, path, data));
+  };
+  await put("os.bin", kernel);
+  await put("apps.bin", appsBin);
+  await put("uEnv.txt", uenv);
+  if (uimage) await put("uImage", uimage);
+  let sdcard: PackReport["sdcard"];
+  if (sd && o.sdcard) {
+    await writeAtomic(o.sdcard, [sd.head], sd.size);
+    sdcard = {
+      path: o.sdcard,
+      size: sd.size,
+      partitionStart: sd.partitionStart,
+      partitionSectors: sd.partitionSectors,
+      volumeId: hex32(sd.volumeId),
+    };
+  }
+  for (const w of layout.warnings) log.warn(w);
+  return {
+    outDir: o.outDir,
+    mode,
+    files,
+    apps: entries,
+    uenvcmd: buildUEnvCmd(uenvOpts),
+    layout,
+    partitions,
+    warnings: layout.warnings,
+    uimage: uimage ? parseUImage(uimage) : undefined,
+    sdcard,
+  };
+}
+
+/** What `inspect` found in a file: an apps image or a legacy uImage. */
+export type InspectReport =
+  | { kind: "apps"; path: string; info: AppsInfo }
+  | { kind: "uimage"; path: string; header: UImageHeader };
+
+/** Inspect an existing `apps.bin` (or a legacy `uImage`, recognised by its magic). */
+export async function inspectFile(path: string): Promise<InspectReport> {
+  const bytes = await readInput(path, "file", 4 * 1024 ** 3);
+  if (bytes.length >= 64 && new DataView(bytes.buffer).getUint32(0) === UIMAGE_MAGIC) {
+    return { kind: "uimage", path, header: parseUImage(bytes) };
+  }
+  return { kind: "apps", path, info: inspectApps(bytes) };
+}
