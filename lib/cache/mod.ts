@@ -1,0 +1,21 @@
+/**
+ * `cache-sim`'s engine: eviction policies (one small interface, one file each), I/O schedulers, disk models,
+ * write-back policies, the seed model (the user's block cache as a discrete-event simulation), the object model
+ * (libCacheSim-comparable), streamed trace readers and generators, miss-ratio curves, reports and charts.
+ *
+ * @module
+ */
+
+export * from "./policy.ts";
+export { KeyMap } from "./keymap.ts";
+export { POLICIES, policyFactory, policyName } from "./policies/mod.ts";
+export { schedulerName, SCHEDULERS } from "./schedulers/mod.ts";
+export * from "./disk.ts";
+export * from "./writeback.ts";
+export * from "./seed_model.ts";
+export * from "./object_model.ts";
+export * from "./mrc.ts";
+export * from "./run.ts";
+export * from "./report.ts";
+export * from "./chart.ts";
+export * from "./traces/mod.ts";

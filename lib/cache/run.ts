@@ -1,0 +1,193 @@
+/**
+ * The `cache-sim` engine entry: open the trace (or generator), build every requested configuration, replay the
+ * trace once through all of them (and the stack-distance pass for `--mrc`), and return the report.
+ *
+ * @module
+ */
+
+import { PbxError } from "../common/mod.ts";
+import type { DiskParams } from "./disk.ts";
+import { type MrcPoint, StackDistance } from "./mrc.ts";
+import { batchKeys, computeNextUse, type ObjectResult, runObjectModel } from "./object_model.ts";
+import { policyName } from "./policies/mod.ts";
+import { type SeedResult, SeedSim } from "./seed_model.ts";
+import { schedulerName } from "./schedulers/mod.ts";
+import { generatedSource, traceSource } from "./traces/mod.ts";
+import type { TraceSource } from "./traces/batch.ts";
+import { DEFAULT_GENERATOR, formatGeneratorSpec } from "./traces/generators.ts";
+import type { WritebackParams } from "./writeback.ts";
+
+/** A `--cache-size` item: a count of blocks/objects or bytes. */
+export interface CacheSizeSpec {
+  /** The number. */
+  value: number;
+  /** True when it had a unit (bytes). */
+  bytes: boolean;
+}
+
+/** Everything a run needs. */
+export interface CacheSimOptions {
+  /** Trace file; absent = generator. */
+  trace?: string;
+  /** Trace format (sniffed when absent). */
+  format?: string;
+  /** Generator spec (default zipf). */
+  gen?: string;
+  /** Skip malformed lines. */
+  skipBad?: boolean;
+  /** seed or object. */
+  model: "seed" | "object";
+  /** Policies. */
+  policies: string[];
+  /** Schedulers (seed model). */
+  schedulers: string[];
+  /** Write-back policies (seed model). */
+  writebacks: WritebackParams[];
+  /** Cache sizes. */
+  cacheSizes: CacheSizeSpec[];
+  /** Block size in bytes. */
+  blockSize: number;
+  /** Disk model (seed model). */
+  disk: DiskParams;
+  /** Closed-loop threads (0 = trace timestamps). */
+  threads: number;
+  /** Time scale for timestamped replay. */
+  speed: number;
+  /** Crash time (µs) for the lost-writes report. */
+  crashAtUs?: number;
+  /** Check invariants. */
+  checkInvariants: boolean;
+  /** Compute the LRU miss-ratio curve. */
+  mrc: boolean;
+  /** SHARDS sampling rate for the curve (1 = exact). */
+  sample: number;
+  /** Deadline expiries (µs). */
+  readExpireUs?: number;
+  writeExpireUs?: number;
+  /** Progress callback (requests done, total if known). */
+  onProgress?: (done: number, total?: number) => void;
+}
+
+/** One result row. */
+export type Result = SeedResult | ObjectResult;
+
+/** What a run returns. */
+export interface CacheSimReport {
+  /** The trace replayed. */
+  trace: { name: string; unit: string; requests: number; skippedLines: number };
+  /** Model. */
+  model: "seed" | "object";
+  /** Block size. */
+  blockSize: number;
+  /** One row per combination. */
+  results: Result[];
+  /** LRU miss-ratio curve when asked. */
+  mrc?: { method: "exact" | "shards"; sampleRate: number; points: MrcPoint[] };
+  /** Wall-clock seconds of the replay. */
+  elapsedSeconds: number;
+}
+
+/** Resolve a cache-size spec to blocks. */
+export function sizeInBlocks(s: CacheSizeSpec, blockSize: number): number {
+  const n = s.bytes ? Math.floor(s.value / blockSize) : s.value;
+  if (!Number.isInteger(n) || n < 1) {
+    throw new PbxError("E_USAGE", `--cache-size ${s.value}${s.bytes ? " bytes" : ""} is less than one block`);
+  }
+  return n;
+}
+
+/** Open the trace or generator named by the options. */
+export async function openSource(
+  o: Pick<CacheSimOptions, "trace" | "format" | "gen" | "skipBad">,
+): Promise<TraceSource> {
+  if (o.trace) return await traceSource(o.trace, { format: o.format, skipBad: o.skipBad });
+  return generatedSource(o.gen ?? formatGeneratorSpec(DEFAULT_GENERATOR));
+}
+
+/** Run the simulation(s) described by `o`. */
+export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
+  const t0 = performance.now();
+  const source = await openSource(o);
+  const sizes = o.cacheSizes.map((s) => sizeInBlocks(s, o.blockSize));
+  const policies = o.policies.map(policyName);
+  let results: Result[];
+  let requests = 0;
+  const progress = (done: number) => {
+    requests = done;
+    o.onProgress?.(done, source.total);
+  };
+  let sd: StackDistance | undefined;
+  if (o.mrc) sd = new StackDistance(o.sample, 1 << 16);
+  if (o.model === "object") {
+    const configs = policies.flatMap((policy) => sizes.map((cacheSize) => ({ policy, cacheSize })));
+    if (sd) {
+      // one extra pass for the curve (the object model's pass is typed and tight; keep it so)
+      await mrcPass(source, sd, o.blockSize);
+    }
+    results = configs.length
+      ? await runObjectModel(source, configs, { blockSize: o.blockSize, onProgress: progress })
+      : [];
+    if (!configs.length && sd) requests = sd.requests;
+  } else {
+    const schedulers = o.schedulers.map(schedulerName);
+    const needNext = policies.includes("opt");
+    const nextUse = needNext ? await computeNextUse(source, o.blockSize) : undefined;
+    const sims: SeedSim[] = [];
+    for (const policy of policies) {
+      for (const scheduler of schedulers) {
+        for (const writeback of o.writebacks) {
+          for (const cacheSize of sizes) {
+            sims.push(
+              new SeedSim({ policy, scheduler, writeback, cacheSize }, {
+                blockSize: o.blockSize,
+                disk: o.disk,
+                threads: o.threads,
+                speed: o.speed,
+                crashAtUs: o.crashAtUs,
+                checkInvariants: o.checkInvariants,
+                readExpireUs: o.readExpireUs,
+                writeExpireUs: o.writeExpireUs,
+              }),
+            );
+          }
+        }
+      }
+    }
+    let idx = 0;
+    let keys = new Float64Array(0);
+    for await (const b of source.batches()) {
+      for (const sim of sims) sim.feed(b, source.unit === "object", nextUse, idx);
+      if (sd) {
+        if (keys.length < b.n) keys = new Float64Array(b.n);
+        batchKeys(b, source.unit, o.blockSize, keys);
+        for (let i = 0; i < b.n; i++) sd.access(keys[i]);
+      }
+      idx += b.n;
+      progress(idx);
+    }
+    results = sims.map((s) => s.finish());
+  }
+  const report: CacheSimReport = {
+    trace: { name: source.name, unit: source.unit, requests, skippedLines: source.skipped },
+    model: o.model,
+    blockSize: o.blockSize,
+    results,
+    elapsedSeconds: (performance.now() - t0) / 1000,
+  };
+  if (sd) {
+    const extra = sizes.length ? sd.curve(sizes) : [];
+    const points = [...sd.curve(undefined, 48), ...extra].sort((a, b) => a.cacheSize - b.cacheSize)
+      .filter((p, i, a) => i === 0 || p.cacheSize !== a[i - 1].cacheSize);
+    report.mrc = { method: o.sample < 1 ? "shards" : "exact", sampleRate: o.sample, points };
+  }
+  return report;
+}
+
+async function mrcPass(source: TraceSource, sd: StackDistance, blockSize: number): Promise<void> {
+  let keys = new Float64Array(0);
+  for await (const b of source.batches()) {
+    if (keys.length < b.n) keys = new Float64Array(b.n);
+    batchKeys(b, source.unit, blockSize, keys);
+    for (let i = 0; i < b.n; i++) sd.access(keys[i]);
+  }
+}
