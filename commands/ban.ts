@@ -4,15 +4,251 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
-import { newCommand, notImplemented } from "../lib/cli/mod.ts";
+import { type Command, Option } from "@commander-js/extra-typings";
+import { globalFlags, newCommand } from "../lib/cli/mod.ts";
+import {
+  collect,
+  formatTable,
+  log,
+  printJson,
+  printJsonLine,
+  Progress,
+  usageError,
+  writeStdout,
+} from "../lib/common/mod.ts";
+import {
+  banCleanup,
+  type BanConfig,
+  banJson,
+  banList,
+  banStatus,
+  banUnban,
+  engineCounters,
+  type RawSettings,
+  readConfigFile,
+  replayCapture,
+  resolveConfig,
+  runDaemon,
+} from "../lib/ban/mod.ts";
+
+interface CommonOpts {
+  config?: string;
+  backend?: string;
+  state?: string;
+  socket?: string;
+  json?: boolean;
+}
+
+async function configFrom(opts: CommonOpts & RawSettings): Promise<{ cfg: BanConfig; file: RawSettings }> {
+  const file = opts.config ? await readConfigFile(opts.config) : {};
+  const flags: RawSettings = {
+    interface: opts.interface,
+    pbx: opts.pbx,
+    ports: opts.ports,
+    maxFailures: opts.maxFailures,
+    findTime: opts.findTime,
+    banTime: opts.banTime,
+    methods: opts.methods,
+    exempt: opts.exempt,
+    backend: opts.backend,
+    scope: opts.scope,
+    state: opts.state,
+    socket: opts.socket,
+    notifyCmd: opts.notifyCmd,
+    snaplen: opts.snaplen,
+    bufferSize: opts.bufferSize,
+    bpf: opts.bpf,
+    recheck: opts.recheck,
+    nice: opts.nice,
+  };
+  return { cfg: resolveConfig(file, flags), file };
+}
+
+function manageOptions(cmd: Command): Command {
+  return cmd
+    .option("--config <file>", "TOML config file (same keys as the daemon's)")
+    .option("--backend <name>", "firewall backend: nft, iptables, dry-run")
+    .option("--state <file>", "state file")
+    .option("--socket <path>", "daemon control socket")
+    .option("--json", "machine-readable output");
+}
+
+function statusCommand(): Command {
+  const cmd = newCommand("status", {
+    summary: "Show the daemon's counters, capture drops, ban latency and firewall drop counters",
+    examples: ["pbxkit ban status", "pbxkit ban status --json"],
+  });
+  return manageOptions(cmd).action(async function () {
+    globalFlags(this);
+    const opts = this.optsWithGlobals() as CommonOpts;
+    const { cfg } = await configFrom(opts);
+    const s = await banStatus(cfg);
+    if (opts.json) return printJson(s);
+    const rows: [string, string][] = [];
+    const flat = (prefix: string, v: unknown) => {
+      if (v && typeof v === "object" && !Array.isArray(v)) {
+        for (const [k, x] of Object.entries(v)) flat(prefix ? `${prefix}.${k}` : k, x);
+      } else rows.push([prefix, Array.isArray(v) ? v.join(",") : String(v)]);
+    };
+    flat("", s);
+    writeStdout(formatTable(["key", "value"], rows) + "\n");
+  });
+}
+
+function listCommand(): Command {
+  const cmd = newCommand("list", {
+    summary: "List current bans with their reason and expiry",
+    examples: ["pbxkit ban list", "pbxkit ban list --json"],
+  });
+  return manageOptions(cmd).action(async function () {
+    globalFlags(this);
+    const opts = this.optsWithGlobals() as CommonOpts;
+    const { cfg } = await configFrom(opts);
+    const bans = await banList(cfg);
+    if (opts.json) return printJson(bans);
+    if (bans.length === 0) return writeStdout("no bans\n");
+    writeStdout(
+      formatTable(
+        ["address", "family", "failures", "expires", "reason"],
+        bans.map((b) => [b.address, b.family, b.failures, b.expires ?? "never", b.reason]),
+      ) + "\n",
+    );
+  });
+}
+
+function unbanCommand(): Command {
+  const cmd = newCommand("unban", {
+    summary: "Lift the ban of an address now",
+    examples: ["pbxkit ban unban 203.0.113.7", "pbxkit ban unban 2001:db8::7"],
+  });
+  manageOptions(cmd).argument("<address>", "IPv4 or IPv6 address").action(async function (address) {
+    globalFlags(this);
+    const opts = this.optsWithGlobals() as CommonOpts;
+    const { cfg } = await configFrom(opts);
+    const r = await banUnban(cfg, address);
+    if (opts.json) return printJson(r);
+    writeStdout(`unbanned ${r.address} (via ${r.via})\n`);
+  });
+  return cmd;
+}
+
+function cleanupCommand(): Command {
+  const cmd = newCommand("cleanup", {
+    summary: "Remove everything pbxkit added to the firewall (table inet pbxkit, or its iptables chain and sets)",
+    examples: ["pbxkit ban cleanup", "pbxkit ban cleanup --backend iptables"],
+  });
+  return manageOptions(cmd).action(async function () {
+    globalFlags(this);
+    const opts = this.optsWithGlobals() as CommonOpts;
+    const { cfg } = await configFrom(opts);
+    await doCleanup(cfg, !!opts.json);
+  });
+}
+
+async function doCleanup(cfg: BanConfig, json: boolean): Promise<void> {
+  const r = await banCleanup(cfg);
+  if (r.daemonRunning) log.warn("a pbxkit ban daemon is running; it will recreate its rules on restart");
+  if (json) return printJson({ removedBans: r.removed, backend: cfg.backend });
+  writeStdout(`removed pbxkit's firewall objects (${r.removed} bans) from ${cfg.backend}\n`);
+}
 
 /** Build the `ban` subcommand. */
 export function banCommand(): Command {
-  return newCommand("ban", {
+  const cmd = newCommand("ban", {
     summary: "Sniff SIP with libpcap and ban hosts that collect REGISTER/INVITE errors in nftables or iptables",
-    examples: ["pbxkit ban --pcap capture.pcap --json"],
-  }).action(() => {
-    throw notImplemented("ban", 4);
+    description:
+      "Watch the SIP responses your PBX sends (libpcap) and ban, in nftables or iptables, every host that collects " +
+      "--max-failures responses >= 400 to REGISTER/INVITE within --find-time. A 2xx resets a host's count. IPv4 and " +
+      "IPv6, UDP and TCP. Bans expire after --ban-time and survive restarts. Replay a capture with --pcap.",
+    examples: [
+      "pbxkit ban --pcap capture.pcap --json",
+      "pbxkit ban --daemon --interface eth0 --pbx 192.0.2.10:5060 --exempt 192.0.2.0/24",
+      "pbxkit ban --daemon --config /etc/pbxkit/ban.toml",
+      "pbxkit ban list",
+      "pbxkit ban unban 203.0.113.7",
+    ],
+  })
+    .option("--daemon", "capture live and ban until SIGTERM (SIGHUP reloads --config)")
+    .option("--pcap <file>", "replay a pcap/pcapng capture and report the bans it would make")
+    .option("--cleanup", "remove everything pbxkit added to the firewall, then exit")
+    .option("--config <file>", "TOML config file; flags override it")
+    .option("-i, --interface <name>", "capture interface (default: any)")
+    .option("--pbx <addr[:port]>", "the PBX's address (and port), repeatable (default: the interface's)", collect)
+    .option("--ports <list>", "the PBX's SIP ports (default: 5060, or the ports given with --pbx)")
+    .option("--max-failures <n>", "failures that trigger a ban (default: 10)")
+    .option("--find-time <duration>", "window for counting failures (default: 10m)")
+    .option("--ban-time <duration>", "how long a ban lasts, 0 for permanent (default: 1h)")
+    .option("--methods <list>", "CSeq methods whose errors count (default: REGISTER,INVITE)")
+    .option("--exempt <cidr>", "never count nor ban this network, repeatable (default: 127.0.0.0/8, ::1)", collect)
+    .addOption(
+      new Option("--backend <name>", "firewall backend (default: nft)").choices(["nft", "iptables", "dry-run"]),
+    )
+    .addOption(
+      new Option("--scope <scope>", "block the PBX's ports or all traffic (default: ports)").choices(["ports", "all"]),
+    )
+    .option("--state <file>", "state file (default: /var/lib/pbxkit/ban-state.json)")
+    .option("--socket <path>", "control socket (default: /run/pbxkit-ban.sock)")
+    .option("--notify-cmd <cmd>", "run this argv (split on spaces, no shell) per ban with the address appended")
+    .option("--snaplen <bytes>", "capture snap length; longer TCP segments are used up to the cut (default: 8192)")
+    .option("--buffer-size <size>", "kernel capture buffer (default: 64MiB)")
+    .option("--bpf <expr>", "capture filter (default: built from --pbx and --ports)")
+    .option("--recheck <duration>", "how often to check that every ban is still in the firewall (default: 30s)")
+    .option(
+      "--nice <n>",
+      "the daemon's nice value; negative keeps bans fast on a busy machine, 0 leaves it (default: -10)",
+    )
+    .option("--json", "one JSON line per ban on stdout");
+  cmd.addCommand(statusCommand());
+  cmd.addCommand(listCommand());
+  cmd.addCommand(unbanCommand());
+  cmd.addCommand(cleanupCommand());
+  cmd.action(async function (opts) {
+    globalFlags(this);
+    const o = opts as CommonOpts & RawSettings & { daemon?: boolean; pcap?: string; cleanup?: boolean };
+    const modes = [o.daemon, o.pcap !== undefined, o.cleanup].filter(Boolean).length;
+    if (modes === 0) {
+      throw usageError("give --daemon, --pcap FILE or --cleanup, or a subcommand (status, list, unban, cleanup)");
+    }
+    if (modes > 1) throw usageError("--daemon, --pcap and --cleanup are exclusive");
+    const { cfg } = await configFrom(o);
+    if (o.cleanup) return await doCleanup(cfg, !!o.json);
+    if (o.pcap !== undefined) return await replay(o.pcap, cfg, !!o.json);
+    log.timestamps = true;
+    await runDaemon(cfg, {
+      json: !!o.json,
+      reload: o.config ? async () => (await configFrom(o)).cfg : undefined,
+    });
+  });
+  return cmd as unknown as Command;
+}
+
+async function replay(path: string, cfg: BanConfig, json: boolean): Promise<void> {
+  const progress = new Progress(`replay ${path}`, { bytes: true });
+  const r = await replayCapture(path, cfg, {
+    onProgress: (done, total) => progress.update(done, total),
+    onBan: (v) => {
+      if (json) printJsonLine(banJson(v));
+      else {
+        writeStdout(
+          `ban ${v.address} failures=${v.failures} first=${new Date(v.first).toISOString()} ` +
+            `last=${new Date(v.last).toISOString()} reason="${v.reason}"\n`,
+        );
+      }
+    },
+  });
+  progress.finish({ clear: true });
+  const c = engineCounters(r.engine);
+  const pps = r.seconds > 0 ? Math.round(r.packets / r.seconds) : 0;
+  log.child("ban").info("replay done", {
+    file: path,
+    format: r.format,
+    packets: r.packets,
+    seconds: Number(r.seconds.toFixed(3)),
+    packets_per_s: pps,
+    responses: c.sip.responses,
+    error_responses: c.sip.errorResponses,
+    failures: c.sip.failures,
+    bans: r.bans.length,
+    malformed: c.decode.malformed,
   });
 }

@@ -1,0 +1,269 @@
+/**
+ * Configuration of `pbxkit ban`: defaults, a TOML file (parsed by smol-toml) and command-line flags, merged in that
+ * order (flags win). Every value is validated into a {@linkcode BanConfig}; bad values are `E_USAGE` errors naming
+ * the key or flag.
+ *
+ * ```toml
+ * interface = "eth0"
+ * pbx = ["192.0.2.10:5060", "[2001:db8::10]:5060"]
+ * max_failures = 10
+ * find_time = "10m"
+ * ban_time = "1h"
+ * methods = ["REGISTER", "INVITE"]
+ * exempt = ["127.0.0.0/8", "::1", "192.0.2.0/24"]
+ * backend = "nft"          # nft | iptables | dry-run
+ * scope = "ports"          # ports | all
+ * notify_cmd = ["/usr/local/bin/ban-mail", "--to", "admin@example.org"]
+ * ```
+ *
+ * @module
+ */
+
+import { parse as parseToml } from "smol-toml";
+import {
+  parseDuration,
+  parseHostPort,
+  parseIntIn,
+  parseList,
+  parsePort,
+  parseSize,
+  PbxError,
+  usageError,
+} from "../common/mod.ts";
+import { type Cidr, parseCidr, parseIp } from "./net/addr.ts";
+import { DEFAULT_EXEMPT } from "./engine.ts";
+import type { BanScope } from "./firewall/types.ts";
+
+/** Everything `pbxkit ban` needs to run. */
+export interface BanConfig {
+  /** Capture interface (`any` by default). */
+  interface: string;
+  /** The PBX's addresses (empty: detected from the interface for live capture, any for replays). */
+  pbxAddrs: Cidr[];
+  /** The PBX's SIP ports. */
+  ports: number[];
+  /** Failures that trigger a ban. */
+  maxFailures: number;
+  /** Window for counting failures, ms. */
+  findTimeMs: number;
+  /** Ban duration, ms (0 = permanent). */
+  banTimeMs: number;
+  /** CSeq methods whose error responses count. */
+  methods: string[];
+  /** Never counted nor banned. */
+  exempt: Cidr[];
+  /** Firewall backend. */
+  backend: string;
+  /** What a ban blocks. */
+  scope: BanScope;
+  /** State file. */
+  statePath: string;
+  /** Control socket of the daemon. */
+  socketPath: string;
+  /** argv run per ban, the address appended. */
+  notifyCmd: string[];
+  /** Capture snap length. */
+  snaplen: number;
+  /** Kernel capture buffer, bytes. */
+  bufferSize: number;
+  /** BPF filter override (default: built from the PBX's addresses and ports). */
+  bpf?: string;
+  /** How often the daemon checks that its bans are still in the firewall (re-adding lost ones), ms. */
+  recheckMs: number;
+  /** Nice value for the daemon's threads (negative = higher priority; 0 leaves it). */
+  nice: number;
+}
+
+/** Default state file. */
+export const DEFAULT_STATE = "/var/lib/pbxkit/ban-state.json";
+/** Default control socket. */
+export const DEFAULT_SOCKET = "/run/pbxkit-ban.sock";
+
+/** Built-in defaults. */
+export function defaultConfig(): BanConfig {
+  return {
+    interface: "any",
+    pbxAddrs: [],
+    ports: [5060],
+    maxFailures: 10,
+    findTimeMs: 600_000,
+    banTimeMs: 3_600_000,
+    methods: ["REGISTER", "INVITE"],
+    exempt: DEFAULT_EXEMPT.map((c) => parseCidr(c)),
+    backend: "nft",
+    scope: "ports",
+    statePath: DEFAULT_STATE,
+    socketPath: DEFAULT_SOCKET,
+    notifyCmd: [],
+    snaplen: 8192,
+    bufferSize: 64 * 1024 * 1024,
+    recheckMs: 30_000,
+    nice: -10,
+  };
+}
+
+/** Raw settings, as strings or string lists, from flags or a TOML file (same names, flags in camelCase). */
+export interface RawSettings {
+  /** Raw `interface` setting. */
+  interface?: string;
+  /** Raw `pbx` setting. */
+  pbx?: string[];
+  /** Raw `ports` setting. */
+  ports?: string;
+  /** Raw `maxFailures` setting. */
+  maxFailures?: string;
+  /** Raw `findTime` setting. */
+  findTime?: string;
+  /** Raw `banTime` setting. */
+  banTime?: string;
+  /** Raw `methods` setting. */
+  methods?: string;
+  /** Raw `exempt` setting. */
+  exempt?: string[];
+  /** Raw `backend` setting. */
+  backend?: string;
+  /** Raw `scope` setting. */
+  scope?: string;
+  /** Raw `state` setting. */
+  state?: string;
+  /** Raw `socket` setting. */
+  socket?: string;
+  /** Raw `notifyCmd` setting. */
+  notifyCmd?: string[] | string;
+  /** Raw `snaplen` setting. */
+  snaplen?: string;
+  /** Raw `bufferSize` setting. */
+  bufferSize?: string;
+  /** Raw `bpf` setting. */
+  bpf?: string;
+  /** Raw `recheck` setting. */
+  recheck?: string;
+  /** Raw `nice` setting. */
+  nice?: string;
+}
+
+const TOML_KEYS: Record<string, keyof RawSettings> = {
+  interface: "interface",
+  pbx: "pbx",
+  ports: "ports",
+  max_failures: "maxFailures",
+  find_time: "findTime",
+  ban_time: "banTime",
+  methods: "methods",
+  exempt: "exempt",
+  backend: "backend",
+  scope: "scope",
+  state: "state",
+  socket: "socket",
+  notify_cmd: "notifyCmd",
+  snaplen: "snaplen",
+  buffer_size: "bufferSize",
+  bpf: "bpf",
+  recheck: "recheck",
+  nice: "nice",
+};
+
+/** Read a TOML config file into raw settings. Throws `E_PARSE` with the parser's message, `E_USAGE` on bad keys. */
+export async function readConfigFile(path: string): Promise<RawSettings> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new PbxError("E_NOT_FOUND", `config file not found: ${path}`);
+    throw err;
+  }
+  return parseConfigText(text, path);
+}
+
+/** Parse TOML config text (sans-I/O part of {@linkcode readConfigFile}). */
+export function parseConfigText(text: string, source = "config"): RawSettings {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new PbxError("E_PARSE", `${source}: ${(err as Error).message.split("\n")[0]}`);
+  }
+  // allow a [ban] table or top-level keys
+  if (doc.ban && typeof doc.ban === "object" && !Array.isArray(doc.ban)) doc = doc.ban as Record<string, unknown>;
+  const out: RawSettings = {};
+  for (const [k, v] of Object.entries(doc)) {
+    const key = TOML_KEYS[k];
+    if (!key) throw usageError(`${source}: unknown key '${k}' (known: ${Object.keys(TOML_KEYS).join(", ")})`);
+    const asList = (x: unknown): string[] => {
+      if (Array.isArray(x)) return x.map((e) => String(e));
+      return [String(x)];
+    };
+    if (key === "pbx" || key === "exempt") out[key] = asList(v);
+    else if (key === "notifyCmd") out.notifyCmd = Array.isArray(v) ? asList(v) : String(v);
+    else if (key === "methods" || key === "ports") out[key] = Array.isArray(v) ? v.join(",") : String(v);
+    else (out as Record<string, string>)[key] = String(v);
+  }
+  return out;
+}
+
+/** Split a command string into argv on whitespace (no shell, no quoting rules: use a TOML array for those). */
+export function splitCommand(text: string): string[] {
+  return text.trim().split(/\s+/).filter((s) => s.length > 0);
+}
+
+/** Merge defaults, file settings and flag settings (later wins) into a validated config. */
+export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig {
+  const c = defaultConfig();
+  for (const raw of [file, flags]) {
+    if (raw.interface !== undefined) c.interface = raw.interface;
+    if (raw.ports !== undefined) c.ports = parseList(raw.ports).map((p) => parsePort(p, "--ports"));
+    if (raw.pbx !== undefined && raw.pbx.length > 0) {
+      const addrs: Cidr[] = [];
+      const ports = new Set<number>();
+      for (const entry of raw.pbx) {
+        const hp = parseHostPort(entry, "--pbx");
+        if (!parseIp(hp.host)) throw usageError(`--pbx: '${entry}' is not ADDR[:PORT] with an IP address`);
+        addrs.push(parseCidr(hp.host, "--pbx"));
+        if (hp.port !== undefined) ports.add(hp.port);
+      }
+      c.pbxAddrs = addrs;
+      if (ports.size > 0 && raw.ports === undefined) c.ports = [...ports];
+    }
+    if (raw.maxFailures !== undefined) c.maxFailures = parseIntIn(raw.maxFailures, "--max-failures", 1, 1_000_000);
+    if (raw.findTime !== undefined) c.findTimeMs = parseDuration(raw.findTime, "--find-time");
+    if (raw.banTime !== undefined) c.banTimeMs = parseDuration(raw.banTime, "--ban-time");
+    if (raw.methods !== undefined) {
+      c.methods = parseList(raw.methods).map((m) => m.toUpperCase());
+      for (const m of c.methods) if (!/^[A-Z]+$/.test(m)) throw usageError(`--methods: '${m}' is not a SIP method`);
+    }
+    if (raw.exempt !== undefined) c.exempt = raw.exempt.flatMap((e) => parseList(e)).map((e) => parseCidr(e));
+    if (raw.backend !== undefined) {
+      if (!["nft", "iptables", "dry-run"].includes(raw.backend)) {
+        throw usageError(`--backend: '${raw.backend}' is not one of nft, iptables, dry-run`);
+      }
+      c.backend = raw.backend;
+    }
+    if (raw.scope !== undefined) {
+      if (raw.scope !== "ports" && raw.scope !== "all") throw usageError(`--scope: '${raw.scope}' is not ports or all`);
+      c.scope = raw.scope;
+    }
+    if (raw.state !== undefined) c.statePath = raw.state;
+    if (raw.socket !== undefined) c.socketPath = raw.socket;
+    if (raw.notifyCmd !== undefined) {
+      c.notifyCmd = Array.isArray(raw.notifyCmd) ? raw.notifyCmd : splitCommand(raw.notifyCmd);
+    }
+    if (raw.snaplen !== undefined) c.snaplen = parseIntIn(raw.snaplen, "--snaplen", 128, 262144);
+    if (raw.bufferSize !== undefined) c.bufferSize = parseSize(raw.bufferSize, "--buffer-size");
+    if (raw.bpf !== undefined) c.bpf = raw.bpf;
+    if (raw.nice !== undefined) c.nice = parseIntIn(raw.nice, "--nice", -20, 19);
+    if (raw.recheck !== undefined) c.recheckMs = Math.max(1000, parseDuration(raw.recheck, "--recheck"));
+  }
+  if (c.ports.length === 0) throw usageError("--ports: at least one port is needed");
+  if (c.findTimeMs <= 0) throw usageError("--find-time must be positive");
+  return c;
+}
+
+/** The BPF filter for the PBX's outgoing SIP (and IP fragments, which carry no ports). */
+export function bpfFor(c: BanConfig): string {
+  if (c.bpf) return c.bpf;
+  const ports = c.ports.map((p) => `src port ${p}`).join(" or ");
+  const hosts = c.pbxAddrs.map((a) => `src net ${a.text}`).join(" or ");
+  const frag = "(ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] = 44)";
+  const l4 = `((udp or tcp) and (${ports}))`;
+  return hosts ? `(${hosts}) and (${l4} or ${frag})` : `${l4} or ${frag}`;
+}

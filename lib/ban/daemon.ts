@@ -1,0 +1,471 @@
+/**
+ * The `pbxkit ban --daemon` loop: libpcap capture -> engine -> firewall, with state persisted and reconciled with
+ * the kernel at start (no ban lost, none added twice), a control socket for `status`/`list`/`unban`, one log line
+ * per ban and unban, `--notify-cmd` run per ban (argv, the address appended), SIGTERM/SIGINT for a clean exit with
+ * state saved, SIGHUP to reload the config file.
+ *
+ * @module
+ */
+
+import { log as rootLog, type Logger } from "../common/mod.ts";
+import { type BanConfig, bpfFor } from "./config.ts";
+import { type BanEngine, type BanVerdict, formatDurationShort } from "./engine.ts";
+import { type Firewall, openFirewall } from "./firewall/mod.ts";
+import { type CaptureStats, LiveCapture } from "./libpcap.ts";
+import { engineCounters, engineFor } from "./replay.ts";
+import { loadState, saveState } from "./state.ts";
+import { ControlServer } from "./control.ts";
+import { parseCidr, parseIp } from "./net/addr.ts";
+import { setNice } from "./priority.ts";
+
+/** Options for {@linkcode runDaemon}. */
+export interface DaemonOptions {
+  /** Re-read the configuration on SIGHUP (returns the new config). */
+  reload?: () => Promise<BanConfig>;
+  /** Stop when this signal aborts (tests). */
+  signal?: AbortSignal;
+  /** Print one JSON line per ban on stdout. */
+  json?: boolean;
+  /** Called per ban after the firewall has it (tests, embedding). */
+  onBan?: (v: BanVerdict, latencyMs: number) => void;
+}
+
+/** The PBX's addresses on `iface` (all non-loopback addresses for `any`). */
+export function interfaceAddresses(iface: string): string[] {
+  let list: Deno.NetworkInterfaceInfo[];
+  try {
+    list = Deno.networkInterfaces();
+  } catch {
+    return [];
+  }
+  return list.filter((i) => (iface === "any" ? true : i.name === iface))
+    .map((i) => i.address.replace(/%.*$/, ""))
+    .filter((a) => parseIp(a) && !a.startsWith("127.") && a !== "::1" && !a.toLowerCase().startsWith("fe80"));
+}
+
+/** A running daemon. */
+export class BanDaemon {
+  #cfg: BanConfig;
+  #engine: BanEngine;
+  #fw: Firewall;
+  #log: Logger;
+  #capture?: LiveCapture;
+  #control?: ControlServer;
+  #opts: DaemonOptions;
+  #dirty = false;
+  #saving: Promise<void> = Promise.resolve();
+  #lastSave = 0;
+  #lastTick = 0;
+  #lastDrops = 0;
+  #startedAt = Date.now();
+  #latencies: number[] = [];
+  #notifyRunning = 0;
+  #stopping = false;
+  #capStats: CaptureStats = { received: 0, dropped: 0, ifDropped: 0 };
+  #retry: BanVerdict[] = [];
+  #countMark = 0;
+  #lastRecheck = Date.now();
+
+  /** Make a daemon (nothing is touched until {@linkcode run}). */
+  constructor(cfg: BanConfig, options: DaemonOptions = {}) {
+    this.#cfg = cfg;
+    this.#opts = options;
+    this.#log = rootLog.child("ban");
+    this.#engine = engineFor(cfg);
+    this.#fw = openFirewall(cfg.backend, { scope: cfg.scope, ports: cfg.ports });
+  }
+
+  /** Set up the firewall, reconcile state, capture until stopped, save state. */
+  async run(): Promise<void> {
+    const cfg = this.#cfg;
+    if (cfg.nice !== 0) {
+      try {
+        setNice(cfg.nice);
+      } catch (err) {
+        this.#log.warn("could not raise the daemon's CPU priority", { nice: cfg.nice, error: (err as Error).message });
+      }
+    }
+    if (cfg.pbxAddrs.length === 0) {
+      const found = interfaceAddresses(cfg.interface);
+      if (found.length === 0) {
+        this.#log.warn("no PBX address given or found on the interface: any source with a PBX port counts");
+      } else {
+        cfg.pbxAddrs = found.map((a) => parseCidr(a));
+        this.#engine = engineFor(cfg);
+      }
+    }
+    // Refuse early (before touching the firewall) when another daemon runs or the capture cannot open.
+    this.#control = await ControlServer.listen(cfg.socketPath, (req) => this.#onControl(req));
+    try {
+      this.#capture = LiveCapture.open({
+        device: cfg.interface,
+        filter: bpfFor(cfg),
+        snaplen: cfg.snaplen,
+        bufferSize: cfg.bufferSize,
+      });
+      await this.#fw.setup();
+      await this.#reconcile();
+    } catch (err) {
+      await this.#capture?.closeAsync();
+      await this.#control.close();
+      this.#fw.close();
+      throw err;
+    }
+    const onSignal = () => this.stop();
+    const onHup = () => this.#reload();
+    Deno.addSignalListener("SIGTERM", onSignal);
+    Deno.addSignalListener("SIGINT", onSignal);
+    Deno.addSignalListener("SIGHUP", onHup);
+    this.#opts.signal?.addEventListener("abort", onSignal);
+    this.#log.info("started", {
+      interface: cfg.interface,
+      linktype: this.#capture.linkType,
+      pbx: cfg.pbxAddrs.map((a) => a.text).join(",") || "any",
+      ports: cfg.ports.join(","),
+      backend: this.#fw.name,
+      max_failures: cfg.maxFailures,
+      find_time: formatDurationShort(cfg.findTimeMs),
+      ban_time: formatDurationShort(cfg.banTimeMs),
+      bans: this.#engine.bans().length,
+    });
+    try {
+      const engine = () => this.#engine;
+      await this.#capture.run(
+        (lt, frame, caplen, ts) => engine().packet(lt, frame, caplen, ts),
+        () => this.#afterBatch(),
+      );
+    } finally {
+      Deno.removeSignalListener("SIGTERM", onSignal);
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGHUP", onHup);
+      this.#capStats = this.#capture.stats();
+      await this.#capture.closeAsync();
+      await this.#control.close();
+      await this.#saving;
+      await this.#save();
+      this.#fw.close();
+      this.#log.info("stopped, state saved", {
+        state: cfg.statePath,
+        bans: this.#engine.bans().length,
+        pcap_dropped: this.#capStats.dropped,
+      });
+    }
+  }
+
+  /** Ask the capture loop to end (clean exit). */
+  stop(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#capture?.stop();
+  }
+
+  async #reconcile(): Promise<void> {
+    const now = Date.now();
+    const state = await loadState(this.#cfg.statePath);
+    const kernel = await this.#fw.list();
+    const inKernel = new Map(kernel.map((e) => [e.address, e]));
+    const missing = [];
+    let restored = 0, adopted = 0, expired = 0;
+    for (const h of state.hosts) {
+      if (h.ban) {
+        if (h.ban.expiresAt !== 0 && h.ban.expiresAt <= now) {
+          expired++;
+          this.#log.info("unban", { address: h.address, reason: "expired while stopped" });
+          continue;
+        }
+        this.#engine.restoreBan(h.ban);
+        restored++;
+        const k = inKernel.get(h.address);
+        if (!k) {
+          missing.push({
+            address: h.address,
+            family: h.ban.family,
+            timeoutMs: h.ban.expiresAt === 0 ? 0 : h.ban.expiresAt - now,
+          });
+        }
+      } else if (h.failures.length > 0) {
+        this.#engine.restoreFailures(h.address, h.failures);
+      }
+    }
+    for (const k of kernel) {
+      if (this.#engine.banOf(k.address)) continue;
+      adopted++;
+      this.#engine.restoreBan({
+        address: k.address,
+        family: k.family,
+        failures: 0,
+        first: now,
+        last: now,
+        expiresAt: k.expiresInMs !== undefined ? now + k.expiresInMs : 0,
+        reason: "found in the firewall at start",
+      });
+    }
+    if (missing.length) await this.#fw.ban(missing);
+    this.#log.info("state reconciled", {
+      restored,
+      readded: missing.length,
+      adopted_from_firewall: adopted,
+      expired,
+    });
+    this.#dirty = true;
+    await this.#save();
+  }
+
+  async #afterBatch(): Promise<void> {
+    const verdicts = this.#engine.takeVerdicts();
+    if (verdicts.length > 0) await this.#applyBans(verdicts);
+    const now = Date.now();
+    if (now - this.#lastTick >= 1000) {
+      this.#lastTick = now;
+      if (this.#retry.length) {
+        const again = this.#retry.filter((v) => this.#engine.banOf(v.address) === v);
+        this.#retry = [];
+        if (again.length) await this.#applyBans(again);
+      }
+      if (now - this.#lastRecheck >= this.#cfg.recheckMs) {
+        this.#lastRecheck = now;
+        await this.#recheck(now);
+      }
+      const ended = this.#engine.expire(now);
+      if (ended.length) {
+        if (!this.#fw.expiresItself) {
+          await this.#fw.unban(ended.map((e) => ({ address: e.address, family: e.address.includes(":") ? 6 : 4 })));
+        }
+        for (const e of ended) this.#log.info("unban", { address: e.address, reason: e.reason });
+        this.#dirty = true;
+      }
+      this.#capStats = this.#capture!.stats();
+      if (this.#capStats.dropped > this.#lastDrops) {
+        this.#log.warn("capture dropped packets", {
+          dropped: this.#capStats.dropped - this.#lastDrops,
+          total_dropped: this.#capStats.dropped,
+          received: this.#capStats.received,
+        });
+        this.#lastDrops = this.#capStats.dropped;
+      }
+      // counts changed (failures or resets): persist them too, at most every 2 s
+      const mark = this.#engine.stats.failures + this.#engine.stats.resets * 1e9;
+      if (mark !== this.#countMark) {
+        this.#countMark = mark;
+        this.#dirty = true;
+      }
+      if (this.#dirty && now - this.#lastSave > 2000) this.#saving = this.#save();
+    }
+  }
+
+  /** Someone flushed the set or deleted the table: put every current ban back (with its remaining time). */
+  async #recheck(now: number): Promise<void> {
+    try {
+      const inKernel = new Set((await this.#fw.list()).map((e) => e.address));
+      const lost = this.#engine.bans().filter((b) =>
+        !inKernel.has(b.address) && (b.expiresAt === 0 || b.expiresAt > now)
+      );
+      if (lost.length === 0) return;
+      await this.#fw.setup();
+      await this.#fw.ban(lost.map((b) => ({
+        address: b.address,
+        family: b.family,
+        timeoutMs: b.expiresAt === 0 ? 0 : Math.max(1000, b.expiresAt - now),
+      })));
+      this.#log.warn("bans were missing from the firewall; re-added", {
+        count: lost.length,
+        addresses: lost.map((b) => b.address).join(","),
+      });
+    } catch (err) {
+      this.#log.error("firewall check failed", { error: (err as Error).message });
+    }
+  }
+
+  async #applyBans(verdicts: BanVerdict[]): Promise<void> {
+    const now = Date.now();
+    const elements = verdicts.map((v) => ({
+      address: v.address,
+      family: v.family,
+      timeoutMs: v.expiresAt === 0 ? 0 : Math.max(1000, v.expiresAt - now),
+    }));
+    try {
+      await this.#fw.ban(elements);
+    } catch (err) {
+      this.#log.error("firewall refused the ban; retrying every second", {
+        addresses: verdicts.map((v) => v.address).join(","),
+        error: (err as Error).message,
+      });
+      this.#retry.push(...verdicts);
+      return;
+    }
+    const applied = performance.timeOrigin + performance.now(); // sub-millisecond wall clock
+    for (const v of verdicts) {
+      const latency = applied - v.last;
+      this.#latencies.push(latency);
+      if (this.#latencies.length > 1000) this.#latencies.shift();
+      this.#log.info("ban", {
+        address: v.address,
+        failures: v.failures,
+        reason: v.reason,
+        ban_time: formatDurationShort(this.#cfg.banTimeMs),
+        latency_ms: Number(latency.toFixed(3)),
+      });
+      if (this.#opts.json) {
+        console.log(JSON.stringify({ event: "ban", ...banJson(v), latencyMs: Number(latency.toFixed(3)) }));
+      }
+      this.#opts.onBan?.(v, latency);
+      this.#notify(v.address);
+    }
+    this.#dirty = true;
+    // persist right away: a ban must survive a crash
+    this.#saving = this.#saving.then(() => this.#save());
+  }
+
+  #notify(address: string): void {
+    const argv = this.#cfg.notifyCmd;
+    if (argv.length === 0) return;
+    if (this.#notifyRunning >= 8) {
+      this.#log.warn("notify command skipped: too many still running", { address });
+      return;
+    }
+    this.#notifyRunning++;
+    (async () => {
+      try {
+        const child = new Deno.Command(argv[0], {
+          args: [...argv.slice(1), address],
+          stdin: "null",
+          stdout: "null",
+          stderr: "piped",
+        }).spawn();
+        const timer = setTimeout(() => {
+          try {
+            child.kill("SIGKILL");
+          } catch { /* gone */ }
+        }, 30_000);
+        const out = await child.output();
+        clearTimeout(timer);
+        if (out.code !== 0) {
+          this.#log.warn("notify command failed", {
+            address,
+            status: out.code,
+            stderr: new TextDecoder().decode(out.stderr).trim().split("\n").pop(),
+          });
+        }
+      } catch (err) {
+        this.#log.warn("notify command could not run", { cmd: argv[0], error: (err as Error).message });
+      } finally {
+        this.#notifyRunning--;
+      }
+    })();
+  }
+
+  async #save(): Promise<void> {
+    if (!this.#dirty) return;
+    this.#dirty = false;
+    this.#lastSave = Date.now();
+    try {
+      await saveState(this.#cfg.statePath, {
+        version: 1,
+        savedAt: 0,
+        hosts: this.#engine.snapshot(),
+        status: this.#status(),
+      });
+    } catch (err) {
+      this.#dirty = true;
+      this.#log.error("cannot save state", { path: this.#cfg.statePath, error: (err as Error).message });
+    }
+  }
+
+  #status(): Record<string, unknown> {
+    const lat = [...this.#latencies].sort((a, b) => a - b);
+    return {
+      pid: Deno.pid,
+      startedAt: new Date(this.#startedAt).toISOString(),
+      interface: this.#cfg.interface,
+      backend: this.#fw.name,
+      pbx: this.#cfg.pbxAddrs.map((a) => a.text),
+      ports: this.#cfg.ports,
+      maxFailures: this.#cfg.maxFailures,
+      findTime: formatDurationShort(this.#cfg.findTimeMs),
+      banTime: formatDurationShort(this.#cfg.banTimeMs),
+      bans: this.#engine.bans().length,
+      trackedHosts: this.#engine.hostCount,
+      capture: this.#capture ? this.#capture.stats() : this.#capStats,
+      banLatencyMs: lat.length
+        ? { last: this.#latencies[this.#latencies.length - 1], p50: lat[Math.floor(lat.length / 2)], max: lat.at(-1) }
+        : undefined,
+      counters: engineCounters(this.#engine),
+    };
+  }
+
+  async #onControl(req: { cmd: string; address?: string }): Promise<Record<string, unknown>> {
+    switch (req.cmd) {
+      case "status":
+        return { status: this.#status(), firewall: await this.#fw.counters() };
+      case "list":
+        return { bans: this.#engine.bans().map(banJson) };
+      case "unban": {
+        const ip = req.address ? parseIp(req.address) : undefined;
+        if (!ip) throw new Error(`'${req.address}' is not an IP address`);
+        const addr = parseCidr(req.address!).text.replace(/\/\d+$/, "");
+        await this.#fw.unban([{ address: addr, family: ip.family }]);
+        const ev = this.#engine.unban(addr);
+        this.#log.info("unban", { address: addr, reason: "manual" });
+        this.#dirty = true;
+        this.#saving = this.#saving.then(() => this.#save());
+        return { address: addr, wasBanned: ev !== undefined };
+      }
+      default:
+        throw new Error(`unknown control command '${req.cmd}'`);
+    }
+  }
+
+  async #reload(): Promise<void> {
+    if (!this.#opts.reload) {
+      this.#log.warn("SIGHUP: no config file to reload");
+      return;
+    }
+    try {
+      const next = await this.#opts.reload();
+      if (next.interface !== this.#cfg.interface || next.backend !== this.#cfg.backend) {
+        this.#log.warn("SIGHUP: interface and backend changes need a restart; other settings reloaded");
+        next.interface = this.#cfg.interface;
+        next.backend = this.#cfg.backend;
+      }
+      if (next.pbxAddrs.length === 0) next.pbxAddrs = this.#cfg.pbxAddrs;
+      const snap = this.#engine.snapshot();
+      const prev = this.#cfg;
+      this.#cfg = next;
+      this.#engine = engineFor(next);
+      for (const h of snap) {
+        if (h.ban) this.#engine.restoreBan(h.ban);
+        else this.#engine.restoreFailures(h.address, h.failures);
+      }
+      if (next.scope !== prev.scope || next.ports.join() !== prev.ports.join()) {
+        this.#fw.close();
+        this.#fw = openFirewall(next.backend, { scope: next.scope, ports: next.ports });
+        await this.#fw.setup();
+      }
+      this.#log.info("config reloaded", {
+        max_failures: next.maxFailures,
+        find_time: formatDurationShort(next.findTimeMs),
+        ban_time: formatDurationShort(next.banTimeMs),
+      });
+    } catch (err) {
+      this.#log.error("SIGHUP: config reload failed, keeping the old one", { error: (err as Error).message });
+    }
+  }
+}
+
+/** A ban as printed by `--json` and `list`: times as ISO strings. */
+export function banJson(v: BanVerdict): Record<string, unknown> {
+  return {
+    address: v.address,
+    family: v.family === 4 ? "ipv4" : "ipv6",
+    failures: v.failures,
+    first: new Date(v.first).toISOString(),
+    last: new Date(v.last).toISOString(),
+    expires: v.expiresAt === 0 ? null : new Date(v.expiresAt).toISOString(),
+    reason: v.reason,
+  };
+}
+
+/** Run the daemon until SIGTERM. */
+export async function runDaemon(cfg: BanConfig, options: DaemonOptions = {}): Promise<void> {
+  await new BanDaemon(cfg, options).run();
+}

@@ -1,0 +1,167 @@
+/**
+ * The iptables backend: argv only, never a shell. With `ipset` installed, bans are members of the sets `pbxkit4`
+ * and `pbxkit6` (hash:ip with timeouts, so the kernel expires them) matched by rules in pbxkit's own chain
+ * `PBXKIT`; without ipset, each ban is a pair of rules in that chain and the daemon removes them when they expire.
+ * The only change outside pbxkit's chain is one jump rule from INPUT, tagged with the comment `pbxkit`.
+ *
+ * @module
+ */
+
+import { hasCommand, PbxError, runArgv } from "../../common/mod.ts";
+import { canonicalIp } from "../net/addr.ts";
+import type { BanElement, DropCounters, Firewall, FirewallEntry, FirewallOptions } from "./types.ts";
+
+const CHAIN = "PBXKIT";
+const SET = { 4: "pbxkit4", 6: "pbxkit6" } as const;
+const TOOL = { 4: "iptables", 6: "ip6tables" } as const;
+
+async function run(argv: string[], check = true) {
+  return await runArgv(argv, { check, timeoutMs: 15_000 });
+}
+
+/** The iptables (+ ipset) backend. */
+export class IptablesFirewall implements Firewall {
+  readonly name = "iptables";
+  readonly expiresItself: boolean;
+  #opts: FirewallOptions;
+  #ipset: boolean;
+
+  /** Make the backend; `useIpset` defaults to whether `ipset` is installed. */
+  constructor(options: FirewallOptions, useIpset = hasCommand("ipset")) {
+    if (!hasCommand("iptables")) throw new PbxError("E_TOOL_MISSING", "iptables is not installed");
+    this.#opts = options;
+    this.#ipset = useIpset;
+    this.expiresItself = useIpset;
+  }
+
+  #portMatch(): string[][] {
+    if (this.#opts.scope === "all") return [[]];
+    const ports = [...new Set(this.#opts.ports)].join(",");
+    return [["-p", "udp", "-m", "multiport", "--dports", ports], ["-p", "tcp", "-m", "multiport", "--dports", ports]];
+  }
+
+  /** Create sets, the PBXKIT chain with its rules, and the jump from INPUT. */
+  async setup(): Promise<void> {
+    for (const fam of [4, 6] as const) {
+      const ipt = TOOL[fam];
+      if (this.#ipset) {
+        await run([
+          "ipset",
+          "create",
+          SET[fam],
+          "hash:ip",
+          "family",
+          fam === 4 ? "inet" : "inet6",
+          "timeout",
+          "0",
+          "-exist",
+        ]);
+      }
+      await run([ipt, "-w", "-N", CHAIN], false);
+      if (this.#ipset) {
+        await run([ipt, "-w", "-F", CHAIN]);
+        for (const m of this.#portMatch()) {
+          await run([ipt, "-w", "-A", CHAIN, "-m", "set", "--match-set", SET[fam], "src", ...m, "-j", "DROP"]);
+        }
+      }
+      const jump = ["INPUT", "-j", CHAIN, "-m", "comment", "--comment", "pbxkit"];
+      const has = await run([ipt, "-w", "-C", ...jump], false);
+      if (has.code !== 0) await run([ipt, "-w", "-I", ...jump.slice(0, 1), "1", ...jump.slice(1)]);
+    }
+  }
+
+  /** Add bans (one `ipset restore` batch, or rules). */
+  async ban(elements: readonly BanElement[]): Promise<void> {
+    if (elements.length === 0) return;
+    if (this.#ipset) {
+      const lines = elements.map((e) =>
+        `add ${SET[e.family]} ${e.address}${e.timeoutMs > 0 ? ` timeout ${Math.ceil(e.timeoutMs / 1000)}` : ""}`
+      );
+      await runArgv(["ipset", "restore", "-exist"], { stdin: lines.join("\n") + "\n", timeoutMs: 15_000 });
+      return;
+    }
+    const present = new Set((await this.list()).map((e) => e.address));
+    for (const e of elements) {
+      if (present.has(e.address)) continue;
+      for (const m of this.#portMatch()) {
+        await run([TOOL[e.family], "-w", "-A", CHAIN, "-s", e.address, ...m, "-j", "DROP"]);
+      }
+    }
+  }
+
+  /** Remove bans. */
+  async unban(elements: readonly { address: string; family: 4 | 6 }[]): Promise<void> {
+    for (const e of elements) {
+      if (this.#ipset) {
+        await run(["ipset", "del", SET[e.family], e.address, "-exist"], false);
+        continue;
+      }
+      for (const m of this.#portMatch()) {
+        await run([TOOL[e.family], "-w", "-D", CHAIN, "-s", e.address, ...m, "-j", "DROP"], false);
+      }
+    }
+  }
+
+  /** Banned addresses. */
+  async list(): Promise<FirewallEntry[]> {
+    const out: FirewallEntry[] = [];
+    for (const fam of [4, 6] as const) {
+      if (this.#ipset) {
+        const r = await run(["ipset", "save", SET[fam]], false);
+        if (r.code !== 0) continue;
+        for (const line of r.stdout.split("\n")) {
+          const m = /^add \S+ (\S+)(?: timeout (\d+))?/.exec(line);
+          if (!m) continue;
+          const t = m[2] !== undefined ? Number(m[2]) : 0;
+          out.push({ address: canonicalIp(m[1]) ?? m[1], family: fam, expiresInMs: t > 0 ? t * 1000 : undefined });
+        }
+      } else {
+        const r = await run([TOOL[fam], "-w", "-S", CHAIN], false);
+        if (r.code !== 0) continue;
+        const seen = new Set<string>();
+        for (const line of r.stdout.split("\n")) {
+          const m = /^-A PBXKIT -s (\S+?)(?:\/(?:32|128))? /.exec(line);
+          if (m && !seen.has(m[1])) {
+            seen.add(m[1]);
+            out.push({ address: canonicalIp(m[1]) ?? m[1], family: fam });
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Packets dropped by the PBXKIT chain. */
+  async counters(): Promise<DropCounters> {
+    const c: DropCounters = { packets4: 0, packets6: 0, bytes: 0 };
+    for (const fam of [4, 6] as const) {
+      const r = await run([TOOL[fam], "-w", "-L", CHAIN, "-v", "-x", "-n"], false);
+      if (r.code !== 0) continue;
+      for (const line of r.stdout.split("\n")) {
+        const m = /^\s*(\d+)\s+(\d+)\s+DROP/.exec(line);
+        if (!m) continue;
+        if (fam === 4) c.packets4 += Number(m[1]);
+        else c.packets6 += Number(m[1]);
+        c.bytes += Number(m[2]);
+      }
+    }
+    return c;
+  }
+
+  /** Remove the jump rule(s), the chain and the sets; nothing else. */
+  async cleanup(): Promise<void> {
+    for (const fam of [4, 6] as const) {
+      const ipt = TOOL[fam];
+      for (let i = 0; i < 16; i++) {
+        const r = await run([ipt, "-w", "-D", "INPUT", "-j", CHAIN, "-m", "comment", "--comment", "pbxkit"], false);
+        if (r.code !== 0) break;
+      }
+      await run([ipt, "-w", "-F", CHAIN], false);
+      await run([ipt, "-w", "-X", CHAIN], false);
+      if (hasCommand("ipset")) await run(["ipset", "destroy", SET[fam]], false);
+    }
+  }
+
+  /** Nothing to release. */
+  close(): void {}
+}

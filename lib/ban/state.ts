@@ -1,0 +1,72 @@
+/**
+ * Persisted state of `pbxkit ban`: bans and per-host failure counts, plus the daemon's latest counters for
+ * `ban status`. Written atomically (temporary file, fsync, rename), so a crash leaves the old or the new file, never a
+ * torn one. A corrupt file is moved aside (never deleted) and the daemon starts from the firewall's view.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { log, PbxError } from "../common/mod.ts";
+import type { HostRecord } from "./engine.ts";
+
+/** The state file's content. */
+export interface BanState {
+  /** Format version. */
+  version: 1;
+  /** When written (ms since the epoch). */
+  savedAt: number;
+  /** Hosts with failures or bans. */
+  hosts: HostRecord[];
+  /** The daemon's counters and settings at save time, for `ban status`. */
+  status?: Record<string, unknown>;
+}
+
+/** An empty state. */
+export function emptyState(): BanState {
+  return { version: 1, savedAt: 0, hosts: [] };
+}
+
+/** Load the state file; a missing file is an empty state, a corrupt one is moved aside with a warning. */
+export async function loadState(path: string): Promise<BanState> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return emptyState();
+    throw new PbxError("E_STATE", `cannot read state file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const doc = JSON.parse(text) as BanState;
+    if (doc?.version !== 1 || !Array.isArray(doc.hosts)) throw new Error("not a pbxkit ban state file");
+    doc.hosts = doc.hosts.filter((h) => h && typeof h.address === "string" && Array.isArray(h.failures));
+    return doc;
+  } catch (err) {
+    const aside = `${path}.corrupt-${Date.now()}`;
+    await Deno.rename(path, aside).catch(() => {});
+    log.child("ban").warn("state file is corrupt; moved aside, starting from the firewall's view", {
+      path,
+      aside,
+      error: (err as Error).message,
+    });
+    return emptyState();
+  }
+}
+
+/** Write the state atomically. */
+export async function saveState(path: string, state: BanState): Promise<void> {
+  state.savedAt = Date.now();
+  const dir = dirname(path);
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  const data = new TextEncoder().encode(JSON.stringify(state) + "\n");
+  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    let o = 0;
+    while (o < data.length) o += await f.write(data.subarray(o));
+    await f.sync();
+  } finally {
+    f.close();
+  }
+  await Deno.rename(tmp, path);
+}

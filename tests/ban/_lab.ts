@@ -1,0 +1,142 @@
+/**
+ * Real parts for the `pbxkit ban` integration tests: a kamailio configuration (known users challenged with 401,
+ * wrong credentials 403, unknown users 404, INVITE likewise) and sipp scenarios (REGISTER/INVITE floods, a friend
+ * registering with digest auth).
+ *
+ * @module
+ */
+
+/** Users kamailio knows, with their passwords. */
+export const USERS: Record<string, string> = { "100": "s3cret", "200": "friendpw" };
+
+/** A kamailio.cfg listening on the given addresses (UDP and TCP, port 5060); logs every request with its source. */
+export function kamailioCfg(v4: string, v6: string): string {
+  const users = Object.entries(USERS)
+    .map(([u, p], i) => `  ${i ? "else " : ""}if ($var(u) == "${u}") { $var(pw) = "${p}"; }`)
+    .join("\n");
+  return `#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+tcp_children=2
+auto_aliases=no
+listen=udp:${v4}:5060
+listen=tcp:${v4}:5060
+listen=udp:[${v6}]:5060
+listen=tcp:[${v6}]:5060
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "auth.so"
+
+request_route {
+  xlog("L_ERR", "PBXREQ $rm from $si proto $pr\\n");
+  if (is_method("ACK")) { exit; }
+  if (is_method("OPTIONS")) { sl_send_reply("200", "OK"); exit; }
+  if (!is_method("REGISTER|INVITE")) { sl_send_reply("405", "Method Not Allowed"); exit; }
+  if (is_method("REGISTER")) { $var(u) = $tU; } else { $var(u) = $fU; }
+${users}
+  else { sl_send_reply("404", "Not Found"); exit; }
+  if (!is_present_hf("Authorization")) { www_challenge("$td", "0"); exit; }
+  if (!pv_www_authenticate("$td", "$var(pw)", "0")) { sl_send_reply("403", "Forbidden"); exit; }
+  if (is_method("REGISTER")) { sl_send_reply("200", "OK"); exit; }
+  sl_send_reply("480", "Temporarily Unavailable");
+}
+`;
+}
+
+const HEAD = `<?xml version="1.0" encoding="ISO-8859-1" ?>`;
+
+/** sipp: REGISTER for unknown users (404 each). */
+export const FLOOD_REGISTER = `${HEAD}
+<scenario name="register flood">
+  <send>
+    <![CDATA[
+
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:9[call_number]@[remote_ip]>;tag=[call_number]
+      To: <sip:9[call_number]@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:9[call_number]@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Expires: 60
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="404" timeout="1500" ontimeout="done"/>
+  <label id="done"/>
+</scenario>
+`;
+
+/** sipp: INVITE from an unknown user (404), then ACK. */
+export const FLOOD_INVITE = `${HEAD}
+<scenario name="invite flood">
+  <send>
+    <![CDATA[
+
+      INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:8[call_number]@[remote_ip]>;tag=[call_number]
+      To: <sip:100@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:8[call_number]@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="404" timeout="1500" ontimeout="done"/>
+  <send>
+    <![CDATA[
+
+      ACK sip:100@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:8[call_number]@[remote_ip]>;tag=[call_number]
+      To: <sip:100@[remote_ip]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <label id="done"/>
+</scenario>
+`;
+
+/** sipp: REGISTER with digest auth (-au/-ap), expecting `final` (200 for the right password, 403 for a typo). */
+export function registerWithAuth(final: number): string {
+  const msg = (cseq: number, auth: string) => `
+    <![CDATA[
+
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[service]@[remote_ip]>;tag=[pid]T[call_number]
+      To: <sip:[service]@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: ${cseq} REGISTER
+      Contact: <sip:[service]@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Expires: 60
+      ${auth}
+      Content-Length: 0
+
+    ]]>`;
+  return `${HEAD}
+<scenario name="register with auth">
+  <send retrans="500">${msg(1, "")}
+  </send>
+  <recv response="401" auth="true"/>
+  <send retrans="500">${msg(2, "[authentication]")}
+  </send>
+  <recv response="${final}"/>
+</scenario>
+`;
+}

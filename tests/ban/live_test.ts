@@ -1,0 +1,327 @@
+/**
+ * `pbxkit ban` for real: kamailio in a "pbx" namespace, sipvicious svwar/svcrack and sipp floods (UDP, TCP, IPv6)
+ * from attacker namespaces, a friend that registers with the right password after a typo, and an exempt host.
+ * nftables changes happen only inside the test's own namespaces.
+ */
+
+import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
+import { type Proc, ROOT, runCli, sh, TestNet, testWith, waitFor } from "../_util/mod.ts";
+import { FLOOD_INVITE, FLOOD_REGISTER, kamailioCfg, registerWithAuth } from "./_lab.ts";
+
+const LIBS = ["/usr/lib/x86_64-linux-gnu/libpcap.so.0.8", "/usr/lib/x86_64-linux-gnu/libnftables.so.1"];
+
+interface BanLine {
+  event: string;
+  address: string;
+  family: string;
+  failures: number;
+  expires: string;
+  reason: string;
+  latencyMs: number;
+}
+
+function bansOf(p: Proc): BanLine[] {
+  return p.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as BanLine);
+}
+
+async function runFor(p: Proc, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p.done, new Promise((r) => timer = setTimeout(r, ms))]);
+  clearTimeout(timer);
+  await p.stop("SIGTERM", 2000);
+}
+
+testWith(
+  "ban live: kamailio + svwar/svcrack/sipp attackers banned in nftables, friend and exempt never, state kept",
+  { tools: ["kamailio", "sipp", "svwar", "svcrack", "nft", "ip", "tcpdump"], files: LIBS, root: true },
+  async () => {
+    const net = await TestNet.create(["pbx", "scanner", "cracker", "flood", "tcpatk", "friend", "trusted"]);
+    const dir = await Deno.makeTempDir({ prefix: "pbxkit-ban-" });
+    const h = net.hosts;
+    try {
+      await Deno.mkdir(`${dir}/notify`);
+      await Deno.writeTextFile(`${dir}/kamailio.cfg`, kamailioCfg(h.pbx.ipv4, h.pbx.ipv6));
+      await Deno.writeTextFile(`${dir}/flood.xml`, FLOOD_REGISTER);
+      await Deno.writeTextFile(`${dir}/invite.xml`, FLOOD_INVITE);
+      await Deno.writeTextFile(`${dir}/ok.xml`, registerWithAuth(200));
+      await Deno.writeTextFile(`${dir}/typo.xml`, registerWithAuth(403));
+      await Deno.writeTextFile(`${dir}/words`, Array.from({ length: 40 }, (_, i) => `guess${i}`).join("\n") + "\n");
+      // A table that is not pbxkit's: cleanup must leave it alone.
+      await net.run("pbx", ["nft", "add", "table", "inet", "other"]);
+      await net.run("pbx", ["nft", "add", "chain", "inet", "other", "keep"]);
+
+      const kam = net.spawn("pbx", ["kamailio", "-DD", "-E", "-f", `${dir}/kamailio.cfg`, "-Y", dir, "-w", dir]);
+      await waitFor(() => /SO_RCVBUF is finally/.test(kam.stdout + kam.stderr), {
+        timeoutMs: 20_000,
+        what: "kamailio",
+      });
+      const kamSaw = (ip: string) =>
+        (kam.stdout + kam.stderr).split("\n").filter((l) => l.includes(`PBXREQ `) && l.includes(` from ${ip} `)).length;
+
+      const daemonArgv = [
+        `${ROOT}/pbxkit`,
+        "ban",
+        "--daemon",
+        "--interface",
+        "eth0",
+        "--pbx",
+        h.pbx.ipv4,
+        "--pbx",
+        h.pbx.ipv6,
+        "--max-failures",
+        "10",
+        "--ban-time",
+        "40s",
+        "--exempt",
+        `${h.trusted.ipv4}/32`,
+        "--exempt",
+        "127.0.0.0/8",
+        "--state",
+        `${dir}/state.json`,
+        "--socket",
+        `${dir}/ban.sock`,
+        "--notify-cmd",
+        "/usr/bin/touch",
+        "--recheck",
+        "2s",
+        "--json",
+      ];
+      const startDaemon = async () => {
+        const d = net.spawn("pbx", daemonArgv, { cwd: `${dir}/notify` });
+        await waitFor(() => d.stderr.includes("[ban] started"), { timeoutMs: 30_000, what: "pbxkit ban daemon" });
+        return d;
+      };
+      let daemon = await startDaemon();
+      // A real capture of the whole attack phase (`-i any`: Linux cooked v2 frames), replayed offline afterwards.
+      const dump = net.spawn("pbx", [
+        "tcpdump",
+        "-i",
+        "any",
+        "-U",
+        "-s",
+        "0",
+        "-w",
+        `${dir}/live.pcap`,
+        "port",
+        "5060",
+      ]);
+      await waitFor(() => dump.stderr.includes("listening on"), { timeoutMs: 10_000, what: "tcpdump" });
+      const cli = (args: string[]) =>
+        sh(
+          net.wrap("pbx", [
+            `${ROOT}/pbxkit`,
+            "ban",
+            ...args,
+            "--state",
+            `${dir}/state.json`,
+            "--socket",
+            `${dir}/ban.sock`,
+          ]),
+        );
+      const setOf = async (name: "ban4" | "ban6") => {
+        const r = await net.run("pbx", ["nft", "-j", "list", "set", "inet", "pbxkit", name], { check: false });
+        if (r.code !== 0) return [] as string[];
+        const doc = JSON.parse(r.stdout) as { nftables: { set?: { elem?: (string | { elem: { val: string } })[] } }[] };
+        const set = doc.nftables.find((x) => x.set)?.set;
+        return (set?.elem ?? []).map((e) => typeof e === "string" ? e : e.elem.val);
+      };
+      const banned = (addr: string) => bansOf(daemon).find((b) => b.address === addr);
+      const sipp = (host: string, args: string[]) =>
+        net.run(host, ["sipp", "-nostdin", "-timeout", "8s", "-p", "5070", ...args], { check: false });
+      const pbx4 = `${h.pbx.ipv4}:5060`;
+
+      // The friend mistypes once, then registers correctly: 401+403, then 401+200 (reset). Three rounds.
+      for (let i = 0; i < 3; i++) {
+        const typo = await sipp("friend", [
+          "-sf",
+          `${dir}/typo.xml`,
+          "-s",
+          "200",
+          "-au",
+          "200",
+          "-ap",
+          "wrong",
+          "-m",
+          "1",
+          "-i",
+          h.friend.ipv4,
+          pbx4,
+        ]);
+        assertEquals(typo.code, 0, `friend typo got 403: ${typo.stdout.slice(-300)}`);
+        const ok = await sipp("friend", [
+          "-sf",
+          `${dir}/ok.xml`,
+          "-s",
+          "200",
+          "-au",
+          "200",
+          "-ap",
+          "friendpw",
+          "-m",
+          "1",
+          "-i",
+          h.friend.ipv4,
+          pbx4,
+        ]);
+        assertEquals(ok.code, 0, "friend registered with 200");
+      }
+      // An exempt host floods.
+      await sipp("trusted", ["-sf", `${dir}/flood.xml`, "-m", "30", "-r", "200", "-i", h.trusted.ipv4, pbx4]);
+
+      // svwar enumerates extensions (404s, 401 for 100).
+      const svwar = net.spawn("scanner", ["svwar", "-e100-140", "-P", "5070", "--maximumtime=4", h.pbx.ipv4]);
+      await waitFor(() => banned(h.scanner.ipv4), { timeoutMs: 30_000, what: "svwar host banned" });
+      await runFor(svwar, 8000);
+      // svcrack guesses the password of 100 (401 + 403 per guess).
+      const svcrack = net.spawn("cracker", [
+        "svcrack",
+        "-u",
+        "100",
+        "-d",
+        `${dir}/words`,
+        "-P",
+        "5070",
+        "--maximumtime=4",
+        h.pbx.ipv4,
+      ]);
+      await waitFor(() => banned(h.cracker.ipv4), { timeoutMs: 30_000, what: "svcrack host banned" });
+      await runFor(svcrack, 8000);
+
+      // sipp REGISTER flood over UDP.
+      await sipp("flood", ["-sf", `${dir}/flood.xml`, "-m", "40", "-r", "200", "-i", h.flood.ipv4, pbx4]);
+      await waitFor(() => banned(h.flood.ipv4), { timeoutMs: 10_000, what: "sipp flood banned" });
+      // Once banned, its packets stop reaching kamailio: kamailio's count stays, the nft counter grows.
+      await new Promise((r) => setTimeout(r, 500));
+      const before = kamSaw(h.flood.ipv4);
+      const c1 = JSON.parse((await cli(["status", "--json"])).stdout).firewall.packets4 as number;
+      await sipp("flood", [
+        "-sf",
+        `${dir}/flood.xml`,
+        "-m",
+        "20",
+        "-r",
+        "200",
+        "-timeout",
+        "4s",
+        "-i",
+        h.flood.ipv4,
+        pbx4,
+      ]);
+      const c2 = JSON.parse((await cli(["status", "--json"])).stdout).firewall.packets4 as number;
+      assert(before >= 10, `kamailio saw the flood before the ban (${before})`);
+      assertEquals(kamSaw(h.flood.ipv4), before, "no request from the banned host reached kamailio");
+      assert(c2 - c1 >= 20, `nft counter counted the dropped packets (${c1} -> ${c2})`);
+
+      // SIP over TCP.
+      await sipp("tcpatk", ["-sf", `${dir}/flood.xml`, "-t", "t1", "-m", "40", "-r", "200", "-i", h.tcpatk.ipv4, pbx4]);
+      await waitFor(() => banned(h.tcpatk.ipv4), { timeoutMs: 10_000, what: "TCP attacker banned" });
+      // IPv6 INVITE flood.
+      await sipp("flood", [
+        "-sf",
+        `${dir}/invite.xml`,
+        "-m",
+        "40",
+        "-r",
+        "200",
+        "-i",
+        h.flood.ipv6,
+        `[${h.pbx.ipv6}]:5060`,
+      ]);
+      await waitFor(() => banned(h.flood.ipv6), { timeoutMs: 10_000, what: "IPv6 attacker banned" });
+
+      const all = bansOf(daemon);
+      for (const b of all) assertEquals(b.failures, 10, `${b.address} banned at exactly the threshold`);
+      assertStringIncludes(banned(h.tcpatk.ipv4)!.reason, "over tcp");
+      assertStringIncludes(banned(h.flood.ipv6)!.reason, "INVITE");
+      assertEquals(banned(h.flood.ipv6)!.family, "ipv6");
+      assertEquals(banned(h.friend.ipv4), undefined, "friend never banned");
+      assertEquals(banned(h.trusted.ipv4), undefined, "exempt host never banned");
+      const expect4 = [h.scanner.ipv4, h.cracker.ipv4, h.flood.ipv4, h.tcpatk.ipv4].sort();
+      assertEquals((await setOf("ban4")).sort(), expect4);
+      assertEquals(await setOf("ban6"), [h.flood.ipv6]);
+      for (const b of all) {
+        await waitFor(() => Deno.stat(`${dir}/notify/${b.address}`).then(() => true, () => false), {
+          timeoutMs: 5000,
+          what: `notify-cmd for ${b.address}`,
+        });
+      }
+      const status = JSON.parse((await cli(["status", "--json"])).stdout);
+      assertEquals(status.running, true);
+      assertEquals(status.capture.dropped, 0, "no pcap drops");
+      assert(status.counters.sip.resets >= 3, "friend's count was reset by 200s");
+      assert(status.counters.sip.exempt >= 30, "exempt host's errors seen and skipped");
+
+      // The offline replay of the real capture decides exactly what the live daemon decided.
+      await new Promise((r) => setTimeout(r, 300));
+      await dump.stop("SIGINT", 5000);
+      const replay = await runCli([
+        "ban",
+        "--pcap",
+        `${dir}/live.pcap`,
+        "--json",
+        "--pbx",
+        h.pbx.ipv4,
+        "--pbx",
+        h.pbx.ipv6,
+        "--exempt",
+        `${h.trusted.ipv4}/32`,
+      ]);
+      assertEquals(replay.code, 0, replay.stderr);
+      const offline = replay.stdout.trim().split("\n").map((l) => JSON.parse(l) as BanLine);
+      assertEquals(offline.map((b) => b.address).sort(), all.map((b) => b.address).sort());
+      for (const b of offline) assertEquals(b.failures, 10);
+
+      // Restart: clean exit with state saved; the table is lost (as after a reboot); every ban comes back.
+      const st = await daemon.stop("SIGTERM", 10_000);
+      assertEquals(st.code, 0, daemon.stderr.slice(-500));
+      assertStringIncludes(daemon.stderr, "stopped, state saved");
+      await net.run("pbx", ["nft", "delete", "table", "inet", "pbxkit"]);
+      daemon = await startDaemon();
+      assertStringIncludes(daemon.stderr, "readded=5");
+      assertEquals((await setOf("ban4")).sort(), expect4);
+      assertEquals((await setOf("ban6")).length, 1);
+      // A second restart adds nothing twice.
+      await daemon.stop("SIGTERM", 10_000);
+      daemon = await startDaemon();
+      assertStringIncludes(daemon.stderr, "readded=0");
+      assertEquals((await setOf("ban4")).length, 4);
+
+      // Someone flushes the set behind pbxkit's back: the periodic check puts every ban back.
+      await net.run("pbx", ["nft", "flush", "set", "inet", "pbxkit", "ban4"]);
+      await waitFor(async () => (await setOf("ban4")).length === 4, { timeoutMs: 15_000, what: "bans re-added" });
+      assertStringIncludes(daemon.stderr, "re-added count=4");
+
+      // Manual unban through the daemon.
+      const un = await cli(["unban", h.tcpatk.ipv4]);
+      assertStringIncludes(un.stdout, "via daemon");
+      assert(!(await setOf("ban4")).includes(h.tcpatk.ipv4));
+      const list = JSON.parse((await cli(["list", "--json"])).stdout) as { address: string }[];
+      assertEquals(list.length, 4);
+
+      // Expiry after --ban-time (the kernel drops the element, the daemon logs the unban).
+      const exp = Date.parse(all.find((b) => b.address === h.scanner.ipv4)!.expires);
+      await waitFor(async () => !(await setOf("ban4")).includes(h.scanner.ipv4), {
+        timeoutMs: Math.max(5000, exp - Date.now() + 5000),
+        intervalMs: 500,
+        what: "scanner ban expiry",
+      });
+      assert(Date.now() >= exp - 1500, "not before --ban-time");
+      await waitFor(() => daemon.stderr.includes(`unban address=${h.scanner.ipv4} reason=expired`), {
+        timeoutMs: 5000,
+        what: "unban log line",
+      });
+
+      await daemon.stop("SIGTERM", 10_000);
+      await cli(["cleanup"]);
+      const tables = (await net.run("pbx", ["nft", "list", "tables"])).stdout;
+      assert(!tables.includes("pbxkit"), tables);
+      assertStringIncludes(tables, "table inet other");
+      // CLI usage errors are one line.
+      const bad = await runCli(["ban", "--pcap", "x", "--daemon"]);
+      assertEquals(bad.code, 2);
+    } finally {
+      await net.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+);
