@@ -1,19 +1,154 @@
 /**
- * `pbxkit ws-serve`: A from-scratch WebSocket server (RFC 6455/7692) with TLS, echo, static files and a wss:// reverse proxy for a PBX.
+ * `pbxkit ws-serve`: A from-scratch WebSocket server (RFC 6455/7692) with TLS, echo, static files and a wss://
+ * reverse proxy for a PBX. Options and printing only; the logic is in `lib/ws/`.
  *
  * @module
  */
 
 import type { Command } from "@commander-js/extra-typings";
-import { newCommand, notImplemented } from "../lib/cli/mod.ts";
+import { globalFlags, newCommand } from "../lib/cli/mod.ts";
+import {
+  collect,
+  log,
+  parseDuration,
+  parseIntIn,
+  parsePort,
+  parseSize,
+  PbxError,
+  printJsonLine,
+  usageError,
+} from "../lib/common/mod.ts";
+import { parseProxySpec, startWsServe } from "../lib/ws/mod.ts";
+import type { Asset } from "../lib/ws/mod.ts";
+import { webphoneAssets } from "../lib/call/webphone.ts";
+
+function readPem(path: string, flag: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new PbxError("E_NOT_FOUND", `${flag}: no such file '${path}'`);
+    throw new PbxError("E_PERMISSION", `${flag}: cannot read '${path}': ${(err as Error).message}`);
+  }
+}
 
 /** Build the `ws-serve` subcommand. */
 export function wsServeCommand(): Command {
   return newCommand("ws-serve", {
     summary:
       "A from-scratch WebSocket server (RFC 6455/7692) with TLS, echo, static files and a wss:// reverse proxy for a PBX",
-    examples: ["pbxkit ws-serve --echo --port 8080"],
-  }).action(() => {
-    throw notImplemented("ws-serve", 3);
-  });
+    description: "A WebSocket server written from scratch (RFC 6455 + permessage-deflate) over raw sockets.\n" +
+      "With no --proxy/--static/--webphone it is an echo server on ws://127.0.0.1:8080/.\n" +
+      "--proxy puts a PBX's plain ws:// port behind this server (wss:// with --tls-cert/--tls-key).\n" +
+      "Runs until Ctrl-C or SIGTERM, then closes every WebSocket with 1001. Reference: docs/ws-serve.md",
+    examples: [
+      "pbxkit ws-serve",
+      "pbxkit ws-serve --echo --port 9001",
+      "pbxkit ws-serve --host 0.0.0.0 --port 443 --tls-cert cert.pem --tls-key key.pem --proxy /pbxws=ws://127.0.0.1:8088/ws --subprotocol sip --webphone",
+      "pbxkit ws-serve --static ./public --echo --origin https://pbx.example.com",
+    ],
+  })
+    .option("--host <addr>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "TCP port (0 picks a free one)", "8080")
+    .option("--tls-cert <file>", "PEM certificate chain: serve wss:// and https://")
+    .option("--tls-key <file>", "PEM private key for --tls-cert")
+    .option("--echo", "an echo endpoint on every path that is not a proxy (the default with nothing else)")
+    .option("--proxy <path=url>", "forward WebSockets on PATH to an upstream ws:// URL (repeatable)", collect)
+    .option("--static <dir>", "serve files from DIR over plain HTTP (GET/HEAD)")
+    .option("--webphone", "serve the browser webphone page at / (uses the first --proxy path)")
+    .option("--subprotocol <name>", "subprotocol to accept, e.g. sip (repeatable)", collect)
+    .option("--origin <origin>", "allowed Origin, e.g. https://pbx.example.com (repeatable; default any)", collect)
+    .option("--max-message <size>", "largest message; bigger ones close with 1009", "16MiB")
+    .option("--max-connections <n>", "most simultaneous connections; more get 503", "10000")
+    .option("--idle-timeout <duration>", "close peers silent this long (a ping goes at half); 0 = never", "120s")
+    .option("--handshake-timeout <duration>", "time allowed for the TLS + HTTP handshake", "10s")
+    .option("--no-deflate", "never negotiate permessage-deflate")
+    .option("--json", "print the listening address as one JSON line")
+    .action(async function (opts) {
+      globalFlags(this);
+      const port = parsePort(opts.port);
+      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+        throw usageError("--tls-cert and --tls-key go together");
+      }
+      const tls = opts.tlsCert && opts.tlsKey
+        ? { cert: readPem(opts.tlsCert, "--tls-cert"), key: readPem(opts.tlsKey, "--tls-key") }
+        : undefined;
+      const proxies = (opts.proxy ?? []).map(parseProxySpec);
+      const paths = new Set<string>();
+      for (const p of proxies) {
+        if (paths.has(p.path)) throw usageError(`--proxy: path ${p.path} given twice`);
+        paths.add(p.path);
+      }
+      const maxMessage = parseSize(opts.maxMessage, "--max-message");
+      if (maxMessage < 125 || maxMessage > 2 ** 31) throw usageError("--max-message must be from 125 bytes to 2GiB");
+      const maxConnections = parseIntIn(opts.maxConnections, "--max-connections", 1, 1_000_000);
+      const idleTimeout = opts.idleTimeout === "0" ? 0 : parseDuration(opts.idleTimeout, "--idle-timeout");
+      const handshakeTimeout = parseDuration(opts.handshakeTimeout, "--handshake-timeout");
+      for (const s of opts.subprotocol ?? []) {
+        if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(s)) throw usageError(`--subprotocol: '${s}' is not a token`);
+      }
+      if (opts.static) {
+        try {
+          if (!Deno.statSync(opts.static).isDirectory) {
+            throw usageError(`--static: '${opts.static}' is not a directory`);
+          }
+        } catch (err) {
+          if (err instanceof PbxError) throw err;
+          throw new PbxError("E_NOT_FOUND", `--static: no such directory '${opts.static}'`);
+        }
+      }
+      let assets: Map<string, Asset> | undefined;
+      if (opts.webphone) assets = await webphoneAssets({ wsPath: proxies[0]?.path });
+      const echo = opts.echo || (!proxies.length && !opts.static && !opts.webphone);
+
+      const server = startWsServe({
+        hostname: opts.host,
+        port,
+        tls,
+        echo,
+        proxies,
+        staticDir: opts.static,
+        assets,
+        maxMessage,
+        maxConnections,
+        idleTimeout,
+        handshakeTimeout,
+        subprotocols: opts.subprotocol,
+        origins: opts.origin,
+        deflate: opts.deflate === false ? false : undefined,
+      });
+      const roles: string[] = [];
+      if (echo) roles.push("echo");
+      for (const p of proxies) roles.push(`proxy ${p.path} -> ${p.upstream.href}`);
+      if (opts.static) roles.push(`static ${opts.static}`);
+      if (assets) roles.push("webphone at /");
+      const url = server.url("/");
+      if (opts.json) {
+        printJsonLine({
+          url,
+          host: server.addr.hostname,
+          port: server.addr.port,
+          tls: !!tls,
+          echo,
+          proxies: proxies.map((p) => ({ path: p.path, upstream: p.upstream.href })),
+          static: opts.static ?? null,
+          webphone: !!assets,
+        });
+      } else {
+        console.log(`listening on ${url} (${roles.join(", ")})`);
+      }
+
+      let stopping = false;
+      const stop = (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info(`${sig}: closing ${server.stats.websockets} connection(s) with 1001`);
+        server.shutdown({ code: 1001, reason: "server shutting down", timeout: 3000 });
+      };
+      const onInt = () => stop("SIGINT"), onTerm = () => stop("SIGTERM");
+      Deno.addSignalListener("SIGINT", onInt);
+      Deno.addSignalListener("SIGTERM", onTerm);
+      await server.finished;
+      Deno.removeSignalListener("SIGINT", onInt);
+      Deno.removeSignalListener("SIGTERM", onTerm);
+    });
 }

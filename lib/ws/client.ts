@@ -1,0 +1,113 @@
+/**
+ * The WebSocket client: opens `ws://` or `wss://` connections (used by the proxy for its upstream, and by other
+ * subcommands). Same {@linkcode WebSocket} object as server-side connections, with masked frames.
+ *
+ * @module
+ */
+
+import { PbxError } from "../common/mod.ts";
+import { checkClientResponse, clientRequest } from "./handshake.ts";
+import { findHeadEnd, type HttpError, parseResponseHead } from "./http.ts";
+import { WebSocket } from "./socket.ts";
+import { writeAll } from "./server.ts";
+
+/** Options for {@linkcode connect}. */
+export interface ConnectOptions {
+  /** Subprotocols to offer (e.g. `["sip"]`). */
+  protocols?: readonly string[];
+  /** Extra request headers (e.g. `X-Forwarded-For`). */
+  headers?: Record<string, string>;
+  /** `Origin` header. */
+  origin?: string;
+  /** Offer permessage-deflate (default false). */
+  deflate?: boolean;
+  /** Largest message accepted (default 16 MiB). */
+  maxMessage?: number;
+  /** Time allowed for connecting and the handshake, ms (default 10000). */
+  timeout?: number;
+  /** PEM CA certificates to trust for `wss://` (besides the system's). */
+  caCerts?: string[];
+  /** `send()` backpressure threshold in bytes (default 1 MiB). */
+  highWaterMark?: number;
+}
+
+/**
+ * Open a WebSocket to `url` (`ws://host:port/path` or `wss://...`). Rejects with `E_NETWORK` when the server is
+ * unreachable, `E_TIMEOUT` after `timeout`, `E_PROTOCOL` when the server refuses or answers badly.
+ */
+export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocket> {
+  const u = typeof url === "string" ? new URL(url) : url;
+  if (u.protocol !== "ws:" && u.protocol !== "wss:") {
+    throw new PbxError("E_INVALID_INPUT", `not a WebSocket URL: ${u.href} (use ws:// or wss://)`);
+  }
+  const secure = u.protocol === "wss:";
+  const hostname = u.hostname.replace(/^\[|\]$/g, "");
+  const port = u.port ? Number(u.port) : secure ? 443 : 80;
+  let conn: Deno.Conn | undefined;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      conn?.close();
+    } catch { /* closed */ }
+  }, options.timeout ?? 10_000);
+  try {
+    conn = secure
+      ? await Deno.connectTls({ hostname, port, caCerts: options.caCerts, alpnProtocols: ["http/1.1"] })
+      : await Deno.connect({ hostname, port });
+    if (timedOut) throw new Deno.errors.TimedOut("connect timed out");
+    try {
+      (conn as Deno.TcpConn).setNoDelay?.(true);
+    } catch { /* fine */ }
+    const req = clientRequest({
+      host: u.host,
+      path: (u.pathname || "/") + u.search,
+      protocols: options.protocols,
+      deflate: options.deflate,
+      origin: options.origin,
+      headers: options.headers,
+    });
+    await writeAll(conn, req.bytes);
+    let buf = new Uint8Array(4096);
+    let have = 0;
+    let end = -1;
+    while (end < 0) {
+      if (have === buf.length) {
+        if (buf.length >= 65536) throw new PbxError("E_PROTOCOL", "upstream's response head is too large");
+        const b = new Uint8Array(buf.length * 2);
+        b.set(buf);
+        buf = b;
+      }
+      const n = await conn.read(buf.subarray(have));
+      if (n === null) throw new PbxError("E_PROTOCOL", `${u.host} closed the connection during the handshake`);
+      const from = Math.max(0, have - 3);
+      have += n;
+      end = findHeadEnd(buf.subarray(0, have), from);
+    }
+    clearTimeout(timer);
+    let head;
+    try {
+      head = parseResponseHead(buf.subarray(0, end));
+    } catch (err) {
+      throw new PbxError("E_PROTOCOL", `bad handshake response from ${u.host}: ${(err as HttpError).message}`);
+    }
+    const agreed = checkClientResponse(head, { key: req.key, protocols: options.protocols, deflate: options.deflate });
+    return new WebSocket(conn, {
+      role: "client",
+      protocol: agreed.protocol,
+      extensions: head.headers.get("sec-websocket-extensions") ?? "",
+      deflate: agreed.deflate,
+      maxMessage: options.maxMessage,
+      initial: buf.slice(end, have),
+      highWaterMark: options.highWaterMark,
+    });
+  } catch (err) {
+    clearTimeout(timer);
+    try {
+      conn?.close();
+    } catch { /* closed */ }
+    if (err instanceof PbxError) throw err;
+    if (timedOut) throw new PbxError("E_TIMEOUT", `connecting to ${u.href} timed out`, { cause: err });
+    throw new PbxError("E_NETWORK", `cannot connect to ${u.href}: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Minimal HTTP/1.1 message heads for the WebSocket opening handshake and the small plain-HTTP side of the server
+ * (static files, the webphone, errors): finding the end of a head in a byte buffer, parsing request and response
+ * heads strictly, and serializing responses. No I/O.
+ *
+ * @module
+ */
+
+/** A parsed HTTP request head. Header names are lower-case; repeated headers are joined with ", ". */
+export interface HttpRequest {
+  method: string;
+  /** The request target as sent (e.g. `/pbxws?x=1`). */
+  target: string;
+  /** The path part of the target, percent-decoding left to the handler. */
+  path: string;
+  /** The query string without `?` (may be empty). */
+  query: string;
+  /** `1.0` or `1.1`. */
+  version: string;
+  headers: Map<string, string>;
+  /** Remote address as `host:port` (set by the server). */
+  remote?: string;
+}
+
+/** A parsed HTTP response head. */
+export interface HttpResponseHead {
+  status: number;
+  reason: string;
+  version: string;
+  headers: Map<string, string>;
+}
+
+/** A response to write: status, headers and an optional body (omitted for HEAD). */
+export interface HttpResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+}
+
+/** Result of {@linkcode findHeadEnd}: index just past the blank line, or -1 when not there yet. */
+export function findHeadEnd(buf: Uint8Array, from = 0): number {
+  for (let i = Math.max(3, from + 3); i < buf.length; i++) {
+    if (buf[i] === 0x0a && buf[i - 1] === 0x0d && buf[i - 2] === 0x0a && buf[i - 3] === 0x0d) return i + 1;
+  }
+  return -1;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const latin1 = new TextDecoder("latin1");
+
+/** An HTTP parse failure: carries the status to answer with. */
+export class HttpError extends Error {
+  /** Status code to answer (400, 414, 431, 505). */
+  readonly status: number;
+  /** Make an error with a status and a message for the body. */
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function parseHeaderLines(lines: string[]): Map<string, string> {
+  const headers = new Map<string, string>();
+  for (const line of lines) {
+    if (line === "") continue;
+    if (line[0] === " " || line[0] === "\t") throw new HttpError(400, "obsolete header folding is not allowed");
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new HttpError(400, `malformed header line`);
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) throw new HttpError(400, `malformed header name`);
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    // deno-lint-ignore no-control-regex
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) throw new HttpError(400, "control character in a header value");
+    const key = name.toLowerCase();
+    const prev = headers.get(key);
+    headers.set(key, prev === undefined ? value : `${prev}, ${value}`);
+  }
+  return headers;
+}
+
+/** Parse a request head (`head` ends with the blank line). Throws {@linkcode HttpError}. */
+export function parseRequestHead(head: Uint8Array): HttpRequest {
+  const text = latin1.decode(head);
+  const lines = text.split("\r\n");
+  const m = /^([A-Z!#$%&'*+\-.^_`|~0-9a-z]+) (\S+) HTTP\/(\d\.\d)$/.exec(lines[0]);
+  if (!m) throw new HttpError(400, "malformed request line");
+  const [, method, target, version] = m;
+  if (version !== "1.1" && version !== "1.0") throw new HttpError(505, `HTTP/${version} is not supported`);
+  if (target.length > 8192) throw new HttpError(414, "request target too long");
+  let path = target, query = "";
+  if (/^https?:\/\//i.test(target)) {
+    try {
+      const u = new URL(target);
+      path = u.pathname;
+      query = u.search.slice(1);
+    } catch {
+      throw new HttpError(400, "malformed request target");
+    }
+  } else {
+    if (target[0] !== "/" && !(method === "OPTIONS" && target === "*")) {
+      throw new HttpError(400, "malformed request target");
+    }
+    const q = target.indexOf("?");
+    if (q >= 0) {
+      path = target.slice(0, q);
+      query = target.slice(q + 1);
+    }
+  }
+  return { method, target, path, query, version, headers: parseHeaderLines(lines.slice(1)) };
+}
+
+/** Parse a response head. Throws {@linkcode HttpError}. */
+export function parseResponseHead(head: Uint8Array): HttpResponseHead {
+  const lines = latin1.decode(head).split("\r\n");
+  const m = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0]);
+  if (!m) throw new HttpError(502, "malformed status line");
+  return { version: m[1], status: Number(m[2]), reason: m[3] ?? "", headers: parseHeaderLines(lines.slice(1)) };
+}
+
+/** Standard reason phrases for the statuses pbxkit sends. */
+export const REASONS: Record<number, string> = {
+  101: "Switching Protocols",
+  200: "OK",
+  204: "No Content",
+  206: "Partial Content",
+  301: "Moved Permanently",
+  304: "Not Modified",
+  400: "Bad Request",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  413: "Content Too Large",
+  414: "URI Too Long",
+  416: "Range Not Satisfiable",
+  426: "Upgrade Required",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
+};
+
+const encoder = new TextEncoder();
+
+/**
+ * Serialize a response head and body. `Content-Length` is added from the body (even for HEAD, where `head` makes
+ * the body be left out) unless given; `Date` and `Server` are added.
+ */
+export function serializeResponse(res: HttpResponse, options: { head?: boolean } = {}): Uint8Array {
+  const body = typeof res.body === "string" ? encoder.encode(res.body) : res.body;
+  const headers: Record<string, string> = { ...res.headers };
+  const has = (n: string) => Object.keys(headers).some((k) => k.toLowerCase() === n);
+  if (!has("date")) headers["Date"] = new Date().toUTCString();
+  if (!has("server")) headers["Server"] = "pbxkit";
+  if (!has("content-length") && res.status !== 101 && res.status !== 204 && res.status !== 304) {
+    headers["Content-Length"] = String(body?.length ?? 0);
+  }
+  let head = `HTTP/1.1 ${res.status} ${REASONS[res.status] ?? "Status"}\r\n`;
+  for (const [k, v] of Object.entries(headers)) {
+    // deno-lint-ignore no-control-regex
+    if (/[\r\n\x00]/.test(k + v)) throw new Error(`header ${k} contains a line break`);
+    head += `${k}: ${v}\r\n`;
+  }
+  head += "\r\n";
+  const h = encoder.encode(head);
+  if (!body || options.head || body.length === 0) return h;
+  const out = new Uint8Array(h.length + body.length);
+  out.set(h);
+  out.set(body, h.length);
+  return out;
+}
+
+/** A plain-text error response (`status` + a one-line message). */
+export function errorResponse(status: number, message: string, headers: Record<string, string> = {}): HttpResponse {
+  return {
+    status,
+    headers: { "Content-Type": "text/plain; charset=utf-8", "Connection": "close", ...headers },
+    body: `${status} ${REASONS[status] ?? ""}: ${message}\n`,
+  };
+}
+
+/** True when a comma-separated header value contains `token` (case-insensitive). */
+export function headerHasToken(value: string | undefined, token: string): boolean {
+  if (!value) return false;
+  const t = token.toLowerCase();
+  return value.split(",").some((p) => p.trim().toLowerCase() === t);
+}

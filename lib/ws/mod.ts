@@ -1,0 +1,77 @@
+/**
+ * pbxkit's WebSocket library (RFC 6455 + RFC 7692 permessage-deflate), written from scratch over raw sockets.
+ *
+ * - {@linkcode serve} starts a server (TCP or TLS) that yields {@linkcode WebSocket} connections; plain HTTP
+ *   requests go to a pluggable handler.
+ * - {@linkcode connect} opens a client connection (`ws://` or `wss://`).
+ * - A {@linkcode WebSocket} has `send`, `ping`, `close`, an async iterator of {@linkcode Message}s, and
+ *   `message`/`ping`/`pong`/`close` listeners.
+ * - {@linkcode Protocol} is the sans-I/O core (bytes in, events and bytes out) for custom transports and tests.
+ *
+ * ```ts
+ * import { connect, serve } from "./lib/ws/mod.ts";
+ *
+ * const server = serve({ port: 0, subprotocols: ["sip"] });
+ * (async () => {
+ *   for await (const ws of server) {
+ *     (async () => {
+ *       for await (const msg of ws) await ws.send(msg.data); // echo, with backpressure
+ *     })();
+ *   }
+ * })();
+ *
+ * const ws = await connect(server.url("/"), { protocols: ["sip"] });
+ * await ws.send("hello");
+ * for await (const msg of ws) { console.log(msg.text); break; }
+ * await ws.close(1000);
+ * await server.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+export { Protocol, type ProtocolEvent, type ProtocolOptions, type ProtocolState, type Role } from "./protocol.ts";
+export { CloseCode, isValidCloseCode, maskInPlace, MAX_HEADER, Opcode, writeHeader } from "./frame.ts";
+export { isValidUtf8, Utf8Validator } from "./utf8.ts";
+export {
+  acceptDeflateClient,
+  compressMessage,
+  decompressMessage,
+  type DeflateOptions,
+  type DeflateParams,
+  negotiateDeflateServer,
+  parseExtensions,
+} from "./deflate.ts";
+export {
+  acceptKey,
+  checkClientResponse,
+  clientRequest,
+  isUpgradeRequest,
+  type ServerHandshake,
+  serverHandshake,
+  type ServerHandshakeOptions,
+} from "./handshake.ts";
+export {
+  errorResponse,
+  findHeadEnd,
+  HttpError,
+  type HttpRequest,
+  type HttpResponse,
+  type HttpResponseHead,
+  parseRequestHead,
+  parseResponseHead,
+  serializeResponse,
+} from "./http.ts";
+export { type CloseInfo, Message, WebSocket, type WebSocketEvents, type WebSocketOptions } from "./socket.ts";
+export {
+  serve,
+  type ServeOptions,
+  type ServerStats,
+  type StreamingResponse,
+  type UpgradeAnswer,
+  WebSocketServer,
+} from "./server.ts";
+export { connect, type ConnectOptions } from "./client.ts";
+export { bridge, forwardCloseCode, forwardedHeaders, parseProxySpec, type ProxyRoute, proxyUpgrade } from "./proxy.ts";
+export { type Asset, assetFiles, contentType, safeSegments, staticFiles } from "./static.ts";
+export { echo, startWsServe, type WsServeOptions } from "./service.ts";

@@ -1,0 +1,499 @@
+/**
+ * The WebSocket server: listens on TCP or TLS (`Deno.listen` / `Deno.listenTls`), reads each request head with a
+ * handshake timeout (slowloris), answers WebSocket upgrades (RFC 6455 §4.2) and hands plain HTTP requests to a
+ * pluggable handler (static files, the webphone, 404 otherwise). It enforces `maxConnections`, pings idle peers
+ * and closes the silent ones, and shuts down gracefully (close 1001 to every client).
+ *
+ * ```ts
+ * import { serve } from "./mod.ts";
+ * const server = serve({ port: 8080 });
+ * for await (const ws of server) {
+ *   (async () => { for await (const msg of ws) await ws.send(msg.data); })();
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { log, PbxError, toPbxError } from "../common/mod.ts";
+import type { DeflateOptions } from "./deflate.ts";
+import { isUpgradeRequest, offeredSubprotocols, serverHandshake } from "./handshake.ts";
+import {
+  errorResponse,
+  findHeadEnd,
+  HttpError,
+  type HttpRequest,
+  type HttpResponse,
+  parseRequestHead,
+  serializeResponse,
+} from "./http.ts";
+import { WebSocket } from "./socket.ts";
+import { CloseCode } from "./frame.ts";
+
+const slog = log.child("ws-serve");
+
+/** A response that streams its body (large static files). */
+export interface StreamingResponse extends HttpResponse {
+  /** The body as a stream; `headers` must then carry `Content-Length`. */
+  stream?: ReadableStream<Uint8Array>;
+}
+
+/** What to do with an upgrade request that passed validation. */
+export interface UpgradeAnswer {
+  /** The subprotocol to answer (must be one the client offered), if any. */
+  protocol?: string;
+  /** Extra response headers. */
+  headers?: Record<string, string>;
+  /** Handles this connection; when absent the connection is yielded by the server's iterator (or `handler`). */
+  handler?: (ws: WebSocket) => void | Promise<void>;
+}
+
+/** Options for {@linkcode serve}. */
+export interface ServeOptions {
+  /** Address to bind (default 127.0.0.1). */
+  hostname?: string;
+  /** Port (default 8080; 0 picks a free one). */
+  port?: number;
+  /** PEM certificate chain and key: serve `wss://` and `https://`. */
+  tls?: { cert: string; key: string };
+  /** Largest message in bytes (1009 beyond; default 16 MiB). */
+  maxMessage?: number;
+  /** Most simultaneous connections (WebSocket and HTTP); more are answered 503. Default 10000. */
+  maxConnections?: number;
+  /** Time allowed for the TLS and HTTP handshake, ms (default 10000). */
+  handshakeTimeout?: number;
+  /** Close connections silent this long (ms; a ping is sent at half of it). 0 turns it off. Default 120000. */
+  idleTimeout?: number;
+  /** Wait this long for the peer's close answer, ms (default 5000). */
+  closeTimeout?: number;
+  /** Subprotocols spoken, in preference order. */
+  subprotocols?: readonly string[];
+  /** Allowed `Origin`s (empty: any). */
+  origins?: readonly string[];
+  /** permessage-deflate settings, or false. Default on. */
+  deflate?: DeflateOptions | false;
+  /**
+   * Decide on a valid upgrade request: return an {@linkcode UpgradeAnswer} to accept, an `HttpResponse` to refuse
+   * (e.g. 404 for an unknown path, 502 when an upstream is down). Default: accept every path.
+   */
+  onUpgrade?: (
+    req: HttpRequest,
+    offered: string[],
+  ) => UpgradeAnswer | HttpResponse | Promise<UpgradeAnswer | HttpResponse>;
+  /** Plain HTTP requests (not upgrades). Default: 426 for `/`, 404 otherwise. */
+  onRequest?: (req: HttpRequest) => StreamingResponse | Promise<StreamingResponse>;
+  /** Handles every accepted connection (instead of iterating the server). */
+  handler?: (ws: WebSocket) => void | Promise<void>;
+  /** Called once listening, with the bound address. */
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/** Counters of a running server. */
+export interface ServerStats {
+  /** Open WebSocket connections. */
+  websockets: number;
+  /** Open sockets of any kind. */
+  sockets: number;
+  /** Connections accepted since start. */
+  accepted: number;
+  /** Connections refused (over `maxConnections`, bad handshakes). */
+  refused: number;
+}
+
+const MAX_HEAD = 16 * 1024;
+
+/** A running WebSocket server. Iterate it to receive connections; `shutdown()` to stop. */
+export class WebSocketServer implements AsyncIterable<WebSocket> {
+  /** The bound address. */
+  readonly addr: Deno.NetAddr;
+  /** True when serving TLS. */
+  readonly secure: boolean;
+  /** Resolves when the server has stopped and every connection ended. */
+  readonly finished: Promise<void>;
+
+  readonly #listener: Deno.Listener;
+  readonly #opts: ServeOptions;
+  readonly #sockets = new Set<Deno.Conn>();
+  readonly #websockets = new Set<WebSocket>();
+  #pending: WebSocket[] = [];
+  #waiter: ((r: IteratorResult<WebSocket>) => void) | undefined;
+  #stopping = false;
+  #idleTimer: ReturnType<typeof setInterval> | undefined;
+  #idleSeen = new WeakMap<WebSocket, { reads: number; since: number; pinged: boolean }>();
+  #stats = { accepted: 0, refused: 0 };
+  #resolveFinished!: () => void;
+
+  /** Start listening (use {@linkcode serve}). */
+  constructor(options: ServeOptions = {}) {
+    this.#opts = options;
+    const hostname = options.hostname ?? "127.0.0.1";
+    const port = options.port ?? 8080;
+    this.secure = options.tls !== undefined;
+    try {
+      this.#listener = options.tls
+        ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key, alpnProtocols: ["http/1.1"] })
+        : Deno.listen({ hostname, port });
+    } catch (err) {
+      if (err instanceof Deno.errors.AddrInUse) {
+        throw new PbxError("E_NETWORK", `cannot listen on ${hostname}:${port}: address already in use`, { cause: err });
+      }
+      if (options.tls && !(err instanceof Deno.errors.PermissionDenied)) {
+        throw new PbxError("E_INVALID_INPUT", `cannot start TLS: ${(err as Error).message}`, { cause: err });
+      }
+      throw toPbxError(err);
+    }
+    this.addr = this.#listener.addr as Deno.NetAddr;
+    this.finished = new Promise((r) => this.#resolveFinished = r);
+    const idle = options.idleTimeout ?? 120_000;
+    if (idle > 0) {
+      this.#idleTimer = setInterval(() => this.#checkIdle(idle), Math.max(50, Math.min(1000, idle / 4)));
+    }
+    options.onListen?.(this.addr);
+    this.#acceptLoop();
+  }
+
+  /** The `ws://` or `wss://` URL of this server (for a path). */
+  url(path = "/"): string {
+    const host = this.addr.hostname.includes(":") ? `[${this.addr.hostname}]` : this.addr.hostname;
+    return `${this.secure ? "wss" : "ws"}://${host}:${this.addr.port}${path}`;
+  }
+
+  /** Live counters. */
+  get stats(): ServerStats {
+    return {
+      websockets: this.#websockets.size,
+      sockets: this.#sockets.size,
+      accepted: this.#stats.accepted,
+      refused: this.#stats.refused,
+    };
+  }
+
+  /** Connections accepted without an own handler, in order. Ends after `shutdown()`. */
+  [Symbol.asyncIterator](): AsyncIterator<WebSocket> {
+    return {
+      next: () => {
+        const ws = this.#pending.shift();
+        if (ws) return Promise.resolve({ done: false, value: ws });
+        if (this.#stopping) return Promise.resolve({ done: true, value: undefined });
+        return new Promise((r) => this.#waiter = r);
+      },
+    };
+  }
+
+  /**
+   * Stop accepting, close every WebSocket with `code` (default 1001 "going away"), wait up to `timeout` ms for
+   * the close handshakes, then cut whatever is left.
+   */
+  async shutdown(options: { code?: number; reason?: string; timeout?: number } = {}): Promise<void> {
+    if (this.#stopping) return this.finished;
+    this.#stopping = true;
+    if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
+    try {
+      this.#listener.close();
+    } catch { /* closed */ }
+    if (this.#waiter) this.#waiter({ done: true, value: undefined });
+    const all = [...this.#websockets].map((ws) =>
+      ws.close(options.code ?? CloseCode.GoingAway, options.reason ?? "server shutting down")
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(all),
+      new Promise((r) => timer = setTimeout(r, options.timeout ?? 3000)),
+    ]);
+    clearTimeout(timer);
+    for (const ws of this.#websockets) ws.abort();
+    for (const c of this.#sockets) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    this.#resolveFinished();
+  }
+
+  async #acceptLoop(): Promise<void> {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (err) {
+        if (this.#stopping || err instanceof Deno.errors.BadResource) return;
+        slog.warn(`accept failed: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      this.#stats.accepted++;
+      if (this.#sockets.size >= (this.#opts.maxConnections ?? 10000)) {
+        this.#stats.refused++;
+        this.#refuseBusy(conn);
+        continue;
+      }
+      this.#sockets.add(conn);
+      this.#handleConn(conn).catch((err) => {
+        slog.debug(`connection failed: ${(err as Error)?.message ?? err}`);
+      }).finally(() => {
+        this.#sockets.delete(conn);
+      });
+    }
+  }
+
+  #refuseBusy(conn: Deno.Conn): void {
+    const res = serializeResponse(errorResponse(503, "too many connections", { "Retry-After": "5" }));
+    const timer = setTimeout(() => {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }, 2000);
+    conn.write(res).catch(() => {}).finally(() => {
+      clearTimeout(timer);
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    });
+  }
+
+  #checkIdle(idle: number): void {
+    const now = performance.now();
+    const seen = this.#idleSeen;
+    for (const ws of this.#websockets) {
+      let st = seen.get(ws);
+      if (st === undefined || st.reads !== ws.reads) {
+        // Something arrived since the last tick: the peer is alive.
+        seen.set(ws, { reads: ws.reads, since: now, pinged: false });
+        continue;
+      }
+      const silent = now - st.since;
+      if (silent >= idle) {
+        if (ws.readyState === "open") ws.close(CloseCode.GoingAway, "idle timeout");
+        else if (silent >= idle * 1.5) ws.abort();
+      } else if (silent >= idle / 2 && !st.pinged && ws.readyState === "open") {
+        st = { ...st, pinged: true };
+        seen.set(ws, st);
+        ws.ping("pbxkit");
+      }
+    }
+  }
+
+  async #handleConn(conn: Deno.Conn): Promise<void> {
+    try {
+      (conn as Deno.TcpConn).setNoDelay?.(true);
+    } catch { /* TLS over TCP: fine */ }
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const remoteText = `${remote.hostname}:${remote.port}`;
+    let buf = new Uint8Array(4096);
+    let have = 0;
+    // Keep-alive loop for plain HTTP; an upgrade leaves it.
+    for (let requests = 0;; requests++) {
+      // Read one request head within the handshake timeout.
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }, this.#opts.handshakeTimeout ?? 10_000);
+      let end = findHeadEnd(buf.subarray(0, have));
+      try {
+        while (end < 0) {
+          if (have === buf.length) {
+            if (buf.length >= MAX_HEAD) {
+              clearTimeout(timer);
+              await this.#respond(conn, errorResponse(431, "request head over 16 KiB"), false);
+              return;
+            }
+            const bigger = new Uint8Array(buf.length * 2);
+            bigger.set(buf);
+            buf = bigger;
+          }
+          const n = await conn.read(buf.subarray(have));
+          if (n === null) {
+            clearTimeout(timer);
+            conn.close();
+            return;
+          }
+          const from = Math.max(0, have - 3);
+          have += n;
+          end = findHeadEnd(buf.subarray(0, have), from);
+        }
+      } catch (err) {
+        clearTimeout(timer);
+        if (timedOut) {
+          if (requests === 0) slog.debug("handshake timeout", { peer: remoteText });
+          return;
+        }
+        throw err;
+      }
+      clearTimeout(timer);
+      let req: HttpRequest;
+      try {
+        req = parseRequestHead(buf.subarray(0, end));
+      } catch (err) {
+        const e = err instanceof HttpError ? err : new HttpError(400, "bad request");
+        this.#stats.refused++;
+        await this.#respond(conn, errorResponse(e.status, e.message), false);
+        return;
+      }
+      req.remote = remoteText;
+      const rest = buf.slice(end, have);
+      if (isUpgradeRequest(req)) {
+        await this.#upgrade(conn, req, rest);
+        return;
+      }
+      // Plain HTTP. Requests with a body are answered and the connection closed (no body is expected here).
+      const hasBody = (req.headers.has("content-length") && req.headers.get("content-length") !== "0") ||
+        req.headers.has("transfer-encoding");
+      const keepAlive = !hasBody && !this.#stopping && requests < 100 &&
+        (req.version === "1.1"
+          ? !/\bclose\b/i.test(req.headers.get("connection") ?? "")
+          : /\bkeep-alive\b/i.test(req.headers.get("connection") ?? ""));
+      let res: StreamingResponse;
+      try {
+        res = this.#opts.onRequest ? await this.#opts.onRequest(req) : defaultHttp(req);
+      } catch (err) {
+        slog.warn(`request handler failed: ${(err as Error).message}`, { path: req.path });
+        res = errorResponse(500, "internal error");
+      }
+      if (!await this.#respond(conn, res, keepAlive, req.method === "HEAD")) return;
+      if (!keepAlive) return;
+      buf.copyWithin(0, end, have);
+      have -= end;
+    }
+  }
+
+  /** Write a response; returns false when the connection was closed (after a `Connection: close`). */
+  async #respond(conn: Deno.Conn, res: StreamingResponse, keepAlive: boolean, head = false): Promise<boolean> {
+    const headers = { ...res.headers };
+    const closeIt = !keepAlive || /close/i.test(headers["Connection"] ?? "");
+    headers["Connection"] = closeIt ? "close" : "keep-alive";
+    try {
+      await writeAll(conn, serializeResponse({ ...res, headers }, { head }));
+      if (res.stream) {
+        if (head) await res.stream.cancel();
+        else {
+          for await (const chunk of res.stream) await writeAll(conn, chunk);
+        }
+      }
+    } catch {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+      return false;
+    }
+    if (closeIt) {
+      await lingerClose(conn);
+      return false;
+    }
+    return true;
+  }
+
+  async #upgrade(conn: Deno.Conn, req: HttpRequest, rest: Uint8Array): Promise<void> {
+    const o = this.#opts;
+    const base = { origins: o.origins, deflate: o.deflate, subprotocols: o.subprotocols };
+    const check = serverHandshake(req, base);
+    if (!check.ok) {
+      this.#stats.refused++;
+      slog.debug(`refused upgrade: ${check.reason}`, { peer: req.remote, path: req.path });
+      await this.#respond(conn, check.response, false);
+      return;
+    }
+    if (this.#stopping) {
+      await this.#respond(conn, errorResponse(503, "shutting down"), false);
+      return;
+    }
+    let answer: UpgradeAnswer = {};
+    if (o.onUpgrade) {
+      let decided: UpgradeAnswer | HttpResponse;
+      try {
+        decided = await o.onUpgrade(req, offeredSubprotocols(req));
+      } catch (err) {
+        slog.warn(`upgrade handler failed: ${(err as Error).message}`, { path: req.path });
+        decided = errorResponse(500, "internal error");
+      }
+      if ("status" in decided) {
+        this.#stats.refused++;
+        await this.#respond(conn, decided as HttpResponse, false);
+        return;
+      }
+      answer = decided;
+    }
+    const hs = "protocol" in answer
+      ? serverHandshake(req, { ...base, selectSubprotocol: () => answer.protocol, headers: answer.headers })
+      : serverHandshake(req, { ...base, headers: answer.headers });
+    if (!hs.ok) {
+      await this.#respond(conn, hs.response, false);
+      return;
+    }
+    await writeAll(conn, serializeResponse(hs.response));
+    const ws = new WebSocket(conn, {
+      role: "server",
+      maxMessage: o.maxMessage,
+      deflate: hs.deflate,
+      protocol: hs.protocol,
+      extensions: hs.extensions,
+      request: req,
+      initial: rest,
+      closeTimeout: o.closeTimeout,
+    });
+    this.#websockets.add(ws);
+    slog.debug("websocket open", {
+      peer: req.remote,
+      path: req.path,
+      protocol: hs.protocol,
+      ext: hs.extensions || undefined,
+    });
+    const handler = answer.handler ?? o.handler;
+    if (handler) {
+      try {
+        await handler(ws);
+      } catch (err) {
+        slog.warn(`connection handler failed: ${(err as Error).message}`, { peer: req.remote });
+        if (ws.readyState === "open") ws.close(CloseCode.InternalError, "internal error");
+      }
+    } else if (this.#waiter) {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      w({ done: false, value: ws });
+    } else this.#pending.push(ws);
+    await ws.closed;
+    this.#websockets.delete(ws);
+  }
+}
+
+/** Default plain-HTTP answer: 426 on `/` (a WebSocket endpoint), 404 elsewhere. */
+function defaultHttp(req: HttpRequest): HttpResponse {
+  if (req.path === "/") {
+    return errorResponse(426, "this is a WebSocket endpoint", {
+      "Upgrade": "websocket",
+      "Sec-WebSocket-Version": "13",
+    });
+  }
+  return errorResponse(404, `no such path ${req.path}`);
+}
+
+/** Write every byte. */
+export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let o = 0;
+  while (o < data.length) o += await conn.write(o === 0 ? data : data.subarray(o));
+}
+
+/** Half-close, read what the peer still sends for up to a second, then close (avoids a reset over our reply). */
+async function lingerClose(conn: Deno.Conn): Promise<void> {
+  const timer = setTimeout(() => {
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }, 1000);
+  try {
+    await (conn as Deno.TcpConn).closeWrite();
+    const scratch = new Uint8Array(4096);
+    while ((await conn.read(scratch)) !== null) { /* discard */ }
+  } catch { /* closed or reset */ }
+  clearTimeout(timer);
+  try {
+    conn.close();
+  } catch { /* closed */ }
+}
+
+/** Start a WebSocket server (see {@linkcode ServeOptions}). Throws `E_NETWORK` when the port is taken. */
+export function serve(options: ServeOptions = {}): WebSocketServer {
+  return new WebSocketServer(options);
+}

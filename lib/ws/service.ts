@@ -1,0 +1,82 @@
+/**
+ * What `pbxkit ws-serve` runs: one server that combines the echo endpoint, proxy routes, static files and the
+ * webphone on one port. The command only parses flags and calls {@linkcode startWsServe}.
+ *
+ * @module
+ */
+
+import { errorResponse, type HttpRequest } from "./http.ts";
+import { type ProxyRoute, proxyUpgrade } from "./proxy.ts";
+import { serve, type ServeOptions, type StreamingResponse, type WebSocketServer } from "./server.ts";
+import { type Asset, assetFiles, staticFiles } from "./static.ts";
+import type { WebSocket } from "./socket.ts";
+
+/** Echo every message back as it came (text as text, binary as binary), with backpressure. */
+export function echo(ws: WebSocket): Promise<void> {
+  // The payload is copied into the send buffer at once, so it need not be copied out of the read buffer first.
+  ws.borrowMessages();
+  ws.on("message", (msg) => {
+    // send() only rejects once the close frame is out, which `writable` rules out; backpressure: the read loop pauses itself.
+    if (ws.writable) ws.sendBytes(msg.bytes, !msg.binary);
+  });
+  return ws.closed.then(() => {});
+}
+
+/** Options for {@linkcode startWsServe}. */
+export interface WsServeOptions extends
+  Pick<
+    ServeOptions,
+    | "hostname"
+    | "port"
+    | "tls"
+    | "maxMessage"
+    | "maxConnections"
+    | "handshakeTimeout"
+    | "idleTimeout"
+    | "subprotocols"
+    | "origins"
+    | "deflate"
+    | "onListen"
+  > {
+  /** Serve the echo endpoint on every path that is not a proxy route. */
+  echo?: boolean;
+  /** Proxy routes. */
+  proxies?: ProxyRoute[];
+  /** Directory served over plain HTTP. */
+  staticDir?: string;
+  /** In-memory assets served over plain HTTP (the webphone), checked before `staticDir`. */
+  assets?: Map<string, Asset>;
+}
+
+/** Start the combined server. */
+export function startWsServe(options: WsServeOptions): WebSocketServer {
+  const proxies = options.proxies ?? [];
+  const secure = options.tls !== undefined;
+  const files = options.staticDir ? staticFiles(options.staticDir) : undefined;
+  const assets = options.assets ? assetFiles(options.assets) : undefined;
+  const hasHttp = files !== undefined || assets !== undefined;
+  return serve({
+    ...options,
+    onUpgrade: (req: HttpRequest, offered: string[]) => {
+      const route = proxies.find((r) => r.path === req.path);
+      if (route) {
+        return proxyUpgrade(req, offered, route, {
+          secure,
+          maxMessage: options.maxMessage,
+          subprotocols: options.subprotocols,
+        });
+      }
+      if (options.echo) return { handler: echo };
+      return errorResponse(404, `no WebSocket endpoint at ${req.path}`);
+    },
+    onRequest: hasHttp
+      ? async (req: HttpRequest): Promise<StreamingResponse> => {
+        const a = assets?.(req);
+        if (a) return a;
+        const f = await files?.(req);
+        if (f) return f;
+        return errorResponse(404, `no such file ${req.path}`);
+      }
+      : undefined,
+  });
+}

@@ -1,0 +1,562 @@
+/**
+ * {@linkcode WebSocket}: one open WebSocket connection over a Deno socket (TCP or TLS), for both server-accepted
+ * and client-opened connections. A thin I/O adapter around the sans-I/O {@linkcode Protocol}: it reads into one
+ * reused buffer, writes in coalesced batches, applies backpressure both ways and performs the close handshake
+ * (half-close, drain what the peer still sends, then close: never a reset that could destroy the close frame).
+ *
+ * @module
+ */
+
+import { Protocol, type ProtocolOptions } from "./protocol.ts";
+import { CloseCode } from "./frame.ts";
+import { acquireKernel, KERNEL_BYTES, releaseKernel, type SimdKernel } from "./simd.ts";
+import type { HttpRequest } from "./http.ts";
+import { log, PbxError } from "../common/mod.ts";
+
+const wslog = log.child("ws");
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** A received message. */
+export class Message {
+  /** The payload bytes (UTF-8 for text messages). */
+  readonly bytes: Uint8Array;
+  /** True for binary messages, false for text. */
+  readonly binary: boolean;
+  #text: string | undefined;
+
+  /** Wrap a payload. */
+  constructor(bytes: Uint8Array, binary: boolean) {
+    this.bytes = bytes;
+    this.binary = binary;
+  }
+
+  /** The payload decoded as UTF-8 (cached). */
+  get text(): string {
+    return this.#text ??= decoder.decode(this.bytes);
+  }
+
+  /** A string for text messages, the bytes for binary ones (like the browser's `MessageEvent.data`). */
+  get data(): string | Uint8Array {
+    return this.binary ? this.bytes : this.text;
+  }
+}
+
+/** How a connection ended. */
+export interface CloseInfo {
+  /** The close code: the peer's (1005 when its close frame had none), ours when we failed it, 1006 when abnormal. */
+  code: number;
+  /** The close reason. */
+  reason: string;
+  /** True when both close frames were exchanged. */
+  wasClean: boolean;
+}
+
+/** Listeners a connection calls. */
+export interface WebSocketEvents {
+  /** Every message (when any `message` listener is set, messages skip the async iterator). */
+  message: (msg: Message) => void;
+  /** A ping arrived (already answered). */
+  ping: (data: Uint8Array) => void;
+  /** A pong arrived. */
+  pong: (data: Uint8Array) => void;
+  /** The connection ended. */
+  close: (info: CloseInfo) => void;
+}
+
+/** Options for {@linkcode WebSocket}. */
+export interface WebSocketOptions extends ProtocolOptions {
+  /** Subprotocol agreed in the handshake. */
+  protocol?: string;
+  /** `Sec-WebSocket-Extensions` agreed in the handshake. */
+  extensions?: string;
+  /** The upgrade request (server side). */
+  request?: HttpRequest;
+  /** Bytes read past the handshake, to feed first. */
+  initial?: Uint8Array;
+  /** `send()` resolves once the output backlog is at most this many bytes (default 1 MiB). */
+  highWaterMark?: number;
+  /** Stop reading when this many received messages wait unconsumed (default 64). */
+  maxQueued?: number;
+  /** How long to wait for the peer's close frame and FIN after sending ours (ms, default 5000). */
+  closeTimeout?: number;
+  /** Size of the read buffer (default 64 KiB). */
+  readBufferSize?: number;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** One open WebSocket connection. Iterate it for messages; `send`, `ping`, `close`; listen with `on`. */
+export class WebSocket implements AsyncIterable<Message> {
+  /** The chosen subprotocol ("" when none). */
+  readonly protocol: string;
+  /** The negotiated extensions ("" when none). */
+  readonly extensions: string;
+  /** The upgrade request (server-side connections). */
+  readonly request: HttpRequest | undefined;
+  /** The peer's address. */
+  readonly remoteAddr: Deno.NetAddr;
+  /** Resolves when the connection has ended (never rejects). */
+  readonly closed: Promise<CloseInfo>;
+  /** Count of reads that returned data; the server's idle check compares it between ticks. */
+  reads = 0;
+
+  readonly #conn: Deno.Conn;
+  readonly #proto: Protocol;
+  readonly #hwm: number;
+  readonly #maxQueued: number;
+  readonly #closeTimeout: number;
+  readonly #readBuf: Uint8Array;
+  #queue: Message[] = [];
+  #qHead = 0;
+  #queuedBytes = 0;
+  #waiter: ((r: IteratorResult<Message>) => void) | undefined;
+  #resumeRead: (() => void) | undefined;
+  #drainWaiters: (() => void)[] = [];
+  #writing = false;
+  #flushQueued = false;
+  #inflight = 0;
+  #done = false;
+  #closeInfo: CloseInfo | undefined;
+  #resolveClosed!: (info: CloseInfo) => void;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #listeners: { [K in keyof WebSocketEvents]: WebSocketEvents[K][] } = { message: [], ping: [], pong: [], close: [] };
+  #transportClosing = false;
+  #inDispatch = false;
+  readonly #kernel: SimdKernel | undefined;
+
+  /** Wrap a connected socket whose opening handshake is done. Starts reading at once. */
+  constructor(conn: Deno.Conn, options: WebSocketOptions = {}) {
+    this.#conn = conn;
+    const size = options.readBufferSize ?? 64 * 1024;
+    // Only servers unmask (client-bound frames are unmasked), so only they take a SIMD kernel.
+    this.#kernel = options.role !== "client" && size <= KERNEL_BYTES ? acquireKernel() : undefined;
+    this.#proto = new Protocol({ ...options, simd: this.#kernel });
+    this.protocol = options.protocol ?? "";
+    this.extensions = options.extensions ?? "";
+    this.request = options.request;
+    this.remoteAddr = conn.remoteAddr as Deno.NetAddr;
+    this.#hwm = options.highWaterMark ?? 1024 * 1024;
+    this.#maxQueued = options.maxQueued ?? 64;
+    this.#closeTimeout = options.closeTimeout ?? 5000;
+    // The read buffer lives in the SIMD kernel's memory when there is one, so unmasking works where reads land.
+    this.#readBuf = this.#kernel ? this.#kernel.bytes.subarray(0, size) : new Uint8Array(size);
+    this.closed = new Promise((r) => this.#resolveClosed = r);
+    // Start reading after the current task so a handler can attach listeners first.
+    queueMicrotask(() => {
+      try {
+        this.#startReading(options.initial);
+      } catch (err) {
+        this.#abort(err);
+      }
+    });
+  }
+
+  /**
+   * Deliver messages to `message` listeners as views into the read buffer, without copying them: each message's
+   * bytes are valid only during the listener call. For listeners that send or copy the data at once (the echo
+   * endpoint). Messages for the async iterator are still copied.
+   */
+  borrowMessages(): void {
+    this.#proto.borrow = true;
+  }
+
+  /** True while messages can still be sent (no close frame written yet). */
+  get writable(): boolean {
+    return !this.#done && this.#proto.canSend;
+  }
+
+  /** The protocol state (`open`, `closing`, `closed`). */
+  get readyState(): "open" | "closing" | "closed" {
+    return this.#done ? "closed" : this.#proto.state === "open" ? "open" : "closing";
+  }
+
+  /** Bytes queued for sending and not yet written to the socket. */
+  get bufferedAmount(): number {
+    return this.#proto.bufferedAmount + this.#inflight;
+  }
+
+  /** Add a listener. */
+  on<K extends keyof WebSocketEvents>(type: K, listener: WebSocketEvents[K]): this {
+    this.#listeners[type].push(listener);
+    if (type === "message" && this.#qHead < this.#queue.length) {
+      // Hand over what arrived before the listener.
+      const queued = this.#queue.slice(this.#qHead);
+      this.#queue.length = 0;
+      this.#qHead = 0;
+      this.#queuedBytes = 0;
+      for (const m of queued) this.#call(listener as WebSocketEvents["message"], m);
+      if (this.#resumeRead) {
+        const r = this.#resumeRead;
+        this.#resumeRead = undefined;
+        r();
+      }
+    }
+    return this;
+  }
+
+  /** Remove a listener. */
+  off<K extends keyof WebSocketEvents>(type: K, listener: WebSocketEvents[K]): this {
+    const l = this.#listeners[type] as WebSocketEvents[K][];
+    const i = l.indexOf(listener);
+    if (i >= 0) l.splice(i, 1);
+    return this;
+  }
+
+  /**
+   * Send a message: a string as text, bytes as binary (or as text with `{ text: true }` when they are valid
+   * UTF-8). Resolves at once while the send backlog is under the high-water mark, else when it drains: await it
+   * to apply backpressure. Throws `E_STATE` once closing.
+   */
+  send(data: string | Uint8Array | ArrayBuffer, options?: { text?: boolean }): Promise<void> {
+    if (typeof data === "string") return this.sendBytes(encoder.encode(data), true);
+    return this.sendBytes(data instanceof ArrayBuffer ? new Uint8Array(data) : data, options?.text ?? false);
+  }
+
+  /**
+   * {@linkcode WebSocket.send} for bytes with a positional text flag (the echo and proxy hot path). `text` bytes
+   * must be valid UTF-8 (e.g. a received text message's `bytes`).
+   */
+  sendBytes(bytes: Uint8Array, text: boolean): Promise<void> {
+    if (this.#done || !this.#proto.canSend) {
+      return Promise.reject(new PbxError("E_STATE", "cannot send: the WebSocket is closing or closed"));
+    }
+    this.#proto.sendBytes(bytes, text);
+    if (!this.#inDispatch) this.#scheduleFlush();
+    if (this.#proto.bufferedAmount + this.#inflight <= this.#hwm) return RESOLVED;
+    return new Promise((r) => this.#drainWaiters.push(r));
+  }
+
+  /** Send a ping (e.g. a heartbeat); the answer arrives as a `pong` event. */
+  ping(data: string | Uint8Array = new Uint8Array(0)): void {
+    if (this.#done || this.#proto.closeSent) return;
+    this.#proto.ping(data);
+    this.#scheduleFlush();
+  }
+
+  /**
+   * Start the closing handshake (default 1000). Resolves when the connection has ended: the peer answered and
+   * closed, or `closeTimeout` passed.
+   */
+  close(code: number = CloseCode.Normal, reason = ""): Promise<CloseInfo> {
+    if (!this.#done && !this.#proto.closeSent) {
+      this.#proto.close(code, reason);
+      this.#scheduleFlush();
+      this.#armCloseTimer();
+    }
+    return this.closed;
+  }
+
+  /** Close the socket at once without a closing handshake (1006). */
+  abort(): void {
+    this.#abort(new Error("aborted"));
+  }
+
+  /** Async iterator of messages; ends when the connection closes. */
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    return {
+      next: () => this.#next(),
+      return: () => Promise.resolve({ done: true, value: undefined }),
+    };
+  }
+
+  #next(): Promise<IteratorResult<Message>> {
+    if (this.#qHead < this.#queue.length) {
+      const m = this.#queue[this.#qHead++];
+      this.#queuedBytes -= m.bytes.length;
+      if (this.#qHead === this.#queue.length) {
+        this.#queue.length = 0;
+        this.#qHead = 0;
+      }
+      if (
+        this.#resumeRead && this.#queue.length - this.#qHead <= this.#maxQueued >>> 1 &&
+        this.#queuedBytes <= this.#hwm >>> 1
+      ) {
+        const r = this.#resumeRead;
+        this.#resumeRead = undefined;
+        r();
+      }
+      return Promise.resolve({ done: false, value: m });
+    }
+    if (this.#done || this.#proto.closeReceived || this.#proto.state === "closed") {
+      return Promise.resolve({ done: true, value: undefined });
+    }
+    return new Promise((r) => this.#waiter = r);
+  }
+
+  /** Feed the bytes read past the handshake, then start the read cycle. */
+  #startReading(initial: Uint8Array | undefined): void {
+    const proto = this.#proto;
+    const buf = this.#readBuf;
+    if (initial && initial.length > 0) {
+      // Copy into the read buffer (unmasking happens in place) in pieces.
+      for (let o = 0; o < initial.length; o += buf.length) {
+        const part = initial.subarray(o, o + buf.length);
+        buf.set(part);
+        proto.receive(buf, part.length);
+        this.#dispatch();
+      }
+      this.#afterInput();
+    }
+    this.#readNext();
+  }
+
+  // Reading is a callback cycle too (read -> receive -> dispatch -> start writing -> read), pausing itself for
+  // backpressure: while the consumer is behind, or while the send backlog is over the high-water mark.
+  #readNext = (): void => {
+    if (this.#done) return;
+    if (this.#proto.state === "closed") return this.#endOfInput();
+    if (this.#queue.length - this.#qHead >= this.#maxQueued || this.#queuedBytes >= this.#hwm) {
+      this.#resumeRead = this.#readNext;
+      return;
+    }
+    if (this.bufferedAmount > this.#hwm) {
+      this.#drainWaiters.push(this.#readNext);
+      return;
+    }
+    this.#conn.read(this.#readBuf).then(this.#onRead, this.#onReadError);
+  };
+
+  #onRead = (n: number | null): void => {
+    if (this.#done) return;
+    const proto = this.#proto;
+    try {
+      if (n === null) {
+        proto.receiveEof();
+        return this.#endOfInput();
+      }
+      this.reads++;
+      proto.receive(this.#readBuf, n);
+      this.#inDispatch = true;
+      try {
+        this.#dispatch();
+      } finally {
+        this.#inDispatch = false;
+      }
+      // Start writing the answers (not awaited: the next read is issued at once).
+      if (!this.#writing && proto.bufferedAmount > 0) this.#flush();
+      this.#readNext();
+    } catch (err) {
+      this.#abort(err);
+    }
+  };
+
+  #onReadError = (err: unknown): void => {
+    this.#abort(err);
+  };
+
+  /** No more input (EOF, or the protocol is closed): finish, or run the close handshake's end. */
+  #endOfInput(): void {
+    if (this.#done) return;
+    if (this.#proto.closeCode === CloseCode.Abnormal) this.#finish(false);
+    else this.#closeTransport();
+  }
+
+  #afterInput(): void {
+    this.#flush();
+  }
+
+  #dispatch(): void {
+    const events = this.#proto.events();
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i];
+      switch (ev.type) {
+        case "message": {
+          let msg = new Message(ev.data, !ev.text);
+          const ls = this.#listeners.message;
+          if (ls.length > 0) {
+            for (const l of ls) this.#call(l, msg);
+          } else if (this.#waiter) {
+            const w = this.#waiter;
+            this.#waiter = undefined;
+            if (this.#proto.borrow) msg = new Message(ev.data.slice(), !ev.text);
+            w({ done: false, value: msg });
+          } else {
+            if (this.#proto.borrow) msg = new Message(ev.data.slice(), !ev.text); // queued: must own its bytes
+            this.#queue.push(msg);
+            this.#queuedBytes += msg.bytes.length;
+          }
+          break;
+        }
+        case "ping":
+          for (const l of this.#listeners.ping) this.#call(l, ev.data);
+          break;
+        case "pong":
+          for (const l of this.#listeners.pong) this.#call(l, ev.data);
+          break;
+        case "close":
+          wslog.debug("peer closed", { peer: this.#peer(), code: ev.code, reason: ev.reason || undefined });
+          break;
+        case "error":
+          wslog.debug("protocol error", { peer: this.#peer(), code: ev.code, reason: ev.reason });
+          break;
+      }
+    }
+  }
+
+  #call<A>(fn: (a: A) => void, arg: A): void {
+    try {
+      fn(arg);
+    } catch (err) {
+      wslog.warn(`listener threw: ${(err as Error).message}`, { peer: this.#peer() });
+    }
+  }
+
+  #peer(): string {
+    return `${this.remoteAddr.hostname}:${this.remoteAddr.port}`;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued || this.#writing || this.#inDispatch) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    if (this.#writing || this.#done) return;
+    if (this.#proto.bufferedAmount === 0) {
+      if (this.#proto.state === "closed") this.#closeTransport();
+      return;
+    }
+    this.#writing = true;
+    this.#writeBatch();
+  }
+
+  // The writer is a small callback state machine rather than an async loop: one promise per socket write and no
+  // async-function frames on the per-message path.
+  #pieces: Uint8Array[] = [];
+  #pieceIdx = 0;
+  #pieceOff = 0;
+
+  /** Take the next batch from the protocol and write it; ends the writer when there is none. */
+  #writeBatch(): void {
+    if (this.#done) {
+      this.#writing = false;
+      return;
+    }
+    const pieces = this.#proto.dataToSend();
+    if (pieces.length === 0) {
+      this.#writing = false;
+      this.#inflight = 0;
+      if (this.#drainWaiters.length > 0 && this.bufferedAmount <= this.#hwm) this.#wakeDrain();
+      if (this.#proto.state === "closed") this.#closeTransport();
+      return;
+    }
+    let total = 0;
+    for (let i = 0; i < pieces.length; i++) total += pieces[i].length;
+    this.#inflight = total;
+    this.#pieces = pieces;
+    this.#pieceIdx = 0;
+    this.#pieceOff = 0;
+    this.#writePiece();
+  }
+
+  #writePiece(): void {
+    const p = this.#pieces[this.#pieceIdx];
+    const o = this.#pieceOff;
+    this.#conn.write(o === 0 ? p : p.subarray(o)).then(this.#onWritten, this.#onWriteError);
+  }
+
+  #onWritten = (n: number): void => {
+    try {
+      const p = this.#pieces[this.#pieceIdx];
+      this.#pieceOff += n;
+      if (this.#pieceOff < p.length) return this.#writePiece();
+      this.#inflight -= p.length;
+      this.#pieceOff = 0;
+      if (++this.#pieceIdx < this.#pieces.length) return this.#writePiece();
+      if (this.#drainWaiters.length > 0 && this.bufferedAmount <= this.#hwm) this.#wakeDrain();
+      this.#writeBatch();
+    } catch (err) {
+      this.#onWriteError(err);
+    }
+  };
+
+  #onWriteError = (err: unknown): void => {
+    this.#writing = false;
+    this.#inflight = 0;
+    this.#abort(err);
+  };
+
+  #wakeDrain(): void {
+    const ws = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of ws) w();
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer !== undefined) return;
+    this.#closeTimer = setTimeout(() => {
+      this.#closeTimer = undefined;
+      if (!this.#done) this.#finish(false);
+    }, this.#closeTimeout);
+  }
+
+  /**
+   * The close exchange is done (or we failed the connection): once our close frame is written, half-close
+   * (FIN), read and discard until the peer's FIN (bounded by closeTimeout), then close the socket.
+   */
+  async #closeTransport(): Promise<void> {
+    if (this.#transportClosing || this.#done) return;
+    if (this.#writing || this.#proto.bufferedAmount > 0) return; // the write loop calls again when done
+    this.#transportClosing = true;
+    this.#armCloseTimer();
+    const conn = this.#conn;
+    try {
+      await (conn as Deno.TcpConn).closeWrite();
+    } catch { /* already gone */ }
+    try {
+      const scratch = this.#readBuf;
+      for (;;) {
+        const n = await conn.read(scratch);
+        if (n === null) break;
+      }
+    } catch { /* reset or closed by the timer */ }
+    this.#finish(this.#proto.closeSent && this.#proto.closeReceived);
+  }
+
+  #abort(err: unknown): void {
+    if (this.#done) return;
+    if (
+      !(err instanceof Deno.errors.BadResource || err instanceof Deno.errors.ConnectionReset ||
+        err instanceof Deno.errors.BrokenPipe || err instanceof Deno.errors.Interrupted ||
+        (err as Error)?.message === "aborted")
+    ) {
+      wslog.debug(`connection error: ${(err as Error)?.message ?? err}`, { peer: this.#peer() });
+    }
+    this.#finish(false);
+  }
+
+  #finish(clean: boolean): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+    if (this.#kernel) releaseKernel(this.#kernel);
+    const p = this.#proto;
+    const info: CloseInfo = p.closeReceived || p.closeCode !== undefined
+      ? { code: p.closeCode ?? CloseCode.Abnormal, reason: p.closeReason, wasClean: clean }
+      : { code: CloseCode.Abnormal, reason: "", wasClean: false };
+    if (!clean && p.closeCode === undefined) info.code = CloseCode.Abnormal;
+    this.#closeInfo = info;
+    if (this.#waiter) {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      w({ done: true, value: undefined });
+    }
+    if (this.#resumeRead) this.#resumeRead();
+    this.#wakeDrain();
+    for (const l of this.#listeners.close) this.#call(l, info);
+    this.#resolveClosed(info);
+  }
+
+  /** How the connection ended (undefined while open). */
+  get closeInfo(): CloseInfo | undefined {
+    return this.#closeInfo;
+  }
+}

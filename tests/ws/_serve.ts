@@ -1,0 +1,98 @@
+/**
+ * Test helpers: run `pbxkit ws-serve` as a real subprocess, learn its port from the line it prints, and make
+ * throw-away TLS certificates with openssl (argv only).
+ *
+ * @module
+ */
+
+import { Proc, ROOT, sh, waitFor } from "../_util/mod.ts";
+
+/** A running `pbxkit ws-serve`. */
+export interface Served {
+  proc: Proc;
+  port: number;
+  url: string;
+}
+
+/** Start `pbxkit ws-serve ARGS --port 0` and wait for its `listening on` line. */
+export async function startServe(args: string[], options: { defaultPort?: boolean } = {}): Promise<Served> {
+  const proc = new Proc([
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--no-prompt",
+    "--allow-all",
+    "--config",
+    `${ROOT}/deno.json`,
+    `${ROOT}/cli.ts`,
+    "ws-serve",
+    ...(options.defaultPort ? [] : ["--port", "0"]),
+    ...args,
+  ], { env: { NO_COLOR: "1" } });
+  let m: RegExpExecArray | null = null;
+  try {
+    await waitFor(() => (m = /listening on (wss?:\/\/[^\s]+:(\d+)\/)/.exec(proc.stdout)) !== null, {
+      timeoutMs: 30_000,
+      what: "ws-serve to listen",
+    });
+  } catch (err) {
+    await proc.stop();
+    throw new Error(`${(err as Error).message}; stderr: ${proc.stderr}`);
+  }
+  const mm = m as unknown as RegExpExecArray;
+  return { proc, port: Number(mm[2]), url: mm[1] };
+}
+
+/** Make a self-signed certificate for 127.0.0.1/localhost in `dir`; returns the file paths. */
+export async function makeCert(dir: string): Promise<{ cert: string; key: string }> {
+  const cert = `${dir}/cert.pem`, key = `${dir}/key.pem`;
+  await sh([
+    "openssl",
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+  ]);
+  return { cert, key };
+}
+
+/** Run a Python 3 script (Debian's interpreter, which has python3-websockets) with a timeout. */
+export async function python(
+  dir: string,
+  script: string,
+  args: string[] = [],
+  timeoutMs = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const file = `${dir}/client_${Math.random().toString(36).slice(2)}.py`;
+  await Deno.writeTextFile(file, script);
+  const child = new Deno.Command("/usr/bin/python3", { args: [file, ...args], stdout: "piped", stderr: "piped" })
+    .spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }, timeoutMs);
+  const out = await child.output();
+  clearTimeout(timer);
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Resident memory of a process in KiB (from /proc). */
+export function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+  return m ? Number(m[1]) : 0;
+}
