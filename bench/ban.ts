@@ -247,18 +247,74 @@ interface LiveStatus {
   counters: { sip: { responses: number } };
 }
 
+/** The daemon's state file and control socket in `dir` (the daemon and `ban status` take the same). */
+function stateFlags(dir: string): string[] {
+  return ["--state", `${dir}/state.json`, "--socket", `${dir}/ban.sock`];
+}
+
 async function statusOf(net: TestNet, dir: string): Promise<LiveStatus> {
-  const r = await net.run("pbx", [
-    `${ROOT}/pbxkit`,
-    "ban",
-    "status",
-    "--json",
-    "--state",
-    `${dir}/state.json`,
-    "--socket",
-    `${dir}/ban.sock`,
-  ]);
+  const r = await net.run("pbx", [`${ROOT}/pbxkit`, "ban", "status", "--json", ...stateFlags(dir)]);
   return JSON.parse(r.stdout);
+}
+
+/** Counter differences between two `ban status` snapshots. */
+function captureDelta(s0: LiveStatus, s1: LiveStatus): { received: number; dropped: number; decoded: number } {
+  return {
+    received: s1.capture.received - s0.capture.received,
+    dropped: s1.capture.dropped - s0.capture.dropped,
+    decoded: s1.counters.sip.responses - s0.counters.sip.responses,
+  };
+}
+
+/** One row of the live rate ladder: the load's label, the offered rate, and what the daemon saw. */
+function rung(
+  load: number | string,
+  offered: number,
+  m: { secs: number; received: number; decoded: number; achieved: number; dropped: number },
+): Record<string, number | string> {
+  return {
+    sippRate: load,
+    offered,
+    seconds: Number(m.secs.toFixed(2)),
+    captured: m.received,
+    decoded: m.decoded,
+    achieved: m.achieved,
+    dropped: m.dropped,
+  };
+}
+
+/** sipp sending the REGISTER flood of `dir/flood.xml` from `from` to the PBX at `pbx`:5060. */
+function sippFlood(
+  dir: string,
+  flood: { rate: number; calls: number; timeout: string; from: string; pbx: string },
+): string[] {
+  return [
+    "sipp",
+    "-nostdin",
+    "-sf",
+    `${dir}/flood.xml`,
+    "-r",
+    String(flood.rate),
+    "-m",
+    String(flood.calls),
+    "-timeout",
+    flood.timeout,
+    "-i",
+    flood.from,
+    "-p",
+    "5070",
+    `${flood.pbx}:5060`,
+  ];
+}
+
+/** Start the ban daemon in the pbx namespace and wait for its control socket. */
+async function startDaemon(net: TestNet, dir: string, argv: string[]): Promise<ReturnType<TestNet["spawn"]>> {
+  const d = net.spawn("pbx", argv);
+  await waitFor(() => Deno.stat(`${dir}/ban.sock`).then(() => true, () => false), { timeoutMs: 30_000 })
+    .catch((err) => {
+      throw new Error(`daemon did not start: ${d.stderr.slice(-400)} (${err.message})`);
+    });
+  return d;
 }
 
 const BLASTER = `
@@ -313,58 +369,25 @@ async function liveBench(args: string[]): Promise<Record<string, unknown>> {
       "5m",
       "--ports",
       "5060,5062",
-      "--state",
-      `${dir}/state.json`,
-      "--socket",
-      `${dir}/ban.sock`,
+      ...stateFlags(dir),
       "--json",
       ...(args.includes("--snaplen") ? ["--snaplen", arg(args, "--snaplen", "")] : []),
       ...(args.includes("--buffer-size") ? ["--buffer-size", arg(args, "--buffer-size", "")] : []),
     ];
     // 1. rate ladder: nobody is banned (threshold out of reach), every response is still decoded and counted.
-    let d = net.spawn("pbx", daemonArgv("1000000"));
-    await waitFor(() => Deno.stat(`${dir}/ban.sock`).then(() => true, () => false), { timeoutMs: 30_000 })
-      .catch((err) => {
-        throw new Error(`daemon did not start: ${d.stderr.slice(-400)} (${err.message})`);
-      });
+    let d = await startDaemon(net, dir, daemonArgv("1000000"));
     const ladder: Record<string, number | string>[] = [];
     let best = 0;
     for (const rate of rates) {
       const s0 = await statusOf(net, dir);
       const t0 = performance.now();
-      await net.run("attacker", [
-        "sipp",
-        "-nostdin",
-        "-sf",
-        `${dir}/flood.xml`,
-        "-r",
-        String(rate),
-        "-m",
-        String(rate * 4),
-        "-timeout",
-        "20s",
-        "-i",
-        h.attacker.ipv4,
-        "-p",
-        "5070",
-        `${h.pbx.ipv4}:5060`,
-      ], { check: false });
+      const flood = { rate, calls: rate * 4, timeout: "20s", from: h.attacker.ipv4, pbx: h.pbx.ipv4 };
+      await net.run("attacker", sippFlood(dir, flood), { check: false });
       const secs = (performance.now() - t0) / 1000;
       await new Promise((r) => setTimeout(r, 500));
-      const s1 = await statusOf(net, dir);
-      const received = s1.capture.received - s0.capture.received;
-      const dropped = s1.capture.dropped - s0.capture.dropped;
-      const decoded = s1.counters.sip.responses - s0.counters.sip.responses;
+      const { received, dropped, decoded } = captureDelta(s0, await statusOf(net, dir));
       const achieved = Math.round(decoded / secs);
-      ladder.push({
-        sippRate: rate,
-        offered: rate,
-        seconds: Number(secs.toFixed(2)),
-        captured: received,
-        decoded,
-        achieved,
-        dropped,
-      });
+      ladder.push(rung(rate, rate, { secs, received, decoded, achieved, dropped }));
       if (dropped === 0) best = Math.max(best, achieved);
       if (dropped > 0) break;
     }
@@ -389,19 +412,9 @@ async function liveBench(args: string[]): Promise<Record<string, unknown>> {
         await new Promise((r) => setTimeout(r, 500));
         const s1 = await statusOf(net, dir);
         const sent = Number(r.stdout.trim().split(" ")[0]);
-        const received = s1.capture.received - s0.capture.received;
-        const dropped = s1.capture.dropped - s0.capture.dropped;
-        const decoded = s1.counters.sip.responses - s0.counters.sip.responses;
+        const { received, dropped, decoded } = captureDelta(s0, s1);
         const achieved = Math.round(sent / Number(r.stdout.trim().split(" ")[1]));
-        ladder.push({
-          sippRate: `udp ${rate}`,
-          offered: rate,
-          seconds: Number(secs.toFixed(2)),
-          captured: received,
-          decoded,
-          achieved,
-          dropped,
-        });
+        ladder.push(rung(`udp ${rate}`, rate, { secs, received, decoded, achieved, dropped }));
         if (dropped === 0 && decoded >= sent) best = Math.max(best, achieved);
         if (dropped > 0 || achieved < rate * 0.9) break;
       }
@@ -422,33 +435,14 @@ async function liveBench(args: string[]): Promise<Record<string, unknown>> {
     // 2. ban latency: 20 attacker addresses, each banned at its 10th failure.
     await Deno.remove(`${dir}/state.json`).catch(() => {});
     await net.run("pbx", ["nft", "delete", "table", "inet", "pbxkit"], { check: false });
-    d = net.spawn("pbx", daemonArgv("10"));
-    await waitFor(() => Deno.stat(`${dir}/ban.sock`).then(() => true, () => false), { timeoutMs: 30_000 })
-      .catch((err) => {
-        throw new Error(`daemon did not start: ${d.stderr.slice(-400)} (${err.message})`);
-      });
+    d = await startDaemon(net, dir, daemonArgv("10"));
     const base = h.attacker.ipv4.replace(/\.\d+$/, "");
     const n = Number(arg(args, "--attackers", "20"));
     for (let k = 0; k < n; k++) {
       const ip = `${base}.${100 + k}`;
       await net.run("attacker", ["ip", "addr", "add", `${ip}/24`, "dev", "eth0"]);
-      await net.run("attacker", [
-        "sipp",
-        "-nostdin",
-        "-sf",
-        `${dir}/flood.xml`,
-        "-r",
-        "200",
-        "-m",
-        "15",
-        "-timeout",
-        "5s",
-        "-i",
-        ip,
-        "-p",
-        "5070",
-        `${h.pbx.ipv4}:5060`,
-      ], { check: false });
+      const flood = { rate: 200, calls: 15, timeout: "5s", from: ip, pbx: h.pbx.ipv4 };
+      await net.run("attacker", sippFlood(dir, flood), { check: false });
     }
     await waitFor(() => d.stdout.split("\n").filter((l) => l.startsWith("{")).length >= n, { timeoutMs: 15_000 })
       .catch(() => {});

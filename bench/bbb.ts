@@ -17,6 +17,7 @@ import { crc32, hex32 } from "../lib/bbb/mod.ts";
 import { TftpServer } from "../lib/tftp/mod.ts";
 import { Proc, waitFor } from "../tests/_util/mod.ts";
 import { UBOOT, UbootConsole } from "../tests/bbb/uboot_console.ts";
+import { atftpGet, randomBytes } from "../tests/tftp/_helpers.ts";
 import { median, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -67,17 +68,8 @@ async function time(fn: () => Promise<void>): Promise<number> {
 }
 
 async function atftp(port: number, out: string, options: string[]): Promise<void> {
-  const args = [
-    ...options.flatMap((o) => ["--option", o]),
-    "-g",
-    "-r",
-    "big.bin",
-    "-l",
-    out,
-    "127.0.0.1",
-    String(port),
-  ];
-  const r = await new Deno.Command("atftp", { args, stdout: "null", stderr: "piped" }).output();
+  const [cmd, ...args] = atftpGet(options, { remote: "big.bin", local: out }, { host: "127.0.0.1", port });
+  const r = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
   if (r.code !== 0) throw new Error(`atftp failed: ${new TextDecoder().decode(r.stderr)}`);
 }
 
@@ -92,8 +84,7 @@ export async function run(args: string[]): Promise<void> {
   const withUboot = !args.includes("--no-uboot");
   ENGINE = argValue(args, "--engine") ?? "auto";
   const dir = await Deno.makeTempDir({ prefix: "bench-bbb-" });
-  const data = new Uint8Array(size);
-  for (let o = 0; o < size; o += 65536) crypto.getRandomValues(data.subarray(o, Math.min(size, o + 65536)));
+  const data = randomBytes(size);
   await Deno.writeFile(`${dir}/big.bin`, data, { mode: 0o644 });
   await Deno.chmod(dir, 0o755); // in.tftpd drops to the tftp user
   await Deno.chmod(`${dir}/big.bin`, 0o644);

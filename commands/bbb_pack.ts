@@ -16,12 +16,11 @@ import {
   PbxError,
   printJson,
   printJsonLine,
-  toPbxError,
   writeStdout,
 } from "../lib/common/mod.ts";
-import { DEFAULTS, hex, hex32, inspectFile, pack, UIMAGE_CODES, watchInputs } from "../lib/bbb/mod.ts";
+import { DEFAULTS, hex, hex32, inspectFile, pack, UIMAGE_CODES } from "../lib/bbb/mod.ts";
 import type { InspectReport, PackOptions, PackReport } from "../lib/bbb/mod.ts";
-import { TftpServer } from "../lib/tftp/mod.ts";
+import { devLoop } from "../lib/bbb/dev_loop.ts";
 
 const addr = (flag: string) => (v: string) => parseIntIn(v, flag, 0, 0xffffffff);
 
@@ -116,28 +115,32 @@ export function bbbPackCommand(): Command {
   return cmd as unknown as Command;
 }
 
-interface PackFlags {
+/** The flags as commander gives them: those passed through typed as in {@linkcode PackOptions}, the rest as text. */
+interface PackFlags extends
+  Pick<
+    PackOptions,
+    | "ipaddr"
+    | "serverip"
+    | "kernelAddr"
+    | "appsAddr"
+    | "appsBlock"
+    | "kernelBlock"
+    | "flashKernel"
+    | "uimage"
+    | "uimageName"
+    | "sdcard"
+    | "mlo"
+    | "uboot"
+    | "emmcMbr"
+  > {
   kernel?: string;
   app?: string[];
   out?: string;
   mode: string;
-  ipaddr?: string;
-  serverip?: string;
-  kernelAddr?: number;
-  appsAddr?: number;
-  appsBlock?: number;
-  kernelBlock?: number;
-  flashKernel?: boolean;
   kernelMax: string;
   ddrSize: string;
   ubootReserve: string;
-  uimage?: boolean;
-  uimageName?: string;
-  sdcard?: string;
-  mlo?: string;
-  uboot?: string;
   sdcardSize: string;
-  emmcMbr?: string;
   tftp?: boolean;
   tftpPort: string;
   tftpAddress?: string[];
@@ -196,44 +199,26 @@ async function runPack(o: PackFlags): Promise<void> {
   const onSignal = () => stop.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-  let server: TftpServer | undefined;
   try {
-    if (o.tftp) {
-      server = await TftpServer.listen({
-        root: opts.outDir,
-        port,
-        hostnames: o.tftpAddress,
-        allowWrite: o.tftpAllowWrite,
-        maxBlksize,
-        maxWindowsize,
-      });
-      const where = server.addrs.map((a) => (a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname) + `:${a.port}`);
-      log.info(`tftp: serving ${server.root} on udp ${where.join(", ")} (Ctrl-C to stop)`);
-    }
-    const work: Promise<void>[] = [new Promise((res) => stop.signal.addEventListener("abort", () => res()))];
-    if (o.watch) {
-      const inputs = [opts.kernel, ...opts.apps, opts.mlo, opts.uboot, opts.emmcMbr].filter((x): x is string => !!x);
-      work.push(watchInputs(inputs, async (changed) => {
-        try {
-          const r = await pack(opts);
-          if (o.json) printJsonLine(r);
-          else {
-            log.info(
-              `rebuilt after change to ${changed.join(", ")}: ${r.files.map((f) => `${f.name} ${f.crc32}`).join(", ")}`,
-            );
-          }
-        } catch (err) {
-          // Keep the last good outputs and keep watching.
-          log.error(`rebuild failed, previous outputs kept: ${toPbxError(err).message} [${toPbxError(err).code}]`);
+    await devLoop(opts, {
+      tftp: o.tftp
+        ? { port, hostnames: o.tftpAddress, allowWrite: o.tftpAllowWrite, maxBlksize, maxWindowsize }
+        : undefined,
+      watch: o.watch,
+      signal: stop.signal,
+      onRebuild(r, changed) {
+        if (o.json) printJsonLine(r);
+        else {
+          log.info(
+            `rebuilt after change to ${changed.join(", ")}: ${r.files.map((f) => `${f.name} ${f.crc32}`).join(", ")}`,
+          );
         }
-      }, { signal: stop.signal, onReady: () => log.info(`watching ${inputs.length} input(s) for changes`) }));
-    }
-    await Promise.race(work);
+      },
+    });
   } finally {
     stop.abort();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
-    await server?.close();
   }
 }
 

@@ -59,23 +59,25 @@ export class NodePool {
 
   /** Allocate a node for `key` at the head of list `l`. */
   add(key: number, l: number): number {
-    if (this.#freeTop === 0) this.#grow();
-    const n = this.#free[--this.#freeTop];
-    this.key[n] = key;
-    this.aux[n] = 0;
-    this.map.set(key, n);
+    const n = this.#alloc(key);
     this.pushHead(n, l);
     return n;
   }
 
   /** Allocate a node for `key` at the tail of list `l`. */
   addTail(key: number, l: number): number {
+    const n = this.#alloc(key);
+    this.pushTail(n, l);
+    return n;
+  }
+
+  /** Take a free node (growing the pool if none is left) and index it under `key`; `aux` starts at 0. */
+  #alloc(key: number): number {
     if (this.#freeTop === 0) this.#grow();
     const n = this.#free[--this.#freeTop];
     this.key[n] = key;
     this.aux[n] = 0;
     this.map.set(key, n);
-    this.pushTail(n, l);
     return n;
   }
 

@@ -12,6 +12,7 @@ import { KeyMap } from "./keymap.ts";
 import { blockKey } from "./keys.ts";
 import { policyFactory, policyName } from "./policies/mod.ts";
 import type { Policy } from "./policy.ts";
+import { type ResultCounts, setRatios, zeroCounts } from "./result.ts";
 import type { RequestBatch, TraceSource } from "./traces/batch.ts";
 
 /** One (policy, size) to run. */
@@ -23,21 +24,8 @@ export interface ObjectConfig {
 }
 
 /** Results of one (policy, size). */
-export interface ObjectResult {
-  policy: string;
-  scheduler: string;
-  writeback: string;
+export interface ObjectResult extends ResultCounts {
   model: "object";
-  cacheSize: number;
-  requests: number;
-  hits: number;
-  misses: number;
-  missRatio: number;
-  bytes: number;
-  missBytes: number;
-  byteMissRatio: number;
-  reads: number;
-  writes: number;
   readMisses: number;
   writeMisses: number;
 }
@@ -156,15 +144,7 @@ function emptyResult(policy: string, cacheSize: number): ObjectResult {
     writeback: "-",
     model: "object",
     cacheSize,
-    requests: 0,
-    hits: 0,
-    misses: 0,
-    missRatio: 0,
-    bytes: 0,
-    missBytes: 0,
-    byteMissRatio: 0,
-    reads: 0,
-    writes: 0,
+    ...zeroCounts(),
     readMisses: 0,
     writeMisses: 0,
   };
@@ -174,6 +154,5 @@ function finish(r: ObjectResult): void {
   r.misses = r.requests - r.hits;
   r.reads = r.requests - r.writes;
   r.readMisses = r.misses - r.writeMisses;
-  r.missRatio = r.requests ? r.misses / r.requests : 0;
-  r.byteMissRatio = r.bytes ? r.missBytes / r.bytes : 0;
+  setRatios(r);
 }

@@ -32,6 +32,7 @@ import { KeyMap } from "./keymap.ts";
 import { DEVICE_SPAN } from "./keys.ts";
 import { policyFactory, policyName } from "./policies/mod.ts";
 import { NoVictimError, type Policy, type PolicyFactory } from "./policy.ts";
+import { type ResultCounts, setRatios, zeroCounts } from "./result.ts";
 import { IoTable, type Scheduler, schedulerName, SCHEDULERS } from "./schedulers/mod.ts";
 import { EventQueue } from "./sim.ts";
 import type { RequestBatch } from "./traces/batch.ts";
@@ -79,21 +80,8 @@ export interface SeedOptions {
 }
 
 /** Results of one seed-model run. */
-export interface SeedResult {
-  policy: string;
-  scheduler: string;
-  writeback: string;
+export interface SeedResult extends ResultCounts {
   model: "seed";
-  cacheSize: number;
-  requests: number;
-  hits: number;
-  misses: number;
-  missRatio: number;
-  bytes: number;
-  missBytes: number;
-  byteMissRatio: number;
-  reads: number;
-  writes: number;
   blockHits: number;
   blockMisses: number;
   delayedHits: number;
@@ -262,15 +250,7 @@ export class SeedSim {
       writeback: writebackLabel(config.writeback),
       model: "seed",
       cacheSize: c,
-      requests: 0,
-      hits: 0,
-      misses: 0,
-      missRatio: 0,
-      bytes: 0,
-      missBytes: 0,
-      byteMissRatio: 0,
-      reads: 0,
-      writes: 0,
+      ...zeroCounts(),
       blockHits: 0,
       blockMisses: 0,
       delayedHits: 0,
@@ -941,8 +921,7 @@ export class SeedSim {
 
   #results(): SeedResult {
     const r = this.#r;
-    r.missRatio = r.requests ? r.misses / r.requests : 0;
-    r.byteMissRatio = r.bytes ? r.missBytes / r.bytes : 0;
+    setRatios(r);
     const ops = r.diskReads + r.diskWrites;
     r.seekMean = ops ? r.seekTotal / ops : 0;
     r.readLatencyUs = summary(this.#readLat);

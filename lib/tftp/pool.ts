@@ -6,6 +6,7 @@
  * @module
  */
 
+import { failedReadOutcome } from "./session.ts";
 import type { WorkerJob, WorkerMessage } from "./transfer_worker.ts";
 
 type Done = Extract<WorkerMessage, { type: "done" }>;
@@ -63,16 +64,7 @@ export class TransferPool {
       const r = slot.resolve;
       slot.resolve = undefined;
       slot.busy = true; // never reuse a broken worker
-      r?.({
-        type: "done",
-        id: 0,
-        state: "failed",
-        error: e.message,
-        bytes: 0,
-        blksize: 512,
-        windowsize: 1,
-        retransmits: 0,
-      });
+      r?.({ type: "done", id: 0, ...failedReadOutcome(e.message) });
     };
     this.#slots.push(slot);
     return slot;

@@ -24,8 +24,8 @@ import {
 } from "./packet.ts";
 import type { Request } from "./packet.ts";
 import { resolveRead, resolveWrite } from "./paths.ts";
-import { ReadSession, WriteSession } from "./session.ts";
-import type { SessionConfig } from "./session.ts";
+import { readOutcome, ReadSession, WriteSession } from "./session.ts";
+import type { ReadOutcome, SessionConfig } from "./session.ts";
 import { bindUdp } from "./udp.ts";
 import { ffiAvailable, sockaddr } from "./ffi.ts";
 import { TransferPool } from "./pool.ts";
@@ -311,14 +311,7 @@ export class TftpServer {
     const t0 = performance.now();
     this.#emit({ kind: "start", op: "read", file: req.filename, client: peer, bytes: size });
     const bar = new Progress(`tftp ${req.filename} -> ${peer}`, { total: size, bytes: true, enabled: this.#progress });
-    let result: {
-      state: string;
-      error?: string;
-      bytes: number;
-      blksize: number;
-      windowsize: number;
-      retransmits: number;
-    };
+    let result: ReadOutcome;
     const family = local.includes(":") ? 6 : 4;
     const fast = this.#pool && sockaddr(client.hostname, client.port, family) && sockaddr(local, 0, family)
       ? this.#pool.run({
@@ -348,14 +341,7 @@ export class TftpServer {
           bar.update(s.bytesAcked);
           return undefined;
         });
-        result = {
-          state: s.state,
-          error: s.error,
-          bytes: s.state === "done" ? size : s.bytesAcked,
-          blksize: s.params.blksize,
-          windowsize: s.params.windowsize,
-          retransmits: s.stats.retransmits,
-        };
+        result = readOutcome(s);
       } finally {
         src?.close();
         this.#close(sock);

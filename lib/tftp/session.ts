@@ -65,6 +65,51 @@ export function negotiate(
   return { blksize, windowsize, timeoutMs, oack };
 }
 
+/**
+ * A packet neither session expects at this point: the client's ERROR ends the transfer without a reply, anything
+ * else ends it with an "illegal operation" reply. Returns why (for the session's error) and the packets to send.
+ */
+function strayPacket(p: Uint8Array, op: number): { why: string; reply: Uint8Array[] } {
+  if (op === OP.ERROR) {
+    const e = parseError(p);
+    return { why: `client sent error ${e.code}: ${e.message || "(no message)"}`, reply: [] };
+  }
+  return {
+    why: `unexpected packet (opcode ${op}, ${p.length} bytes)`,
+    reply: [encodeError(ERR.ILLEGAL_OP, "unexpected packet")],
+  };
+}
+
+/** How a read transfer ended, as the server logs and reports it (from either engine). */
+export interface ReadOutcome {
+  /** Final state (`done` or `failed`). */
+  state: string;
+  /** Why it failed. */
+  error?: string;
+  /** Bytes delivered: the whole file when done, else the bytes the client acknowledged. */
+  bytes: number;
+  blksize: number;
+  windowsize: number;
+  retransmits: number;
+}
+
+/** The outcome of a finished {@linkcode ReadSession}. */
+export function readOutcome(s: ReadSession): ReadOutcome {
+  return {
+    state: s.state,
+    error: s.error,
+    bytes: s.state === "done" ? s.size : s.bytesAcked,
+    blksize: s.params.blksize,
+    windowsize: s.params.windowsize,
+    retransmits: s.stats.retransmits,
+  };
+}
+
+/** The outcome of a read transfer that failed before a session ran (defaults: blksize 512, windowsize 1). */
+export function failedReadOutcome(error: string): ReadOutcome {
+  return { state: "failed", error, bytes: 0, blksize: 512, windowsize: 1, retransmits: 0 };
+}
+
 /** Where a read transfer's bytes come from: a fixed size and synchronous positioned reads. */
 export interface BlockSource {
   /** Total bytes. */
@@ -212,13 +257,9 @@ export class ReadSession {
       // A partial-window ACK means the client lost the block after it: go back to it (RFC 7440).
       return this.#window(now, this.#base < this.#next);
     }
-    if (op === OP.ERROR) {
-      const e = parseError(p);
-      this.#fail(`client sent error ${e.code}: ${e.message || "(no message)"}`);
-      return [];
-    }
-    this.#fail(`unexpected packet (opcode ${op}, ${p.length} bytes)`);
-    return [encodeError(ERR.ILLEGAL_OP, "unexpected packet")];
+    const stray = strayPacket(p, op);
+    this.#fail(stray.why);
+    return stray.reply;
   }
 
   /** End the transfer from outside (server shutting down). */
@@ -360,13 +401,9 @@ export class WriteSession {
       this.#deadline = now + this.params.timeoutMs;
       return [];
     }
-    if (op === OP.ERROR) {
-      const e = parseError(p);
-      this.#fail(`client sent error ${e.code}: ${e.message || "(no message)"}`);
-      return [];
-    }
-    this.#fail(`unexpected packet (opcode ${op}, ${p.length} bytes)`);
-    return [encodeError(ERR.ILLEGAL_OP, "unexpected packet")];
+    const stray = strayPacket(p, op);
+    this.#fail(stray.why);
+    return stray.reply;
   }
 
   /** The deadline passed: re-send the last ACK/OACK, or give up. */

@@ -8,9 +8,9 @@
 
 import { BlockingUdp, sameSockaddr, sockaddr } from "./ffi.ts";
 import { encodeError, ERR, OP, opcode } from "./packet.ts";
-import { ReadSession } from "./session.ts";
+import { failedReadOutcome, readOutcome, ReadSession } from "./session.ts";
 import { FileSource } from "./source.ts";
-import type { SessionConfig } from "./session.ts";
+import type { ReadOutcome, SessionConfig } from "./session.ts";
 
 /** A transfer handed to a worker. */
 export interface WorkerJob {
@@ -34,16 +34,7 @@ export interface WorkerJob {
 export type WorkerMessage =
   | { type: "ready" }
   | { type: "progress"; id: number; bytes: number }
-  | {
-    type: "done";
-    id: number;
-    state: string;
-    error?: string;
-    bytes: number;
-    blksize: number;
-    windowsize: number;
-    retransmits: number;
-  };
+  | ({ type: "done"; id: number } & ReadOutcome);
 
 /** Run one job to the end (blocking). */
 export function runJob(job: WorkerJob, post: (m: WorkerMessage) => void): WorkerMessage {
@@ -95,16 +86,7 @@ export function runJob(job: WorkerJob, post: (m: WorkerMessage) => void): Worker
     sock.close();
     file?.close();
   }
-  return {
-    type: "done",
-    id: job.id,
-    state: s.state,
-    error: s.error,
-    bytes: s.state === "done" ? s.size : s.bytesAcked,
-    blksize: s.params.blksize,
-    windowsize: s.params.windowsize,
-    retransmits: s.stats.retransmits,
-  };
+  return { type: "done", id: job.id, ...readOutcome(s) };
 }
 
 const scope = globalThis as unknown as {
@@ -119,16 +101,7 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
     try {
       post(runJob(e.data, post));
     } catch (err) {
-      post({
-        type: "done",
-        id: e.data.id,
-        state: "failed",
-        error: (err as Error).message,
-        bytes: 0,
-        blksize: 512,
-        windowsize: 1,
-        retransmits: 0,
-      });
+      post({ type: "done", id: e.data.id, ...failedReadOutcome((err as Error).message) });
     }
   };
   scope.postMessage({ type: "ready" });

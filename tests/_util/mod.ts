@@ -194,7 +194,8 @@ export class Proc {
   }
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
+/** The chunks one after another in one new array. */
+export function concat(chunks: readonly Uint8Array[]): Uint8Array {
   const n = chunks.reduce((a, c) => a + c.length, 0);
   const out = new Uint8Array(n);
   let o = 0;

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
-import { runCli, sh, testWith } from "../_util/mod.ts";
+import { concat, runCli, sh, testWith } from "../_util/mod.ts";
 import { type CraftOptions, craftPacket, linkTypeOf, sipResponse } from "../../lib/ban/net/craft.ts";
 import { PcapWriter, readCaptureFile } from "../../lib/ban/pcap_file.ts";
 import { parseConfigText, resolveConfig } from "../../lib/ban/config.ts";
@@ -198,13 +198,7 @@ function pcapng(le: boolean, frames: { iface: number; data: Uint8Array; tsUnits:
     block(6, b);
   }
   block(5, new Uint8Array(8)); // an interface statistics block: skipped
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 Deno.test("pcapng: several interfaces with their own link type and timestamp resolution, both byte orders", async () => {
@@ -221,7 +215,7 @@ Deno.test("pcapng: several interfaces with their own link type and timestamp res
       { iface: -1, data: eth, tsUnits: 0n },
     ]);
     const got: [number, number, number][] = [];
-    const p = new CaptureParser((lt, f, cap, ts) => got.push([lt, cap, ts]));
+    const p = new CaptureParser((lt, _f, cap, ts) => got.push([lt, cap, ts]));
     for (let o = 0; o < file.length; o += 7) p.push(file.subarray(o, o + 7)); // tiny chunks
     p.finish();
     assertEquals(p.format, "pcapng");

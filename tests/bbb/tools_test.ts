@@ -3,15 +3,16 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
 import { Proc, runCli, sh, testWith, waitFor } from "../_util/mod.ts";
 import { buildUImage, crc32, hex32 } from "../../lib/bbb/mod.ts";
+import { bbbPackArgs, cliArgv, curlGet, randomFile, waitForLog } from "../tftp/_helpers.ts";
 
-async function randomFile(path: string, n: number): Promise<Uint8Array> {
-  const b = new Uint8Array(n);
-  for (let o = 0; o < n; o += 65536) crypto.getRandomValues(b.subarray(o, Math.min(n, o + 65536)));
-  await Deno.writeFile(path, b);
-  return b;
-}
-
-async function mkimage(args: string[], epoch: number): Promise<void> {
+/** mkimage -A arm -O linux -T kernel -C none for `input`, as u-boot-tools would build our uImage. */
+async function mkimage(
+  io: { input: string; output: string },
+  h: { load: number; entry: number; name: string },
+  epoch: number,
+): Promise<void> {
+  const args = ["-A", "arm", "-O", "linux", "-T", "kernel", "-C", "none"];
+  args.push("-a", h.load.toString(16), "-e", h.entry.toString(16), "-n", h.name, "-d", io.input, io.output);
   const out = await new Deno.Command("mkimage", {
     args,
     env: { SOURCE_DATE_EPOCH: String(epoch) },
@@ -39,25 +40,7 @@ testWith("uImage is byte-identical to mkimage with the same SOURCE_DATE_EPOCH", 
       ] as const
     ) {
       const data = await randomFile(`${dir}/os.bin`, size);
-      await mkimage([
-        "-A",
-        "arm",
-        "-O",
-        "linux",
-        "-T",
-        "kernel",
-        "-C",
-        "none",
-        "-a",
-        load.toString(16),
-        "-e",
-        entry.toString(16),
-        "-n",
-        name,
-        "-d",
-        `${dir}/os.bin`,
-        `${dir}/mk.img`,
-      ], epoch);
+      await mkimage({ input: `${dir}/os.bin`, output: `${dir}/mk.img` }, { load, entry, name }, epoch);
       const theirs = await Deno.readFile(`${dir}/mk.img`);
       const ours = buildUImage(data, { load, entry, name, time: epoch });
       assertEquals(ours.length, theirs.length);
@@ -81,25 +64,11 @@ testWith("uImage is byte-identical to mkimage with the same SOURCE_DATE_EPOCH", 
       "0x80008000",
     ], { env: { SOURCE_DATE_EPOCH: "1600000000" } });
     assertEquals(r.code, 0, r.stderr);
-    await mkimage([
-      "-A",
-      "arm",
-      "-O",
-      "linux",
-      "-T",
-      "kernel",
-      "-C",
-      "none",
-      "-a",
-      "80008000",
-      "-e",
-      "80008000",
-      "-n",
-      "bbb",
-      "-d",
-      `${dir}/k.bin`,
-      `${dir}/mk2.img`,
-    ], 1_600_000_000);
+    await mkimage(
+      { input: `${dir}/k.bin`, output: `${dir}/mk2.img` },
+      { load: 0x80008000, entry: 0x80008000, name: "bbb" },
+      1_600_000_000,
+    );
     assertEquals(await sha(`${dir}/out/uImage`), await sha(`${dir}/mk2.img`));
     const dump = await sh(["mkimage", "-l", `${dir}/out/uImage`]);
     assertStringIncludes(dump.stdout, "Load Address: 80008000");
@@ -174,19 +143,7 @@ testWith(
       assertEquals(new TextDecoder().decode(part.subarray(rootOff, rootOff + 11)), "MLO        ");
       assertEquals(spc, 1);
       // Missing --uboot is a usage error.
-      const bad = await runCli([
-        "bbb-pack",
-        "--kernel",
-        `${dir}/os.bin`,
-        "--app",
-        `${dir}/a.bin`,
-        "--out",
-        `${dir}/o3`,
-        "--sdcard",
-        `${dir}/x.img`,
-        "--mlo",
-        `${dir}/MLO`,
-      ]);
+      const bad = await runCli(bbbPackArgs(dir, `${dir}/o3`, ["--sdcard", `${dir}/x.img`, "--mlo", `${dir}/MLO`]));
       assertEquals(bad.code, 2);
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -208,17 +165,7 @@ testWith("--emmc-mbr: warns when the raw apps region overlaps a partition of an 
     });
     await randomFile(`${dir}/os.bin`, 1000);
     await randomFile(`${dir}/a.bin`, 1000);
-    const base = [
-      "bbb-pack",
-      "--kernel",
-      `${dir}/os.bin`,
-      "--app",
-      `${dir}/a.bin`,
-      "--out",
-      `${dir}/o`,
-      "--emmc-mbr",
-      `${dir}/emmc.img`,
-    ];
+    const base = bbbPackArgs(dir, `${dir}/o`, ["--emmc-mbr", `${dir}/emmc.img`]);
     const r = await runCli(base); // apps block 0x28000 = 80 MiB: inside the partition
     assertEquals(r.code, 0, r.stderr);
     assertMatch(r.stderr, /warn.*overlaps partition 1 \(Linux, blocks 0x2000-0x33fff\)/);
@@ -289,16 +236,7 @@ Deno.test("CLI: build, inspect table and JSON, refusals with one-line errors", a
         [["--ipaddr", "300.1.1.1"], "E_USAGE"],
       ] as const
     ) {
-      const x = await runCli([
-        "bbb-pack",
-        "--kernel",
-        `${dir}/os.bin`,
-        "--app",
-        `${dir}/a.bin`,
-        "--out",
-        `${dir}/bad`,
-        ...args,
-      ]);
+      const x = await runCli(bbbPackArgs(dir, `${dir}/bad`, args));
       assert(x.code !== 0, args.join(" "));
       assertEquals(x.stderr.trim().split("\n").length, 1, x.stderr);
       assertStringIncludes(x.stderr, `[${code}]`);
@@ -311,30 +249,11 @@ Deno.test("CLI: build, inspect table and JSON, refusals with one-line errors", a
 
 Deno.test("--watch rebuilds apps.bin when an app changes and keeps the last good build on errors", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bbb-watch-" });
-  const root = new URL("../../", import.meta.url).pathname;
   await randomFile(`${dir}/os.bin`, 1000);
   await randomFile(`${dir}/a.bin`, 1000);
-  const p = new Proc([
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--config",
-    `${root}deno.json`,
-    `${root}cli.ts`,
-    "bbb-pack",
-    "--kernel",
-    `${dir}/os.bin`,
-    "--app",
-    `${dir}/a.bin`,
-    "--out",
-    `${dir}/out`,
-    "--watch",
-  ]);
+  const p = new Proc(cliArgv(bbbPackArgs(dir, `${dir}/out`, ["--watch"])));
   try {
-    await waitFor(() => p.stderr.includes("watching") || p.stderr.includes("error:"), {
-      timeoutMs: 30_000,
-      what: "watch start",
-    });
+    await waitForLog(p, "watching", "watch start");
     assertStringIncludes(p.stderr, "watching");
     const before = inspectTable(await Deno.readFile(`${dir}/out/apps.bin`));
     assertEquals(before, [1024]);
@@ -361,37 +280,15 @@ function inspectTable(b: Uint8Array): number[] {
 
 testWith("CLI --tftp serves the output directory until SIGTERM", { tools: ["curl"] }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "bbb-tftp-cli-" });
-  const root = new URL("../../", import.meta.url).pathname;
   const os = await randomFile(`${dir}/os.bin`, 100_000);
   await randomFile(`${dir}/a.bin`, 1000);
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const p = new Proc([
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--config",
-    `${root}deno.json`,
-    `${root}cli.ts`,
-    "bbb-pack",
-    "--kernel",
-    `${dir}/os.bin`,
-    "--app",
-    `${dir}/a.bin`,
-    "--out",
-    `${dir}/out`,
-    "--tftp",
-    "--tftp-port",
-    String(port),
-    "--tftp-address",
-    "127.0.0.1",
-  ]);
+  const tftp = ["--tftp", "--tftp-port", String(port), "--tftp-address", "127.0.0.1"];
+  const p = new Proc(cliArgv(bbbPackArgs(dir, `${dir}/out`, tftp)));
   try {
-    await waitFor(() => p.stderr.includes("tftp: serving") || p.stderr.includes("error:"), {
-      timeoutMs: 30_000,
-      what: "server start",
-    });
+    await waitForLog(p, "tftp: serving", "server start");
     assertStringIncludes(p.stderr, `127.0.0.1:${port}`);
-    await sh(["curl", "-sS", "--max-time", "10", "-o", `${dir}/got`, `tftp://127.0.0.1:${port}/os.bin`]);
+    await sh(curlGet(`tftp://127.0.0.1:${port}/os.bin`, `${dir}/got`, 10));
     assertEquals(crc32(await Deno.readFile(`${dir}/got`)), crc32(os));
     await waitFor(() => p.stderr.includes("sent os.bin"), { timeoutMs: 5000, what: "transfer log line" });
   } finally {

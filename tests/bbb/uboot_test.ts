@@ -8,6 +8,7 @@ import { crc32, hex32, pack } from "../../lib/bbb/mod.ts";
 import { TftpServer } from "../../lib/tftp/mod.ts";
 import type { TransferEvent } from "../../lib/tftp/mod.ts";
 import { Logger } from "../../lib/common/mod.ts";
+import { randomBytes as rand } from "../tftp/_helpers.ts";
 
 async function listen69(root: string, events: TransferEvent[]): Promise<TftpServer> {
   const deadline = Date.now() + 30_000;
@@ -26,12 +27,6 @@ async function listen69(root: string, events: TransferEvent[]): Promise<TftpServ
       await new Promise((r) => setTimeout(r, 500));
     }
   }
-}
-
-function rand(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let o = 0; o < n; o += 65536) crypto.getRandomValues(b.subarray(o, Math.min(n, o + 65536)));
-  return b;
 }
 
 testWith(

@@ -18,6 +18,7 @@ import {
 } from "../../lib/tftp/mod.ts";
 import type { TransferEvent, UdpAddr, UdpSocket } from "../../lib/tftp/mod.ts";
 import { Logger } from "../../lib/common/mod.ts";
+import { atftpGet, bbbPackArgs, cliArgv, curlGet, randomBytes as rand, waitForLog } from "./_helpers.ts";
 
 interface Fixture {
   dir: string;
@@ -27,12 +28,6 @@ interface Fixture {
   events: TransferEvent[];
   files: Record<string, Uint8Array>;
   close(): Promise<void>;
-}
-
-function rand(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let o = 0; o < n; o += 65536) crypto.getRandomValues(b.subarray(o, Math.min(n, o + 65536)));
-  return b;
 }
 
 async function fixture(
@@ -134,6 +129,7 @@ for (
       assertEquals(f.srv.engine, engine);
       try {
         const out = `${f.dir}/got`;
+        const local = { host: "127.0.0.1", port: f.port };
         // tftp-hpa, binary
         for (const name of ["small.bin", "exact.bin", "sub/n.bin", "alias.bin"]) {
           const msg = await tftpHpa(f.port, ["-m", "binary", "-c", "get", name, out]);
@@ -147,37 +143,24 @@ for (
         for (
           const opts of [["blksize 1428"], ["blksize 1428", "windowsize 8"], ["blksize 65464", "windowsize 4"], []]
         ) {
-          const args = opts.flatMap((o) => ["--option", o]);
-          const r = await sh(["atftp", ...args, "-g", "-r", "big.bin", "-l", out, "127.0.0.1", String(f.port)], {
-            check: false,
-          });
+          const r = await sh(atftpGet(opts, { remote: "big.bin", local: out }, local), { check: false });
           assertEquals(r.code, 0, r.stdout + r.stderr);
           assertEquals(await Deno.readFile(out), f.files["big.bin"], `atftp ${opts.join(",")}`);
         }
         const ev = f.events.filter((e) => e.kind === "done" && e.file === "big.bin");
         assertEquals(ev.map((e) => [e.blksize, e.windowsize]), [[1428, 1], [1428, 8], [65464, 4], [512, 1]]);
         // curl, IPv4 and IPv6
-        await sh(["curl", "-sS", "--max-time", "20", "-o", out, `tftp://127.0.0.1:${f.port}/big.bin`]);
+        await sh(curlGet(`tftp://127.0.0.1:${f.port}/big.bin`, out, 20));
         assertEquals(await Deno.readFile(out), f.files["big.bin"]);
-        await sh(["curl", "-sS", "--max-time", "20", "-o", out, `tftp://[::1]:${f.port}/small.bin`]);
+        await sh(curlGet(`tftp://[::1]:${f.port}/small.bin`, out, 20));
         assertEquals(await Deno.readFile(out), f.files["small.bin"]);
         assert(f.events.some((e) => e.kind === "done" && e.client.startsWith("[::1]")), "an IPv6 client was served");
         // concurrent clients
         await Promise.all([0, 1, 2, 3].map(async (i) => {
-          const r = await sh([
-            "atftp",
-            "--option",
-            "blksize 1428",
-            "--option",
-            "windowsize 8",
-            "-g",
-            "-r",
-            "big.bin",
-            "-l",
-            `${out}${i}`,
-            "127.0.0.1",
-            String(f.port),
-          ], { check: false });
+          const r = await sh(
+            atftpGet(["blksize 1428", "windowsize 8"], { remote: "big.bin", local: `${out}${i}` }, local),
+            { check: false },
+          );
           assertEquals(r.code, 0, r.stderr);
           assertEquals(await Deno.readFile(`${out}${i}`), f.files["big.bin"]);
         }));
@@ -221,7 +204,7 @@ testWith(
       assertMatch(w, /Error code 2/);
       assert(!(await Deno.stat(`${f.root}/up.bin`).catch(() => undefined)));
       // the server still serves
-      await sh(["curl", "-sS", "--max-time", "10", "-o", `${f.dir}/ok`, `tftp://127.0.0.1:${f.port}/small.bin`]);
+      await sh(curlGet(`tftp://127.0.0.1:${f.port}/small.bin`, `${f.dir}/ok`, 10));
       assertEquals(await Deno.readFile(`${f.dir}/ok`), f.files["small.bin"]);
     } finally {
       raw.close();
@@ -246,29 +229,20 @@ testWith(
         assertEquals(parseError(r[0]).code === ERR.ILLEGAL_OP || parseError(r[0]).code === ERR.OPTION, true);
       }
       // unknown options are ignored (RFC 2347), known ones acknowledged
-      await raw.send(
-        encodeRequest(OP.RRQ, "small.bin", "octet", {
-          foo: "bar",
-          blksize: "600",
-          tsize: "0",
-          timeout: "2",
-          "x-y": "1",
-        }),
-      );
+      const rrq = encodeRequest(OP.RRQ, "small.bin", "octet", {
+        foo: "bar",
+        blksize: "600",
+        tsize: "0",
+        timeout: "2",
+        "x-y": "1",
+      });
+      await raw.send(rrq);
       let r = await raw.recv();
       assert(r && opcode(r[0]) === OP.OACK);
       assertEquals([...parseOack(r[0])], [["blksize", "600"], ["tsize", "1000"], ["timeout", "2"]]);
       const tid = r[1];
       // a duplicate of the same request from the same port does not start a second transfer
-      await raw.send(
-        encodeRequest(OP.RRQ, "small.bin", "octet", {
-          foo: "bar",
-          blksize: "600",
-          tsize: "0",
-          timeout: "2",
-          "x-y": "1",
-        }),
-      );
+      await raw.send(rrq);
       assertEquals(await raw.recv(700), undefined, "no second OACK");
       assertEquals(f.events.filter((e) => e.kind === "duplicate").length, 1);
       // a packet from a wrong TID gets error 5 and does not disturb the transfer
@@ -298,7 +272,7 @@ testWith(
       await waitFor(() => f.events.some((e) => e.kind === "failed" && e.file === "big.bin"), { what: "abort seen" });
       assertStringIncludes(f.events.find((e) => e.kind === "failed")!.error!, "user abort");
       assertEquals(await raw.recv(1500), undefined, "nothing more after the client's error");
-      await sh(["curl", "-sS", "--max-time", "10", "-o", `${f.dir}/ok`, `tftp://127.0.0.1:${f.port}/big.bin`]);
+      await sh(curlGet(`tftp://127.0.0.1:${f.port}/big.bin`, `${f.dir}/ok`, 10));
       assertEquals(await Deno.readFile(`${f.dir}/ok`), f.files["big.bin"]);
       assertEquals(f.srv.activeTransfers, 0);
     } finally {
@@ -372,50 +346,25 @@ testWith(
     const { TestNet } = await import("../_util/mod.ts");
     const net = await TestNet.create(["server", "board"]);
     const dir = await Deno.makeTempDir({ prefix: "tftp-netns-" });
-    const root = new URL("../../", import.meta.url).pathname;
     try {
       const os = rand(300_000);
       await Deno.writeFile(`${dir}/os.bin`, os);
       await Deno.writeFile(`${dir}/a.bin`, rand(1000));
-      const srv = net.spawn("server", [
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--config",
-        `${root}deno.json`,
-        `${root}cli.ts`,
-        "bbb-pack",
-        "--kernel",
-        `${dir}/os.bin`,
-        "--app",
-        `${dir}/a.bin`,
-        "--out",
-        `${dir}/out`,
-        "--tftp",
-      ]);
-      await waitFor(() => srv.stderr.includes("tftp: serving") || srv.stderr.includes("error:"), {
-        timeoutMs: 30_000,
-        what: "server in the namespace",
-      });
+      const srv = net.spawn("server", cliArgv(bbbPackArgs(dir, `${dir}/out`, ["--tftp"])));
+      await waitForLog(srv, "tftp: serving", "server in the namespace");
       assertStringIncludes(srv.stderr, "udp [::]:69");
       const { ipv4, ipv6 } = net.hosts.server;
-      const r4 = await net.run("board", [
-        "atftp",
-        "--option",
-        "blksize 1428",
-        "--option",
-        "windowsize 8",
-        "-g",
-        "-r",
-        "os.bin",
-        "-l",
-        `${dir}/got4`,
-        ipv4,
-        "69",
-      ], { check: false });
+      const r4 = await net.run(
+        "board",
+        atftpGet(["blksize 1428", "windowsize 8"], { remote: "os.bin", local: `${dir}/got4` }, {
+          host: ipv4,
+          port: 69,
+        }),
+        { check: false },
+      );
       assertEquals(r4.code, 0, r4.stderr);
       assertEquals(await Deno.readFile(`${dir}/got4`), os);
-      await net.run("board", ["curl", "-sS", "--max-time", "15", "-o", `${dir}/got6`, `tftp://[${ipv6}]/os.bin`]);
+      await net.run("board", curlGet(`tftp://[${ipv6}]/os.bin`, `${dir}/got6`, 15));
       assertEquals(await Deno.readFile(`${dir}/got6`), os);
       const board = net.hosts.board;
       await waitFor(() => srv.stderr.includes(`to [${board.ipv6}]:`) && srv.stderr.includes(`to ${board.ipv4}:`), {

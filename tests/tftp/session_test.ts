@@ -1,5 +1,6 @@
 // Sans-I/O tests of the TFTP sessions and packet codecs: no sockets, a simulated client and clock.
 import { assert, assertEquals, assertThrows } from "../_util/assert.ts";
+import { concat } from "../_util/mod.ts";
 import {
   blockOf,
   encodeAck,
@@ -76,14 +77,7 @@ function download(
       queue = s.timeout(now).map((p) => p.slice());
     }
   }
-  const n = chunks.reduce((a, c) => a + c.length, 0);
-  const data = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    data.set(c, o);
-    o += c.length;
-  }
-  return { data, timeouts };
+  return { data: concat(chunks), timeouts };
 }
 
 Deno.test("packets: request parsing, options lowercased, malformed requests rejected", () => {

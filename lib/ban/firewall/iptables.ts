@@ -27,7 +27,7 @@ export class IptablesFirewall implements Firewall {
   #ipset: boolean;
 
   /** Make the backend; `useIpset` defaults to whether `ipset` is installed. */
-  constructor(options: FirewallOptions, useIpset = hasCommand("ipset")) {
+  constructor(options: FirewallOptions, useIpset: boolean = hasCommand("ipset")) {
     if (!hasCommand("iptables")) throw new PbxError("E_TOOL_MISSING", "iptables is not installed");
     this.#opts = options;
     this.#ipset = useIpset;

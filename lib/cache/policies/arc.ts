@@ -6,34 +6,27 @@
  * @module
  */
 
-import { NIL, NodePool } from "../nodes.ts";
+import { NIL } from "../nodes.ts";
 import { NoVictimError, type Policy, type PolicyOptions, unpinnedFromTail } from "../policy.ts";
+import { PoolPolicy } from "./_pool_policy.ts";
 
 const T1 = 0, T2 = 1, B1 = 2, B2 = 3;
 
 /** Adaptive replacement cache. */
-export class Arc implements Policy {
+export class Arc extends PoolPolicy {
   /** Policy name. */
   readonly name: string = "arc";
-  /** Capacity in objects. */
-  readonly capacity: number;
-  #pool: NodePool;
   #p = 0;
   #ghostHitB2 = false;
-  #pinned: PolicyOptions["pinned"];
-  #onEvict: PolicyOptions["onEvict"];
 
   /** Make an ARC cache of `capacity` objects. */
   constructor(options: PolicyOptions) {
-    this.capacity = options.capacity;
-    this.#pool = new NodePool(2 * options.capacity + 2, 4);
-    this.#pinned = options.pinned;
-    this.#onEvict = options.onEvict;
+    super(options, { nodes: 2 * options.capacity + 2, lists: 4, resident: 2 });
   }
 
   /** Request a key; true on hit. */
   access(key: number, _nextUse: number): boolean {
-    const pool = this.#pool, len = pool.length;
+    const pool = this.pool, len = pool.length;
     const n = pool.find(key);
     let ghost = NIL;
     if (n !== NIL) {
@@ -66,7 +59,7 @@ export class Arc implements Policy {
   }
 
   #replace(hitInB2: boolean): void {
-    const len = this.#pool.length;
+    const len = this.pool.length;
     const l1 = len[T1];
     const fromT1 = (l1 > 0 && (l1 > this.#p || (l1 === this.#p && hitInB2))) || len[T2] === 0;
     this.#demote(fromT1 ? T1 : T2);
@@ -74,47 +67,34 @@ export class Arc implements Policy {
 
   /** Move the victim of resident list `l` to its ghost list (or of the other list if all of `l` is pinned). */
   #demote(l: number): void {
-    const pool = this.#pool;
-    let v = unpinnedFromTail(pool, l, this.#pinned);
+    const pool = this.pool;
+    let v = unpinnedFromTail(pool, l, this.pinned);
     if (v === NIL) {
       l = l === T1 ? T2 : T1;
-      v = unpinnedFromTail(pool, l, this.#pinned);
+      v = unpinnedFromTail(pool, l, this.pinned);
       if (v === NIL) throw new NoVictimError(this.name);
     }
     pool.unlink(v);
     pool.pushHead(v, l === T1 ? B1 : B2);
-    this.#onEvict?.(pool.key[v]);
+    this.onEvict?.(pool.key[v]);
   }
 
   #evictMissOnAll(): void {
-    const pool = this.#pool, len = pool.length, c = this.capacity;
+    const pool = this.pool, len = pool.length, c = this.capacity;
     if (len[T1] + len[B1] + 1 > c) {
       if (len[B1] > 0) {
         pool.drop(pool.tail[B1]);
         this.#replace(false);
       } else {
-        let v = unpinnedFromTail(pool, T1, this.#pinned);
-        if (v === NIL) v = unpinnedFromTail(pool, T2, this.#pinned);
+        let v = unpinnedFromTail(pool, T1, this.pinned);
+        if (v === NIL) v = unpinnedFromTail(pool, T2, this.pinned);
         if (v === NIL) throw new NoVictimError(this.name);
-        const k = pool.key[v];
-        pool.drop(v);
-        this.#onEvict?.(k);
+        this.evictNode(v);
       }
     } else {
       if (len[T1] + len[B1] + len[T2] + len[B2] >= 2 * c && len[B2] > 0) pool.drop(pool.tail[B2]);
       this.#replace(false);
     }
-  }
-
-  /** True when resident. */
-  contains(key: number): boolean {
-    const n = this.#pool.find(key);
-    return n !== NIL && this.#pool.list[n] <= T2;
-  }
-
-  /** Resident objects. */
-  size(): number {
-    return this.#pool.length[T1] + this.#pool.length[T2];
   }
 }
 

@@ -5,57 +5,22 @@
  * @module
  */
 
-import { NodePool } from "../nodes.ts";
-import { NoVictimError, type Policy, type PolicyOptions, unpinnedFromTail } from "../policy.ts";
+import type { Policy, PolicyOptions } from "../policy.ts";
+import { SingleListPolicy } from "./_pool_policy.ts";
 
 /** Least recently used. */
-export class Lru implements Policy {
+export class Lru extends SingleListPolicy {
   /** Policy name. */
   readonly name: string = "lru";
-  /** Capacity in objects. */
-  readonly capacity: number;
-  #pool: NodePool;
-  #pinned: PolicyOptions["pinned"];
-  #onEvict: PolicyOptions["onEvict"];
 
-  /** Make an LRU cache of `capacity` objects. */
-  constructor(options: PolicyOptions) {
-    this.capacity = options.capacity;
-    this.#pool = new NodePool(options.capacity + 1, 1);
-    this.#pinned = options.pinned;
-    this.#onEvict = options.onEvict;
+  /** A hit moves the object to the head. */
+  protected onHit(n: number): void {
+    this.pool.moveHead(n, 0);
   }
 
-  /** Request a key; true on hit. */
-  access(key: number, _nextUse: number): boolean {
-    const pool = this.#pool;
-    const n = pool.find(key);
-    if (n >= 0) {
-      if (pool.head[0] !== n) {
-        pool.unlink(n);
-        pool.pushHead(n, 0);
-      }
-      return true;
-    }
-    while (pool.length[0] >= this.capacity) {
-      const v = unpinnedFromTail(pool, 0, this.#pinned);
-      if (v < 0) throw new NoVictimError(this.name);
-      const k = pool.key[v];
-      pool.drop(v);
-      this.#onEvict?.(k);
-    }
-    pool.add(key, 0);
-    return false;
-  }
-
-  /** True when resident. */
-  contains(key: number): boolean {
-    return this.#pool.find(key) >= 0;
-  }
-
-  /** Resident objects. */
-  size(): number {
-    return this.#pool.length[0];
+  /** Evict the least recently used unpinned object. */
+  protected evict(): void {
+    this.evictTail(0);
   }
 }
 

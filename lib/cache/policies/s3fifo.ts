@@ -8,39 +8,32 @@
  * @module
  */
 
-import { NIL, NodePool } from "../nodes.ts";
+import { NIL } from "../nodes.ts";
 import { NoVictimError, type Policy, type PolicyOptions } from "../policy.ts";
+import { PoolPolicy } from "./_pool_policy.ts";
 
-const SMALL = 0, GHOST = 1, MAIN = 2;
+const SMALL = 0, MAIN = 1, GHOST = 2;
 
 /** S3-FIFO with libCacheSim's default sizes. */
-export class S3Fifo implements Policy {
+export class S3Fifo extends PoolPolicy {
   /** Policy name. */
   readonly name: string = "s3fifo";
-  /** Capacity in objects. */
-  readonly capacity: number;
   #smallSize: number;
   #mainSize: number;
   #ghostSize: number;
-  #pool: NodePool;
-  #pinned: PolicyOptions["pinned"];
-  #onEvict: PolicyOptions["onEvict"];
 
   /** Make an S3-FIFO cache of `capacity` objects. */
   constructor(options: PolicyOptions) {
-    const c = options.capacity;
-    this.capacity = c;
+    const c = options.capacity, ghostSize = Math.trunc(c * 0.9);
+    super(options, { nodes: c + ghostSize + 4, lists: 3, resident: 2 });
     this.#smallSize = Math.trunc(c * 0.1);
     this.#mainSize = c - this.#smallSize;
-    this.#ghostSize = Math.trunc(c * 0.9);
-    this.#pool = new NodePool(c + this.#ghostSize + 4, 3);
-    this.#pinned = options.pinned;
-    this.#onEvict = options.onEvict;
+    this.#ghostSize = ghostSize;
   }
 
   /** Request a key; true on hit. */
   access(key: number, _nextUse: number): boolean {
-    const pool = this.#pool, len = pool.length;
+    const pool = this.pool, len = pool.length;
     const n = pool.find(key);
     let hitOnGhost = false;
     if (n !== NIL) {
@@ -60,16 +53,16 @@ export class S3Fifo implements Policy {
   }
 
   #evict(): void {
-    const len = this.#pool.length;
+    const len = this.pool.length;
     if (len[MAIN] > this.#mainSize || len[SMALL] === 0) {
-      if (this.#evictMain() || this.#evictSmall()) return;
-    } else if (this.#evictSmall() || this.#evictMain()) return;
+      if (this.clockEvict(MAIN) || this.#evictSmall()) return;
+    } else if (this.#evictSmall() || this.clockEvict(MAIN)) return;
     throw new NoVictimError(this.name);
   }
 
   /** One eviction from S (moving frequent objects to M on the way); false if S holds only pinned entries. */
   #evictSmall(): boolean {
-    const pool = this.#pool, pinned = this.#pinned;
+    const pool = this.pool, pinned = this.pinned;
     let pinnedSeen = 0;
     while (pool.length[SMALL] > 0) {
       const v = pool.tail[SMALL];
@@ -84,55 +77,10 @@ export class S3Fifo implements Policy {
         pool.aux[v] = 0;
         continue;
       }
-      const k = pool.key[v];
-      if (this.#ghostSize > 0) {
-        pool.unlink(v);
-        while (pool.length[GHOST] + 1 > this.#ghostSize) pool.drop(pool.tail[GHOST]);
-        pool.pushHead(v, GHOST);
-        pool.aux[v] = 0;
-      } else {
-        pool.drop(v);
-      }
-      this.#onEvict?.(k);
+      this.evictToGhost(v, GHOST, this.#ghostSize);
       return true;
     }
     return false;
-  }
-
-  /** One eviction from M (reinserting objects with frequency ≥ 1); false if M holds only pinned entries. */
-  #evictMain(): boolean {
-    const pool = this.#pool, pinned = this.#pinned;
-    let pinnedSeen = 0;
-    while (pool.length[MAIN] > 0) {
-      const v = pool.tail[MAIN];
-      if (pinned !== undefined && pinned(pool.key[v])) {
-        if (++pinnedSeen > pool.length[MAIN]) return false;
-        pool.moveHead(v, MAIN);
-        continue;
-      }
-      const f = pool.aux[v];
-      if (f >= 1) {
-        pool.moveHead(v, MAIN);
-        pool.aux[v] = Math.min(f, 3) - 1;
-        continue;
-      }
-      const k = pool.key[v];
-      pool.drop(v);
-      this.#onEvict?.(k);
-      return true;
-    }
-    return false;
-  }
-
-  /** True when resident. */
-  contains(key: number): boolean {
-    const n = this.#pool.find(key);
-    return n !== NIL && this.#pool.list[n] !== GHOST;
-  }
-
-  /** Resident objects. */
-  size(): number {
-    return this.#pool.length[SMALL] + this.#pool.length[MAIN];
   }
 }
 

@@ -7,39 +7,32 @@
  * @module
  */
 
-import { NIL, NodePool } from "../nodes.ts";
+import { NIL } from "../nodes.ts";
 import { NoVictimError, type Policy, type PolicyOptions, unpinnedFromTail } from "../policy.ts";
+import { PoolPolicy } from "./_pool_policy.ts";
 
-const AIN = 0, AOUT = 1, AM = 2;
+const AIN = 0, AM = 1, AOUT = 2;
 
 /** 2Q with libCacheSim's default sizes. */
-export class TwoQ implements Policy {
+export class TwoQ extends PoolPolicy {
   /** Policy name. */
   readonly name: string = "twoq";
-  /** Capacity in objects. */
-  readonly capacity: number;
   #ainSize: number;
   #aoutSize: number;
   #amSize: number;
-  #pool: NodePool;
-  #pinned: PolicyOptions["pinned"];
-  #onEvict: PolicyOptions["onEvict"];
 
   /** Make a 2Q cache of `capacity` objects. */
   constructor(options: PolicyOptions) {
-    const c = options.capacity;
-    this.capacity = c;
+    const c = options.capacity, aoutSize = Math.trunc(c * 0.5);
+    super(options, { nodes: c + aoutSize + 4, lists: 3, resident: 2 });
     this.#ainSize = Math.trunc(c * 0.25);
-    this.#aoutSize = Math.trunc(c * 0.5);
+    this.#aoutSize = aoutSize;
     this.#amSize = c - this.#ainSize;
-    this.#pool = new NodePool(c + this.#aoutSize + 4, 3);
-    this.#pinned = options.pinned;
-    this.#onEvict = options.onEvict;
   }
 
   /** Request a key; true on hit. */
   access(key: number, _nextUse: number): boolean {
-    const pool = this.#pool, len = pool.length;
+    const pool = this.pool, len = pool.length;
     const n = pool.find(key);
     let hitOnGhost = false;
     if (n !== NIL) {
@@ -56,9 +49,9 @@ export class TwoQ implements Policy {
     while (len[AIN] + len[AM] + 1 > this.capacity) this.#evict();
     if (hitOnGhost) {
       while (len[AM] + 1 > this.#amSize) {
-        const v = unpinnedFromTail(pool, AM, this.#pinned);
+        const v = unpinnedFromTail(pool, AM, this.pinned);
         if (v === NIL) break;
-        this.#dropResident(v);
+        this.evictNode(v);
       }
       pool.add(key, AM);
     } else {
@@ -67,48 +60,18 @@ export class TwoQ implements Policy {
     return false;
   }
 
-  #dropResident(v: number): void {
-    const k = this.#pool.key[v];
-    this.#pool.drop(v);
-    this.#onEvict?.(k);
-  }
-
+  /** Evict from A1in to the ghost A1out when A1in is over its share, else from Am, else from A1in. */
   #evict(): void {
-    const pool = this.#pool, len = pool.length;
+    const pool = this.pool, len = pool.length;
     if (len[AIN] > this.#ainSize) {
-      const v = unpinnedFromTail(pool, AIN, this.#pinned);
-      if (v !== NIL) return this.#toGhost(v);
+      const v = unpinnedFromTail(pool, AIN, this.pinned);
+      if (v !== NIL) return this.evictToGhost(v, AOUT, this.#aoutSize);
     }
-    let v = unpinnedFromTail(pool, AM, this.#pinned);
-    if (v !== NIL) return this.#dropResident(v);
-    v = unpinnedFromTail(pool, AIN, this.#pinned);
-    if (v !== NIL) return this.#toGhost(v);
+    let v = unpinnedFromTail(pool, AM, this.pinned);
+    if (v !== NIL) return this.evictNode(v);
+    v = unpinnedFromTail(pool, AIN, this.pinned);
+    if (v !== NIL) return this.evictToGhost(v, AOUT, this.#aoutSize);
     throw new NoVictimError(this.name);
-  }
-
-  /** Move an A1in victim into the ghost A1out (a FIFO of keys). */
-  #toGhost(v: number): void {
-    const pool = this.#pool;
-    const k = pool.key[v];
-    if (this.#aoutSize < 1) {
-      pool.drop(v);
-    } else {
-      pool.unlink(v);
-      while (pool.length[AOUT] + 1 > this.#aoutSize) pool.drop(pool.tail[AOUT]);
-      pool.pushHead(v, AOUT);
-    }
-    this.#onEvict?.(k);
-  }
-
-  /** True when resident. */
-  contains(key: number): boolean {
-    const n = this.#pool.find(key);
-    return n !== NIL && this.#pool.list[n] !== AOUT;
-  }
-
-  /** Resident objects. */
-  size(): number {
-    return this.#pool.length[AIN] + this.#pool.length[AM];
   }
 }
 

@@ -46,12 +46,22 @@ export class Scan {
     else this.bad = true;
   }
 
+  /** Skip spaces and an optional sign (`-` or `+`); true for `-`. */
+  #sign(): boolean {
+    this.skipSpace();
+    const c = this.buf[this.pos];
+    if (this.pos < this.end && (c === 45 || c === 43)) {
+      this.pos++;
+      return c === 45;
+    }
+    return false;
+  }
+
   /** Parse an unsigned or signed decimal integer (as a double; exact below 2^53). */
   int(): number {
-    this.skipSpace();
+    const neg = this.#sign();
     const b = this.buf;
-    let i = this.pos, neg = false;
-    if (i < this.end && (b[i] === 45 || b[i] === 43)) neg = b[i++] === 45;
+    let i = this.pos;
     const start = i;
     let v = 0;
     while (i < this.end) {
@@ -67,10 +77,9 @@ export class Scan {
 
   /** Parse a decimal number with optional fraction and exponent. */
   float(): number {
-    this.skipSpace();
+    const neg = this.#sign();
     const b = this.buf;
-    let i = this.pos, neg = false;
-    if (i < this.end && (b[i] === 45 || b[i] === 43)) neg = b[i++] === 45;
+    let i = this.pos;
     const start = i;
     let v = 0;
     while (i < this.end && b[i] >= 48 && b[i] <= 57) v = v * 10 + (b[i++] - 48);
