@@ -5,3 +5,8 @@
  */
 
 export * as common from "./common/mod.ts";
+export * as ws from "./ws/mod.ts";
+export * as ban from "./ban/mod.ts";
+export * as cache from "./cache/mod.ts";
+export * as bbb from "./bbb/mod.ts";
+export * as tftp from "./tftp/mod.ts";

@@ -107,7 +107,7 @@ Deno.test("svg charts are well-formed and escape labels", () => {
 Deno.test("progress renders counts, percent, rate; stays silent when disabled", () => {
   const p = new Progress("replay", { total: 1000, unit: "req", enabled: false });
   p.update(250);
-  assertMatch(p.render(), /^replay \[#{6}\.{18}\]  25% 250\/1000 ETA \S+ req \S+\/s$/);
+  assertMatch(p.render(), /^replay \[#{6}\.{18}\] {2}25% 250\/1000 ETA \S+ req \S+\/s$/);
   assertEquals(formatBytes(1536), "1.5KiB");
 });
 
