@@ -1,18 +1,146 @@
 /**
- * `pbxkit call`: Place and auto-answer SIP calls over WebSocket with JsSIP, with real audio.
+ * `pbxkit call`: place or answer real SIP calls over WebSocket with JsSIP, with real audio. Options and printing
+ * only; the logic is in `lib/call/`.
  *
  * @module
  */
 
 import type { Command } from "@commander-js/extra-typings";
-import { newCommand, notImplemented } from "../lib/cli/mod.ts";
+import { globalFlags, newCommand } from "../lib/cli/mod.ts";
+import { collect, parseDuration, parseIntIn, usageError } from "../lib/common/mod.ts";
+import { type DtmfMode, exitStatusHelp, outcomeError, runCall } from "../lib/call/mod.ts";
+import { DTMF_PATTERN } from "../lib/call/audio.ts";
+
+const KNOWN_CODECS = ["opus", "pcmu", "pcma", "g722", "isac", "ilbc", "g729", "telephone-event"];
+
+function parseCodecs(text: string): string[] {
+  const list = text.split(",").map((c) => c.trim().toLowerCase()).filter(Boolean);
+  if (!list.length) throw usageError("--codecs: give at least one codec, e.g. pcmu,pcma");
+  for (const c of list) {
+    if (!KNOWN_CODECS.includes(c)) {
+      throw usageError(`--codecs: unknown codec '${c}' (known: ${KNOWN_CODECS.join(", ")})`);
+    }
+  }
+  return list;
+}
 
 /** Build the `call` subcommand. */
 export function callCommand(): Command {
-  return newCommand("call", {
+  const cmd = newCommand("call", {
     summary: "Place and auto-answer SIP calls over WebSocket with JsSIP, with real audio",
-    examples: ["pbxkit call sip:100@pbx.example --ws wss://pbx.example/ws --user 200 --password secret"],
-  }).action(() => {
-    throw notImplemented("call", 7);
-  });
+    description: "Register to a PBX over WebSocket (JsSIP, digest auth), place a call or answer incoming ones, send\n" +
+      "a WAV file or a tone, record what is heard to WAV, send DTMF, and exit with a status that says how the call\n" +
+      `ended: ${exitStatusHelp()}.\n` +
+      "Media is WebRTC (ICE + DTLS-SRTP) through @roamhq/wrtc, or werift with --webrtc werift.\n" +
+      "wss:// with a self-signed certificate needs --ca FILE or --insecure. Reference: docs/call.md",
+    examples: [
+      "pbxkit call sip:100@pbx.example --ws wss://pbx.example/ws --user 200 --password secret --tone 440 --duration 10s",
+      "pbxkit call 100 --ws ws://pbx.lan:8088/ws --user 200@pbx.lan --password s3 --play hello.wav --record heard.wav",
+      "pbxkit call sip:ivr@pbx.lan --ws ws://pbx.lan:8088/ws --user 200 --password s3 --dtmf 1234# --duration 8s",
+      "pbxkit call --listen --auto-answer --ws wss://pbx.example/ws --ca pbx.pem --user 300@pbx.example --password s " +
+      "--play greeting.wav --record 'msg-{n}-{from}.wav'",
+    ],
+  })
+    .argument("[target]", "whom to call: sip:EXT@DOMAIN, EXT@DOMAIN or EXT")
+    .option("--ws <url>", "PBX WebSocket URL (ws:// or wss://)")
+    .option("--user <user>", "our SIP user: NAME or NAME@DOMAIN")
+    .option("--password <password>", "digest password (or set PBXKIT_SIP_PASSWORD)")
+    .option("--auth-user <name>", "digest user name when it differs from --user")
+    .option("--domain <domain>", "SIP domain when --user has none (default: the target's, else the --ws host)")
+    .option("--display-name <name>", "display name shown to the other party")
+    .option("--no-register", "call without registering first")
+    .option("--listen", "answer incoming calls until stopped (Ctrl-C) instead of calling")
+    .option("--auto-answer [delay]", "with --listen: answer each call (after an optional delay, e.g. 2s)")
+    .option("--reject <code>", "with --listen: refuse each call with this SIP status (486 busy, 603 decline)")
+    .option("--max-calls <n>", "with --listen: stop after this many calls")
+    .option("--play <file.wav>", "send this WAV file (any rate/bits/channels; resampled)")
+    .option("--loop", "repeat --play until hang-up")
+    .option("--tone <hz>", "send a sine tone of this frequency")
+    .option("--echo", "send back what we hear (an echo test line, like Asterisk's Echo())")
+    .option("--tone-level <dBFS>", "RMS level of --tone", "-12")
+    .option("--record <file.wav>", "record what we hear (with --listen: {n} and {from} expand per call)")
+    .option("--record-rate <hz>", "sample rate of --record", "16000")
+    .option("--dtmf <digits>", "send these DTMF digits once media is up (0-9 A-D * # and , for a 2 s pause)")
+    .option("--dtmf-mode <mode>", "auto | rfc4733 | info | inband", "auto")
+    .option("--duration <time>", "hang up this long after the answer (default: when the far end does)")
+    .option("--hangup-after-play", "hang up when --play has been played once")
+    .option("--ring-timeout <time>", "give up (CANCEL) when not answered within this time", "60s")
+    .option("--connect-timeout <time>", "time allowed for the WebSocket and the registration", "15s")
+    .option("--codecs <list>", "audio codecs to use, in order of preference, e.g. pcma,pcmu or opus")
+    .option("--header <header>", "extra SIP header on the INVITE, 'Name: value' (repeatable)", collect)
+    .option("--webrtc <stack>", "WebRTC stack: wrtc (native libwebrtc) or werift (pure TypeScript)", "wrtc")
+    .option("--ca <file>", "for wss://: trust this PEM CA or self-signed certificate")
+    .option("--insecure", "for wss://: do not verify the server certificate (warns)")
+    .option("--sip-trace", "print every SIP message sent and received (JsSIP's transport log) on stderr")
+    .option("--json", "print events and the call summary as JSON lines")
+    .action(async function (target, opts) {
+      globalFlags(this);
+      const listen = !!opts.listen;
+      if (!opts.ws) throw usageError("--ws URL is required (the PBX's ws:// or wss:// WebSocket)");
+      if (listen && target) throw usageError("give either a target to call or --listen, not both");
+      if (!listen && !target) throw usageError("missing target (sip:EXT@DOMAIN), or use --listen");
+      if (!listen && (opts.autoAnswer !== undefined || opts.reject || opts.maxCalls)) {
+        throw usageError("--auto-answer, --reject and --max-calls go with --listen");
+      }
+      if ([opts.play, opts.tone, opts.echo].filter((x) => x !== undefined).length > 1) {
+        throw usageError("--play, --tone and --echo exclude each other");
+      }
+      if (opts.reject && opts.autoAnswer !== undefined) {
+        throw usageError("--reject and --auto-answer exclude each other");
+      }
+      const webrtc = opts.webrtc;
+      if (webrtc !== "wrtc" && webrtc !== "werift") throw usageError(`--webrtc: 'wrtc' or 'werift', not '${webrtc}'`);
+      const dtmfMode = opts.dtmfMode as DtmfMode;
+      if (!["auto", "rfc4733", "info", "inband"].includes(dtmfMode)) {
+        throw usageError(`--dtmf-mode: auto, rfc4733, info or inband, not '${opts.dtmfMode}'`);
+      }
+      if (opts.dtmf !== undefined && !DTMF_PATTERN.test(opts.dtmf)) {
+        throw usageError(`--dtmf: '${opts.dtmf}' has characters other than 0-9 A-D * # ,`);
+      }
+      const tone = opts.tone === undefined ? undefined : Number(opts.tone);
+      if (tone !== undefined && !(tone >= 20 && tone <= 20000)) throw usageError("--tone: a frequency 20..20000 Hz");
+      const toneDbfs = Number(opts.toneLevel);
+      if (!(toneDbfs <= 0 && toneDbfs >= -90)) throw usageError("--tone-level: dBFS between -90 and 0");
+      for (const h of opts.header ?? []) {
+        if (!/^[A-Za-z0-9-]+:\s*\S/.test(h) || /[\r\n]/.test(h)) {
+          throw usageError(`--header: '${h}' is not 'Name: value'`);
+        }
+      }
+      const password = opts.password ?? Deno.env.get("PBXKIT_SIP_PASSWORD");
+      const autoAnswer = opts.autoAnswer !== undefined;
+      const answerDelayMs = typeof opts.autoAnswer === "string" ? parseDuration(opts.autoAnswer, "--auto-answer") : 0;
+      const status = await runCall({
+        target,
+        listen,
+        ws: opts.ws,
+        user: opts.user,
+        domain: opts.domain,
+        password,
+        authUser: opts.authUser,
+        displayName: opts.displayName,
+        register: opts.register !== false,
+        audio: { play: opts.play, tone, toneDbfs, loop: !!opts.loop, echo: !!opts.echo },
+        record: opts.record,
+        recordRate: parseIntIn(opts.recordRate, "--record-rate", 8000, 48000),
+        dtmf: opts.dtmf,
+        dtmfMode,
+        durationMs: opts.duration === undefined ? undefined : parseDuration(opts.duration, "--duration"),
+        hangupAfterPlay: !!opts.hangupAfterPlay,
+        ringTimeoutMs: parseDuration(opts.ringTimeout, "--ring-timeout"),
+        connectTimeoutMs: parseDuration(opts.connectTimeout, "--connect-timeout"),
+        autoAnswer,
+        answerDelayMs,
+        rejectStatus: opts.reject === undefined ? undefined : parseIntIn(opts.reject, "--reject", 400, 699),
+        maxCalls: opts.maxCalls === undefined ? undefined : parseIntIn(opts.maxCalls, "--max-calls", 1, 1_000_000),
+        webrtc,
+        tls: { insecure: !!opts.insecure, ca: opts.ca },
+        headers: opts.header ?? [],
+        codecs: opts.codecs === undefined ? undefined : parseCodecs(opts.codecs),
+        json: !!opts.json,
+        sipTrace: !!opts.sipTrace,
+      });
+      const err = outcomeError(target ?? "listen", status);
+      if (err) throw err;
+    });
+  return cmd as unknown as Command;
 }

@@ -1,0 +1,280 @@
+/**
+ * `deno task bench call`: call setup time (INVITE sent to media connected) and audio round trip, over N calls (20),
+ * for pbxkit on wrtc and on werift, against baresip calling baresip through the same kamailio + rtpengine as the
+ * baseline. Setup is measured calling an auto-answering baresip (the baseline's callee). The round trip is measured
+ * calling an echo line, `pbxkit call --listen --auto-answer --echo` on wrtc (decodes and sends back what it hears,
+ * like Asterisk's Echo()): a DTMF-digit burst goes out in-band, through rtpengine to the echo line and back, and is
+ * timed by Goertzel detection of both of its tones. The same echo line serves both stacks.
+ *
+ * baresip's setup time is from the `dial` command (ctrl_tcp) to its CALL_ESTABLISHED event; plain RTP has no
+ * ICE/DTLS, so for baresip "media connected" is the 200 OK. baresip offers no hook to time its own audio round trip,
+ * so that cell is n/a.
+ * Options: `--calls N` (20), `--stacks wrtc,werift`.
+ *
+ * The PBX fixture is the test suite's (tests/call/_pbx.ts). Needs root, kamailio, rtpengine, baresip.
+ *
+ * @module
+ */
+
+import { barChart, hasCommand } from "../lib/common/mod.ts";
+import { median, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
+import { Pbx, USERS } from "../tests/call/_pbx.ts";
+import { ROOT, waitFor } from "../tests/_util/mod.ts";
+
+function arg(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+interface Sample {
+  setupMs: number;
+  rttMs?: number;
+}
+
+/** Run the benchmark. */
+export async function run(args: string[]): Promise<void> {
+  const calls = Number(arg(args, "--calls") ?? 20);
+  const stacks = (arg(args, "--stacks") ?? "wrtc,werift").split(",");
+  for (const tool of ["kamailio", "rtpengine", "baresip"]) {
+    if (!hasCommand(tool)) {
+      peerAbsent(tool, "apt-get install kamailio kamailio-websocket-modules rtpengine-daemon baresip-core");
+      return;
+    }
+  }
+  if (Deno.uid() !== 0) {
+    console.error("bench call: needs root (network namespaces)");
+    return;
+  }
+  const pbx = await Pbx.start();
+  const results: Record<string, Sample[]> = {};
+  try {
+    const callee = await pbx.baresip({ user: "phone", autoAnswer: true });
+    await waitFor(() => callee.proc.stdout.includes("200 OK"), { timeoutMs: 15_000, what: "baresip registration" });
+    // the echo line for round trips: a pbxkit (wrtc) answering every call and sending back what it hears
+    const echoLine = pbx.pbxkit([
+      "call",
+      "--listen",
+      "--auto-answer",
+      "--echo",
+      "--ws",
+      pbx.wsUrl,
+      "--user",
+      "bob",
+      "--password",
+      USERS.bob,
+      "--quiet",
+    ]);
+    await waitFor(() => echoLine.stdout.includes("registered"), { timeoutMs: 20_000, what: "echo line" });
+    for (const stack of stacks) {
+      console.error(`bench call: ${calls} calls with pbxkit on ${stack}...`);
+      const agent = pbx.spawn("pbx", [
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--config",
+        `${ROOT}/deno.json`,
+        `${ROOT}/bench/call.ts`,
+        "agent",
+        stack,
+        pbx.wsUrl,
+        String(calls),
+      ]);
+      await Promise.race([agent.done, new Promise((r) => setTimeout(r, calls * 20_000 + 30_000))]);
+      await agent.stop();
+      const line = agent.stdout.trim().split("\n").at(-1) ?? "";
+      try {
+        results[stack] = JSON.parse(line);
+      } catch {
+        console.error(`agent ${stack} failed:\n${agent.stdout}\n${agent.stderr.slice(-2000)}`);
+        results[stack] = [];
+      }
+    }
+    console.error(`bench call: ${calls} calls baresip -> baresip (baseline)...`);
+    results.baresip = await baresipBaseline(pbx, calls);
+  } finally {
+    await pbx.close();
+  }
+  const base = median(results.baresip.map((s) => s.setupMs));
+  const rows = Object.entries(results).map(([name, samples]) => {
+    const setup = samples.length ? median(samples.map((s) => s.setupMs)) : NaN;
+    const rtts = samples.map((s) => s.rttMs).filter((x): x is number => x !== undefined);
+    const rtt = rtts.length ? median(rtts) : NaN;
+    return [
+      name === "baresip" ? "baresip -> baresip" : `pbxkit (${name}) -> baresip`,
+      samples.length,
+      Number.isFinite(setup) ? setup.toFixed(0) : "n/a",
+      name === "baresip" ? "1.00x" : ratio(setup, base),
+      Number.isFinite(rtt) ? rtt.toFixed(0) : "n/a",
+    ];
+  });
+  printTable(`call setup and audio round trip, median of ${calls} calls`, [
+    "caller",
+    "calls",
+    "setup ms",
+    "setup vs baresip",
+    "audio RTT ms",
+  ], rows);
+  const med = (name: string, key: keyof Sample) => {
+    const xs = (results[name] ?? []).map((x) => x[key]).filter((x): x is number => x !== undefined);
+    return xs.length ? median(xs) : NaN;
+  };
+  if (results.wrtc && results.werift) {
+    console.log(
+      `werift / wrtc: setup ${ratio(med("werift", "setupMs"), med("wrtc", "setupMs"))}, ` +
+        `audio RTT ${ratio(med("werift", "rttMs"), med("wrtc", "rttMs"))}`,
+    );
+  }
+  const svg = barChart(
+    rows.map((r) => ({ label: String(r[0]), values: [Number(r[2]) || 0, Number(r[4]) || 0] })),
+    {
+      title: `call setup and audio round trip (median of ${calls})`,
+      yLabel: "ms",
+      seriesNames: ["setup", "audio RTT"],
+    },
+  );
+  await saveResults("call", { calls, results }, svg);
+}
+
+/** baresip (pbx host, ctrl_tcp) dials the auto-answering baresip N times; setup = dial -> CALL_ESTABLISHED. */
+async function baresipBaseline(pbx: Pbx, calls: number): Promise<Sample[]> {
+  const port = 4444;
+  const caller = await pbx.baresip({ user: "phone2", host: "pbx", ctrlPort: port });
+  await waitFor(() => caller.proc.stdout.includes("200 OK"), {
+    timeoutMs: 15_000,
+    what: "baresip caller registration",
+  });
+  const agent = pbx.spawn("pbx", [
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--config",
+    `${ROOT}/deno.json`,
+    `${ROOT}/bench/call.ts`,
+    "baresip-agent",
+    `${pbx.ip}:${port}`,
+    String(calls),
+  ]);
+  await Promise.race([agent.done, new Promise((r) => setTimeout(r, calls * 10_000 + 20_000))]);
+  await agent.stop();
+  try {
+    return JSON.parse(agent.stdout.trim().split("\n").at(-1) ?? "[]");
+  } catch {
+    console.error(`baresip agent failed:\n${agent.stdout}\n${agent.stderr.slice(-2000)}`);
+    return [];
+  }
+}
+
+function netstring(s: string): Uint8Array {
+  const b = new TextEncoder().encode(s);
+  return new TextEncoder().encode(`${b.length}:${s},`);
+}
+
+/** Inside the namespace: drive baresip over ctrl_tcp. */
+async function baresipAgent(hostPort: string, calls: number): Promise<void> {
+  const [hostname, port] = hostPort.split(":");
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  const events: { type: string; t: number }[] = [];
+  let buf = "";
+  (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of conn.readable) {
+      buf += dec.decode(chunk);
+      for (;;) {
+        const m = /^(\d+):/.exec(buf);
+        if (!m) break;
+        const len = Number(m[1]);
+        const start = m[0].length;
+        if (buf.length < start + len + 1) break;
+        const msg = JSON.parse(buf.slice(start, start + len));
+        buf = buf.slice(start + len + 1);
+        if (msg.event) events.push({ type: msg.type, t: performance.now() });
+      }
+    }
+  })().catch(() => {});
+  const w = conn.writable.getWriter();
+  const out: Sample[] = [];
+  for (let i = 0; i < calls; i++) {
+    events.length = 0;
+    const t0 = performance.now();
+    await w.write(netstring(JSON.stringify({ command: "dial", params: "sip:phone@pbx.test", token: `c${i}` })));
+    const est = await waitFor(() => events.find((e) => e.type === "CALL_ESTABLISHED"), {
+      timeoutMs: 10_000,
+      what: "CALL_ESTABLISHED",
+    }).catch(() => undefined);
+    if (est) out.push({ setupMs: Math.round(est.t - t0) });
+    await new Promise((r) => setTimeout(r, 500));
+    await w.write(netstring(JSON.stringify({ command: "hangup", token: `h${i}` })));
+    await waitFor(() => events.find((e) => e.type === "CALL_CLOSED"), { timeoutMs: 5000 }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  console.log(JSON.stringify(out));
+  Deno.exit(0);
+}
+
+/** Inside the namespace: N calls from pbxkit's library on one stack, timing setup and the echoed burst. */
+async function jssipAgent(stack: "wrtc" | "werift", ws: string, calls: number): Promise<void> {
+  const { installWebrtc } = await import("../lib/call/webrtc_shim.ts");
+  const { mediaFactory } = await import("../lib/call/mod.ts");
+  const { Phone } = await import("../lib/call/ua.ts");
+  const { goertzel } = await import("../lib/call/dsp.ts");
+  const engine = await installWebrtc(stack);
+  const makeMedia = await mediaFactory(engine, { kind: "silence" });
+  let onMedia: (() => void) | undefined;
+  const phone = await Phone.open({
+    ws,
+    uri: "sip:alice@pbx.test",
+    password: USERS.alice,
+    onEvent: (e) => {
+      if (e.event === "media") onMedia?.();
+    },
+  });
+  const out: Sample[] = [];
+  for (let i = 0; i < calls; i++) {
+    // setup: a call to baresip (the same callee as the baseline), hung up once media is connected
+    let media = makeMedia();
+    let ac = new AbortController();
+    onMedia = () => setTimeout(() => ac.abort(), 200);
+    let timer = setTimeout(() => ac.abort(), 8000);
+    const r = await phone.call("sip:phone@pbx.test", { media, ringTimeoutMs: 10_000, signal: ac.signal });
+    clearTimeout(timer);
+    media.close();
+    await new Promise((res) => setTimeout(res, 300));
+    // round trip: a call to the echo line; a DTMF-digit burst goes out in-band and is timed coming back
+    media = makeMedia();
+    const ac2 = ac = new AbortController();
+    let sentAt = 0, heardAt = 0;
+    media.recorder.onFrame = (f, rate) => {
+      if (!sentAt || heardAt) return;
+      // both tones of digit "1" present: our burst, not noise
+      const p = Math.min(goertzel(f, 1209, rate), goertzel(f, 697, rate));
+      if (p > 0.001) {
+        heardAt = performance.now();
+        setTimeout(() => ac2.abort(), 100);
+      }
+    };
+    onMedia = () => {
+      setTimeout(() => {
+        media.feed.queueDtmf("1", 200, 0);
+        sentAt = performance.now();
+      }, 700);
+    };
+    timer = setTimeout(() => ac2.abort(), 8000);
+    await phone.call("sip:bob@pbx.test", { media, ringTimeoutMs: 10_000, signal: ac2.signal });
+    clearTimeout(timer);
+    media.close();
+    if (r.setupMs !== undefined) {
+      out.push({ setupMs: r.setupMs, rttMs: heardAt ? Math.round(heardAt - sentAt) : undefined });
+    }
+    await new Promise((res) => setTimeout(res, 300));
+  }
+  await phone.close();
+  console.log(JSON.stringify(out));
+  Deno.exit(0);
+}
+
+if (import.meta.main) {
+  const [mode, ...rest] = Deno.args;
+  if (mode === "agent") await jssipAgent(rest[0] as "wrtc" | "werift", rest[1], Number(rest[2]));
+  else if (mode === "baresip-agent") await baresipAgent(rest[0], Number(rest[1]));
+  else await run(Deno.args);
+}

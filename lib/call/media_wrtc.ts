@@ -1,0 +1,105 @@
+/**
+ * Media for the `@roamhq/wrtc` stack: outgoing frames go into a non-standard `RTCAudioSource` (10 ms of 48 kHz
+ * 16-bit PCM per `onData`), incoming audio comes out of an `RTCAudioSink` on the remote track.
+ *
+ * @module
+ */
+
+import { AudioFeed, type AudioPlan, type MediaBridge, Recorder } from "./audio.ts";
+import { floatToInt16 } from "./wav.ts";
+import type { WebrtcEngine } from "./webrtc_shim.ts";
+
+const RATE = 48000;
+const FRAME = RATE / 100;
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+/** A {@linkcode MediaBridge} over wrtc's RTCAudioSource/RTCAudioSink. */
+export class WrtcMedia implements MediaBridge {
+  readonly stream: unknown;
+  readonly feed: AudioFeed;
+  readonly recorder: Recorder;
+  #ns: Any;
+  #source: Any;
+  #track: Any;
+  #sinks: Any[] = [];
+  #timer?: ReturnType<typeof setInterval>;
+  #pc?: Any;
+
+  /** Create the source track and start producing frames in real time. */
+  constructor(engine: WebrtcEngine, plan: AudioPlan, options: { maxRecordSeconds?: number } = {}) {
+    const ns = this.#ns = (engine.module as Any).nonstandard;
+    this.#source = new ns.RTCAudioSource();
+    this.#track = this.#source.createTrack();
+    const MS = engine.MediaStream as Any;
+    this.stream = new MS([this.#track]);
+    this.feed = new AudioFeed(plan, RATE);
+    this.recorder = new Recorder({ maxSeconds: options.maxRecordSeconds });
+    this.#start();
+  }
+
+  #start(): void {
+    const f = new Float32Array(FRAME);
+    const pcm = new Int16Array(FRAME);
+    const t0 = performance.now();
+    let sent = 0;
+    const tick = () => {
+      const due = Math.floor((performance.now() - t0) / 10) + 1;
+      // never burst more than 100 ms after a stall
+      if (due - sent > 10) sent = due - 10;
+      while (sent < due) {
+        this.feed.next(f);
+        floatToInt16(f, pcm);
+        this.#source.onData({
+          samples: pcm,
+          sampleRate: RATE,
+          bitsPerSample: 16,
+          channelCount: 1,
+          numberOfFrames: FRAME,
+        });
+        sent++;
+      }
+    };
+    this.#timer = setInterval(tick, 10);
+  }
+
+  /** Listen for the remote track on JsSIP's peer connection. */
+  attach(pc: unknown): void {
+    this.#pc = pc;
+    (pc as Any).addEventListener("track", (ev: Any) => {
+      if (ev.track?.kind !== "audio") return;
+      this.#sink(ev.track);
+    });
+  }
+
+  #sink(track: Any): void {
+    const sink = new this.#ns.RTCAudioSink(track);
+    sink.ondata = (d: Any) => {
+      this.recorder.pushInt16(d.samples as Int16Array, d.sampleRate, d.channelCount ?? 1);
+    };
+    this.#sinks.push(sink);
+  }
+
+  /** RFC 4733 through libwebrtc's RTCDTMFSender, when this build of wrtc exposes `sender.dtmf`. */
+  sendRfc4733(digits: string, durationMs: number, gapMs: number): Promise<boolean> {
+    const sender = this.#pc?.getSenders?.().find((s: Any) => s.track?.kind === "audio");
+    if (!sender?.dtmf) return Promise.resolve(false);
+    sender.dtmf.insertDTMF(digits, durationMs, gapMs);
+    return Promise.resolve(true);
+  }
+
+  /** Stop the frame clock, the sinks and the source track. */
+  close(): void {
+    clearInterval(this.#timer);
+    for (const s of this.#sinks) {
+      try {
+        s.stop();
+      } catch { /* already stopped */ }
+    }
+    this.#sinks = [];
+    try {
+      this.#track.stop();
+    } catch { /* already stopped */ }
+  }
+}

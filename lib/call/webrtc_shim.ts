@@ -1,0 +1,95 @@
+/**
+ * Give JsSIP the browser globals it expects (`window`, `RTCPeerConnection`, `RTCSessionDescription`,
+ * `navigator.mediaDevices`, `MediaStream`) under Deno, backed by a WebRTC stack from npm: `@roamhq/wrtc` (native
+ * libwebrtc, the default) or `werift` (pure TypeScript, `--webrtc werift`).
+ *
+ * Install the shim BEFORE importing JsSIP's session code; {@linkcode installWebrtc} returns the engine so the audio
+ * layer can reach its non-standard parts (wrtc's `RTCAudioSource`/`RTCAudioSink`, werift's RTP tracks).
+ *
+ * @module
+ */
+
+import { PbxError } from "../common/mod.ts";
+
+/** The WebRTC stacks pbxkit can run JsSIP on. */
+export type WebrtcEngineName = "wrtc" | "werift";
+
+/** What the rest of lib/call needs from a WebRTC stack. */
+export interface WebrtcEngine {
+  /** Which stack this is. */
+  readonly name: WebrtcEngineName;
+  /** The `RTCPeerConnection` constructor JsSIP will use. */
+  readonly RTCPeerConnection: unknown;
+  /** The `RTCSessionDescription` constructor JsSIP will use. */
+  readonly RTCSessionDescription: unknown;
+  /** The `MediaStream` constructor. */
+  readonly MediaStream: unknown;
+  /** The stack's module (wrtc's default export or werift's namespace), for the audio layer. */
+  readonly module: Record<string, unknown>;
+}
+
+let installed: WebrtcEngine | undefined;
+
+/** Load a WebRTC stack and install the browser globals JsSIP reads. Idempotent for the same engine. */
+export async function installWebrtc(name: WebrtcEngineName = "wrtc"): Promise<WebrtcEngine> {
+  if (installed) {
+    if (installed.name !== name) {
+      throw new PbxError(
+        "E_STATE",
+        `WebRTC stack '${installed.name}' is already installed; cannot switch to '${name}'`,
+      );
+    }
+    return installed;
+  }
+  const engine = name === "wrtc" ? await loadWrtc() : await loadWerift();
+  const g = globalThis as Record<string, unknown>;
+  if (g.window === undefined) g.window = globalThis;
+  g.RTCPeerConnection = engine.RTCPeerConnection;
+  g.RTCSessionDescription = engine.RTCSessionDescription;
+  if (g.MediaStream === undefined) g.MediaStream = engine.MediaStream;
+  const nav = (g.navigator ?? {}) as Record<string, unknown>;
+  if (nav.mediaDevices === undefined) {
+    // pbxkit always hands JsSIP a ready MediaStream; a getUserMedia request means a bug, so fail loudly.
+    Object.defineProperty(nav, "mediaDevices", {
+      value: {
+        getUserMedia: () =>
+          Promise.reject(new PbxError("E_INTERNAL", "getUserMedia is not available: pbxkit supplies its own audio")),
+        enumerateDevices: () => Promise.resolve([]),
+      },
+      configurable: true,
+    });
+  }
+  installed = engine;
+  return engine;
+}
+
+/** The installed engine, if any. */
+export function installedWebrtc(): WebrtcEngine | undefined {
+  return installed;
+}
+
+async function loadWrtc(): Promise<WebrtcEngine> {
+  let mod: Record<string, unknown>;
+  try {
+    const m = await import("@roamhq/wrtc");
+    mod = (m.default ?? m) as unknown as Record<string, unknown>;
+  } catch (err) {
+    throw new PbxError(
+      "E_UNSUPPORTED",
+      `cannot load the native WebRTC stack @roamhq/wrtc (${(err as Error).message}); try --webrtc werift`,
+      { cause: err },
+    );
+  }
+  return {
+    name: "wrtc",
+    RTCPeerConnection: mod.RTCPeerConnection,
+    RTCSessionDescription: mod.RTCSessionDescription,
+    MediaStream: mod.MediaStream,
+    module: mod,
+  };
+}
+
+async function loadWerift(): Promise<WebrtcEngine> {
+  const { weriftEngine } = await import("./werift_adapter.ts");
+  return weriftEngine();
+}

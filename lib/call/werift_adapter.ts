@@ -1,0 +1,383 @@
+/**
+ * JsSIP on werift (pure TypeScript WebRTC, `--webrtc werift`). werift differs from a browser in ways JsSIP trips on,
+ * so this adapter:
+ * - wraps `RTCPeerConnection` with pbxkit's settings: G.711 (PCMU/PCMA) plus telephone-event only (werift has no
+ *   audio encoder, pbxkit encodes G.711 itself), IPv4 host candidates including loopback, no TCP candidates;
+ * - repairs remote SDP werift rejects: `a=rtcp:PORT` without an address gets the `c=` address added;
+ * - provides its own `RTCSessionDescription` (werift's is not the plain `{type, sdp}` JsSIP builds);
+ * - moves audio as RTP: 20 ms G.711 frames out through `track.writeRtp`, G.711 in through `onReceiveRtp`, and
+ *   RFC 4733 telephone-events for DTMF;
+ * - patches two werift behaviours (once, on its prototypes): no fallback to a public STUN server, and DTLS packets
+ *   that arrive before werift's DTLS transport starts are kept and replayed instead of dropped (saves a ~1 s
+ *   retransmit per call).
+ *
+ * @module
+ */
+
+import { log, PbxError } from "../common/mod.ts";
+import { AudioFeed, type AudioPlan, DTMF_FREQS, type MediaBridge, Recorder } from "./audio.ts";
+import { alawToLinear, linearToAlaw, linearToMulaw, mulawToLinear } from "./dsp.ts";
+import type { WebrtcEngine } from "./webrtc_shim.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+const TE_PT = 101;
+
+/** Fix SDP constructs werift cannot parse; pure, exported for tests. */
+export function fixSdpForWerift(sdp: string): string {
+  const lines = sdp.split(/\r?\n/);
+  let sessionAddr = "0.0.0.0";
+  let mediaAddr: string | undefined;
+  const out: string[] = [];
+  for (const line of lines) {
+    const c = /^c=IN (IP[46]) (\S+)/.exec(line);
+    if (c) {
+      if (mediaAddr === undefined && !out.some((l) => l.startsWith("m="))) sessionAddr = c[2];
+      else mediaAddr = c[2];
+    }
+    if (line.startsWith("m=")) mediaAddr = undefined;
+    const r = /^a=rtcp:(\d+)\s*$/.exec(line);
+    if (r) {
+      const addr = mediaAddr ?? sessionAddr;
+      out.push(`a=rtcp:${r[1]} IN ${addr.includes(":") ? "IP6" : "IP4"} ${addr}`);
+      continue;
+    }
+    out.push(line);
+  }
+  return out.join("\r\n");
+}
+
+/** Load werift and build the constructors JsSIP will use. */
+export async function weriftEngine(): Promise<WebrtcEngine> {
+  let w: Any;
+  try {
+    w = await import("werift");
+  } catch (err) {
+    throw new PbxError("E_UNSUPPORTED", `cannot load werift: ${(err as Error).message}`, { cause: err });
+  }
+
+  // werift's ICE falls back to a public STUN server (stun.l.google.com) when none is configured. pbxkit must not
+  // talk to anyone but the PBX unasked: without a configured STUN server, gather host candidates only.
+  const Conn = w.Connection as Any;
+  if (Conn?.prototype?.applyStunTurnServersFromOptions && !Conn.prototype.__pbxkitNoDefaultStun) {
+    const orig = Conn.prototype.applyStunTurnServersFromOptions;
+    Conn.prototype.applyStunTurnServersFromOptions = function (this: Any) {
+      orig.call(this);
+      if (!this.options?.stunServer) this.stunServer = undefined;
+    };
+    Conn.prototype.__pbxkitNoDefaultStun = true;
+  }
+
+  // werift starts its DTLS server only once its own ICE reports "connected"; the peer (rtpengine, a browser) may send
+  // its ClientHello a moment earlier, when ITS side of ICE succeeded. werift drops that packet and the handshake waits
+  // for the peer's 1 s retransmit. Keep DTLS packets that arrive before the DTLS transport starts and hand them to it.
+  const Dtls = w.RTCDtlsTransport as Any;
+  if (Conn?.prototype?.connect && Dtls?.prototype?.start && !Dtls.prototype.__pbxkitEarlyDtls) {
+    const keepEarly = (conn: Any) => {
+      if (conn.__pbxkitEarly || !conn.onData?.subscribe) return;
+      const early: Uint8Array[] = conn.__pbxkitEarly = [];
+      const { unSubscribe } = conn.onData.subscribe((buf: Uint8Array) => {
+        if (conn.__pbxkitDtlsStarted) return unSubscribe?.();
+        // DTLS records start with a content type byte 20..63 (RFC 7983); keep a few, bounded
+        if (buf.length && buf[0] >= 20 && buf[0] <= 63 && early.length < 8) early.push(buf);
+      });
+    };
+    for (const method of ["gatherCandidates", "connect"]) {
+      const orig = Conn.prototype[method];
+      if (typeof orig !== "function") continue;
+      Conn.prototype[method] = function (this: Any, ...args: unknown[]) {
+        keepEarly(this);
+        return orig.apply(this, args);
+      };
+    }
+    const origStart = Dtls.prototype.start;
+    Dtls.prototype.start = function (this: Any, ...args: unknown[]) {
+      const conn = this.iceTransport?.connection;
+      const result = origStart.apply(this, args);
+      if (conn) {
+        conn.__pbxkitDtlsStarted = true;
+        const early: Uint8Array[] = conn.__pbxkitEarly ?? [];
+        const socket = this.dtls?.transport?.socket;
+        if (early.length && typeof socket?.onData === "function") {
+          const pending = early.splice(0);
+          queueMicrotask(() => {
+            for (const b of pending) socket.onData(b);
+          });
+        }
+      }
+      return result;
+    };
+    Dtls.prototype.__pbxkitEarlyDtls = true;
+  }
+
+  class SessionDescription {
+    type: string;
+    sdp: string;
+    constructor(init: { type: string; sdp: string }) {
+      this.type = init.type;
+      this.sdp = init.sdp;
+    }
+    toJSON() {
+      return { type: this.type, sdp: this.sdp };
+    }
+  }
+
+  class PeerConnection extends w.RTCPeerConnection {
+    constructor(_config?: unknown) {
+      super({
+        iceServers: [],
+        codecs: {
+          audio: [
+            w.usePCMU(),
+            w.usePCMA(),
+            new w.RTCRtpCodecParameters({ mimeType: "audio/telephone-event", clockRate: 8000, payloadType: TE_PT }),
+          ],
+        },
+        headerExtensions: { audio: [] },
+        iceUseIpv6: false,
+        iceUseTcp: false,
+        iceTcpPassive: false,
+        iceAdditionalHostAddresses: ["127.0.0.1"],
+      });
+    }
+    setRemoteDescription(desc: { type: string; sdp: string }) {
+      return super.setRemoteDescription({ type: desc.type, sdp: fixSdpForWerift(desc.sdp) });
+    }
+  }
+
+  class SimpleStream {
+    readonly id = crypto.randomUUID();
+    #tracks: Any[];
+    constructor(tracks: Any[] = []) {
+      this.#tracks = tracks;
+    }
+    getTracks() {
+      return [...this.#tracks];
+    }
+    getAudioTracks() {
+      return this.#tracks.filter((t) => t.kind === "audio");
+    }
+    getVideoTracks() {
+      return this.#tracks.filter((t) => t.kind === "video");
+    }
+    removeTrack(t: Any) {
+      this.#tracks = this.#tracks.filter((x) => x !== t);
+    }
+    addTrack(t: Any) {
+      this.#tracks.push(t);
+    }
+  }
+
+  return {
+    name: "werift",
+    RTCPeerConnection: PeerConnection,
+    RTCSessionDescription: SessionDescription,
+    MediaStream: SimpleStream,
+    module: w,
+  };
+}
+
+const RATE = 8000;
+const FRAME = 160; // 20 ms
+
+/** A {@linkcode MediaBridge} that speaks G.711 RTP through werift. */
+export class WeriftMedia implements MediaBridge {
+  readonly stream: unknown;
+  readonly feed: AudioFeed;
+  readonly recorder: Recorder;
+  #w: Any;
+  #track: Any;
+  #pc: Any;
+  #timer?: ReturnType<typeof setInterval>;
+  #seq = Math.floor(Math.random() * 65535);
+  #ts = Math.floor(Math.random() * 0xffffffff);
+  #dtmfQueue: { event: number; samples: number }[] = [];
+
+  /** Create the outgoing track; frames flow once DTLS is connected. */
+  constructor(engine: WebrtcEngine, plan: AudioPlan, options: { maxRecordSeconds?: number } = {}) {
+    this.#w = engine.module;
+    this.#track = new this.#w.MediaStreamTrack({ kind: "audio" });
+    const MS = engine.MediaStream as Any;
+    this.stream = new MS([this.#track]);
+    this.feed = new AudioFeed(plan, RATE);
+    this.recorder = new Recorder({ maxSeconds: options.maxRecordSeconds });
+  }
+
+  /** Hook the peer connection: receive on `track`, start sending on connect. */
+  attach(pc: unknown): void {
+    const p = this.#pc = pc as Any;
+    p.addEventListener("track", (ev: Any) => {
+      const track = ev.track;
+      if (track?.kind !== "audio") return;
+      track.onReceiveRtp.subscribe((rtp: Any) => this.#receive(rtp));
+    });
+    p.addEventListener("connectionstatechange", () => {
+      if (p.connectionState === "connected" && this.#timer === undefined) this.#start();
+      if (p.connectionState === "closed" || p.connectionState === "failed") this.close();
+    });
+  }
+
+  #payloadTypes(): { pcmu: number | undefined; pcma: number | undefined } {
+    const codecs: Any[] = this.#pc?.getTransceivers?.()[0]?.codecs ?? [];
+    const find = (n: string) => codecs.find((c) => String(c.mimeType).toLowerCase() === `audio/${n}`)?.payloadType;
+    return { pcmu: find("pcmu"), pcma: find("pcma") };
+  }
+
+  #receive(rtp: Any): void {
+    const pt = rtp.header.payloadType;
+    const payload: Uint8Array = rtp.payload;
+    let decode: ((b: number) => number) | undefined;
+    if (pt === 0) decode = mulawToLinear;
+    else if (pt === 8) decode = alawToLinear;
+    else {
+      const { pcmu, pcma } = this.#payloadTypes();
+      if (pt === pcmu) decode = mulawToLinear;
+      else if (pt === pcma) decode = alawToLinear;
+    }
+    if (!decode) return; // telephone-event, comfort noise: not audio
+    const pcm = new Int16Array(payload.length);
+    for (let i = 0; i < payload.length; i++) pcm[i] = decode(payload[i]);
+    this.recorder.pushInt16(pcm, RATE);
+  }
+
+  #start(): void {
+    const sender = this.#pc.getSenders().find((s: Any) => s.track === this.#track) ?? this.#pc.getSenders()[0];
+    const f = new Float32Array(FRAME);
+    const t0 = performance.now();
+    let sent = 0;
+    this.#timer = setInterval(() => {
+      const codec = sender?.codec;
+      const alaw = String(codec?.mimeType ?? "").toLowerCase() === "audio/pcma";
+      const due = Math.floor((performance.now() - t0) / 20) + 1;
+      if (due - sent > 5) sent = due - 5;
+      while (sent < due) {
+        sent++;
+        if (this.#dtmfQueue.length) {
+          this.#sendDtmfPacket(sender);
+          continue;
+        }
+        this.feed.next(f);
+        const payload = new Uint8Array(FRAME);
+        for (let i = 0; i < FRAME; i++) {
+          const v = Math.max(-32768, Math.min(32767, Math.round(f[i] * 32768)));
+          payload[i] = alaw ? linearToAlaw(v) : linearToMulaw(v);
+        }
+        this.#write(payload, false);
+        this.#ts += FRAME;
+      }
+    }, 20);
+  }
+
+  #write(payload: Uint8Array, marker: boolean, pt?: number): void {
+    const w = this.#w;
+    const header = new w.RtpHeader({
+      payloadType: pt ?? 0,
+      sequenceNumber: this.#seq,
+      timestamp: this.#ts >>> 0,
+      marker,
+    });
+    this.#seq = (this.#seq + 1) & 0xffff;
+    const pkt = new w.RtpPacket(header, w.Buffer ? w.Buffer.from(payload) : payload);
+    try {
+      this.#track.writeRtp(pkt);
+    } catch { /* track stopped */ }
+  }
+
+  /** One 20 ms step of the RFC 4733 queue: event packets carry growing durations, the end is sent 3 times. */
+  #sendDtmfPacket(sender: Any): void {
+    const d = this.#dtmfQueue[0];
+    const te = this.#te ??= { start: this.#ts, elapsed: 0, endSent: 0 };
+    if (d.event < 0) {
+      // pause/gap: keep the clock moving with silence
+      const payload = new Uint8Array(FRAME).fill(0xff);
+      this.#write(payload, false);
+      this.#ts += FRAME;
+      d.samples -= FRAME;
+      if (d.samples <= 0) {
+        this.#dtmfQueue.shift();
+        this.#te = undefined;
+      }
+      return;
+    }
+    te.elapsed += FRAME;
+    const end = te.elapsed >= d.samples;
+    const p = new Uint8Array(4);
+    p[0] = d.event;
+    p[1] = (end ? 0x80 : 0) | 10;
+    const dur = Math.min(te.elapsed, 0xffff);
+    p[2] = dur >> 8;
+    p[3] = dur & 0xff;
+    // the telephone-event packets keep the event's start timestamp
+    const saved = this.#ts;
+    this.#ts = te.start;
+    this.#writeTe(sender, p, te.elapsed === FRAME);
+    this.#ts = saved;
+    if (end) {
+      te.endSent++;
+      te.elapsed -= FRAME; // repeat the same final duration
+      if (te.endSent >= 3) {
+        this.#dtmfQueue.shift();
+        this.#ts = te.start + d.samples;
+        this.#te = undefined;
+      }
+    }
+  }
+
+  #te?: { start: number; elapsed: number; endSent: number };
+
+  #writeTe(sender: Any, payload: Uint8Array, marker: boolean): void {
+    // werift's sender stamps every packet with the send codec's payload type; swap in telephone-event briefly.
+    const codecs: Any[] = this.#pc?.getTransceivers?.()[0]?.codecs ?? [];
+    const te = codecs.find((c) => String(c.mimeType).toLowerCase() === "audio/telephone-event");
+    if (!te || !sender) {
+      log.debug(`telephone-event not negotiated (codecs: ${codecs.map((c) => c.mimeType).join(",")})`);
+      return;
+    }
+    log.debug(`RFC 4733 packet event=${payload[0]} end=${payload[1] >> 7} dur=${(payload[2] << 8) | payload[3]}`);
+    const w = this.#w;
+    const header = new w.RtpHeader({
+      payloadType: te.payloadType,
+      sequenceNumber: this.#seq,
+      timestamp: this.#ts >>> 0,
+      marker,
+    });
+    this.#seq = (this.#seq + 1) & 0xffff;
+    const pkt = new w.RtpPacket(header, w.Buffer ? w.Buffer.from(payload) : payload);
+    // dispatchRtp reads sender.codec synchronously before its first await, so the swap covers exactly this packet.
+    const audio = sender.codec;
+    sender.codec = te;
+    try {
+      sender.dispatchRtp(pkt)?.catch?.(() => {});
+    } finally {
+      sender.codec = audio;
+    }
+  }
+
+  /** RFC 4733 DTMF, when telephone-event was negotiated. */
+  sendRfc4733(digits: string, durationMs: number, gapMs: number): Promise<boolean> {
+    const codecs: Any[] = this.#pc?.getTransceivers?.()[0]?.codecs ?? [];
+    if (!codecs.some((c) => String(c.mimeType).toLowerCase() === "audio/telephone-event")) {
+      return Promise.resolve(false);
+    }
+    const order = "0123456789*#ABCD";
+    for (const ch of digits.toUpperCase()) {
+      if (ch === ",") {
+        this.#dtmfQueue.push({ event: -1, samples: RATE * 2 });
+        continue;
+      }
+      if (!DTMF_FREQS[ch]) continue;
+      this.#dtmfQueue.push({ event: order.indexOf(ch), samples: Math.round(RATE * durationMs / 1000) });
+      this.#dtmfQueue.push({ event: -1, samples: Math.round(RATE * gapMs / 1000) });
+    }
+    return Promise.resolve(true);
+  }
+
+  /** Stop sending. */
+  close(): void {
+    clearInterval(this.#timer);
+    try {
+      this.#track.stop();
+    } catch { /* stopped */ }
+  }
+}

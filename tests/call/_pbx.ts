@@ -1,0 +1,424 @@
+/**
+ * A real small PBX for the call tests: kamailio 5.6 (registrar with usrloc in memory, digest auth with fixed users,
+ * xhttp + websocket, nathelper fixing WebSocket contacts, gruu off), rtpengine in userspace bridging WebRTC
+ * (DTLS-SRTP, ICE, AVPF) and plain RTP, and baresip phones, all in network namespaces made for the test.
+ *
+ * Topology: host `pbx` runs rtpengine, kamailio and the pbxkit under test; host `phone` runs baresip (it needs a
+ * non-loopback address to bind). Everything is stopped by PID and the namespaces are deleted by `close()`.
+ *
+ * @module
+ */
+
+import { Proc, ROOT, TestNet, waitFor } from "../_util/mod.ts";
+
+/** The SIP domain every test account lives in. */
+export const DOMAIN = "pbx.test";
+
+/** Test accounts (user -> password). */
+export const USERS: Record<string, string> = {
+  alice: "alice-secret",
+  bob: "bob-secret",
+  carol: "carol-secret",
+  phone: "phone-secret",
+  phone2: "phone2-secret",
+};
+
+/** Tools the fixture needs. */
+export const PBX_TOOLS = ["kamailio", "rtpengine", "ip"] as const;
+
+/** Options for {@linkcode Pbx.start}. */
+export interface PbxOptions {
+  /** Users routed statically to a scripted peer on the pbx host (user -> UDP port), e.g. sipp. */
+  staticRoutes?: Record<string, number>;
+  /** INVITE final-response timer (ms) kamailio waits before 408. */
+  frInvTimerMs?: number;
+}
+
+/** A running PBX (kamailio + rtpengine) on a private test network. */
+export class Pbx {
+  readonly net: TestNet;
+  readonly dir: string;
+  readonly ip: string;
+  readonly phoneIp: string;
+  readonly sipPort = 5060;
+  readonly wsPort = 8080;
+  #procs: Proc[] = [];
+  /** The kamailio process (its stderr is the PBX log). */
+  kamailio?: Proc;
+  /** The rtpengine process. */
+  rtpengine?: Proc;
+
+  private constructor(net: TestNet, dir: string) {
+    this.net = net;
+    this.dir = dir;
+    this.ip = net.hosts.pbx.ipv4;
+    this.phoneIp = net.hosts.phone.ipv4;
+  }
+
+  /** ws:// URL of kamailio's WebSocket listener. */
+  get wsUrl(): string {
+    return `ws://${this.ip}:${this.wsPort}/`;
+  }
+
+  /** Start the network, rtpengine and then kamailio; waits until both answer. */
+  static async start(options: PbxOptions = {}): Promise<Pbx> {
+    const net = await TestNet.create(["pbx", "phone"]);
+    const dir = await Deno.makeTempDir({ prefix: "pbxkit-call-" });
+    const pbx = new Pbx(net, dir);
+    try {
+      const ngPort = 22222;
+      const rtp = pbx.rtpengine = pbx.spawn("pbx", [
+        "rtpengine",
+        "--table=-1",
+        `--interface=${pbx.ip}`,
+        `--listen-ng=127.0.0.1:${ngPort}`,
+        "--foreground",
+        "--log-stderr",
+        "--port-min=30000",
+        "--port-max=30999",
+        `--pidfile=${dir}/rtpengine.pid`,
+      ]);
+      await waitFor(async () => (await pbx.ngPing(ngPort)) || rtp.stderr.includes("FATAL"), {
+        timeoutMs: 15_000,
+        what: "rtpengine",
+      });
+      if (!(await pbx.ngPing(ngPort))) throw new Error(`rtpengine failed: ${rtp.stderr.slice(-500)}`);
+      const cfg = `${dir}/kamailio.cfg`;
+      await Deno.writeTextFile(
+        cfg,
+        kamailioConfig({ ip: pbx.ip, sipPort: pbx.sipPort, wsPort: pbx.wsPort, ngPort, ...options }),
+      );
+      const kam = pbx.kamailio = pbx.spawn("pbx", [
+        "kamailio",
+        "-f",
+        cfg,
+        "-DD",
+        "-E",
+        "-m",
+        "64",
+        "-M",
+        "8",
+        "-Y",
+        dir,
+        "-w",
+        dir,
+      ]);
+      await waitFor(async () => {
+        if (await hasExited(kam)) throw new Error(`kamailio exited: ${kam.stderr.slice(-1500)}`);
+        return await pbx.tcpOpen(pbx.wsPort);
+      }, { timeoutMs: 20_000, what: "kamailio" });
+    } catch (err) {
+      await pbx.close();
+      throw err;
+    }
+    return pbx;
+  }
+
+  /** Start a process inside one of the hosts; stopped in close(). */
+  spawn(host: "pbx" | "phone", argv: readonly string[], options: { env?: Record<string, string> } = {}): Proc {
+    const p = new Proc(this.net.wrap(host, argv), options);
+    this.#procs.push(p);
+    return p;
+  }
+
+  /** Run `pbxkit ARGS` inside the pbx host (as a long-running process). */
+  pbxkit(args: readonly string[], options: { env?: Record<string, string> } = {}): Proc {
+    return this.spawn("pbx", [
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--no-prompt",
+      "--allow-all",
+      "--config",
+      `${ROOT}/deno.json`,
+      `${ROOT}/cli.ts`,
+      ...args,
+    ], { env: { NO_COLOR: "1", ...options.env } });
+  }
+
+  /** Start baresip in the phone host with an account and a tone source; it records what it hears to `recDir`. */
+  async baresip(options: {
+    user: string;
+    toneHz?: number;
+    autoAnswer?: boolean;
+    dial?: string;
+    recDir?: string;
+    /** Load ctrl_tcp on this port (JSON commands and events, for the benchmark). */
+    ctrlPort?: number;
+    /** Which host runs it (default `phone`); on `pbx` it uses SIP port 5070. */
+    host?: "pbx" | "phone";
+  }): Promise<{ proc: Proc; recDir: string }> {
+    const host = options.host ?? "phone";
+    const conf = await Deno.makeTempDir({ dir: this.dir, prefix: "baresip-" });
+    const recDir = options.recDir ?? conf;
+    await Deno.writeTextFile(
+      `${conf}/config`,
+      baresipConfig({
+        ip: host === "phone" ? this.phoneIp : this.ip,
+        sipPort: host === "phone" ? 5060 : 5070,
+        toneHz: options.toneHz ?? 440,
+        recDir,
+        ctrlPort: options.ctrlPort,
+      }),
+    );
+    const pw = USERS[options.user];
+    const answer = options.autoAnswer ? ";answermode=auto" : "";
+    await Deno.writeTextFile(
+      `${conf}/accounts`,
+      `<sip:${options.user}@${DOMAIN}>;auth_pass=${pw};outbound="sip:${this.ip}:${this.sipPort};transport=udp"` +
+        `;regint=300;audio_codecs=PCMU,PCMA${answer}\n`,
+    );
+    await Deno.writeTextFile(`${conf}/contacts`, "");
+    const argv = ["baresip", "-f", conf];
+    if (options.dial) argv.push("-e", `/dial ${options.dial}`);
+    const proc = this.spawn(host, argv);
+    return { proc, recDir };
+  }
+
+  /** Whether a TCP port on the pbx host accepts connections. */
+  async tcpOpen(port: number): Promise<boolean> {
+    const r = await this.net.run("pbx", ["bash", "-c", `exec 3<>/dev/tcp/${this.ip}/${port}`], { check: false });
+    return r.code === 0;
+  }
+
+  /** Ping rtpengine's control port with the ng protocol. */
+  async ngPing(port: number): Promise<boolean> {
+    const r = await this.net.run("pbx", [
+      "bash",
+      "-c",
+      `exec 3<>/dev/udp/127.0.0.1/${port}; printf 'x1 d7:command4:pinge' >&3; timeout 1 head -c 18 <&3`,
+    ], { check: false });
+    return r.stdout.includes("pong");
+  }
+
+  /** Stop everything (by PID) and delete the namespaces and temp files. */
+  async close(): Promise<void> {
+    for (const p of this.#procs.reverse()) await p.stop("SIGTERM", 3000).catch(() => {});
+    this.#procs = [];
+    await this.net.close();
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Whether a process has exited already (without waiting for it). */
+export async function hasExited(p: Proc): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<false>((r) => timer = setTimeout(() => r(false), 5));
+  const v = await Promise.race([p.done.then(() => true), t]);
+  clearTimeout(timer);
+  return v;
+}
+
+/** Options for {@linkcode kamailioConfig}. */
+interface KamailioConfigOptions extends PbxOptions {
+  ip: string;
+  sipPort: number;
+  wsPort: number;
+  ngPort: number;
+}
+
+/** Render the kamailio.cfg used by the tests. */
+export function kamailioConfig(o: KamailioConfigOptions): string {
+  const passwords = Object.entries(USERS).map(([u, p]) => `  if ($var(u) == "${u}") $var(pw) = "${p}";`).join("\n");
+  const statics = Object.entries(o.staticRoutes ?? {}).map(([u, port]) =>
+    `  if ($rU == "${u}") { $du = "sip:${o.ip}:${port}"; route(RELAY); exit; }`
+  ).join("\n");
+  return `#!KAMAILIO
+debug=2
+log_stderror=yes
+memdbg=5
+memlog=5
+children=2
+tcp_children=2
+auto_aliases=no
+alias="${DOMAIN}"
+listen=udp:${o.ip}:${o.sipPort}
+listen=tcp:${o.ip}:${o.wsPort}
+tcp_accept_no_cl=yes
+tcp_connection_lifetime=3605
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "sanity.so"
+loadmodule "auth.so"
+loadmodule "nathelper.so"
+loadmodule "xhttp.so"
+loadmodule "websocket.so"
+loadmodule "rtpengine.so"
+loadmodule "sdpops.so"
+
+modparam("tm", "fr_inv_timer", ${o.frInvTimerMs ?? 60000})
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "gruu_enabled", 0)
+modparam("registrar", "received_avp", "$avp(RECEIVED)")
+modparam("nathelper", "received_avp", "$avp(RECEIVED)")
+modparam("rr", "append_fromtag", 1)
+modparam("rtpengine", "rtpengine_sock", "udp:127.0.0.1:${o.ngPort}")
+
+#!define FLT_SRC_WS 5
+#!define FLB_DST_WS 6
+
+request_route {
+  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
+  if (!sanity_check("17895", "7")) { exit; }
+  if (nat_uac_test("64")) {
+    setflag(FLT_SRC_WS);
+    force_rport();
+    if (is_method("REGISTER")) {
+      fix_nated_register();
+    } else if (!add_contact_alias()) {
+      sl_send_reply("400", "Bad Request");
+      exit;
+    }
+  }
+  if (has_totag()) {
+    if (loose_route()) {
+      if ($du == "") { handle_ruri_alias(); }
+      if (is_method("BYE")) { rtpengine_delete(); }
+      route(RELAY);
+      exit;
+    }
+    if (is_method("ACK")) {
+      if (t_check_trans()) { t_relay(); }
+      exit;
+    }
+    sl_send_reply("404", "Not here");
+    exit;
+  }
+  if (is_method("CANCEL")) {
+    if (t_check_trans()) { rtpengine_delete(); t_relay(); }
+    exit;
+  }
+  t_check_trans();
+  if (is_method("OPTIONS") && $rU == $null) { sl_send_reply("200", "OK"); exit; }
+  route(AUTH);
+  if (is_method("REGISTER")) {
+    if (!save("location")) { sl_reply_error(); }
+    exit;
+  }
+  remove_hf("Route");
+  if (is_method("INVITE|SUBSCRIBE")) { record_route(); }
+${statics}
+  if (!lookup("location")) {
+    t_newtran();
+    t_reply("480", "Temporarily Unavailable");
+    exit;
+  }
+  route(RELAY);
+}
+
+route[PASSWD] {
+  $var(pw) = "";
+${passwords}
+}
+
+route[AUTH] {
+  if (is_method("REGISTER")) {
+    $var(u) = $tU;
+    route(PASSWD);
+    if ($var(pw) == "" || !pv_www_authenticate("$td", "$var(pw)", "0")) {
+      www_challenge("$td", "0");
+      exit;
+    }
+    consume_credentials();
+    return;
+  }
+  if (from_uri == myself && is_method("INVITE|MESSAGE|SUBSCRIBE|REFER")) {
+    $var(u) = $fU;
+    route(PASSWD);
+    if ($var(pw) == "" || !pv_proxy_authenticate("$fd", "$var(pw)", "0")) {
+      proxy_challenge("$fd", "0");
+      exit;
+    }
+    consume_credentials();
+  }
+}
+
+route[RELAY] {
+  if (is_method("INVITE")) {
+    t_on_branch("MEDIA_BRANCH");
+    t_on_reply("MEDIA_REPLY");
+    t_on_failure("FAILED");
+  }
+  if (!t_relay()) { sl_reply_error(); }
+  exit;
+}
+
+branch_route[MEDIA_BRANCH] {
+  if ($du =~ "transport=ws" || $ru =~ "transport=ws") { setbflag(FLB_DST_WS); }
+  if (has_body("application/sdp")) {
+    if (isbflagset(FLB_DST_WS)) {
+      rtpengine_offer("replace-origin replace-session-connection ICE=force SDES-off UDP/TLS/RTP/SAVPF rtcp-mux-require generate-mid");
+    } else {
+      rtpengine_offer("replace-origin replace-session-connection ICE=remove RTP/AVP rtcp-mux-demux");
+    }
+  }
+}
+
+onreply_route[MEDIA_REPLY] {
+  if (nat_uac_test("64")) { add_contact_alias(); }
+  if (has_body("application/sdp")) {
+    if (isflagset(FLT_SRC_WS)) {
+      rtpengine_answer("replace-origin replace-session-connection ICE=force SDES-off UDP/TLS/RTP/SAVPF rtcp-mux-require generate-mid");
+    } else {
+      rtpengine_answer("replace-origin replace-session-connection ICE=remove RTP/AVP rtcp-mux-demux");
+    }
+  }
+}
+
+failure_route[FAILED] {
+  rtpengine_delete();
+}
+
+event_route[xhttp:request] {
+  set_reply_close();
+  set_reply_no_connect();
+  if ($hdr(Upgrade) =~ "websocket" && $hdr(Connection) =~ "Upgrade" && $rm =~ "GET") {
+    if (ws_handle_handshake()) { exit; }
+  }
+  xhttp_reply("404", "Not Found", "", "");
+}
+`;
+}
+
+/** Render a baresip 1.0 config: SIP on the phone host's address, a sine tone source, decoded audio dumped to WAV. */
+export function baresipConfig(
+  o: { ip: string; sipPort?: number; toneHz: number; recDir: string; ctrlPort?: number },
+): string {
+  const extra = o.ctrlPort ? `module_app ctrl_tcp.so\nctrl_tcp_listen ${o.ip}:${o.ctrlPort}\n` : "";
+  return `poll_method epoll
+sip_listen ${o.ip}:${o.sipPort ?? 5060}
+sip_trans_def udp
+call_local_timeout 120
+call_max_calls 4
+audio_player aubridge,sink
+audio_source ausine,${o.toneHz}
+audio_alert aubridge,alert
+ausrc_srate 48000
+ausrc_channels 2
+auplay_srate 48000
+rtp_tos 0
+rtp_ports 40000-40999
+net_interface eth0
+snd_path ${o.recDir}
+module_path /usr/lib/baresip/modules
+module g711.so
+module ausine.so
+module aubridge.so
+module sndfile.so
+module_app account.so
+module_app menu.so
+${extra}`;
+}
