@@ -10,3 +10,4 @@ export * as ban from "./ban/mod.ts";
 export * as cache from "./cache/mod.ts";
 export * as bbb from "./bbb/mod.ts";
 export * as tftp from "./tftp/mod.ts";
+export * as call from "./call/mod.ts";
