@@ -18,8 +18,8 @@
 
 import { barChart, hasCommand } from "../lib/common/mod.ts";
 import { median, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
-import { Pbx, USERS } from "../tests/call/_pbx.ts";
-import { ROOT, waitFor } from "../tests/_util/mod.ts";
+import { listenArgv, Pbx, USERS } from "../tests/call/_pbx.ts";
+import { denoRunArgv, ROOT, waitFor } from "../tests/_util/mod.ts";
 
 function arg(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -48,46 +48,17 @@ export async function run(args: string[]): Promise<void> {
   const pbx = await Pbx.start();
   const results: Record<string, Sample[]> = {};
   try {
-    const callee = await pbx.baresip({ user: "phone", autoAnswer: true });
-    await waitFor(() => callee.proc.stdout.includes("200 OK"), { timeoutMs: 15_000, what: "baresip registration" });
+    await pbx.baresipRegistered({ user: "phone", autoAnswer: true });
     // the echo line for round trips: a pbxkit (wrtc) answering every call and sending back what it hears
-    const echoLine = pbx.pbxkit([
-      "call",
-      "--listen",
-      "--auto-answer",
-      "--echo",
-      "--ws",
-      pbx.wsUrl,
-      "--user",
-      "bob",
-      "--password",
-      USERS.bob,
-      "--quiet",
-    ]);
+    const echoLine = pbx.pbxkit([...listenArgv("bob", { ws: pbx.wsUrl, autoAnswer: true }), "--echo", "--quiet"]);
     await waitFor(() => echoLine.stdout.includes("registered"), { timeoutMs: 20_000, what: "echo line" });
     for (const stack of stacks) {
       console.error(`bench call: ${calls} calls with pbxkit on ${stack}...`);
-      const agent = pbx.spawn("pbx", [
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--config",
-        `${ROOT}/deno.json`,
-        `${ROOT}/bench/call.ts`,
-        "agent",
-        stack,
-        pbx.wsUrl,
-        String(calls),
-      ]);
-      await Promise.race([agent.done, new Promise((r) => setTimeout(r, calls * 20_000 + 30_000))]);
-      await agent.stop();
-      const line = agent.stdout.trim().split("\n").at(-1) ?? "";
-      try {
-        results[stack] = JSON.parse(line);
-      } catch {
-        console.error(`agent ${stack} failed:\n${agent.stdout}\n${agent.stderr.slice(-2000)}`);
-        results[stack] = [];
-      }
+      results[stack] = await runAgent(pbx, {
+        args: ["agent", stack, pbx.wsUrl, String(calls)],
+        timeoutMs: calls * 20_000 + 30_000,
+        what: `agent ${stack}`,
+      });
     }
     console.error(`bench call: ${calls} calls baresip -> baresip (baseline)...`);
     results.baresip = await baresipBaseline(pbx, calls);
@@ -138,28 +109,25 @@ export async function run(args: string[]): Promise<void> {
 /** baresip (pbx host, ctrl_tcp) dials the auto-answering baresip N times; setup = dial -> CALL_ESTABLISHED. */
 async function baresipBaseline(pbx: Pbx, calls: number): Promise<Sample[]> {
   const port = 4444;
-  const caller = await pbx.baresip({ user: "phone2", host: "pbx", ctrlPort: port });
-  await waitFor(() => caller.proc.stdout.includes("200 OK"), {
-    timeoutMs: 15_000,
-    what: "baresip caller registration",
+  await pbx.baresipRegistered({ user: "phone2", host: "pbx", ctrlPort: port, what: "baresip caller registration" });
+  return await runAgent(pbx, {
+    args: ["baresip-agent", `${pbx.ip}:${port}`, String(calls)],
+    timeoutMs: calls * 10_000 + 20_000,
+    what: "baresip agent",
   });
-  const agent = pbx.spawn("pbx", [
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--config",
-    `${ROOT}/deno.json`,
-    `${ROOT}/bench/call.ts`,
-    "baresip-agent",
-    `${pbx.ip}:${port}`,
-    String(calls),
-  ]);
-  await Promise.race([agent.done, new Promise((r) => setTimeout(r, calls * 10_000 + 20_000))]);
+}
+
+/** Run `bench/call.ts ARGS` (an agent) on the pbx host for at most `timeoutMs`; its samples (last stdout line). */
+async function runAgent(pbx: Pbx, o: { args: string[]; timeoutMs: number; what: string }): Promise<Sample[]> {
+  const agent = pbx.spawn("pbx", denoRunArgv(`${ROOT}/bench/call.ts`, o.args));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([agent.done, new Promise((r) => timer = setTimeout(r, o.timeoutMs))]);
+  clearTimeout(timer);
   await agent.stop();
   try {
     return JSON.parse(agent.stdout.trim().split("\n").at(-1) ?? "[]");
   } catch {
-    console.error(`baresip agent failed:\n${agent.stdout}\n${agent.stderr.slice(-2000)}`);
+    console.error(`${o.what} failed:\n${agent.stdout}\n${agent.stderr.slice(-2000)}`);
     return [];
   }
 }

@@ -11,8 +11,8 @@
 
 import { barChart, hasCommand, runArgv } from "../lib/common/mod.ts";
 import { peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
+import { cliArgv, freePort, ROOT, waitForPort } from "../tests/_util/mod.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const WORK = `${ROOT}/.tmp/bench-peers`;
 const WSLOAD_SRC = `${ROOT}/../shared/bench/wsload.c`;
 const CONNS = [1, 16, 256];
@@ -44,26 +44,6 @@ interface Cell {
 interface Peer {
   name: string;
   argv: (port: number) => string[];
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
-}
-
-async function waitPort(port: number, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`server on port ${port} did not start`);
 }
 
 async function buildWsload(): Promise<string> {
@@ -106,6 +86,32 @@ interface Running {
   child: Deno.ChildProcess;
 }
 
+/** The load generator on core 1 against 127.0.0.1:`port` (`depth` only when given, as wsload's default). */
+function wsloadArgv(
+  wsload: string,
+  o: { port: number; conns: number; size: number; seconds: number; warmup: number; depth?: number },
+): string[] {
+  return [
+    "taskset",
+    "-c",
+    "1",
+    wsload,
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(o.port),
+    "-c",
+    String(o.conns),
+    ...(o.depth === undefined ? [] : ["-d", String(o.depth)]),
+    "-s",
+    String(o.size),
+    "-t",
+    String(o.seconds),
+    "-w",
+    String(o.warmup),
+  ];
+}
+
 async function startPeer(peer: Peer, wsload: string): Promise<Running> {
   const port = freePort();
   const child = new Deno.Command("taskset", {
@@ -114,29 +120,12 @@ async function startPeer(peer: Peer, wsload: string): Promise<Running> {
     stderr: "null",
     env: { NO_COLOR: "1" },
   }).spawn();
-  await waitPort(port);
+  await waitForPort(port, "127.0.0.1", 30_000);
   // Warm the JIT (and the server's buffers) before the first measured cell.
-  await runArgv(
-    [
-      "taskset",
-      "-c",
-      "1",
-      wsload,
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "-c",
-      "16",
-      "-s",
-      "1024",
-      "-t",
-      "1",
-      "-w",
-      "0",
-    ],
-    { timeoutMs: 60_000, check: false },
-  );
+  await runArgv(wsloadArgv(wsload, { port, conns: 16, size: 1024, seconds: 1, warmup: 0 }), {
+    timeoutMs: 60_000,
+    check: false,
+  });
   return { peer, port, child };
 }
 
@@ -146,26 +135,10 @@ async function runCell(
   cell: { conns: number; size: number },
   opts: { seconds: number; warmup: number; depth: number },
 ): Promise<Cell> {
-  const out = await runArgv([
-    "taskset",
-    "-c",
-    "1",
-    wsload,
-    "-h",
-    "127.0.0.1",
-    "-p",
-    String(r.port),
-    "-c",
-    String(cell.conns),
-    "-d",
-    String(opts.depth),
-    "-s",
-    String(cell.size),
-    "-t",
-    String(opts.seconds),
-    "-w",
-    String(opts.warmup),
-  ], { timeoutMs: (opts.seconds + opts.warmup) * 1000 + 60_000, check: false });
+  const out = await runArgv(
+    wsloadArgv(wsload, { port: r.port, ...cell, depth: opts.depth, seconds: opts.seconds, warmup: opts.warmup }),
+    { timeoutMs: (opts.seconds + opts.warmup) * 1000 + 60_000, check: false },
+  );
   const line = out.stdout.trim().split("\n").pop() ?? "";
   console.log(`  ${r.peer.name.padEnd(8)} ${line || out.stderr.trim()}`);
   return parseLine(line, cell.conns, cell.size);
@@ -197,21 +170,7 @@ export async function run(args: string[]): Promise<void> {
   if (only.includes("pbxkit")) {
     peers.push({
       name: "pbxkit",
-      argv: (port) => [
-        Deno.execPath(),
-        "run",
-        "--quiet",
-        "-A",
-        "--config",
-        `${ROOT}/deno.json`,
-        `${ROOT}/cli.ts`,
-        "ws-serve",
-        "--echo",
-        "--port",
-        String(port),
-        "--idle-timeout",
-        "0",
-      ],
+      argv: (port) => cliArgv(["ws-serve", "--echo", "--port", String(port), "--idle-timeout", "0"]),
     });
   }
   if (only.includes("deno")) {

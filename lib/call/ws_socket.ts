@@ -1,16 +1,21 @@
 /**
  * The SIP-over-WebSocket transport JsSIP uses. `ws://` goes through JsSIP's own `WebSocketInterface` on Deno's
- * WebSocket. `wss://` goes through {@linkcode TlsWsSocket}: `node:tls` plus the sans-I/O codec in `ws_client.ts`, so
- * that `--ca FILE` (trust this CA/certificate) and `--insecure` (skip verification, with a warning) apply to this
- * connection only. Without either, the system trust store decides: a self-signed PBX certificate is refused with a
- * message naming both flags. Nothing is ever trusted silently.
+ * WebSocket. `wss://` goes through {@linkcode TlsWsSocket}: pbxkit's own WebSocket client (`lib/ws`, `connect()`)
+ * over a `node:tls` transport (`dialNodeTls`), so that `--ca FILE` (trust this CA/certificate) and `--insecure`
+ * (skip verification, with a warning) apply to this connection only. Without either, the system trust store
+ * decides: a self-signed PBX certificate is refused with a message naming both flags. Nothing is ever trusted
+ * silently.
  *
  * @module
  */
 
-import tls from "node:tls";
 import { log, PbxError } from "../common/mod.ts";
-import { WsClientCodec } from "./ws_client.ts";
+import { connect } from "../ws/client.ts";
+import { dialNodeTls } from "../ws/node_tls.ts";
+import type { CloseInfo, Message, WebSocket } from "../ws/socket.ts";
+
+/** Largest message accepted from the server (SIP messages are small). */
+const MAX_MESSAGE = 1 << 20;
 
 /** How to trust a `wss://` server. */
 export interface TlsTrust {
@@ -53,7 +58,7 @@ export async function wsSocketFor(url: string, trust: TlsTrust): Promise<unknown
 
 type Handler = (...args: unknown[]) => void;
 
-/** JsSIP's socket interface over a TLS stream we control (CA and verification per connection). */
+/** JsSIP's socket interface over a lib/ws WebSocket on a TLS stream we control (CA and verification per connection). */
 export class TlsWsSocket {
   readonly url: string;
   readonly via_transport = "WSS";
@@ -62,97 +67,78 @@ export class TlsWsSocket {
   ondisconnect: Handler = () => {};
   ondata: Handler = () => {};
   #u: URL;
-  #ca?: string;
-  #insecure: boolean;
-  #sock?: tls.TLSSocket;
-  #codec?: WsClientCodec;
+  #dial: ReturnType<typeof dialNodeTls>;
+  #ws?: WebSocket;
   #state: "closed" | "connecting" | "open" = "closed";
-  #closing = false;
+  #attempt = 0;
 
   /** A socket for `url` (not connected until JsSIP calls `connect`). */
   constructor(url: URL, options: { ca?: string; insecure: boolean }) {
     this.#u = url;
     this.url = url.href;
     this.sip_uri = `sip:${url.hostname};transport=ws`;
-    this.#ca = options.ca;
-    this.#insecure = options.insecure;
+    this.#dial = dialNodeTls({ ca: options.ca, insecure: options.insecure });
   }
 
   /** Open TLS, then the WebSocket handshake (subprotocol `sip`). */
   connect(): void {
     if (this.#state !== "closed") return;
     this.#state = "connecting";
-    this.#closing = false;
-    const codec = this.#codec = new WsClientCodec();
-    const port = Number(this.#u.port || 443);
-    const host = this.#u.hostname.replace(/^\[|\]$/g, "");
-    const isIp = /^[\d.]+$/.test(host) || host.includes(":");
-    const sock = this.#sock = tls.connect({
-      host,
-      port,
-      servername: isIp ? undefined : host,
-      ca: this.#ca,
-      rejectUnauthorized: !this.#insecure,
-      ALPNProtocols: ["http/1.1"],
-    });
-    sock.on("secureConnect", () => {
-      sock.write(codec.handshake(this.#u, "sip"));
-    });
-    sock.on("data", (chunk: Uint8Array) => {
-      codec.feed(new Uint8Array(chunk)).then((events) => {
-        if (this.#state === "connecting" && codec.open) {
-          this.#state = "open";
-          this.onconnect();
-        }
-        for (const e of events) {
-          if (e.type === "text") this.ondata(e.data);
-          else if (e.type === "binary") this.ondata(new TextDecoder().decode(e.data));
-          else if (e.type === "ping") sock.write(codec.frame(10, e.data));
-          else if (e.type === "close") {
-            sock.write(codec.close(e.code === 1005 ? 1000 : e.code));
-            this.#closed(e.code !== 1000, e.code, e.reason);
-          }
-        }
-      }).catch((err: Error) => {
-        log.error(`wss ${this.#u.host}: ${err.message}`);
-        this.#closed(true, 1002, err.message);
+    const attempt = ++this.#attempt;
+    connect(this.#u, {
+      protocols: ["sip"],
+      headers: { "User-Agent": "pbxkit" },
+      maxMessage: MAX_MESSAGE,
+      dial: this.#dial,
+    }).then((ws) => {
+      if (attempt !== this.#attempt || this.#state !== "connecting") {
+        ws.abort(); // disconnect() was called meanwhile
+        return;
+      }
+      this.#ws = ws;
+      ws.on("message", (m: Message) => this.ondata(m.text));
+      ws.on("close", (info: CloseInfo) => {
+        if (this.#ws === ws) this.#closed(info.code !== 1000, info.code, info.reason || "connection closed");
       });
-    });
-    sock.on("error", (err: Error & { code?: string }) => {
-      const msg = /self[- ]signed|unable to verify|certificate|CERT/i.test(`${err.message} ${err.code ?? ""}`)
-        ? `TLS certificate of ${this.#u.host} not trusted (${err.message}); pass --ca FILE to trust it, or --insecure`
-        : `${err.message}`;
+      this.#state = "open";
+      this.onconnect();
+    }, (err: Error & { cause?: unknown }) => {
+      if (attempt !== this.#attempt) return;
+      // node's own TLS error (with its code) is the cause of connect()'s E_NETWORK
+      const root = (err.cause instanceof Error ? err.cause : err) as Error & { code?: string };
+      if (err instanceof PbxError && err.code === "E_PROTOCOL") {
+        log.error(`wss ${this.#u.host}: ${err.message}`);
+        return this.#closed(true, 1002, err.message);
+      }
+      const msg = /self[- ]signed|unable to verify|certificate|CERT/i.test(`${root.message} ${root.code ?? ""}`)
+        ? `TLS certificate of ${this.#u.host} not trusted (${root.message}); pass --ca FILE to trust it, or --insecure`
+        : `${root.message}`;
       log.error(`wss ${this.#u.host}: ${msg}`);
       lastTlsError = msg;
       this.#closed(true, 1006, msg);
     });
-    sock.on("close", () => this.#closed(!this.#closing, 1006, "connection closed"));
   }
 
   #closed(error: boolean, code: number, reason: string): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
-    try {
-      this.#sock?.destroy();
-    } catch { /* gone */ }
+    this.#ws = undefined;
     this.ondisconnect(error, code, reason);
   }
 
   /** Close the WebSocket. */
   disconnect(): void {
     if (this.#state === "closed") return;
-    this.#closing = true;
-    try {
-      if (this.#state === "open" && this.#codec) this.#sock?.write(this.#codec.close(1000));
-      this.#sock?.end();
-    } catch { /* gone */ }
+    const ws = this.#ws;
+    this.#attempt++;
     this.#closed(false, 1000, "closed by pbxkit");
+    ws?.close(1000).catch(() => {});
   }
 
   /** Send one SIP message. */
   send(message: string): boolean {
-    if (this.#state !== "open" || !this.#codec || !this.#sock) return false;
-    this.#sock.write(this.#codec.text(message));
+    if (this.#state !== "open" || !this.#ws?.writable) return false;
+    this.#ws.send(message).catch((err: Error) => log.debug(`wss ${this.#u.host}: send failed: ${err.message}`));
     return true;
   }
 

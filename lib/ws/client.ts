@@ -8,7 +8,7 @@
 import { PbxError } from "../common/mod.ts";
 import { checkClientResponse, clientRequest } from "./handshake.ts";
 import { findHeadEnd, type HttpError, parseResponseHead } from "./http.ts";
-import { WebSocket } from "./socket.ts";
+import { WebSocket, type WsConn } from "./socket.ts";
 import { writeAll } from "./server.ts";
 
 /** Options for {@linkcode connect}. */
@@ -29,6 +29,11 @@ export interface ConnectOptions {
   caCerts?: string[];
   /** `send()` backpressure threshold in bytes (default 1 MiB). */
   highWaterMark?: number;
+  /**
+   * Open the transport yourself (e.g. `dialNodeTls({ insecure: true })` from node_tls.ts): called with the URL's
+   * host (no brackets) and port instead of `Deno.connect`/`Deno.connectTls` (then `caCerts` is not used).
+   */
+  dial?: (hostname: string, port: number) => Promise<WsConn>;
 }
 
 /**
@@ -43,18 +48,33 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   const secure = u.protocol === "wss:";
   const hostname = u.hostname.replace(/^\[|\]$/g, "");
   const port = u.port ? Number(u.port) : secure ? 443 : 80;
-  let conn: Deno.Conn | undefined;
+  let conn: WsConn | undefined;
   let timedOut = false;
+  let expire!: (err: Error) => void;
+  const expired = new Promise<never>((_, reject) => expire = reject);
+  expired.catch(() => {}); // only raced while dialing
   const timer = setTimeout(() => {
     timedOut = true;
     try {
       conn?.close();
     } catch { /* closed */ }
+    expire(new Deno.errors.TimedOut("connect timed out"));
   }, options.timeout ?? 10_000);
   try {
-    conn = secure
-      ? await Deno.connectTls({ hostname, port, caCerts: options.caCerts, alpnProtocols: ["http/1.1"] })
-      : await Deno.connect({ hostname, port });
+    const dialing = options.dial
+      ? options.dial(hostname, port)
+      : secure
+      ? Deno.connectTls({ hostname, port, caCerts: options.caCerts, alpnProtocols: ["http/1.1"] })
+      : Deno.connect({ hostname, port });
+    // a transport that connects after the timeout is closed at once
+    dialing.then((c) => {
+      if (timedOut) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+    }, () => {});
+    conn = await Promise.race([dialing, expired]);
     if (timedOut) throw new Deno.errors.TimedOut("connect timed out");
     try {
       (conn as Deno.TcpConn).setNoDelay?.(true);

@@ -62,7 +62,15 @@ export {
   parseResponseHead,
   serializeResponse,
 } from "./http.ts";
-export { type CloseInfo, Message, WebSocket, type WebSocketEvents, type WebSocketOptions } from "./socket.ts";
+export {
+  type CloseInfo,
+  Message,
+  WebSocket,
+  type WebSocketEvents,
+  type WebSocketOptions,
+  type WsConn,
+} from "./socket.ts";
+export { dialNodeTls, type NodeTlsOptions } from "./node_tls.ts";
 export {
   serve,
   type ServeOptions,

@@ -27,7 +27,7 @@ import {
   parseRequestHead,
   serializeResponse,
 } from "./http.ts";
-import { WebSocket } from "./socket.ts";
+import { WebSocket, type WsConn } from "./socket.ts";
 import { CloseCode } from "./frame.ts";
 
 const slog = log.child("ws-serve");
@@ -470,7 +470,7 @@ function defaultHttp(req: HttpRequest): HttpResponse {
 }
 
 /** Write every byte. */
-export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+export async function writeAll(conn: Pick<WsConn, "write">, data: Uint8Array): Promise<void> {
   let o = 0;
   while (o < data.length) o += await conn.write(o === 0 ? data : data.subarray(o));
 }

@@ -1,5 +1,5 @@
 /**
- * {@linkcode WebSocket}: one open WebSocket connection over a Deno socket (TCP or TLS), for both server-accepted
+ * {@linkcode WebSocket}: one open WebSocket connection over a Deno socket (TCP or TLS) or any {@linkcode WsConn}, for both server-accepted
  * and client-opened connections. A thin I/O adapter around the sans-I/O {@linkcode Protocol}: it reads into one
  * reused buffer, writes in coalesced batches, applies backpressure both ways and performs the close handshake
  * (half-close, drain what the peer still sends, then close: never a reset that could destroy the close frame).
@@ -16,6 +16,23 @@ import { log, PbxError } from "../common/mod.ts";
 const wslog = log.child("ws");
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
+
+/**
+ * The part of a connected stream a {@linkcode WebSocket} uses: a `Deno.Conn` (TCP or TLS) fits, and so does an
+ * adapter such as the `node:tls` one in `node_tls.ts`.
+ */
+export interface WsConn {
+  /** Read into `p`; the byte count, or null at end of stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Write (part of) `p`; the byte count written. */
+  write(p: Uint8Array): Promise<number>;
+  /** Close both directions at once. */
+  close(): void;
+  /** Half-close: send FIN, keep reading (optional; skipped when absent). */
+  closeWrite?(): Promise<void>;
+  /** The peer's address. */
+  readonly remoteAddr: Deno.Addr;
+}
 
 /** A received message. */
 export class Message {
@@ -101,7 +118,7 @@ export class WebSocket implements AsyncIterable<Message> {
   /** Count of reads that returned data; the server's idle check compares it between ticks. */
   reads = 0;
 
-  readonly #conn: Deno.Conn;
+  readonly #conn: WsConn;
   readonly #proto: Protocol;
   readonly #hwm: number;
   readonly #maxQueued: number;
@@ -126,7 +143,7 @@ export class WebSocket implements AsyncIterable<Message> {
   readonly #kernel: SimdKernel | undefined;
 
   /** Wrap a connected socket whose opening handshake is done. Starts reading at once. */
-  constructor(conn: Deno.Conn, options: WebSocketOptions = {}) {
+  constructor(conn: WsConn, options: WebSocketOptions = {}) {
     this.#conn = conn;
     const size = options.readBufferSize ?? 64 * 1024;
     // Only servers unmask (client-bound frames are unmasked), so only they take a SIMD kernel.
@@ -506,7 +523,7 @@ export class WebSocket implements AsyncIterable<Message> {
     this.#armCloseTimer();
     const conn = this.#conn;
     try {
-      await (conn as Deno.TcpConn).closeWrite();
+      await conn.closeWrite?.();
     } catch { /* already gone */ }
     try {
       const scratch = this.#readBuf;

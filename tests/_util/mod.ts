@@ -65,13 +65,72 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The argv that runs `pbxkit ARGS...` with this Deno and the repository's config (for `Proc` or a netns wrapper). */
+export function cliArgv(args: readonly string[]): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--no-prompt",
+    "--allow-all",
+    "--config",
+    `${ROOT}/deno.json`,
+    `${ROOT}/cli.ts`,
+    ...args,
+  ];
+}
+
+/** The argv that runs a Deno script with all permissions and the repository's config (agents, drivers, peers). */
+export function denoRunArgv(script: string, args: readonly string[] = []): string[] {
+  return [Deno.execPath(), "run", "-A", "--config", `${ROOT}/deno.json`, script, ...args];
+}
+
+/** Options for {@linkcode selfSignedCert}. */
+export interface CertOptions {
+  /** Subject common name (default `localhost`). */
+  cn?: string;
+  /** `subjectAltName` value (default `IP:127.0.0.1,DNS:localhost`). */
+  san?: string;
+  /** Key type: `ec` (P-256, the default) or `rsa` (2048 bits). */
+  key?: "ec" | "rsa";
+  /** Validity in days (default 2). */
+  days?: number;
+}
+
+/** Make a throw-away self-signed certificate with openssl (argv only) as `dir/cert.pem` and `dir/key.pem`. */
+export async function selfSignedCert(dir: string, options: CertOptions = {}): Promise<{ cert: string; key: string }> {
+  const cert = `${dir}/cert.pem`, key = `${dir}/key.pem`;
+  const newkey = (options.key ?? "ec") === "ec"
+    ? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    : ["-newkey", "rsa:2048"];
+  await sh([
+    "openssl",
+    "req",
+    "-x509",
+    ...newkey,
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    String(options.days ?? 2),
+    "-subj",
+    `/CN=${options.cn ?? "localhost"}`,
+    "-addext",
+    `subjectAltName=${options.san ?? "IP:127.0.0.1,DNS:localhost"}`,
+  ]);
+  return { cert, key };
+}
+
 /** Run `pbxkit ARGS...` in a subprocess (the same Deno, the same permissions as the launcher). */
 export async function runCli(
   args: readonly string[],
   options: { stdin?: string; env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
 ): Promise<CliResult> {
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--no-prompt", "--allow-all", "--config", `${ROOT}/deno.json`, `${ROOT}/cli.ts`, ...args],
+  const [deno, ...cliArgs] = cliArgv(args);
+  const cmd = new Deno.Command(deno, {
+    args: cliArgs,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Proc, ROOT, TestNet, waitFor } from "../_util/mod.ts";
+import { cliArgv, Proc, TestNet, waitFor } from "../_util/mod.ts";
 
 /** The SIP domain every test account lives in. */
 export const DOMAIN = "pbx.test";
@@ -22,6 +22,21 @@ export const USERS: Record<string, string> = {
   phone: "phone-secret",
   phone2: "phone2-secret",
 };
+
+/** `--user USER --password PASSWORD` of a test account. */
+export function creds(user: string): string[] {
+  return ["--user", user, "--password", USERS[user]];
+}
+
+/** `call TARGET --ws WS` with USER's credentials (more flags go after). */
+export function callArgv(target: string, o: { ws: string; user: string }): string[] {
+  return ["call", target, "--ws", o.ws, ...creds(o.user)];
+}
+
+/** `call --listen [--auto-answer] --ws WS` with USER's credentials (more flags go after). */
+export function listenArgv(user: string, o: { ws: string; autoAnswer?: boolean }): string[] {
+  return ["call", "--listen", ...(o.autoAnswer ? ["--auto-answer"] : []), "--ws", o.ws, ...creds(user)];
+}
 
 /** Tools the fixture needs. */
 export const PBX_TOOLS = ["kamailio", "rtpengine", "ip"] as const;
@@ -123,17 +138,7 @@ export class Pbx {
 
   /** Run `pbxkit ARGS` inside the pbx host (as a long-running process). */
   pbxkit(args: readonly string[], options: { env?: Record<string, string> } = {}): Proc {
-    return this.spawn("pbx", [
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      "--no-prompt",
-      "--allow-all",
-      "--config",
-      `${ROOT}/deno.json`,
-      `${ROOT}/cli.ts`,
-      ...args,
-    ], { env: { NO_COLOR: "1", ...options.env } });
+    return this.spawn("pbx", cliArgv(args), { env: { NO_COLOR: "1", ...options.env } });
   }
 
   /** Start baresip in the phone host with an account and a tone source; it records what it hears to `recDir`. */
@@ -173,6 +178,18 @@ export class Pbx {
     if (options.dial) argv.push("-e", `/dial ${options.dial}`);
     const proc = this.spawn(host, argv);
     return { proc, recDir };
+  }
+
+  /** {@linkcode Pbx.baresip}, then wait (15 s at most) until the PBX has answered its REGISTER with 200 OK. */
+  async baresipRegistered(
+    options: Parameters<Pbx["baresip"]>[0] & { what?: string },
+  ): Promise<{ proc: Proc; recDir: string }> {
+    const b = await this.baresip(options);
+    await waitFor(() => b.proc.stdout.includes("200 OK"), {
+      timeoutMs: 15_000,
+      what: options.what ?? "baresip registration",
+    });
+    return b;
   }
 
   /** Whether a TCP port on the pbx host accepts connections. */

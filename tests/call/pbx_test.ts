@@ -4,13 +4,19 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
-import { missing, type Proc, ROOT, runCli, sh, testWith, waitFor } from "../_util/mod.ts";
-import { DOMAIN, Pbx, PBX_TOOLS, USERS } from "./_pbx.ts";
+import { denoRunArgv, missing, type Proc, ROOT, runCli, selfSignedCert, sh, testWith, waitFor } from "../_util/mod.ts";
+import { callArgv, DOMAIN, listenArgv, Pbx, PBX_TOOLS, USERS } from "./_pbx.ts";
 import { readWav } from "../../lib/call/wav.ts";
 import { summarize } from "../../lib/call/dsp.ts";
 import { EXIT_STATUS } from "../../lib/call/status.ts";
 
 const CALL_TIMEOUT = 45_000;
+
+/** The last line of a `--json` run's stdout (its summary), parsed. */
+// deno-lint-ignore no-explicit-any
+function lastJson(p: Proc): any {
+  return JSON.parse(p.stdout.trim().split("\n").at(-1)!);
+}
 
 /** Wait for a process to exit (bounded), then return its status code. */
 async function exitOf(p: Proc, timeoutMs = CALL_TIMEOUT): Promise<number> {
@@ -41,8 +47,12 @@ async function wsServeReady(): Promise<true | string> {
   return true;
 }
 
-function creds(user: string): string[] {
-  return ["--user", user, "--password", USERS[user]];
+/** Run SIPp on the pbx host as the UAS on port 5090 with `scenario` (XML), once; more flags in `args`. */
+async function sippUas(pbx: Pbx, scenario: { name: string; xml: string; args?: string[] }): Promise<Proc> {
+  const file = `${pbx.dir}/${scenario.name}.xml`;
+  await Deno.writeTextFile(file, scenario.xml);
+  const argv = ["sipp", "-sf", file, "-i", pbx.ip, "-p", "5090", "-m", "1", "-nostdin", "-timeout", "30s"];
+  return pbx.spawn("pbx", [...argv, ...scenario.args ?? []]);
 }
 
 /** The WAV baresip wrote of what it heard (sndfile's `-dec.wav`). */
@@ -58,6 +68,11 @@ async function toneOf(path: string) {
   return summarize(a.samples, a.sampleRate);
 }
 
+/** The dominant tone of what `who` heard is `hz` within 5 Hz. */
+function assertTone(heard: { toneHz: number }, hz: number, who: string): void {
+  assert(Math.abs(heard.toneHz - hz) <= 5, `${who} heard ${heard.toneHz} Hz, not ${hz} Hz`);
+}
+
 function show(p: Proc): string {
   return `\n--- stdout\n${p.stdout}\n--- stderr\n${p.stderr.slice(-2000)}`;
 }
@@ -71,15 +86,10 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
     const ws = pbx.wsUrl;
 
     await t.step("pbxkit calls baresip: tones both ways, DTMF, recording", async () => {
-      const { proc: phone, recDir } = await pbx.baresip({ user: "phone", autoAnswer: true, toneHz: 440 });
-      await waitFor(() => phone.stdout.includes("200 OK"), { timeoutMs: 15_000, what: "baresip registration" });
+      const { proc: phone, recDir } = await pbx.baresipRegistered({ user: "phone", autoAnswer: true, toneHz: 440 });
       const rec = `${pbx.dir}/alice-heard.wav`;
       const p = pbx.pbxkit([
-        "call",
-        `sip:phone@${DOMAIN}`,
-        "--ws",
-        ws,
-        ...creds("alice"),
+        ...callArgv(`sip:phone@${DOMAIN}`, { ws, user: "alice" }),
         "--display-name",
         "Alice Test",
         "--tone",
@@ -99,12 +109,12 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
       assertMatch(p.stdout, /answered, 4\.\d s/);
       // what pbxkit heard: baresip's 440 Hz
       const heard = await toneOf(rec);
-      assert(Math.abs(heard.toneHz - 440) <= 5, `pbxkit heard ${heard.toneHz} Hz`);
+      assertTone(heard, 440, "pbxkit");
       assert(heard.activeSeconds > 2.5, `pbxkit heard only ${heard.activeSeconds} s`);
       assert(heard.levelDbfs > -30 && heard.levelDbfs < 0, `level ${heard.levelDbfs}`);
       // what baresip heard: pbxkit's 1000 Hz at about -12 dBFS (G.711 keeps it within a couple of dB)
       const bHeard = await toneOf(await baresipHeard(recDir));
-      assert(Math.abs(bHeard.toneHz - 1000) <= 5, `baresip heard ${bHeard.toneHz} Hz`);
+      assertTone(bHeard, 1000, "baresip");
       assert(bHeard.activeSeconds > 2.5, `baresip heard only ${bHeard.activeSeconds} s`);
       assert(Math.abs(bHeard.levelDbfs - -12) < 3, `baresip heard level ${bHeard.levelDbfs} dBFS, sent -12`);
       await waitFor(() => phone.stdout.includes("received DTMF: '#'"), { timeoutMs: 5000, what: "DTMF at baresip" });
@@ -114,14 +124,9 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
     });
 
     await t.step("--webrtc werift calls baresip: tones both ways, RFC 4733 DTMF", async () => {
-      const { proc: phone, recDir } = await pbx.baresip({ user: "phone", autoAnswer: true, toneHz: 660 });
-      await waitFor(() => phone.stdout.includes("200 OK"), { timeoutMs: 15_000, what: "baresip registration" });
+      const { proc: phone, recDir } = await pbx.baresipRegistered({ user: "phone", autoAnswer: true, toneHz: 660 });
       const p = pbx.pbxkit([
-        "call",
-        `sip:phone@${DOMAIN}`,
-        "--ws",
-        ws,
-        ...creds("alice"),
+        ...callArgv(`sip:phone@${DOMAIN}`, { ws, user: "alice" }),
         "--webrtc",
         "werift",
         "--tone",
@@ -135,13 +140,13 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
         "--json",
       ]);
       assertEquals(await exitOf(p), 0, show(p));
-      const summary = JSON.parse(p.stdout.trim().split("\n").at(-1)!);
+      const summary = lastJson(p);
       assertEquals(summary.outcome, "answered");
       assertMatch(summary.codec, /^PCM[UA]\/8000$/);
-      assert(Math.abs(summary.heard.toneHz - 660) <= 5, `werift heard ${summary.heard.toneHz} Hz`);
+      assertTone(summary.heard, 660, "werift");
       assertStringIncludes(p.stdout, "RFC 4733");
       const bHeard = await toneOf(await baresipHeard(recDir));
-      assert(Math.abs(bHeard.toneHz - 1200) <= 5, `baresip heard ${bHeard.toneHz} Hz`);
+      assertTone(bHeard, 1200, "baresip");
       assert(bHeard.activeSeconds > 1.5, `baresip heard only ${bHeard.activeSeconds} s`);
       await waitFor(() => phone.stdout.includes("received event: '*' (end=1)"), {
         timeoutMs: 5000,
@@ -152,16 +157,11 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
     });
 
     await t.step("--play a 44.1 kHz stereo 24-bit WAV: resampled for the call; --hangup-after-play", async () => {
-      const { proc: phone, recDir } = await pbx.baresip({ user: "phone", autoAnswer: true, toneHz: 440 });
-      await waitFor(() => phone.stdout.includes("200 OK"), { timeoutMs: 15_000, what: "baresip registration" });
+      const { proc: phone, recDir } = await pbx.baresipRegistered({ user: "phone", autoAnswer: true, toneHz: 440 });
       const wav = `${pbx.dir}/play.wav`;
       await sh(["sox", "-n", "-r", "44100", "-c", "2", "-b", "24", wav, "synth", "2.5", "sine", "750", "vol", "0.5"]);
       const p = pbx.pbxkit([
-        "call",
-        `sip:phone@${DOMAIN}`,
-        "--ws",
-        ws,
-        ...creds("alice"),
+        ...callArgv(`sip:phone@${DOMAIN}`, { ws, user: "alice" }),
         "--play",
         wav,
         "--hangup-after-play",
@@ -170,11 +170,11 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
         "--json",
       ]);
       assertEquals(await exitOf(p), 0, show(p));
-      const sum = JSON.parse(p.stdout.trim().split("\n").at(-1)!);
+      const sum = lastJson(p);
       assertEquals(sum.codec, "PCMA/8000");
       assert(sum.durationSeconds >= 2.4 && sum.durationSeconds < 3.5, `call lasted ${sum.durationSeconds} s`);
       const bHeard = await toneOf(await baresipHeard(recDir));
-      assert(Math.abs(bHeard.toneHz - 750) <= 5, `baresip heard ${bHeard.toneHz} Hz`);
+      assertTone(bHeard, 750, "baresip");
       assert(bHeard.activeSeconds > 1.5, `baresip heard only ${bHeard.activeSeconds} s`);
       await phone.stop();
     });
@@ -182,12 +182,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
     await t.step("baresip calls pbxkit --listen --auto-answer", async () => {
       const rec = `${pbx.dir}/bob-{n}-{from}.wav`;
       const l = pbx.pbxkit([
-        "call",
-        "--listen",
-        "--auto-answer",
-        "--ws",
-        ws,
-        ...creds("bob"),
+        ...listenArgv("bob", { ws, autoAnswer: true }),
         "--tone",
         "700",
         "--record",
@@ -208,21 +203,16 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
       assertMatch(l.stdout, /call #1 incoming sip:phone2@pbx\.test: answered, 4\.\d s/);
       assertStringIncludes(l.stdout, "cause Terminated (by local)");
       const heard = await toneOf(`${pbx.dir}/bob-1-phone2.wav`);
-      assert(Math.abs(heard.toneHz - 523) <= 5, `pbxkit heard ${heard.toneHz} Hz`);
+      assertTone(heard, 523, "pbxkit");
       const bHeard = await toneOf(await baresipHeard(recDir));
-      assert(Math.abs(bHeard.toneHz - 700) <= 5, `baresip heard ${bHeard.toneHz} Hz`);
+      assertTone(bHeard, 700, "baresip");
       assert(bHeard.activeSeconds > 2, `baresip heard only ${bHeard.activeSeconds} s`);
       await phone.stop();
     });
 
     await t.step("two pbxkit instances call each other; far end hangs up", async () => {
       const l = pbx.pbxkit([
-        "call",
-        "--listen",
-        "--auto-answer",
-        "--ws",
-        ws,
-        ...creds("bob"),
+        ...listenArgv("bob", { ws, autoAnswer: true }),
         "--tone",
         "600",
         "--record",
@@ -235,13 +225,9 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
       ]);
       await waitFor(() => l.stdout.includes('"registered"'), { timeoutMs: 20_000, what: "listener" });
       const c = pbx.pbxkit([
-        "call",
-        "bob",
+        ...callArgv("bob", { ws, user: "alice" }),
         "--domain",
         DOMAIN,
-        "--ws",
-        ws,
-        ...creds("alice"),
         "--tone",
         "900",
         "--record",
@@ -250,38 +236,29 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
       ]);
       assertEquals(await exitOf(c), 0, show(c));
       assertEquals(await exitOf(l), 0, show(l));
-      const summary = JSON.parse(c.stdout.trim().split("\n").at(-1)!);
+      const summary = lastJson(c);
       assertEquals(summary.event, "summary");
       assertEquals(summary.outcome, "answered");
       assertEquals(summary.endedBy, "remote");
       assertEquals(summary.codec, "opus/48000/2"); // both ends offer opus: it wins over G.711
       assert(summary.setupMs > 0 && summary.setupMs < 10_000, `setup ${summary.setupMs}`);
-      assert(Math.abs(summary.heard.toneHz - 600) <= 5, `caller heard ${summary.heard.toneHz}`);
-      const lsum = JSON.parse(l.stdout.trim().split("\n").at(-1)!);
+      assertTone(summary.heard, 600, "caller");
+      const lsum = lastJson(l);
       assertEquals(lsum.peer, `sip:alice@${DOMAIN}`);
-      assert(Math.abs(lsum.heard.toneHz - 900) <= 5, `callee heard ${lsum.heard.toneHz}`);
-      assert(Math.abs((await toneOf(`${pbx.dir}/alice2.wav`)).toneHz - 600) <= 5);
+      assertTone(lsum.heard, 900, "callee");
+      assertTone(await toneOf(`${pbx.dir}/alice2.wav`), 600, "caller's recording");
     });
 
     await t.step("--listen --echo sends back what it hears", async () => {
       const l = pbx.pbxkit([
-        "call",
-        "--listen",
-        "--auto-answer",
+        ...listenArgv("bob", { ws, autoAnswer: true }),
         "--echo",
-        "--ws",
-        ws,
-        ...creds("bob"),
         "--max-calls",
         "1",
       ]);
       await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `echo line${show(l)}` });
       const c = pbx.pbxkit([
-        "call",
-        `sip:bob@${DOMAIN}`,
-        "--ws",
-        ws,
-        ...creds("alice"),
+        ...callArgv(`sip:bob@${DOMAIN}`, { ws, user: "alice" }),
         "--tone",
         "1100",
         "--duration",
@@ -289,8 +266,8 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
         "--json",
       ]);
       assertEquals(await exitOf(c), 0, show(c));
-      const sum = JSON.parse(c.stdout.trim().split("\n").at(-1)!);
-      assert(Math.abs(sum.heard.toneHz - 1100) <= 5, `caller heard ${JSON.stringify(sum.heard)}`);
+      const sum = lastJson(c);
+      assertTone(sum.heard, 1100, "caller");
       assert(sum.heard.activeSeconds > 1.5, `caller heard its echo for ${sum.heard.activeSeconds} s`);
       assertEquals(await exitOf(l, 10_000), 0, show(l));
     });
@@ -302,9 +279,9 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
     ];
     for (const [name, listenArgs, callArgs, outcome] of outcomes) {
       await t.step(`exit status: ${name}`, async () => {
-        const l = pbx.pbxkit(["call", "--listen", "--ws", ws, ...creds("bob"), "--max-calls", "1", ...listenArgs]);
+        const l = pbx.pbxkit([...listenArgv("bob", { ws }), "--max-calls", "1", ...listenArgs]);
         await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `listener${show(l)}` });
-        const c = pbx.pbxkit(["call", `sip:bob@${DOMAIN}`, "--ws", ws, ...creds("alice"), ...callArgs]);
+        const c = pbx.pbxkit([...callArgv(`sip:bob@${DOMAIN}`, { ws, user: "alice" }), ...callArgs]);
         const code = await exitOf(c);
         assertEquals(code, EXIT_STATUS[outcome], show(c));
         assertStringIncludes(c.stderr, outcome);
@@ -321,15 +298,11 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
     });
 
     await t.step("exit status: user not registered -> unavailable; no PBX -> network-error", async () => {
-      const c = pbx.pbxkit(["call", `sip:carol@${DOMAIN}`, "--ws", ws, ...creds("alice")]);
+      const c = pbx.pbxkit(callArgv(`sip:carol@${DOMAIN}`, { ws, user: "alice" }));
       assertEquals(await exitOf(c), EXIT_STATUS.unavailable, show(c));
       assertStringIncludes(c.stdout, "480");
       const n = pbx.pbxkit([
-        "call",
-        `sip:bob@${DOMAIN}`,
-        "--ws",
-        `ws://${pbx.ip}:9/`,
-        ...creds("alice"),
+        ...callArgv(`sip:bob@${DOMAIN}`, { ws: `ws://${pbx.ip}:9/`, user: "alice" }),
         "--connect-timeout",
         "5s",
       ]);
@@ -341,25 +314,12 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
     if (wsServe !== true) {
       console.error(`SKIP call: wss:// proxy and webphone steps: ${wsServe}`);
     } else {
-      const cert = `${pbx.dir}/cert.pem`, key = `${pbx.dir}/key.pem`;
-      await sh([
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-        "-days",
-        "1",
-        "-subj",
-        `/CN=${DOMAIN}`,
-        "-addext",
-        `subjectAltName=DNS:${DOMAIN},IP:${pbx.ip}`,
-      ]);
+      const { cert, key } = await selfSignedCert(pbx.dir, {
+        cn: DOMAIN,
+        san: `DNS:${DOMAIN},IP:${pbx.ip}`,
+        key: "rsa",
+        days: 1,
+      });
       const proxy = pbx.pbxkit([
         "ws-serve",
         "--host",
@@ -382,14 +342,9 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
       await t.step(
         "wss:// through pbxkit ws-serve --proxy: self-signed refused, --ca accepted, --insecure warns",
         async () => {
-          const { proc: phone, recDir } = await pbx.baresip({ user: "phone", autoAnswer: true, toneHz: 440 });
-          await waitFor(() => phone.stdout.includes("200 OK"), { timeoutMs: 15_000, what: "baresip registration" });
+          const { proc: phone, recDir } = await pbx.baresipRegistered({ user: "phone", autoAnswer: true, toneHz: 440 });
           const refused = pbx.pbxkit([
-            "call",
-            `sip:phone@${DOMAIN}`,
-            "--ws",
-            wss,
-            ...creds("alice"),
+            ...callArgv(`sip:phone@${DOMAIN}`, { ws: wss, user: "alice" }),
             "--connect-timeout",
             "5s",
           ]);
@@ -397,13 +352,9 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
           assertStringIncludes(refused.stderr, "not trusted");
           assertStringIncludes(refused.stderr, "--ca FILE");
           const p = pbx.pbxkit([
-            "call",
-            `sip:phone@${DOMAIN}`,
-            "--ws",
-            wss,
+            ...callArgv(`sip:phone@${DOMAIN}`, { ws: wss, user: "alice" }),
             "--ca",
             cert,
-            ...creds("alice"),
             "--tone",
             "1000",
             "--duration",
@@ -413,17 +364,13 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
           ]);
           assertEquals(await exitOf(p), 0, show(p));
           assertStringIncludes(p.stdout, `connected ${wss}`);
-          assert(Math.abs((await toneOf(`${pbx.dir}/wss.wav`)).toneHz - 440) <= 5);
+          assertTone(await toneOf(`${pbx.dir}/wss.wav`), 440, "pbxkit's recording");
           const bHeard = await toneOf(await baresipHeard(recDir));
-          assert(Math.abs(bHeard.toneHz - 1000) <= 5, `baresip heard ${bHeard.toneHz} Hz`);
+          assertTone(bHeard, 1000, "baresip");
           // --insecure works too, and says loudly that nothing is verified
           const k = pbx.pbxkit([
-            "call",
-            `sip:phone@${DOMAIN}`,
-            "--ws",
-            wss,
+            ...callArgv(`sip:phone@${DOMAIN}`, { ws: wss, user: "alice" }),
             "--insecure",
-            ...creds("alice"),
             "--duration",
             "1s",
           ]);
@@ -440,14 +387,9 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
           return;
         }
         const l = pbx.pbxkit([
-          "call",
-          "--listen",
-          "--auto-answer",
-          "--ws",
-          wss,
+          ...listenArgv("bob", { ws: wss, autoAnswer: true }),
           "--ca",
           cert,
-          ...creds("bob"),
           "--tone",
           "800",
           "--record",
@@ -457,21 +399,18 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
           "--json",
         ]);
         await waitFor(() => l.stdout.includes('"registered"'), { timeoutMs: 20_000, what: `listener${show(l)}` });
-        const drv = pbx.spawn("pbx", [
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--config",
-          `${ROOT}/deno.json`,
-          `${ROOT}/tests/call/_webphone_driver.ts`,
-          `https://${pbx.ip}:8443/`,
-          `sip:carol@${DOMAIN}`,
-          USERS.carol,
-          `bob`,
-          "4",
-        ]);
+        const drv = pbx.spawn(
+          "pbx",
+          denoRunArgv(`${ROOT}/tests/call/_webphone_driver.ts`, [
+            `https://${pbx.ip}:8443/`,
+            `sip:carol@${DOMAIN}`,
+            USERS.carol,
+            `bob`,
+            "4",
+          ]),
+        );
         assertEquals(await exitOf(drv, 90_000), 0, show(drv));
-        const r = JSON.parse(drv.stdout.trim().split("\n").at(-1)!);
+        const r = lastJson(drv);
         assertEquals(r.error, undefined, show(drv));
         assertEquals(r.defaultServer, wss);
         assert(r.stats.inPackets > 100, `browser received ${r.stats.inPackets} RTP packets`);
@@ -480,7 +419,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
         assertEquals(r.muteLabel, "Unmute");
         assertStringIncludes(r.log, "sip:bob@pbx.test");
         assertEquals(await exitOf(l, 15_000), 0, show(l));
-        const lsum = JSON.parse(l.stdout.trim().split("\n").at(-1)!);
+        const lsum = lastJson(l);
         assertEquals(lsum.peer, `sip:carol@${DOMAIN}`);
         assertEquals(lsum.displayName, "Browser Test");
         assertEquals(lsum.endedBy, "remote");
@@ -491,51 +430,18 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
     }
 
     await t.step("sipp as scripted peer: 180 then 600 Busy Everywhere; 183 early media then 200 OK", async () => {
-      const busyXml = `${pbx.dir}/busy.xml`;
-      await Deno.writeTextFile(busyXml, SIPP_BUSY);
-      const busy = pbx.spawn("pbx", [
-        "sipp",
-        "-sf",
-        busyXml,
-        "-i",
-        pbx.ip,
-        "-p",
-        "5090",
-        "-m",
-        "1",
-        "-nostdin",
-        "-timeout",
-        "30s",
-      ]);
-      const c = pbx.pbxkit(["call", `sip:sipp@${DOMAIN}`, "--ws", ws, ...creds("alice")]);
+      const busy = await sippUas(pbx, { name: "busy", xml: SIPP_BUSY });
+      const c = pbx.pbxkit(callArgv(`sip:sipp@${DOMAIN}`, { ws, user: "alice" }));
       assertEquals(await exitOf(c), EXIT_STATUS.busy, show(c));
       assertMatch(c.stdout, /ringing 180/);
       assertMatch(c.stdout, /failed 600/);
       assertEquals(await exitOf(busy, 10_000), 0, `sipp busy scenario${show(busy)}`);
-      const earlyXml = `${pbx.dir}/early.xml`;
-      await Deno.writeTextFile(earlyXml, SIPP_EARLY_MEDIA);
-      const sipp = pbx.spawn("pbx", [
-        "sipp",
-        "-sf",
-        earlyXml,
-        "-i",
-        pbx.ip,
-        "-p",
-        "5090",
-        "-m",
-        "1",
-        "-nostdin",
-        "-timeout",
-        "30s",
-        "-mi",
-        pbx.ip,
-        "-mp",
-        "6100",
-        "-trace_msg",
-        "-message_file",
-        `${pbx.dir}/sipp-msgs.log`,
-      ]);
-      const e = pbx.pbxkit(["call", `sip:sipp@${DOMAIN}`, "--ws", ws, ...creds("alice"), "--duration", "1s"]);
+      const sipp = await sippUas(pbx, {
+        name: "early",
+        xml: SIPP_EARLY_MEDIA,
+        args: ["-mi", pbx.ip, "-mp", "6100", "-trace_msg", "-message_file", `${pbx.dir}/sipp-msgs.log`],
+      });
+      const e = pbx.pbxkit([...callArgv(`sip:sipp@${DOMAIN}`, { ws, user: "alice" }), "--duration", "1s"]);
       assertEquals(await exitOf(e), 0, show(e));
       assertMatch(e.stdout, /progress 183 Session Progress/);
       assertMatch(e.stdout, /answered 200/);
@@ -547,93 +453,54 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
   }
 });
 
-/** A UAS that rings, then refuses with 600; echoes Record-Route as a proxy-facing UAS must. */
-const SIPP_BUSY = `<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="ring then busy everywhere">
-  <recv request="INVITE" crlf="true" rrs="true"/>
-  <send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Record-Route:]
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Content-Length: 0
+/** The SDP answer SIPp sends (PCMU on its media port), with its headers. */
+const SIPP_SDP = `Content-Type: application/sdp
+Content-Length: [len]
 
-]]></send>
-  <pause milliseconds="500"/>
-  <send><![CDATA[
-SIP/2.0 600 Busy Everywhere
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK"/>
-</scenario>
+v=0
+o=sipp 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
 `;
+
+/**
+ * A SIPp `<send>` of a response to the last request: the status line, the copied dialog headers (`tag` set on To),
+ * Record-Route and Contact when `contact`, then the SDP answer or an empty body.
+ */
+function sippReply(status: string, o: { tag?: string; contact?: boolean; sdp?: boolean } = {}): string {
+  const lines = [`SIP/2.0 ${status}`, "[last_Via:]", "[last_From:]"];
+  lines.push(o.tag ? `[last_To:];tag=[pid]${o.tag}[call_number]` : "[last_To:]", "[last_Call-ID:]", "[last_CSeq:]");
+  if (o.contact) lines.push("[last_Record-Route:]", "Contact: <sip:sipp@[local_ip]:[local_port]>");
+  return `  <send><![CDATA[\n${lines.join("\n")}\n${o.sdp ? SIPP_SDP : "Content-Length: 0\n\n"}]]></send>\n`;
+}
+
+/** A SIPp scenario: the XML declaration and `<scenario>` around `body`. */
+function sippScenario(name: string, body: string): string {
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="${name}">\n${body}</scenario>\n`;
+}
+
+const RECV_INVITE = `  <recv request="INVITE" crlf="true" rrs="true"/>\n`;
+
+/** A UAS that rings, then refuses with 600; echoes Record-Route as a proxy-facing UAS must. */
+const SIPP_BUSY = sippScenario(
+  "ring then busy everywhere",
+  RECV_INVITE +
+    sippReply("180 Ringing", { tag: "SIPpTag01", contact: true }) +
+    `  <pause milliseconds="500"/>\n` +
+    sippReply("600 Busy Everywhere", { tag: "SIPpTag01" }) +
+    `  <recv request="ACK"/>\n`,
+);
 
 /** A UAS with early media: 183 with SDP, then 200 OK with the same SDP; waits for our BYE. */
-const SIPP_EARLY_MEDIA = `<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="early media then answer">
-  <recv request="INVITE" crlf="true" rrs="true"/>
-  <send><![CDATA[
-SIP/2.0 183 Session Progress
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag02[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Record-Route:]
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=sipp 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <pause milliseconds="700"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag02[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Record-Route:]
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=sipp 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv request="ACK"/>
-  <recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-`;
+const SIPP_EARLY_MEDIA = sippScenario(
+  "early media then answer",
+  RECV_INVITE +
+    sippReply("183 Session Progress", { tag: "SIPpTag02", contact: true, sdp: true }) +
+    `  <pause milliseconds="700"/>\n` +
+    sippReply("200 OK", { tag: "SIPpTag02", contact: true, sdp: true }) +
+    `  <recv request="ACK"/>\n  <recv request="BYE"/>\n` +
+    sippReply("200 OK"),
+);

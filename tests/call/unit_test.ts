@@ -1,13 +1,9 @@
-/** Unit tests for lib/call: WAV, DSP, G.711, outcomes, the WebSocket client codec, SDP repair, the webphone. */
+/**
+ * Unit tests for lib/call: WAV, DSP, G.711, outcomes, SDP repair, the webphone. The WebSocket client is lib/ws's,
+ * tested in tests/ws/protocol_test.ts.
+ */
 
-import {
-  assert,
-  assertEquals,
-  assertMatch,
-  assertRejects,
-  assertStringIncludes,
-  assertThrows,
-} from "../_util/assert.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes, assertThrows } from "../_util/assert.ts";
 import { runCli } from "../_util/mod.ts";
 import { encodeWav, parseWav, resample } from "../../lib/call/wav.ts";
 import {
@@ -23,7 +19,6 @@ import {
 } from "../../lib/call/dsp.ts";
 import { AudioFeed, Recorder } from "../../lib/call/audio.ts";
 import { EXIT_STATUS, outcomeFromFailure, outcomeFromStatus } from "../../lib/call/status.ts";
-import { WsClientCodec } from "../../lib/call/ws_client.ts";
 import { fixSdpForWerift } from "../../lib/call/werift_adapter.ts";
 import { codecOf, filterCodecs } from "../../lib/call/ua.ts";
 import { formatEvent, ownUri, recordPath } from "../../lib/call/mod.ts";
@@ -157,56 +152,6 @@ Deno.test("status: SIP codes and JsSIP causes map to distinct documented exit st
   assertEquals(outcomeFromFailure({ cause: "Connection Error" }), "network-error");
   assertEquals(outcomeFromFailure({ cause: "Bad Media Description", statusCode: 200 }), "media-failed");
   assertEquals(outcomeFromFailure({ cause: "Busy", statusCode: 486 }), "busy");
-});
-
-Deno.test("ws client codec: handshake, masked frames, fragments, control frames, refusal", async () => {
-  const c = new WsClientCodec("dGhlIHNhbXBsZSBub25jZQ==");
-  const req = new TextDecoder().decode(c.handshake(new URL("wss://pbx.example:8443/ws?x=1"), "sip"));
-  assertStringIncludes(req, "GET /ws?x=1 HTTP/1.1\r\nHost: pbx.example:8443\r\n");
-  assertStringIncludes(req, "Sec-WebSocket-Protocol: sip\r\n");
-  const answer = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
-  // handshake answer and two frames in odd chunks: "Hel" + "lo" fragmented, a ping in between
-  const frames = new Uint8Array([
-    0x01,
-    3,
-    72,
-    101,
-    108, // text, not fin: "Hel"
-    0x89,
-    1,
-    42, // ping
-    0x80,
-    2,
-    108,
-    111, // continuation, fin: "lo"
-  ]);
-  const all = new Uint8Array([...new TextEncoder().encode(answer), ...frames]);
-  assertEquals(await c.feed(all.subarray(0, 20)), []);
-  const ev = [...await c.feed(all.subarray(20, all.length - 3)), ...await c.feed(all.subarray(all.length - 3))];
-  assertEquals(ev, [{ type: "ping", data: new Uint8Array([42]) }, { type: "text", data: "Hello" }]);
-  const out = c.text("INVITE");
-  assertEquals(out[0], 0x81);
-  assertEquals(out[1], 0x80 | 6);
-  const mask = out.subarray(2, 6);
-  assertEquals(String.fromCharCode(...out.subarray(6).map((b, i) => b ^ mask[i & 3])), "INVITE");
-  const big = c.text("x".repeat(70000));
-  assertEquals(big[1], 0x80 | 127);
-  const refused = new WsClientCodec("dGhlIHNhbXBsZSBub25jZQ==");
-  await assertRejects(() => refused.feed(new TextEncoder().encode("HTTP/1.1 403 Forbidden\r\n\r\n")), PbxError, "403");
-  const badAccept = new WsClientCodec("dGhlIHNhbXBsZSBub25jZQ==");
-  await assertRejects(
-    () => badAccept.feed(new TextEncoder().encode("HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: nope\r\n\r\n")),
-    PbxError,
-    "Sec-WebSocket-Accept",
-  );
-  const c2 = new WsClientCodec("dGhlIHNhbXBsZSBub25jZQ==");
-  await c2.feed(new TextEncoder().encode(answer));
-  await assertRejects(() => c2.feed(new Uint8Array([0x81, 2, 0xc3, 0x28])), PbxError, "UTF-8");
-  const c3 = new WsClientCodec("dGhlIHNhbXBsZSBub25jZQ==");
-  await c3.feed(new TextEncoder().encode(answer));
-  await assertRejects(() => c3.feed(new Uint8Array([0x80, 1, 65])), PbxError, "continuation");
-  await assertRejects(() => c3.feed(new Uint8Array([0x80 | 3, 0])), PbxError, "opcode");
 });
 
 Deno.test("werift SDP repair: a=rtcp without address gets the c= address", () => {

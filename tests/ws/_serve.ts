@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Proc, ROOT, sh, waitFor } from "../_util/mod.ts";
+import { cliArgv, Proc, selfSignedCert, waitFor } from "../_util/mod.ts";
 
 /** A running `pbxkit ws-serve`. */
 export interface Served {
@@ -16,19 +16,9 @@ export interface Served {
 
 /** Start `pbxkit ws-serve ARGS --port 0` and wait for its `listening on` line. */
 export async function startServe(args: string[], options: { defaultPort?: boolean } = {}): Promise<Served> {
-  const proc = new Proc([
-    Deno.execPath(),
-    "run",
-    "--quiet",
-    "--no-prompt",
-    "--allow-all",
-    "--config",
-    `${ROOT}/deno.json`,
-    `${ROOT}/cli.ts`,
-    "ws-serve",
-    ...(options.defaultPort ? [] : ["--port", "0"]),
-    ...args,
-  ], { env: { NO_COLOR: "1" } });
+  const proc = new Proc(cliArgv(["ws-serve", ...(options.defaultPort ? [] : ["--port", "0"]), ...args]), {
+    env: { NO_COLOR: "1" },
+  });
   let m: RegExpExecArray | null = null;
   try {
     await waitFor(() => (m = /listening on (wss?:\/\/[^\s]+:(\d+)\/)/.exec(proc.stdout)) !== null, {
@@ -44,29 +34,8 @@ export async function startServe(args: string[], options: { defaultPort?: boolea
 }
 
 /** Make a self-signed certificate for 127.0.0.1/localhost in `dir`; returns the file paths. */
-export async function makeCert(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = `${dir}/cert.pem`, key = `${dir}/key.pem`;
-  await sh([
-    "openssl",
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost",
-  ]);
-  return { cert, key };
+export function makeCert(dir: string): Promise<{ cert: string; key: string }> {
+  return selfSignedCert(dir);
 }
 
 /** Run a Python 3 script (Debian's interpreter, which has python3-websockets) with a timeout. */

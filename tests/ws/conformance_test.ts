@@ -206,25 +206,18 @@ add("2.11", "10 pings written byte by byte: 10 pongs in order", ({ port }) => {
 }
 
 // ---------------------------------------------------------------- 4 opcodes
-for (const [i, op] of [3, 4, 5, 6, 7].entries()) {
-  add(`4.1.${i + 1}`, `reserved data opcode ${op} after a valid echo: 1002`, async ({ port }) => {
-    const c = await open(port);
-    await c.send({ opcode: TEXT, payload: "hello" });
-    await c.send({ opcode: op, payload: i % 2 ? "reserved" : "" });
-    await c.send({ opcode: PING });
-    await expectEcho(c, TEXT, enc.encode("hello"));
-    await expectFail(c, 1002);
-  });
-}
-for (const [i, op] of [11, 12, 13, 14, 15].entries()) {
-  add(`4.2.${i + 1}`, `reserved control opcode ${op} after a valid echo: 1002`, async ({ port }) => {
-    const c = await open(port);
-    await c.send({ opcode: TEXT, payload: "hello" });
-    await c.send({ opcode: op, payload: i % 2 ? "reserved" : "" });
-    await c.send({ opcode: PING });
-    await expectEcho(c, TEXT, enc.encode("hello"));
-    await expectFail(c, 1002);
-  });
+const RESERVED_OPCODES = [["4.1", "data", [3, 4, 5, 6, 7]], ["4.2", "control", [11, 12, 13, 14, 15]]] as const;
+for (const [group, kind, ops] of RESERVED_OPCODES) {
+  for (const [i, op] of ops.entries()) {
+    add(`${group}.${i + 1}`, `reserved ${kind} opcode ${op} after a valid echo: 1002`, async ({ port }) => {
+      const c = await open(port);
+      await c.send({ opcode: TEXT, payload: "hello" });
+      await c.send({ opcode: op, payload: i % 2 ? "reserved" : "" });
+      await c.send({ opcode: PING });
+      await expectEcho(c, TEXT, enc.encode("hello"));
+      await expectFail(c, 1002);
+    });
+  }
 }
 
 // ---------------------------------------------------------------- 5 fragmentation

@@ -3,9 +3,11 @@
  * handshake parsing, and a client Protocol talking to a server Protocol through plain byte arrays.
  */
 
-import { assert, assertEquals, assertThrows } from "../_util/assert.ts";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_util/assert.ts";
 import {
   acceptKey,
+  checkClientResponse,
+  clientRequest,
   CloseCode,
   compressMessage,
   decompressMessage,
@@ -16,6 +18,7 @@ import {
   negotiateDeflateServer,
   parseExtensions,
   parseRequestHead,
+  parseResponseHead,
   Protocol,
   type ProtocolEvent,
   serverHandshake,
@@ -26,6 +29,7 @@ import { unmaskAscii } from "../../lib/ws/frame.ts";
 import { SimdKernel } from "../../lib/ws/simd.ts";
 import { safeSegments } from "../../lib/ws/static.ts";
 import { parseProxySpec } from "../../lib/ws/proxy.ts";
+import { PbxError } from "../../lib/common/mod.ts";
 
 const enc = new TextEncoder();
 
@@ -249,6 +253,68 @@ Deno.test("handshake: accept key (RFC 6455 sample), refusals, subprotocol choice
   const none = serverHandshake(parseRequestHead(raw("Sec-WebSocket-Protocol: xmpp\r\n")), { subprotocols: ["sip"] });
   assert(none.ok && none.protocol === undefined);
   assertThrows(() => parseRequestHead(enc.encode("GET / HTTP/1.1\r\n bad: fold\r\n\r\n")));
+});
+
+Deno.test("client side (as `pbxkit call` uses it): request, answer checks, odd chunks, masking, refusals", () => {
+  const key = "dGhlIHNhbXBsZSBub25jZQ==";
+  const req = clientRequest({ host: "pbx.example:8443", path: "/ws?x=1", protocols: ["sip"], key });
+  const text = new TextDecoder().decode(req.bytes);
+  assertStringIncludes(text, "GET /ws?x=1 HTTP/1.1\r\nHost: pbx.example:8443\r\n");
+  assertStringIncludes(text, "Sec-WebSocket-Protocol: sip\r\n");
+  const check = (answer: string) => {
+    const head = enc.encode(answer);
+    return checkClientResponse(parseResponseHead(head.subarray(0, findHeadEnd(head))), { key, protocols: ["sip"] });
+  };
+  const answer = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n\r\n";
+  assertEquals(check(answer).protocol, "sip");
+  assertThrows(() => check("HTTP/1.1 403 Forbidden\r\n\r\n"), PbxError, "403");
+  assertThrows(
+    () => check("HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: nope\r\n\r\n"),
+    PbxError,
+    "Sec-WebSocket-Accept",
+  );
+  // the answer and two frames in odd chunks: "Hel" + "lo" fragmented, a ping in between
+  const frames = concat([
+    encodeFrame({ opcode: 1, payload: "Hel", fin: false, mask: false }),
+    encodeFrame({ opcode: 9, payload: new Uint8Array([42]), mask: false }),
+    encodeFrame({ opcode: 0, payload: "lo", mask: false }),
+  ]);
+  const all = concat([enc.encode(answer), frames]);
+  assert(findHeadEnd(all.subarray(0, 20)) < 0, "no head end in a partial answer");
+  const end = findHeadEnd(all);
+  assertEquals(end, answer.length);
+  const c = new Protocol({ role: "client" });
+  c.receive(all.slice(end, all.length - 3));
+  const ev = [...c.events()];
+  c.receive(all.slice(all.length - 3));
+  ev.push(...c.events());
+  assertEquals(ev.map((e) => e.type), ["ping", "message"]);
+  assert(ev[0].type === "ping" && ev[0].data.length === 1 && ev[0].data[0] === 42);
+  assert(ev[1].type === "message" && ev[1].text && new TextDecoder().decode(ev[1].data) === "Hello");
+  const pong = concat(c.dataToSend());
+  assertEquals(pong[0], 0x8a, "the ping is answered");
+  assertEquals(pong[1], 0x80 | 1, "with a masked pong");
+  c.send("INVITE");
+  const out = concat(c.dataToSend());
+  assertEquals(out[0], 0x81);
+  assertEquals(out[1], 0x80 | 6);
+  const mask = out.subarray(2, 6);
+  assertEquals(String.fromCharCode(...out.subarray(6).map((b, i) => b ^ mask[i & 3])), "INVITE");
+  c.send("x".repeat(70000));
+  assertEquals(concat(c.dataToSend())[1], 0x80 | 127);
+  // a server's invalid UTF-8, a continuation without a start and an unknown opcode fail the connection
+  const bad: [Uint8Array, number][] = [
+    [new Uint8Array([0x81, 2, 0xc3, 0x28]), CloseCode.InvalidPayload],
+    [new Uint8Array([0x80, 1, 65]), CloseCode.ProtocolError],
+    [new Uint8Array([0x80 | 3, 0]), CloseCode.ProtocolError],
+  ];
+  for (const [frame, code] of bad) {
+    const p = new Protocol({ role: "client" });
+    p.receive(frame);
+    const e = p.events();
+    assert(e.length === 1 && e[0].type === "error" && e[0].code === code, `${JSON.stringify(e)} != ${code}`);
+  }
 });
 
 Deno.test("static paths and proxy specs reject hostile input", () => {
