@@ -37,9 +37,14 @@ interface CommonOpts {
   state?: string;
   socket?: string;
   json?: boolean;
+  /** commander's `--no-ipset`: false when given, true by default. */
+  ipset?: boolean;
 }
 
-async function configFrom(opts: CommonOpts & RawSettings): Promise<{ cfg: BanConfig; file: RawSettings }> {
+/** The command's options: raw settings as flags give them (`ipset` is commander's boolean, not the raw string). */
+type FlagOpts = CommonOpts & Omit<RawSettings, "ipset">;
+
+async function configFrom(opts: FlagOpts): Promise<{ cfg: BanConfig; file: RawSettings }> {
   const file = opts.config ? await readConfigFile(opts.config) : {};
   const flags: RawSettings = {
     interface: opts.interface,
@@ -60,6 +65,8 @@ async function configFrom(opts: CommonOpts & RawSettings): Promise<{ cfg: BanCon
     bpf: opts.bpf,
     recheck: opts.recheck,
     nice: opts.nice,
+    // only an explicit `--no-ipset` overrides the file (commander's default is true)
+    ipset: opts.ipset === false ? "false" : undefined,
   };
   return { cfg: resolveConfig(file, flags), file };
 }
@@ -68,6 +75,7 @@ function manageOptions(cmd: Command): Command {
   return cmd
     .option("--config <file>", "TOML config file (same keys as the daemon's)")
     .option("--backend <name>", "firewall backend: nft, iptables, dry-run")
+    .option("--no-ipset", "iptables backend: one rule per ban, even when ipset is installed")
     .option("--state <file>", "state file")
     .option("--socket <path>", "daemon control socket")
     .option("--json", "machine-readable output");
@@ -183,6 +191,7 @@ export function banCommand(): Command {
     .addOption(
       new Option("--backend <name>", "firewall backend (default: nft)").choices(["nft", "iptables", "dry-run"]),
     )
+    .option("--no-ipset", "iptables backend: one rule per ban (removed by the daemon on expiry), even with ipset")
     .addOption(
       new Option("--scope <scope>", "block the PBX's ports or all traffic (default: ports)").choices(["ports", "all"]),
     )
@@ -204,7 +213,7 @@ export function banCommand(): Command {
   cmd.addCommand(cleanupCommand());
   cmd.action(async function (opts) {
     globalFlags(this);
-    const o = opts as CommonOpts & RawSettings & { daemon?: boolean; pcap?: string; cleanup?: boolean };
+    const o = opts as FlagOpts & { daemon?: boolean; pcap?: string; cleanup?: boolean };
     const modes = [o.daemon, o.pcap !== undefined, o.cleanup].filter(Boolean).length;
     if (modes === 0) {
       throw usageError("give --daemon, --pcap FILE or --cleanup, or a subcommand (status, list, unban, cleanup)");

@@ -13,6 +13,7 @@
  * exempt = ["127.0.0.0/8", "::1", "192.0.2.0/24"]
  * backend = "nft"          # nft | iptables | dry-run
  * scope = "ports"          # ports | all
+ * ipset = true             # iptables backend: false = one rule per ban even with ipset installed
  * notify_cmd = ["/usr/local/bin/ban-mail", "--to", "admin@example.org"]
  * ```
  *
@@ -56,6 +57,8 @@ export interface BanConfig {
   backend: string;
   /** What a ban blocks. */
   scope: BanScope;
+  /** iptables backend: use ipset sets when installed (true, default) or always one rule per ban (false). */
+  ipset: boolean;
   /** State file. */
   statePath: string;
   /** Control socket of the daemon. */
@@ -92,6 +95,7 @@ export function defaultConfig(): BanConfig {
     exempt: DEFAULT_EXEMPT.map((c) => parseCidr(c)),
     backend: "nft",
     scope: "ports",
+    ipset: true,
     statePath: DEFAULT_STATE,
     socketPath: DEFAULT_SOCKET,
     notifyCmd: [],
@@ -124,6 +128,8 @@ export interface RawSettings {
   backend?: string;
   /** Raw `scope` setting. */
   scope?: string;
+  /** Raw `ipset` setting (`true`/`false`). */
+  ipset?: string;
   /** Raw `state` setting. */
   state?: string;
   /** Raw `socket` setting. */
@@ -153,6 +159,7 @@ const TOML_KEYS: Record<string, keyof RawSettings> = {
   exempt: "exempt",
   backend: "backend",
   scope: "scope",
+  ipset: "ipset",
   state: "state",
   socket: "socket",
   notify_cmd: "notifyCmd",
@@ -242,6 +249,10 @@ export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig 
       if (raw.scope !== "ports" && raw.scope !== "all") throw usageError(`--scope: '${raw.scope}' is not ports or all`);
       c.scope = raw.scope;
     }
+    if (raw.ipset !== undefined) {
+      if (raw.ipset !== "true" && raw.ipset !== "false") throw usageError(`ipset: '${raw.ipset}' is not true or false`);
+      c.ipset = raw.ipset === "true";
+    }
     if (raw.state !== undefined) c.statePath = raw.state;
     if (raw.socket !== undefined) c.socketPath = raw.socket;
     if (raw.notifyCmd !== undefined) {
@@ -258,12 +269,21 @@ export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig 
   return c;
 }
 
-/** The BPF filter for the PBX's outgoing SIP (and IP fragments, which carry no ports). */
-export function bpfFor(c: BanConfig): string {
+/** Link types whose frames may carry an in-packet 802.1Q tag (Ethernet). */
+const ETHERNET_LINKTYPES = new Set([1]);
+
+/**
+ * The BPF filter for the PBX's outgoing SIP (and IP fragments, which carry no ports). On Ethernet (`linkType` 1, the
+ * default when unknown) it also matches the same traffic inside one 802.1Q/802.1ad tag, for captures on a trunk:
+ * `(F) or (vlan and (F))`. Linux cooked captures (`any`, link types 113/276) see frames with the tag already removed,
+ * and libpcap has no `vlan` for them, so they get `F` alone. A `--bpf` override is used as given.
+ */
+export function bpfFor(c: BanConfig, options: { linkType?: number } = {}): string {
   if (c.bpf) return c.bpf;
   const ports = c.ports.map((p) => `src port ${p}`).join(" or ");
   const hosts = c.pbxAddrs.map((a) => `src net ${a.text}`).join(" or ");
   const frag = "(ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] = 44)";
   const l4 = `((udp or tcp) and (${ports}))`;
-  return hosts ? `(${hosts}) and (${l4} or ${frag})` : `${l4} or ${frag}`;
+  const f = hosts ? `(${hosts}) and (${l4} or ${frag})` : `${l4} or ${frag}`;
+  return ETHERNET_LINKTYPES.has(options.linkType ?? 1) ? `(${f}) or (vlan and (${f}))` : f;
 }

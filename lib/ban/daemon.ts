@@ -72,7 +72,7 @@ export class BanDaemon {
     this.#opts = options;
     this.#log = rootLog.child("ban");
     this.#engine = engineFor(cfg);
-    this.#fw = openFirewall(cfg.backend, { scope: cfg.scope, ports: cfg.ports });
+    this.#fw = openFirewall(cfg.backend, { scope: cfg.scope, ports: cfg.ports, ipset: cfg.ipset });
   }
 
   /** Set up the firewall, reconcile state, capture until stopped, save state. */
@@ -99,7 +99,7 @@ export class BanDaemon {
     try {
       this.#capture = LiveCapture.open({
         device: cfg.interface,
-        filter: bpfFor(cfg),
+        filter: (linkType) => bpfFor(cfg, { linkType }),
         snaplen: cfg.snaplen,
         bufferSize: cfg.bufferSize,
       });
@@ -165,12 +165,18 @@ export class BanDaemon {
     const kernel = await this.#fw.list();
     const inKernel = new Map(kernel.map((e) => [e.address, e]));
     const missing = [];
+    const stale: { address: string; family: 4 | 6 }[] = [];
     let restored = 0, adopted = 0, expired = 0;
     for (const h of state.hosts) {
       if (h.ban) {
         if (h.ban.expiresAt !== 0 && h.ban.expiresAt <= now) {
           expired++;
           this.#log.info("unban", { address: h.address, reason: "expired while stopped" });
+          // A backend without timeouts (iptables rules) still holds it: remove it, don't adopt it as permanent.
+          if (inKernel.has(h.address)) {
+            stale.push({ address: h.address, family: h.ban.family });
+            inKernel.delete(h.address);
+          }
           continue;
         }
         this.#engine.restoreBan(h.ban);
@@ -187,8 +193,9 @@ export class BanDaemon {
         this.#engine.restoreFailures(h.address, h.failures);
       }
     }
+    if (stale.length) await this.#fw.unban(stale);
     for (const k of kernel) {
-      if (this.#engine.banOf(k.address)) continue;
+      if (this.#engine.banOf(k.address) || !inKernel.has(k.address)) continue;
       adopted++;
       this.#engine.restoreBan({
         address: k.address,
@@ -306,7 +313,14 @@ export class BanDaemon {
         latency_ms: Number(latency.toFixed(3)),
       });
       if (this.#opts.json) {
-        console.log(JSON.stringify({ event: "ban", ...banJson(v), latencyMs: Number(latency.toFixed(3)) }));
+        console.log(JSON.stringify({
+          event: "ban",
+          ...banJson(v),
+          latencyMs: Number(latency.toFixed(3)),
+          // microsecond epoch times: the threshold-crossing response's capture time and when the ban was in place
+          lastUs: Math.round(v.last * 1000),
+          appliedUs: Math.round(applied * 1000),
+        }));
       }
       this.#opts.onBan?.(v, latency);
       this.#notify(v.address);
@@ -422,10 +436,13 @@ export class BanDaemon {
     }
     try {
       const next = await this.#opts.reload();
-      if (next.interface !== this.#cfg.interface || next.backend !== this.#cfg.backend) {
-        this.#log.warn("SIGHUP: interface and backend changes need a restart; other settings reloaded");
+      if (
+        next.interface !== this.#cfg.interface || next.backend !== this.#cfg.backend || next.ipset !== this.#cfg.ipset
+      ) {
+        this.#log.warn("SIGHUP: interface, backend and ipset changes need a restart; other settings reloaded");
         next.interface = this.#cfg.interface;
         next.backend = this.#cfg.backend;
+        next.ipset = this.#cfg.ipset;
       }
       if (next.pbxAddrs.length === 0) next.pbxAddrs = this.#cfg.pbxAddrs;
       const snap = this.#engine.snapshot();
@@ -438,7 +455,7 @@ export class BanDaemon {
       }
       if (next.scope !== prev.scope || next.ports.join() !== prev.ports.join()) {
         this.#fw.close();
-        this.#fw = openFirewall(next.backend, { scope: next.scope, ports: next.ports });
+        this.#fw = openFirewall(next.backend, { scope: next.scope, ports: next.ports, ipset: next.ipset });
         await this.#fw.setup();
       }
       this.#log.info("config reloaded", {

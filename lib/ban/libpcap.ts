@@ -32,6 +32,8 @@ const PCAP_SYMBOLS = {
   pcap_stats: { parameters: ["pointer", "buffer"], result: "i32" },
   pcap_datalink: { parameters: ["pointer"], result: "i32" },
   pcap_close: { parameters: ["pointer"], result: "void" },
+  pcap_open_dead: { parameters: ["i32", "i32"], result: "pointer" },
+  pcap_offline_filter: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
 } as const;
 
 const LIBC_SYMBOLS = {
@@ -42,8 +44,8 @@ const LIBC_SYMBOLS = {
 export interface LiveCaptureOptions {
   /** Interface name (`any` for all). */
   device: string;
-  /** BPF filter expression. */
-  filter?: string;
+  /** BPF filter expression, or a function of the capture's link type (known once the capture is active). */
+  filter?: string | ((linkType: number) => string);
   /** Bytes kept per packet (default 8192: each one takes a slot of this size in the immediate-mode ring). */
   snaplen?: number;
   /** Kernel buffer size in bytes (default 64 MiB). */
@@ -183,13 +185,11 @@ export class LiveCapture {
       const text = `capture on '${options.device}': ${msg || status}`;
       fail(rc === -8 ? "E_PERMISSION" : "E_NETWORK", rc === -8 ? `${text} (needs root or CAP_NET_RAW)` : text);
     }
-    if (options.filter) {
+    const filter = typeof options.filter === "function" ? options.filter(s.pcap_datalink(h)) : options.filter;
+    if (filter) {
       const prog = new Uint8Array(16);
-      if (s.pcap_compile(h, prog, cstr(options.filter), 1, 0xffffffff) !== 0) {
-        fail(
-          "E_USAGE",
-          `bad capture filter '${options.filter}': ${Deno.UnsafePointerView.getCString(s.pcap_geterr(h)!)}`,
-        );
+      if (s.pcap_compile(h, prog, cstr(filter), 1, 0xffffffff) !== 0) {
+        fail("E_USAGE", `bad capture filter '${filter}': ${Deno.UnsafePointerView.getCString(s.pcap_geterr(h)!)}`);
       }
       const r = s.pcap_setfilter(h, prog);
       s.pcap_freecode(prog);
@@ -305,4 +305,56 @@ export class LiveCapture {
 function decodeC(buf: Uint8Array): string {
   const z = buf.indexOf(0);
   return new TextDecoder().decode(buf.subarray(0, z < 0 ? buf.length : z)).trim();
+}
+
+/**
+ * A BPF filter compiled by libpcap for a link type without a capture (`pcap_open_dead` + `pcap_compile`), applied to
+ * frames in memory with `pcap_offline_filter`: libpcap's own verdict, for checking what a capture filter lets through.
+ */
+export class CompiledFilter {
+  #pcap: Deno.DynamicLibrary<typeof PCAP_SYMBOLS>;
+  #h: Deno.PointerValue;
+  #prog = new Uint8Array(16);
+  #hdr = new Uint8Array(24);
+  #closed = false;
+
+  /** Compile `filter` for frames of `linkType` (DLT). Throws `E_USAGE` with libpcap's message on a bad filter. */
+  constructor(filter: string, options: { linkType: number; snaplen?: number; libPath?: string }) {
+    const path = options.libPath ?? LIBPCAP_PATH;
+    try {
+      this.#pcap = Deno.dlopen(path, PCAP_SYMBOLS);
+    } catch (err) {
+      throw new PbxError("E_FFI", `cannot load libpcap (${path}): install libpcap0.8`, { cause: err });
+    }
+    const s = this.#pcap.symbols;
+    this.#h = s.pcap_open_dead(options.linkType, options.snaplen ?? 65535);
+    if (this.#h === null) {
+      this.#pcap.close();
+      throw new PbxError("E_FFI", "pcap_open_dead failed");
+    }
+    if (s.pcap_compile(this.#h, this.#prog, cstr(filter), 1, 0xffffffff) !== 0) {
+      const msg = Deno.UnsafePointerView.getCString(s.pcap_geterr(this.#h)!);
+      s.pcap_close(this.#h);
+      this.#pcap.close();
+      throw new PbxError("E_USAGE", `bad capture filter '${filter}': ${msg}`);
+    }
+  }
+
+  /** Whether the filter accepts `frame` (captured whole). */
+  matches(frame: Uint8Array): boolean {
+    if (this.#closed) throw new PbxError("E_STATE", "filter is closed");
+    const dv = new DataView(this.#hdr.buffer);
+    dv.setUint32(16, frame.length, true); // caplen
+    dv.setUint32(20, frame.length, true); // len
+    return this.#pcap.symbols.pcap_offline_filter(this.#prog, this.#hdr, frame) !== 0;
+  }
+
+  /** Free the program and the library handle. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pcap.symbols.pcap_freecode(this.#prog);
+    this.#pcap.symbols.pcap_close(this.#h);
+    this.#pcap.close();
+  }
 }

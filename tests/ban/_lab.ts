@@ -9,7 +9,10 @@
 /** Users kamailio knows, with their passwords. */
 export const USERS: Record<string, string> = { "100": "s3cret", "200": "friendpw" };
 
-/** A kamailio.cfg listening on the given addresses (UDP and TCP, port 5060); logs every request with its source. */
+/**
+ * A kamailio.cfg listening on the given addresses (UDP and TCP, port 5060); logs every request it processes as
+ * `PBXREQ METHOD from SRC proto PROTO cid CALL-ID cseq N`.
+ */
 export function kamailioCfg(v4: string, v6: string): string {
   const users = Object.entries(USERS)
     .map(([u, p], i) => `  ${i ? "else " : ""}if ($var(u) == "${u}") { $var(pw) = "${p}"; }`)
@@ -33,7 +36,7 @@ loadmodule "siputils.so"
 loadmodule "auth.so"
 
 request_route {
-  xlog("L_ERR", "PBXREQ $rm from $si proto $pr\\n");
+  xlog("L_ERR", "PBXREQ $rm from $si proto $pr cid $ci cseq $cs\\n");
   if (is_method("ACK")) { exit; }
   if (is_method("OPTIONS")) { sl_send_reply("200", "OK"); exit; }
   if (!is_method("REGISTER|INVITE")) { sl_send_reply("405", "Method Not Allowed"); exit; }
@@ -140,3 +143,17 @@ export function registerWithAuth(final: number): string {
 </scenario>
 `;
 }
+
+/**
+ * python3 -c SENDER SRC DST N PAYLOAD: sends PAYLOAD N times over UDP from SRC:5060 to DST:5060, i.e. SIP responses
+ * "from the PBX" without a PBX (run it in the pbx namespace).
+ */
+export const SENDER = `
+import socket, sys
+src, dst, n, payload = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
+fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.bind((src, 5060))
+for i in range(n):
+    s.sendto(payload, (dst, 5060))
+`;

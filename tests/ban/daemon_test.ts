@@ -7,16 +7,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
 import { ROOT, sh, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { sipResponse } from "../../lib/ban/net/craft.ts";
-
-const SENDER = `
-import socket, sys
-src, dst, n, payload = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
-fam = socket.AF_INET6 if ":" in src else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_DGRAM)
-s.bind((src, 5060))
-for i in range(n):
-    s.sendto(payload, (dst, 5060))
-`;
+import { SENDER } from "./_lab.ts";
 
 testWith(
   "ban daemon: iptables+ipset backend, SIGHUP reloads the TOML config, notify-cmd gets the address as argv",

@@ -18,6 +18,52 @@ interface BanLine {
   expires: string;
   reason: string;
   latencyMs: number;
+  lastUs: number;
+  appliedUs: number;
+}
+
+/** One SIP message of a capture as tshark dissects it (times in integer microseconds since the epoch). */
+interface WireMsg {
+  us: number;
+  src: string;
+  dst: string;
+  status?: number;
+  method?: string;
+  cseqMethod: string;
+  key: string;
+}
+
+/** `frame.time_epoch` ("1764000000.123456000") as integer microseconds, exactly. */
+function epochUs(text: string): number {
+  const [sec, frac = ""] = text.split(".");
+  return Number(sec) * 1e6 + Number((frac + "000000").slice(0, 6));
+}
+
+/** Every SIP message in a capture, dissected by tshark (several per frame over TCP: one entry each). */
+async function tsharkSip(path: string): Promise<WireMsg[]> {
+  const fields = ["frame.time_epoch", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "sip.Status-Code", "sip.Method"];
+  fields.push("sip.CSeq.method", "sip.CSeq.seq", "sip.Call-ID");
+  const argv = ["tshark", "-r", path, "-Y", "sip", "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"];
+  const r = await sh([...argv, "-E", "aggregator=|", ...fields.flatMap((f) => ["-e", f])]);
+  const out: WireMsg[] = [];
+  for (const line of r.stdout.split("\n")) {
+    if (!line.trim()) continue;
+    const [t, s4, s6, d4, d6, codes, methods, cms, seqs, cids] = line.split("\t").map((f) => f.split("|"));
+    const n = cms.length;
+    for (let i = 0; i < n; i++) {
+      const status = codes[0] ? Number(codes[i]) : undefined;
+      out.push({
+        us: epochUs(t[0]),
+        src: s4[0] || s6[0],
+        dst: d4[0] || d6[0],
+        status,
+        method: methods[0] ? methods[i] : undefined,
+        cseqMethod: cms[i],
+        key: `${cids[i]} ${seqs[i]}`,
+      });
+    }
+  }
+  return out;
 }
 
 function bansOf(p: Proc): BanLine[] {
@@ -33,7 +79,7 @@ async function runFor(p: Proc, ms: number): Promise<void> {
 
 testWith(
   "ban live: kamailio + svwar/svcrack/sipp attackers banned in nftables, friend and exempt never, state kept",
-  { tools: ["kamailio", "sipp", "svwar", "svcrack", "nft", "ip", "tcpdump"], files: LIBS, root: true },
+  { tools: ["kamailio", "sipp", "svwar", "svcrack", "nft", "ip", "tcpdump", "tshark"], files: LIBS, root: true },
   async () => {
     const net = await TestNet.create(["pbx", "scanner", "cracker", "flood", "tcpatk", "friend", "trusted"]);
     const dir = await Deno.makeTempDir({ prefix: "pbxkit-ban-" });
@@ -254,6 +300,82 @@ testWith(
       // The offline replay of the real capture decides exactly what the live daemon decided.
       await new Promise((r) => setTimeout(r, 300));
       await dump.stop("SIGINT", 5000);
+      // Exactly the threshold, checked on the wire, independently of the ban's own `failures`: tshark dissects the
+      // PBX's traffic captured by tcpdump (`-i any`, the same kernel timestamps the daemon's libpcap saw). Per
+      // attacker A, E = the error responses (status >= 400, CSeq REGISTER/INVITE) the PBX sent to A, in wire order.
+      // The daemon names the response that crossed the threshold (`lastUs`, its capture time) and when the ban was
+      // in the set (`appliedUs`).
+      //  1. The crossing response is the 10th element of E: exactly 9 error responses went out before it. (Banning
+      //     at 9 or at 11 names the 9th or the 11th, milliseconds away, and fails here.)
+      //  2. The responses sent before the ban took effect (t < appliedUs) are those 10 plus the ones in flight: a
+      //     response counts as in flight when its request reached the PBX before the ban was in the set. Every
+      //     error response to A after the 10th must be in flight (kamailio answered no request it got after the ban).
+      //  3. After the ban, no request from A reaches kamailio: each request kamailio logged (by Call-ID and CSeq)
+      //     matches a copy that was on the wire before appliedUs.
+      const wire = await tsharkSip(`${dir}/live.pcap`);
+      const kamKeys = new Map<string, Map<string, number>>();
+      for (
+        const m of (kam.stdout + kam.stderr).matchAll(/PBXREQ \S+ from (\S+) proto \S+ cid (.+?) cseq (\d+)\s*$/gm)
+      ) {
+        const ip = m[1].replace(/^\[|\]$/g, "");
+        const per = kamKeys.get(ip) ?? new Map<string, number>();
+        per.set(`${m[2]} ${m[3]}`, (per.get(`${m[2]} ${m[3]}`) ?? 0) + 1);
+        kamKeys.set(ip, per);
+      }
+      const wireReport: string[] = [];
+      for (const b of all) {
+        const A = b.address;
+        const errs = wire.filter((m) =>
+          m.dst === A && m.status !== undefined && m.status >= 400 && ["REGISTER", "INVITE"].includes(m.cseqMethod)
+        );
+        const reqs = wire.filter((m) => m.src === A && m.method !== undefined);
+        assert(errs.length >= 10, `${A}: only ${errs.length} error responses on the wire, fewer than the threshold`);
+        // 1. the crossing response is the 10th: the error response nearest to the daemon's capture time of it, within
+        //    1 ms and strictly nearer than any other (the two captures stamp the same packet 0-100 µs apart; responses
+        //    to one host are milliseconds apart)
+        const dist = errs.map((m, i) => ({ n: i + 1, d: Math.abs(m.us - b.lastUs) })).sort((x, y) => x.d - y.d);
+        const around = `(µs from it: ${JSON.stringify(errs.slice(7, 12).map((m) => m.us - b.lastUs))})`;
+        assert(dist[0].d <= 1000 && dist[1].d > dist[0].d, `${A}: the crossing response is on the wire ${around}`);
+        assertEquals(dist[0].n, 10, `${A}: the response the daemon banned on is the 10th error response ${around}`);
+        assert(b.appliedUs >= b.lastUs, `${A}: ban applied after the crossing response`);
+        // 2. what went out before the ban took effect: the 10, plus responses in flight
+        const arrivedBeforeBan = new Map<string, number>();
+        for (const r of reqs) {
+          if (r.us < b.appliedUs) arrivedBeforeBan.set(r.key, (arrivedBeforeBan.get(r.key) ?? 0) + 1);
+        }
+        const later = errs.slice(10);
+        for (const e of later) {
+          assert(
+            arrivedBeforeBan.has(e.key),
+            `${A}: error response ${e.key} after the 10th answers a request from before the ban`,
+          );
+        }
+        const beforeBan = errs.filter((m) => m.us < b.appliedUs).length;
+        const inFlight = later.filter((m) => m.us < b.appliedUs).length;
+        assertEquals(beforeBan, 10 + inFlight, `${A}: error responses before the ban = threshold + in flight`);
+        // 3. nothing that arrived after the ban reached kamailio
+        const seen = kamKeys.get(A) ?? new Map<string, number>();
+        assert(seen.size > 0, `kamailio logged requests from ${A}`);
+        for (const [key, n] of seen) {
+          assert(
+            n <= (arrivedBeforeBan.get(key) ?? 0),
+            `${A}: kamailio processed ${key} ${n}x, but only ${
+              arrivedBeforeBan.get(key) ?? 0
+            } copies arrived before the ban`,
+          );
+        }
+        const dropped = reqs.filter((m) => m.us >= b.appliedUs).length;
+        wireReport.push(
+          `${A}: 10th error response on the wire ${errs[9].us - b.lastUs} µs from the daemon's, ban in the set ` +
+            `${((b.appliedUs - b.lastUs) / 1000).toFixed(3)} ms after it, ` +
+            `${errs.length} errors total (${inFlight} in flight before the ban, ${later.length - inFlight} after), ` +
+            `${dropped} requests after the ban, none processed`,
+        );
+      }
+      // The banned UDP flooder kept sending after its ban (the second sipp run): the check above is not vacuous.
+      assert(wire.filter((m) => m.src === h.flood.ipv4 && m.us >= banned(h.flood.ipv4)!.appliedUs).length >= 20);
+      console.log(wireReport.join("\n"));
+
       const replay = await runCli([
         "ban",
         "--pcap",

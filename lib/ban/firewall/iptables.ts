@@ -26,8 +26,8 @@ export class IptablesFirewall implements Firewall {
   #opts: FirewallOptions;
   #ipset: boolean;
 
-  /** Make the backend; `useIpset` defaults to whether `ipset` is installed. */
-  constructor(options: FirewallOptions, useIpset: boolean = hasCommand("ipset")) {
+  /** Make the backend; `useIpset` defaults to whether `ipset` is installed, unless `options.ipset` is false. */
+  constructor(options: FirewallOptions, useIpset: boolean = options.ipset !== false && hasCommand("ipset")) {
     if (!hasCommand("iptables")) throw new PbxError("E_TOOL_MISSING", "iptables is not installed");
     this.#opts = options;
     this.#ipset = useIpset;
@@ -148,7 +148,7 @@ export class IptablesFirewall implements Firewall {
     return c;
   }
 
-  /** Remove the jump rule(s), the chain and the sets; nothing else. */
+  /** Remove the jump rule(s), the chain and the sets (whether or not this instance uses them); nothing else. */
   async cleanup(): Promise<void> {
     for (const fam of [4, 6] as const) {
       const ipt = TOOL[fam];

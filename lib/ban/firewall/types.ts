@@ -13,6 +13,8 @@ export interface FirewallOptions {
   scope: BanScope;
   /** The PBX's ports blocked with scope `ports`. */
   ports: readonly number[];
+  /** iptables backend: `false` never uses ipset (one rule per ban); default: ipset when installed. */
+  ipset?: boolean;
 }
 
 /** An element to add to a ban set. */
