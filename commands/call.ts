@@ -8,7 +8,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { globalFlags, newCommand } from "../lib/cli/mod.ts";
 import { collect, parseDuration, parseIntIn, usageError } from "../lib/common/mod.ts";
-import { type DtmfMode, exitStatusHelp, outcomeError, runCall } from "../lib/call/mod.ts";
+import { chooseWebrtc, type DtmfMode, exitStatusHelp, outcomeError, runCall } from "../lib/call/mod.ts";
 import { DTMF_PATTERN } from "../lib/call/audio.ts";
 
 const KNOWN_CODECS = ["opus", "pcmu", "pcma", "g722", "isac", "ilbc", "g729", "telephone-event"];
@@ -68,7 +68,10 @@ export function callCommand(): Command {
     .option("--connect-timeout <time>", "time allowed for the WebSocket and the registration", "15s")
     .option("--codecs <list>", "audio codecs to use, in order of preference, e.g. pcma,pcmu or opus")
     .option("--header <header>", "extra SIP header on the INVITE, 'Name: value' (repeatable)", collect)
-    .option("--webrtc <stack>", "WebRTC stack: wrtc (native libwebrtc) or werift (pure TypeScript)", "wrtc")
+    .option(
+      "--webrtc <stack>",
+      "WebRTC stack: wrtc (native libwebrtc; the default) or werift (pure TypeScript; the default with --dtmf-mode rfc4733)",
+    )
     .option("--ca <file>", "for wss://: trust this PEM CA or self-signed certificate")
     .option("--insecure", "for wss://: do not verify the server certificate (warns)")
     .option("--sip-trace", "print every SIP message sent and received (JsSIP's transport log) on stderr")
@@ -88,12 +91,14 @@ export function callCommand(): Command {
       if (opts.reject && opts.autoAnswer !== undefined) {
         throw usageError("--reject and --auto-answer exclude each other");
       }
-      const webrtc = opts.webrtc;
-      if (webrtc !== "wrtc" && webrtc !== "werift") throw usageError(`--webrtc: 'wrtc' or 'werift', not '${webrtc}'`);
+      if (opts.webrtc !== undefined && opts.webrtc !== "wrtc" && opts.webrtc !== "werift") {
+        throw usageError(`--webrtc: 'wrtc' or 'werift', not '${opts.webrtc}'`);
+      }
       const dtmfMode = opts.dtmfMode as DtmfMode;
       if (!["auto", "rfc4733", "info", "inband"].includes(dtmfMode)) {
         throw usageError(`--dtmf-mode: auto, rfc4733, info or inband, not '${opts.dtmfMode}'`);
       }
+      const webrtc = chooseWebrtc(opts.webrtc, dtmfMode);
       if (opts.dtmf !== undefined && !DTMF_PATTERN.test(opts.dtmf)) {
         throw usageError(`--dtmf: '${opts.dtmf}' has characters other than 0-9 A-D * # ,`);
       }

@@ -16,6 +16,7 @@ import { installWebrtc, type WebrtcEngine, type WebrtcEngineName } from "./webrt
 import { type TlsTrust, wsSocketFor } from "./ws_socket.ts";
 
 export { EXIT_STATUS, exitStatusHelp, outcomeFromFailure, outcomeFromStatus } from "./status.ts";
+export { chooseWebrtc } from "./webrtc_shim.ts";
 export type { CallOutcome } from "./status.ts";
 export type { CallEvent, CallReport, DtmfMode } from "./ua.ts";
 export { webphoneAssets } from "./webphone.ts";

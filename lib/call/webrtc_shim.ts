@@ -14,6 +14,15 @@ import { PbxError } from "../common/mod.ts";
 /** The WebRTC stacks pbxkit can run JsSIP on. */
 export type WebrtcEngineName = "wrtc" | "werift";
 
+/**
+ * The stack to run when the user did not name one: `wrtc` (native, fastest to connect), except that RFC 4733 DTMF
+ * needs an `RTCDTMFSender`, which the shipped `@roamhq/wrtc` build lacks, so `--dtmf-mode rfc4733` picks `werift`.
+ */
+export function chooseWebrtc(requested: WebrtcEngineName | undefined, dtmfMode: string): WebrtcEngineName {
+  if (requested) return requested;
+  return dtmfMode === "rfc4733" ? "werift" : "wrtc";
+}
+
 /** What the rest of lib/call needs from a WebRTC stack. */
 export interface WebrtcEngine {
   /** Which stack this is. */

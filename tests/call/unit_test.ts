@@ -21,7 +21,7 @@ import { AudioFeed, Recorder } from "../../lib/call/audio.ts";
 import { EXIT_STATUS, outcomeFromFailure, outcomeFromStatus } from "../../lib/call/status.ts";
 import { fixSdpForWerift } from "../../lib/call/werift_adapter.ts";
 import { codecOf, filterCodecs } from "../../lib/call/ua.ts";
-import { formatEvent, ownUri, recordPath } from "../../lib/call/mod.ts";
+import { chooseWebrtc, formatEvent, ownUri, recordPath } from "../../lib/call/mod.ts";
 import { webphoneAssets } from "../../lib/call/webphone.ts";
 import { PbxError } from "../../lib/common/mod.ts";
 
@@ -256,4 +256,12 @@ Deno.test("codec filter: keeps the asked codecs in order, always telephone-event
   assert(!f.includes("opus") && !f.includes("a=fmtp:111") && !f.includes("rtcp-fb:111"));
   assertStringIncludes(f, "a=sendrecv");
   assertThrows(() => filterCodecs(sdp, ["g729"]), PbxError, "offered: opus, pcmu, pcma");
+});
+
+Deno.test("the default WebRTC stack is wrtc, and werift when RFC 4733 DTMF is asked for (wrtc has no RTCDTMFSender)", () => {
+  assertEquals(chooseWebrtc(undefined, "auto"), "wrtc");
+  assertEquals(chooseWebrtc(undefined, "info"), "wrtc");
+  assertEquals(chooseWebrtc(undefined, "rfc4733"), "werift");
+  assertEquals(chooseWebrtc("wrtc", "rfc4733"), "wrtc");
+  assertEquals(chooseWebrtc("werift", "auto"), "werift");
 });
