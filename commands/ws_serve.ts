@@ -62,6 +62,10 @@ export function wsServeCommand(): Command {
     .option("--idle-timeout <duration>", "close peers silent this long (a ping goes at half); 0 = never", "120s")
     .option("--handshake-timeout <duration>", "time allowed for the TLS + HTTP handshake", "10s")
     .option("--no-deflate", "never negotiate permessage-deflate")
+    .option(
+      "--deflate-no-context-takeover",
+      "compress each message on its own (answer server_no_context_takeover): saves ~256 KiB per connection",
+    )
     .option("--json", "print the listening address as one JSON line")
     .action(async function (opts) {
       globalFlags(this);
@@ -114,7 +118,11 @@ export function wsServeCommand(): Command {
         handshakeTimeout,
         subprotocols: opts.subprotocol,
         origins: opts.origin,
-        deflate: opts.deflate === false ? false : undefined,
+        deflate: opts.deflate === false
+          ? false
+          : opts.deflateNoContextTakeover
+          ? { serverNoContextTakeover: true }
+          : undefined,
       });
       const roles: string[] = [];
       if (echo) roles.push("echo");

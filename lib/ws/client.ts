@@ -31,9 +31,10 @@ export interface ConnectOptions {
   highWaterMark?: number;
   /**
    * Open the transport yourself (e.g. `dialNodeTls({ insecure: true })` from node_tls.ts): called with the URL's
-   * host (no brackets) and port instead of `Deno.connect`/`Deno.connectTls` (then `caCerts` is not used).
+   * host (no brackets) and port instead of `Deno.connect`/`Deno.connectTls` (then `caCerts` is not used). The
+   * `signal` aborts when `timeout` expires: the dial function must then destroy its pending transport and reject.
    */
-  dial?: (hostname: string, port: number) => Promise<WsConn>;
+  dial?: (hostname: string, port: number, options: { signal: AbortSignal }) => Promise<WsConn>;
 }
 
 /**
@@ -53,8 +54,10 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   let expire!: (err: Error) => void;
   const expired = new Promise<never>((_, reject) => expire = reject);
   expired.catch(() => {}); // only raced while dialing
+  const abort = new AbortController();
   const timer = setTimeout(() => {
     timedOut = true;
+    abort.abort(new Deno.errors.TimedOut("connect timed out"));
     try {
       conn?.close();
     } catch { /* closed */ }
@@ -62,7 +65,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   }, options.timeout ?? 10_000);
   try {
     const dialing = options.dial
-      ? options.dial(hostname, port)
+      ? options.dial(hostname, port, { signal: abort.signal })
       : secure
       ? Deno.connectTls({ hostname, port, caCerts: options.caCerts, alpnProtocols: ["http/1.1"] })
       : Deno.connect({ hostname, port });

@@ -2,8 +2,12 @@
  * permessage-deflate (RFC 7692): parsing `Sec-WebSocket-Extensions`, negotiating the parameters on the server and
  * the client side, and compressing/decompressing whole messages with `node:zlib`, with the inflated size bounded.
  *
- * Outgoing, pbxkit compresses every message on its own with native zlib: its answer always carries
- * `server_no_context_takeover` (RFC 7692 §7.1.1.1 lets a server add it), so it keeps no compressor per connection.
+ * Outgoing, a server uses context takeover unless the client's offer asks for `server_no_context_takeover` or the
+ * server is configured with {@linkcode DeflateOptions.serverNoContextTakeover}: one native zlib compressor per
+ * connection keeps its window from message to message ({@linkcode StreamDeflater}), so repeated content (SIP
+ * headers, JSON keys) compresses to a few bytes. That costs zlib's state per connection (about
+ * `2^(windowBits+2) + 2^(memLevel+9)` bytes: 256 KiB at 15/8). Without context takeover each message is compressed
+ * on its own ({@linkcode compressMessage}) and nothing is kept between messages.
  * Incoming, the client may use context takeover (its default): those messages are inflated by a streaming
  * inflater that keeps the 32 KiB window between messages ({@linkcode StreamInflater}); when the client offered
  * `client_no_context_takeover`, each message is inflated on its own with native zlib.
@@ -82,6 +86,10 @@ export interface DeflateParams {
   threshold: number;
   /** The peer compresses with context takeover: its messages must be inflated with the previous ones' window. */
   peerContextTakeover?: boolean;
+  /** This endpoint compresses with context takeover (one compressor kept across messages). Default false. */
+  contextTakeover?: boolean;
+  /** zlib memLevel (1-9) of the kept compressor (default 8). */
+  memLevel?: number;
 }
 
 /** Server options for permessage-deflate. */
@@ -94,6 +102,13 @@ export interface DeflateOptions {
   maxWindowBits?: number;
   /** Ask clients not to use context takeover (saves ~40 KiB per connection; default false). */
   clientNoContextTakeover?: boolean;
+  /**
+   * Never compress with context takeover, even when the client allows it: answer `server_no_context_takeover` and
+   * keep no compressor per connection (saves about 256 KiB per connection at the default window; default false).
+   */
+  serverNoContextTakeover?: boolean;
+  /** zlib memLevel (1-9) of the per-connection compressor with context takeover (default 8; lower saves memory). */
+  memLevel?: number;
 }
 
 const PMD = "permessage-deflate";
@@ -146,7 +161,9 @@ export function negotiateDeflateServer(
     }
     if (!ok) continue;
     const clientNoContext = seen.has("client_no_context_takeover") || (options.clientNoContextTakeover ?? false);
-    let response = `${PMD}; server_no_context_takeover`;
+    const serverNoContext = seen.has("server_no_context_takeover") || (options.serverNoContextTakeover ?? false);
+    let response = PMD;
+    if (serverNoContext) response += "; server_no_context_takeover";
     if (clientNoContext) response += "; client_no_context_takeover";
     let bits = maxBits;
     if (serverBits !== undefined) {
@@ -161,6 +178,8 @@ export function negotiateDeflateServer(
         level: options.level ?? 6,
         threshold: options.threshold ?? 64,
         peerContextTakeover: !clientNoContext,
+        contextTakeover: !serverNoContext,
+        memLevel: Math.min(9, Math.max(1, Math.trunc(options.memLevel ?? 8))),
       },
     };
   }
@@ -219,6 +238,86 @@ export function compressMessage(data: Uint8Array, params: DeflateParams): Uint8A
     return n === 4 ? EMPTY_BLOCK : out.subarray(0, n - 4);
   }
   return out;
+}
+
+/** The parts of node's zlib handle {@linkcode StreamDeflater} drives (the same binding in Node and Deno). */
+interface ZlibHandle {
+  writeSync(
+    flush: number,
+    input: Uint8Array,
+    inOff: number,
+    inLen: number,
+    out: Uint8Array,
+    outOff: number,
+    outLen: number,
+  ): void;
+}
+
+/**
+ * A raw-deflate compressor that keeps its window from message to message: the server side of context takeover
+ * (RFC 7692 §7.2.1). Each message is compressed and flushed with `Z_SYNC_FLUSH`, and the trailing `00 00 ff ff`
+ * removed. It drives a native `zlib.createDeflateRaw()` synchronously through its handle (node's own
+ * `_processChunk` closes the stream after one synchronous call). Call {@linkcode StreamDeflater.close} when the
+ * connection ends to free zlib's memory at once.
+ */
+export class StreamDeflater {
+  #stream: zlib.DeflateRaw | undefined;
+  #handle: ZlibHandle;
+  #state: Uint32Array;
+  #error: Error | undefined;
+
+  /** A compressor with `params.windowBits`, `params.level` and `params.memLevel` (default 8). */
+  constructor(params: DeflateParams) {
+    const stream = zlib.createDeflateRaw({
+      windowBits: params.windowBits,
+      level: params.level,
+      memLevel: params.memLevel ?? 8,
+    });
+    const internal = stream as unknown as { _handle?: ZlibHandle; _writeState?: Uint32Array };
+    if (!internal._handle || !internal._writeState) {
+      stream.close();
+      throw new PbxError("E_INTERNAL", "node:zlib offers no synchronous streaming handle");
+    }
+    stream.on("error", (err: Error) => this.#error ??= err);
+    this.#stream = stream;
+    this.#handle = internal._handle;
+    this.#state = internal._writeState;
+  }
+
+  /** Compress one message, using the window of the previous ones. Throws `E_STATE` after {@linkcode close}. */
+  compress(data: Uint8Array): Uint8Array {
+    if (!this.#stream) throw new PbxError("E_STATE", "the compressor is closed");
+    // one output buffer fits nearly always (a sync flush adds at most a few bytes per 16 KiB stored block)
+    let out = new Uint8Array(data.length + (data.length >> 10) + 64);
+    let used = 0;
+    let inOff = 0;
+    let inLen = data.length;
+    for (;;) {
+      this.#handle.writeSync(SYNC, data, inOff, inLen, out, used, out.length - used);
+      if (this.#error) throw new PbxError("E_INTERNAL", `deflate failed: ${this.#error.message}`);
+      const availOut = this.#state[0];
+      const availIn = this.#state[1];
+      used = out.length - availOut;
+      inOff += inLen - availIn;
+      inLen = availIn;
+      if (availOut !== 0) break; // zlib stops short of a full buffer only once the flush is complete
+      const bigger = new Uint8Array(out.length * 2);
+      bigger.set(out);
+      out = bigger;
+    }
+    if (
+      used >= 4 && out[used - 4] === 0 && out[used - 3] === 0 && out[used - 2] === 0xff && out[used - 1] === 0xff
+    ) {
+      return used === 4 ? EMPTY_BLOCK : out.subarray(0, used - 4);
+    }
+    return out.subarray(0, used);
+  }
+
+  /** Free the compressor (idempotent). */
+  close(): void {
+    this.#stream?.close();
+    this.#stream = undefined;
+  }
 }
 
 /** Why {@linkcode decompressMessage} failed. */

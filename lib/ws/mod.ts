@@ -41,6 +41,8 @@ export {
   type DeflateParams,
   negotiateDeflateServer,
   parseExtensions,
+  StreamDeflater,
+  StreamInflater,
 } from "./deflate.ts";
 export {
   acceptKey,

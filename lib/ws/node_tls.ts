@@ -19,10 +19,21 @@ export interface NodeTlsOptions {
   insecure?: boolean;
 }
 
-/** Connect with `node:tls` (ALPN `http/1.1`, SNI for names); rejects with node's error (its `code` kept). */
-export function dialNodeTls(options: NodeTlsOptions = {}): (hostname: string, port: number) => Promise<WsConn> {
-  return (hostname, port) =>
+/**
+ * Connect with `node:tls` (ALPN `http/1.1`, SNI for names); rejects with node's error (its `code` kept). When the
+ * optional `signal` aborts before the TLS handshake completes, the pending socket is destroyed and the promise
+ * rejects with the signal's reason.
+ */
+export function dialNodeTls(
+  options: NodeTlsOptions = {},
+): (hostname: string, port: number, dialOptions?: { signal?: AbortSignal }) => Promise<WsConn> {
+  return (hostname, port, dialOptions) =>
     new Promise((resolve, reject) => {
+      const signal = dialOptions?.signal;
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
       const isIp = /^[\d.]+$/.test(hostname) || hostname.includes(":");
       const sock = tls.connect({
         host: hostname,
@@ -32,12 +43,16 @@ export function dialNodeTls(options: NodeTlsOptions = {}): (hostname: string, po
         rejectUnauthorized: !options.insecure,
         ALPNProtocols: ["http/1.1"],
       });
+      const onAbort = () => fail(signal?.reason ?? new Error("dial aborted"));
       const fail = (err: Error) => {
+        signal?.removeEventListener("abort", onAbort);
         sock.destroy();
         reject(err);
       };
+      signal?.addEventListener("abort", onAbort, { once: true });
       sock.once("error", fail);
       sock.once("secureConnect", () => {
+        signal?.removeEventListener("abort", onAbort);
         sock.off("error", fail);
         resolve(new NodeTlsConn(sock));
       });

@@ -29,7 +29,7 @@ import {
 } from "./frame.ts";
 import { Utf8Validator } from "./utf8.ts";
 import type { SimdKernel } from "./simd.ts";
-import { compressMessage, decompressMessage, type DeflateParams, StreamInflater } from "./deflate.ts";
+import { compressMessage, decompressMessage, type DeflateParams, StreamDeflater, StreamInflater } from "./deflate.ts";
 import { PbxError } from "../common/mod.ts";
 
 /** Which end of the connection this is: servers require masked frames and send unmasked ones; clients the reverse. */
@@ -85,6 +85,7 @@ export class Protocol {
   readonly #expectMask: boolean;
   readonly #simd: SimdKernel | undefined;
   #inflater: StreamInflater | undefined;
+  #deflater: StreamDeflater | undefined;
   /**
    * When true, a message that arrived in one frame within one `receive()` call is delivered as a view into the
    * bytes given to `receive()` (no copy): valid only until the next `receive()`. For consumers that use or copy
@@ -482,6 +483,16 @@ export class Protocol {
     return false;
   }
 
+  /**
+   * Free the per-connection compressor (context takeover keeps native zlib state) once the connection is over.
+   * Idempotent. Sending after it still works (a new compressor starts with an empty window, which any peer inflates),
+   * only compressing less: call it when nothing more is to be sent.
+   */
+  release(): void {
+    this.#deflater?.close();
+    this.#deflater = undefined;
+  }
+
   /** Fail the connection from outside (e.g. 1011 on an internal error, 1008 on a policy). */
   fail(code: number, reason = ""): void {
     this.#fail(code, reason);
@@ -503,7 +514,10 @@ export class Protocol {
     if (this.#closeSent) throw new PbxError("E_STATE", "cannot send: the connection is closing");
     const d = this.#deflate;
     if (d !== undefined && bytes.length >= d.threshold) {
-      this.#queueFrame(text ? Opcode.Text : Opcode.Binary, compressMessage(bytes, d), true, true);
+      let packed: Uint8Array;
+      if (d.contextTakeover) packed = (this.#deflater ??= new StreamDeflater(d)).compress(bytes);
+      else packed = compressMessage(bytes, d);
+      this.#queueFrame(text ? Opcode.Text : Opcode.Binary, packed, true, true);
     } else this.#queueFrame(text ? Opcode.Text : Opcode.Binary, bytes, false, false);
   }
 

@@ -556,6 +556,7 @@ export class WebSocket implements AsyncIterable<Message> {
     } catch { /* already closed */ }
     if (this.#kernel) releaseKernel(this.#kernel);
     const p = this.#proto;
+    p.release();
     const info: CloseInfo = p.closeReceived || p.closeCode !== undefined
       ? { code: p.closeCode ?? CloseCode.Abnormal, reason: p.closeReason, wasClean: clean }
       : { code: CloseCode.Abnormal, reason: "", wasClean: false };

@@ -56,6 +56,67 @@ testWith("python websockets client: echo, fragments, ping, close, with and witho
   }
 });
 
+const PY_TAKEOVER = `
+import asyncio, sys, websockets, websockets.client
+class Counting(websockets.client.WebSocketClientProtocol):
+    wire = 0
+    def data_received(self, data):
+        Counting.wire += len(data)
+        super().data_received(data)
+async def main(url):
+    async with websockets.connect(url, create_protocol=Counting, max_size=None) as ws:
+        print("EXT", ws.response_headers.get("Sec-WebSocket-Extensions"))
+        await ws.send("warm up")
+        assert await ws.recv() == "warm up"
+        start = Counting.wire
+        text = 0
+        for i in range(300):
+            m = ("INVITE sip:bob@pbx.example.com SIP/2.0\\r\\nVia: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK%d\\r\\n"
+                 "From: <sip:alice@pbx.example.com>;tag=8e2f\\r\\nTo: <sip:bob@pbx.example.com>\\r\\n"
+                 "Call-ID: 3c26700a19c4@pbx.example.com\\r\\nCSeq: %d INVITE\\r\\nContent-Length: 0\\r\\n\\r\\n") % (i % 7, i)
+            m = m * (1 + i % 4)
+            if i % 50 == 49:
+                m = bytes((j * 131 + i) % 256 for j in range(3000))
+            await ws.send(m)
+            r = await ws.recv()
+            assert r == m, ("mismatch at", i)
+            text += len(m)
+        print("WIRE", Counting.wire - start, "PLAIN", text)
+        await ws.close(1000)
+    print("OK")
+asyncio.run(main(sys.argv[1]))
+`;
+
+testWith("python websockets client: many repeated messages with server context takeover (and forced off)", {
+  tools: ["/usr/bin/python3"],
+  files: ["/usr/lib/python3/dist-packages/websockets/__init__.py"],
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pbxkit-ws-pyctx-" });
+  const wire: Record<string, number> = {};
+  try {
+    for (const mode of ["takeover", "no-takeover"]) {
+      const srv = await startServe(mode === "takeover" ? [] : ["--deflate-no-context-takeover"]);
+      try {
+        const r = await python(dir, PY_TAKEOVER, [srv.url]);
+        assertEquals(r.code, 0, r.stderr + r.stdout);
+        assertStringIncludes(r.stdout, "OK");
+        const ext = /EXT (.*)/.exec(r.stdout)?.[1] ?? "";
+        assertMatch(ext, /^permessage-deflate/);
+        assertEquals(/server_no_context_takeover/.test(ext), mode === "no-takeover", ext);
+        const [, w, plain] = /WIRE (\d+) PLAIN (\d+)/.exec(r.stdout) ?? [];
+        wire[mode] = Number(w);
+        assert(Number(w) < Number(plain), `${mode}: compressed (${w} of ${plain} bytes)`);
+      } finally {
+        await srv.proc.stop();
+      }
+    }
+    // context takeover refers back to earlier messages: far fewer bytes for the same 300 messages
+    assert(wire.takeover * 2 < wire["no-takeover"], `takeover ${wire.takeover} B vs ${wire["no-takeover"]} B`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 const PAGE = `<!doctype html><meta charset="utf-8"><title>pending</title>
 <script>
 (async () => {

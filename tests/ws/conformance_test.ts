@@ -6,6 +6,7 @@
  */
 
 import zlib from "node:zlib";
+import { Inflate } from "fflate";
 import { assert, assertEquals } from "../_util/assert.ts";
 import { RawClient, type SendFrame } from "./_raw_client.ts";
 import { startWsServe, type WebSocketServer } from "../../lib/ws/mod.ts";
@@ -811,8 +812,46 @@ add("10.2.1", "bytes right after the handshake in the same segment are not lost"
   };
   const inflate = (p: Uint8Array): Uint8Array =>
     zlib.inflateRawSync(new Uint8Array([...p, 0, 0, 255, 255]), { finishFlush: SYNC });
+  /** A client's inflater for the server's messages with context takeover: fflate's streaming Inflate keeps the window. */
+  const streamInflate = (): (p: Uint8Array) => Uint8Array => {
+    let out: Uint8Array[] = [];
+    const z = new Inflate((c: Uint8Array) => out.push(c));
+    return (p) => {
+      out = [];
+      z.push(new Uint8Array([...p, 0, 0, 255, 255]), false);
+      const all = new Uint8Array(out.reduce((n, c) => n + c.length, 0));
+      let o = 0;
+      for (const c of out) {
+        all.set(c, o);
+        o += c.length;
+      }
+      return all;
+    };
+  };
+  /** Inflate the server's compressed messages in order with Python's zlib (one stream, `windowBits` as negotiated). */
+  const pyInflate = async (payloads: Uint8Array[], windowBits: number): Promise<Uint8Array[]> => {
+    const py = `
+import sys, zlib
+d = zlib.decompressobj(-${Math.max(9, windowBits)})
+for line in sys.stdin.read().split():
+    print(d.decompress(bytes.fromhex(line) + b"\\x00\\x00\\xff\\xff").hex() or "-")
+`;
+    const child = new Deno.Command("/usr/bin/python3", { args: ["-c", py], stdin: "piped", stdout: "piped" }).spawn();
+    const w = child.stdin.getWriter();
+    await w.write(
+      enc.encode(
+        payloads.map((p) => p.length ? Array.from(p, (b) => b.toString(16).padStart(2, "0")).join("") : "00").join(
+          "\n",
+        ),
+      ),
+    );
+    await w.close();
+    const out = await child.output();
+    assert(out.success, "python zlib inflates the server's stream");
+    return new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => l === "-" ? new Uint8Array(0) : hex(l));
+  };
   const offers: [string, string, RegExp | null][] = [
-    ["13.1", "permessage-deflate", /^permessage-deflate; server_no_context_takeover$/],
+    ["13.1", "permessage-deflate", /^permessage-deflate$/],
     ["13.2", "permessage-deflate; client_no_context_takeover", /client_no_context_takeover/],
     ["13.3", "permessage-deflate; server_no_context_takeover", /server_no_context_takeover/],
     ["13.4", "permessage-deflate; client_max_window_bits", /^permessage-deflate/],
@@ -823,7 +862,7 @@ add("10.2.1", "bytes right after the handshake in the same segment are not lost"
     [
       "13.9",
       "permessage-deflate; server_max_window_bits=7, permessage-deflate",
-      /^permessage-deflate; server_no_context_takeover$/,
+      /^permessage-deflate$/,
     ],
     ["13.10", "permessage-deflate; server_max_window_bits", null], // value required
     ["13.11", "permessage-deflate; foo=bar", null], // unknown parameter
@@ -844,27 +883,34 @@ add("10.2.1", "bytes right after the handshake in the same segment are not lost"
       }
       assert(got && want.test(got), `response ${got}`);
       const bits = Number(/server_max_window_bits=(\d+)/.exec(got ?? "")?.[1] ?? 15);
-      for (const n of [16, 64, 1000, 16_000, 200_000]) {
+      // without server_no_context_takeover the server's messages form one stream: inflate them keeping the window
+      const takeover = !/server_no_context_takeover/.test(got);
+      const inflater = takeover ? streamInflate() : inflate;
+      const sent: Uint8Array[] = [];
+      const packed: Uint8Array[] = [];
+      for (const n of [16, 64, 1000, 16_000, 200_000, 1000, 16_000]) {
         const p = enc.encode("Hello pbxkit ".repeat(Math.ceil(n / 13)).slice(0, n));
         await c.send({ opcode: TEXT, payload: deflate(p), rsv: 4 });
         const m = await c.readMessage();
         assert(m, "no echo");
-        const back = m.rsv & 4 ? inflate(m.payload) : m.payload;
-        if (m.rsv & 4 && bits < 15) {
-          // a stream made with a smaller window must inflate with that window
-          zlib.inflateRawSync(new Uint8Array([...m.payload, 0, 0, 255, 255]), {
-            finishFlush: SYNC,
-            windowBits: Math.max(9, bits),
-          });
+        const back = m.rsv & 4 ? inflater(m.payload) : m.payload;
+        if (m.rsv & 4) {
+          sent.push(p);
+          packed.push(m.payload);
         }
         assertEquals(new TextDecoder().decode(back), new TextDecoder().decode(p));
       }
+      // zlib itself, with the negotiated window (a stream made with a smaller window must inflate with it)
+      const py = await pyInflate(packed, bits);
+      assertEquals(py.map((b) => b.length), sent.map((b) => b.length));
+      assertEquals(py.map((b) => new TextDecoder().decode(b)), sent.map((b) => new TextDecoder().decode(b)));
       await cleanClose(c);
     });
   }
   const pmd = ["Sec-WebSocket-Extensions: permessage-deflate"];
   add("12.1", "compressed and uncompressed messages mixed", async ({ port }) => {
     const c = await open(port, pmd);
+    const inflate = streamInflate();
     for (let i = 0; i < 20; i++) {
       const p = enc.encode(`message ${i} `.repeat(i * 10 + 1));
       await c.send({ opcode: i % 3 ? TEXT : BIN, payload: i % 2 ? deflate(p) : p, rsv: i % 2 ? 4 : 0 });
@@ -878,6 +924,7 @@ add("10.2.1", "bytes right after the handshake in the same segment are not lost"
   for (const [i, fs] of [1, 17, 1000].entries()) {
     add(`12.2.${i + 1}`, `compressed message in ${fs}-byte fragments`, async ({ port }) => {
       const c = await open(port, pmd);
+      const inflate = streamInflate();
       const p = enc.encode("fragmented and compressed ".repeat(400));
       const z = deflate(p);
       for (let o = 0; o < z.length; o += fs) {
@@ -936,7 +983,8 @@ for i in range(40):
       const lines = new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => l.split(" ").map(hex));
       assertEquals(lines.length, 40);
       const c = await open(port, pmd);
-      assertEquals(c.header("Sec-WebSocket-Extensions"), "permessage-deflate; server_no_context_takeover");
+      assertEquals(c.header("Sec-WebSocket-Extensions"), "permessage-deflate");
+      const inflate = streamInflate();
       for (const [i, [plain, z]] of lines.entries()) {
         if (i % 5 === 4) {
           // fragmented compressed message, and an uncompressed one in between (it does not touch the window)
@@ -963,8 +1011,41 @@ for i in range(40):
     await c.send({ opcode: BIN, payload: z, rsv: 4 });
     await expectFail(c, 1009);
   });
+  add(
+    "12.10",
+    "server context takeover: repeated messages shrink to a few bytes; zlib inflates the stream",
+    async ({ port }) => {
+      const c = await open(port, pmd);
+      assertEquals(c.header("Sec-WebSocket-Extensions"), "permessage-deflate");
+      const inflate = streamInflate();
+      const sent: Uint8Array[] = [];
+      const packed: Uint8Array[] = [];
+      for (let i = 0; i < 30; i++) {
+        // the same SIP-like message, changing only a counter; sent uncompressed, echoed compressed
+        const p = enc.encode(
+          `OPTIONS sip:pbx.example.com SIP/2.0\r\nVia: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK${i % 3}\r\n` +
+            "Max-Forwards: 70\r\nFrom: <sip:alice@pbx.example.com>;tag=8e2f\r\nTo: <sip:bob@pbx.example.com>\r\n" +
+            `Call-ID: 3c26700a19c4@pbx.example.com\r\nCSeq: ${i % 3} OPTIONS\r\nContent-Length: 0\r\n\r\n`,
+        );
+        await c.send({ opcode: TEXT, payload: p });
+        const m = await c.readMessage();
+        assert(m, `no echo for message ${i}`);
+        assertEquals(m.rsv & 4, 4, "compressed");
+        assertEquals(new TextDecoder().decode(inflate(m.payload)), new TextDecoder().decode(p), `message ${i}`);
+        sent.push(p);
+        packed.push(m.payload);
+      }
+      const first = packed[0].length;
+      const later = Math.max(...packed.slice(3).map((z) => z.length));
+      assert(later * 4 < first, `repeated messages compress much smaller (${first} bytes, then at most ${later})`);
+      const py = await pyInflate(packed, 15);
+      assertEquals(py.map((b) => new TextDecoder().decode(b)), sent.map((b) => new TextDecoder().decode(b)));
+      await cleanClose(c);
+    },
+  );
   add("12.7", "empty compressed message (single 0x00 block)", async ({ port }) => {
     const c = await open(port, pmd);
+    const inflate = streamInflate();
     await c.send({ opcode: TEXT, payload: hex("00"), rsv: 4 });
     const m = await c.readMessage();
     assert(m);

@@ -22,6 +22,7 @@ import {
   Protocol,
   type ProtocolEvent,
   serverHandshake,
+  StreamDeflater,
   Utf8Validator,
 } from "../../lib/ws/mod.ts";
 import { encodeFrame } from "./_raw_client.ts";
@@ -30,6 +31,8 @@ import { SimdKernel } from "../../lib/ws/simd.ts";
 import { safeSegments } from "../../lib/ws/static.ts";
 import { parseProxySpec } from "../../lib/ws/proxy.ts";
 import { PbxError } from "../../lib/common/mod.ts";
+import { Inflate } from "fflate";
+import zlib from "node:zlib";
 
 const enc = new TextEncoder();
 
@@ -232,6 +235,96 @@ Deno.test("permessage-deflate: negotiation, round trip and the inflate bound", (
   assertEquals(decompressMessage([z], 1000), "too-big");
   assertEquals((decompressMessage([z], 1 << 20) as Uint8Array).length, 1 << 20);
   assertEquals(decompressMessage([new Uint8Array([0xff, 0xff, 0x13])], 1000), "corrupt");
+});
+
+/** Split a server's (unmasked, unfragmented) output into [rsv1, payload] per frame. */
+function serverFrames(wire: Uint8Array): [boolean, Uint8Array][] {
+  const out: [boolean, Uint8Array][] = [];
+  let o = 0;
+  while (o < wire.length) {
+    const rsv1 = (wire[o] & 0x40) !== 0;
+    let len = wire[o + 1] & 0x7f;
+    o += 2;
+    if (len === 126) {
+      len = (wire[o] << 8) | wire[o + 1];
+      o += 2;
+    } else if (len === 127) {
+      len = Number(new DataView(wire.buffer, wire.byteOffset + o, 8).getBigUint64(0));
+      o += 8;
+    }
+    out.push([rsv1, wire.subarray(o, o + len)]);
+    o += len;
+  }
+  return out;
+}
+
+/** An inflater keeping its window across messages (fflate, independent of the zlib compressor under test). */
+function streamingInflateBytes(): (p: Uint8Array) => Uint8Array {
+  let out: Uint8Array[] = [];
+  const z = new Inflate((c: Uint8Array) => out.push(c));
+  return (p) => {
+    out = [];
+    z.push(concat([p, new Uint8Array([0, 0, 0xff, 0xff])]), false);
+    return concat(out);
+  };
+}
+
+/** {@linkcode streamingInflateBytes}, decoded as UTF-8. */
+function streamingInflate(): (p: Uint8Array) => string {
+  const inflate = streamingInflateBytes();
+  return (p) => new TextDecoder().decode(inflate(p));
+}
+
+Deno.test("permessage-deflate: server context takeover negotiated unless refused; one window across messages", () => {
+  const on = negotiateDeflateServer("permessage-deflate; client_max_window_bits");
+  assert(on && on.response === "permessage-deflate" && on.params.contextTakeover === true);
+  const refused = negotiateDeflateServer("permessage-deflate; server_no_context_takeover");
+  assert(refused && /server_no_context_takeover/.test(refused.response) && !refused.params.contextTakeover);
+  const forced = negotiateDeflateServer("permessage-deflate", { serverNoContextTakeover: true, memLevel: 4 });
+  assert(forced && forced.response === "permessage-deflate; server_no_context_takeover");
+  assertEquals(forced.params.contextTakeover, false);
+  const small = negotiateDeflateServer("permessage-deflate; server_max_window_bits=10");
+  assert(small && small.response === "permessage-deflate; server_max_window_bits=10" && small.params.contextTakeover);
+
+  const sip = (i: number) =>
+    `OPTIONS sip:pbx.example.com SIP/2.0\r\nVia: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK${i}\r\n` +
+    `From: <sip:alice@pbx.example.com>;tag=8e2f\r\nTo: <sip:bob@pbx.example.com>\r\nCSeq: ${i} OPTIONS\r\n\r\n`;
+  for (const [label, params] of [["context takeover", on.params], ["no context takeover", refused.params]] as const) {
+    const server = new Protocol({ deflate: params });
+    const texts = [sip(1), sip(1), sip(2), "tiny", sip(3), "x".repeat(70_000), sip(4), sip(4)];
+    for (const t of texts) server.send(t);
+    const frames = serverFrames(concat(server.dataToSend()));
+    assertEquals(frames.length, texts.length);
+    assertEquals(frames[3][0], false, "a message under the threshold goes uncompressed (and leaves the window)");
+    const inflate = streamingInflate();
+    const back = frames.map(([rsv1, p]) => rsv1 ? inflate(p) : new TextDecoder().decode(p));
+    assertEquals(back, texts, label);
+    const [a, b] = [frames[0][1].length, frames[1][1].length];
+    if (params.contextTakeover) {
+      assert(b * 5 < a, `${label}: the second identical message is much smaller (${a} then ${b} bytes)`);
+      assert(frames[7][1].length < 12, `${label}: a repeat after other messages is still tiny`);
+    } else {
+      assertEquals(a, b, `${label}: every message compressed on its own`);
+      // and each inflates alone
+      for (const [i, [, p]] of frames.entries()) if (i !== 3) assertEquals(streamingInflate()(p), texts[i]);
+    }
+    server.release();
+    server.release();
+  }
+  // the compressor on its own: released, it refuses further work
+  const d = new StreamDeflater({ windowBits: 9, level: 1, threshold: 0, memLevel: 1 });
+  const big = new Uint8Array(300_000).map((_, i) => (i * 2654435761) >>> 24);
+  const z1 = d.compress(big);
+  const z2 = d.compress(new Uint8Array(0));
+  // (native zlib here: fflate's Inflate mis-handles hundreds of stored blocks pushed at once)
+  const back = zlib.inflateRawSync(concat([z1, z2, new Uint8Array([0, 0, 0xff, 0xff])]), {
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+    windowBits: 9,
+  });
+  assertEquals(back.length, big.length);
+  assert(back.every((b, i) => b === big[i]), "a 300 kB message through a 512-byte window inflates intact");
+  d.close();
+  assertThrows(() => d.compress(big), PbxError);
 });
 
 Deno.test("handshake: accept key (RFC 6455 sample), refusals, subprotocol choice", () => {
