@@ -6,6 +6,8 @@
  * @module
  */
 
+import { ROOT } from "../_util/mod.ts";
+
 /** Users kamailio knows, with their passwords. */
 export const USERS: Record<string, string> = { "100": "s3cret", "200": "friendpw" };
 
@@ -157,3 +159,27 @@ s.bind((src, 5060))
 for i in range(n):
     s.sendto(payload, (dst, 5060))
 `;
+
+/** argv for `pbxkit ban --daemon --json` on eth0, watching the PBX host's IPv4 and IPv6 addresses. */
+export function banDaemonArgv(
+  pbx: { ipv4: string; ipv6: string },
+  options: { maxFailures: number; banTime: string; extra: readonly string[] },
+): string[] {
+  return [
+    `${ROOT}/pbxkit`,
+    "ban",
+    "--daemon",
+    "--interface",
+    "eth0",
+    "--pbx",
+    pbx.ipv4,
+    "--pbx",
+    pbx.ipv6,
+    "--max-failures",
+    String(options.maxFailures),
+    "--ban-time",
+    options.banTime,
+    "--json",
+    ...options.extra,
+  ];
+}

@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
 import { type Proc, ROOT, sh, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { sipResponse } from "../../lib/ban/net/craft.ts";
-import { SENDER } from "./_lab.ts";
+import { banDaemonArgv, SENDER } from "./_lab.ts";
 
 const BAN_TIME_S = 8;
 
@@ -32,23 +32,7 @@ testWith(
       await net.run("pbx", ["ipset", "create", "otherset", "hash:ip"]);
 
       const common = ["--backend", "iptables", "--no-ipset", "--state", `${dir}/state.json`, "--socket", `${dir}/s`];
-      const argv = [
-        `${ROOT}/pbxkit`,
-        "ban",
-        "--daemon",
-        "--interface",
-        "eth0",
-        "--pbx",
-        h.pbx.ipv4,
-        "--pbx",
-        h.pbx.ipv6,
-        "--max-failures",
-        "5",
-        "--ban-time",
-        `${BAN_TIME_S}s`,
-        "--json",
-        ...common,
-      ];
+      const argv = banDaemonArgv(h.pbx, { maxFailures: 5, banTime: `${BAN_TIME_S}s`, extra: common });
       const start = async () => {
         const d = net.spawn("pbx", argv);
         await waitFor(() => d.stderr.includes("[ban] started"), { timeoutMs: 30_000, what: "daemon start" });

@@ -6,7 +6,7 @@
 
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
 import { type Proc, ROOT, runCli, sh, TestNet, testWith, waitFor } from "../_util/mod.ts";
-import { FLOOD_INVITE, FLOOD_REGISTER, kamailioCfg, registerWithAuth } from "./_lab.ts";
+import { banDaemonArgv, FLOOD_INVITE, FLOOD_REGISTER, kamailioCfg, registerWithAuth } from "./_lab.ts";
 
 const LIBS = ["/usr/lib/x86_64-linux-gnu/libpcap.so.0.8", "/usr/lib/x86_64-linux-gnu/libnftables.so.1"];
 
@@ -104,34 +104,24 @@ testWith(
       const kamSaw = (ip: string) =>
         (kam.stdout + kam.stderr).split("\n").filter((l) => l.includes(`PBXREQ `) && l.includes(` from ${ip} `)).length;
 
-      const daemonArgv = [
-        `${ROOT}/pbxkit`,
-        "ban",
-        "--daemon",
-        "--interface",
-        "eth0",
-        "--pbx",
-        h.pbx.ipv4,
-        "--pbx",
-        h.pbx.ipv6,
-        "--max-failures",
-        "10",
-        "--ban-time",
-        "40s",
-        "--exempt",
-        `${h.trusted.ipv4}/32`,
-        "--exempt",
-        "127.0.0.0/8",
-        "--state",
-        `${dir}/state.json`,
-        "--socket",
-        `${dir}/ban.sock`,
-        "--notify-cmd",
-        "/usr/bin/touch",
-        "--recheck",
-        "2s",
-        "--json",
-      ];
+      const daemonArgv = banDaemonArgv(h.pbx, {
+        maxFailures: 10,
+        banTime: "40s",
+        extra: [
+          "--exempt",
+          `${h.trusted.ipv4}/32`,
+          "--exempt",
+          "127.0.0.0/8",
+          "--state",
+          `${dir}/state.json`,
+          "--socket",
+          `${dir}/ban.sock`,
+          "--notify-cmd",
+          "/usr/bin/touch",
+          "--recheck",
+          "2s",
+        ],
+      });
       const startDaemon = async () => {
         const d = net.spawn("pbx", daemonArgv, { cwd: `${dir}/notify` });
         await waitFor(() => d.stderr.includes("[ban] started"), { timeoutMs: 30_000, what: "pbxkit ban daemon" });
