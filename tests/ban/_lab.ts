@@ -6,7 +6,15 @@
  * @module
  */
 
-import { ROOT } from "../_util/mod.ts";
+import { type Requirements, ROOT } from "../_util/mod.ts";
+import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
+
+/** What the iptables/ipset daemon tests need: the firewall tools, python3 for the sender, libpcap, root. */
+export const IPTABLES_LAB: Requirements = {
+  tools: ["iptables", "ip6tables", "ipset", "python3", "ip"],
+  files: [LIBPCAP_PATH],
+  root: true,
+};
 
 /** Users kamailio knows, with their passwords. */
 export const USERS: Record<string, string> = { "100": "s3cret", "200": "friendpw" };

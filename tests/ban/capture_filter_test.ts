@@ -8,11 +8,10 @@ import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_ut
 import { testWith } from "../_util/mod.ts";
 import { craftFragments, type CraftOptions, craftPacket, linkTypeOf, sipResponse } from "../../lib/ban/net/craft.ts";
 import { bpfFor, parseConfigText, resolveConfig } from "../../lib/ban/config.ts";
-import { CompiledFilter } from "../../lib/ban/libpcap.ts";
+import { CompiledFilter, LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
 import { BanEngine } from "../../lib/ban/engine.ts";
 import { parseCidr } from "../../lib/ban/net/addr.ts";
 
-const LIBPCAP = "/usr/lib/x86_64-linux-gnu/libpcap.so.0.8";
 const PBX4 = "192.0.2.10", PBX6 = "2001:db8::10", ATK4 = "203.0.113.5", ATK6 = "2001:db8::66";
 
 function frame(link: CraftOptions["link"], src: string, dst: string, sport = 5060): Uint8Array {
@@ -21,7 +20,7 @@ function frame(link: CraftOptions["link"], src: string, dst: string, sport = 506
 
 testWith(
   "capture filter: the default BPF matches the PBX's SIP untagged and 802.1Q-tagged on Ethernet, nothing else",
-  { files: [LIBPCAP] },
+  { files: [LIBPCAP_PATH] },
   () => {
     const cfg = resolveConfig({}, { pbx: [PBX4, PBX6], ports: "5060" });
     const plain = new CompiledFilter(bpfFor(cfg, { linkType: 113 }), { linkType: 1 }); // the filter without `vlan`

@@ -7,15 +7,11 @@
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
 import { ROOT, sh, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { sipResponse } from "../../lib/ban/net/craft.ts";
-import { SENDER } from "./_lab.ts";
+import { IPTABLES_LAB, SENDER } from "./_lab.ts";
 
 testWith(
   "ban daemon: iptables+ipset backend, SIGHUP reloads the TOML config, notify-cmd gets the address as argv",
-  {
-    tools: ["iptables", "ip6tables", "ipset", "python3", "ip"],
-    files: ["/usr/lib/x86_64-linux-gnu/libpcap.so.0.8"],
-    root: true,
-  },
+  IPTABLES_LAB,
   async () => {
     const net = await TestNet.create(["pbx", "victim"]);
     const dir = await Deno.makeTempDir({ prefix: "pbxkit-ban-daemon-" });

@@ -8,17 +8,13 @@
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
 import { type Proc, ROOT, sh, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { sipResponse } from "../../lib/ban/net/craft.ts";
-import { banDaemonArgv, SENDER } from "./_lab.ts";
+import { banDaemonArgv, IPTABLES_LAB, SENDER } from "./_lab.ts";
 
 const BAN_TIME_S = 8;
 
 testWith(
   "ban iptables without ipset: one rule per ban, no duplicates on restart, removed on expiry, cleanup spares others",
-  {
-    tools: ["iptables", "ip6tables", "ipset", "python3", "ip"],
-    files: ["/usr/lib/x86_64-linux-gnu/libpcap.so.0.8"],
-    root: true,
-  },
+  IPTABLES_LAB,
   async () => {
     const net = await TestNet.create(["pbx", "victim"]);
     const dir = await Deno.makeTempDir({ prefix: "pbxkit-ban-rules-" });

@@ -6,9 +6,11 @@
 
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
 import { type Proc, ROOT, runCli, sh, TestNet, testWith, waitFor } from "../_util/mod.ts";
+import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
+import { LIBNFTABLES_PATH } from "../../lib/ban/firewall/nft.ts";
 import { banDaemonArgv, FLOOD_INVITE, FLOOD_REGISTER, kamailioCfg, registerWithAuth } from "./_lab.ts";
 
-const LIBS = ["/usr/lib/x86_64-linux-gnu/libpcap.so.0.8", "/usr/lib/x86_64-linux-gnu/libnftables.so.1"];
+const LIBS = [LIBPCAP_PATH, LIBNFTABLES_PATH];
 
 interface BanLine {
   event: string;
