@@ -12,10 +12,10 @@
  * @module
  */
 
-import { barChart, hasCommand, parseSize } from "../lib/common/mod.ts";
+import { barChart, formatBytes, hasCommand, parseSize } from "../lib/common/mod.ts";
 import { crc32, hex32 } from "../lib/bbb/mod.ts";
 import { TftpServer } from "../lib/tftp/mod.ts";
-import { Proc, waitFor } from "../tests/_util/mod.ts";
+import { freeUdpPort, Proc, waitFor } from "../tests/_util/mod.ts";
 import { UBOOT, UbootConsole } from "../tests/bbb/uboot_console.ts";
 import { atftpGet, randomBytes } from "../tests/tftp/_helpers.ts";
 import { median, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
@@ -73,10 +73,6 @@ async function atftp(port: number, out: string, options: string[]): Promise<void
   if (r.code !== 0) throw new Error(`atftp failed: ${new TextDecoder().decode(r.stderr)}`);
 }
 
-function freePortUdp(): number {
-  return 20000 + Math.floor(Math.random() * 30000);
-}
-
 /** Run the benchmark. */
 export async function run(args: string[]): Promise<void> {
   const rounds = Number(argValue(args, "--rounds") ?? 5);
@@ -103,7 +99,8 @@ export async function run(args: string[]): Promise<void> {
 
   try {
     // atftp scenarios: each server on its own port, started once.
-    const ports = { pbxkit: freePortUdp(), "in.tftpd": freePortUdp() + 1 };
+    const ports = { pbxkit: freeUdpPort(), "in.tftpd": freeUdpPort() };
+    while (ports["in.tftpd"] === ports.pbxkit) ports["in.tftpd"] = freeUdpPort();
     const procs: Proc[] = [await pbxkit.start(dir, ports.pbxkit, "127.0.0.1")];
     if (haveHpa) procs.push(await intftpd.start(dir, ports["in.tftpd"], "127.0.0.1"));
     try {
@@ -154,7 +151,9 @@ export async function run(args: string[]): Promise<void> {
     return [scenario, f(p), f(h), ratio(h, p), f(pb), f(hb), ratio(hb, pb)];
   });
   printTable(
-    "TFTP 16 MiB transfer in ms: median and best of the rounds (ratio = in.tftpd / pbxkit; >1 means pbxkit faster)",
+    `TFTP ${
+      formatBytes(size)
+    } transfer in ms: median and best of the rounds (ratio = in.tftpd / pbxkit; >1 means pbxkit faster)`,
     ["scenario", "pbxkit", "in.tftpd", "ratio", "pbxkit best", "in.tftpd best", "ratio best"],
     rows,
   );
@@ -169,7 +168,11 @@ export async function run(args: string[]): Promise<void> {
       label,
       values: [median(byPeer.pbxkit ?? []), median(byPeer["in.tftpd"] ?? [NaN])],
     })),
-    { title: "TFTP 16 MiB transfer (median, lower is better)", yLabel: "ms", seriesNames: ["pbxkit", "in.tftpd"] },
+    {
+      title: `TFTP ${formatBytes(size)} transfer (median, lower is better)`,
+      yLabel: "ms",
+      seriesNames: ["pbxkit", "in.tftpd"],
+    },
   );
   await saveResults("bbb", { size, rounds, crc32: hex32(want), results }, svg);
 }
