@@ -16,6 +16,7 @@ import {
   runArgv,
   toJsonText,
   toPbxError,
+  writeFileAtomic,
 } from "../lib/common/mod.ts";
 
 Deno.test("parseSize: units, hex, and one-line usage errors", () => {
@@ -118,4 +119,22 @@ Deno.test("runArgv: argv without a shell, missing tools and failures are PbxErro
   assertEquals((missing as PbxError).code, "E_TOOL_MISSING");
   const failed = await runArgv(["false"]).catch((e) => e);
   assertEquals((failed as PbxError).code, "E_EXTERNAL");
+});
+
+Deno.test("writeFileAtomic: replaces whole, zero-extends to size, sets mode, leaves no temp file on failure", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pbxkit-atomic-" });
+  try {
+    const path = `${dir}/out.bin`;
+    await Deno.writeFile(path, new Uint8Array([9, 9, 9, 9, 9, 9]));
+    await writeFileAtomic(path, [new Uint8Array([1, 2]), new Uint8Array([3])], { size: 5, mode: 0o600 });
+    assertEquals([...await Deno.readFile(path)], [1, 2, 3, 0, 0]);
+    assertEquals((await Deno.stat(path)).mode! & 0o777, 0o600);
+    const failed = await writeFileAtomic(`${dir}/missing-dir/x`, new Uint8Array(1)).catch((e) => e);
+    assert(failed instanceof Deno.errors.NotFound);
+    const names = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    assertEquals(names, ["out.bin"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -7,7 +7,7 @@
  */
 
 import { dirname } from "node:path";
-import { log, PbxError } from "../common/mod.ts";
+import { log, PbxError, writeFileAtomic } from "../common/mod.ts";
 import type { HostRecord } from "./engine.ts";
 
 /** The state file's content. */
@@ -58,15 +58,5 @@ export async function saveState(path: string, state: BanState): Promise<void> {
   state.savedAt = Date.now();
   const dir = dirname(path);
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  const data = new TextEncoder().encode(JSON.stringify(state) + "\n");
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-  try {
-    let o = 0;
-    while (o < data.length) o += await f.write(data.subarray(o));
-    await f.sync();
-  } finally {
-    f.close();
-  }
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(state) + "\n"), { mode: 0o600 });
 }

@@ -7,7 +7,7 @@
  */
 
 import { basename, join } from "node:path";
-import { log, PbxError } from "../common/mod.ts";
+import { log, PbxError, writeFileAtomic } from "../common/mod.ts";
 import { inspectApps, packApps } from "./apps_image.ts";
 import type { AppEntry, AppsInfo } from "./apps_image.ts";
 import { crc32, hex32 } from "./crc32.ts";
@@ -125,31 +125,6 @@ export async function readInput(path: string, what: string, limit = 1 << 30): Pr
   return await Deno.readFile(path);
 }
 
-/** Write `chunks` to `path` atomically (temp file in the same directory, fsync, rename), zero-extended to `size`. */
-export async function writeAtomic(path: string, chunks: readonly Uint8Array[], size?: number): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
-  try {
-    for (const c of chunks) {
-      let off = 0;
-      while (off < c.length) off += await f.write(c.subarray(off));
-    }
-    if (size !== undefined) await f.truncate(size);
-    await f.sync();
-  } catch (err) {
-    f.close();
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
-  f.close();
-  try {
-    await Deno.rename(tmp, path);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
-}
-
 function fileInfo(name: string, path: string, data: Uint8Array, size = data.length): OutputFile {
   return { name, path, size, blocks: blocks(size), crc32: hex32(crc32(data)) };
 }
@@ -233,7 +208,7 @@ export async function pack(o: PackOptions): Promise<PackReport> {
   const files: OutputFile[] = [];
   const put = async (name: string, data: Uint8Array) => {
     const path = join(o.outDir, name);
-    await writeAtomic(path, [data]);
+    await writeFileAtomic(path, data);
     files.push(fileInfo(name, path, data));
   };
   await put("os.bin", kernel);
@@ -242,7 +217,7 @@ export async function pack(o: PackOptions): Promise<PackReport> {
   if (uimage) await put("uImage", uimage);
   let sdcard: PackReport["sdcard"];
   if (sd && o.sdcard) {
-    await writeAtomic(o.sdcard, [sd.head], sd.size);
+    await writeFileAtomic(o.sdcard, sd.head, { size: sd.size });
     sdcard = {
       path: o.sdcard,
       size: sd.size,

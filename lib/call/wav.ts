@@ -6,7 +6,7 @@
  * @module
  */
 
-import { PbxError } from "../common/mod.ts";
+import { PbxError, writeFileAtomic } from "../common/mod.ts";
 
 /** Mono audio: samples in [-1, 1] at a sample rate. */
 export interface Audio {
@@ -173,7 +173,5 @@ export async function readWav(path: string): Promise<Audio> {
 
 /** Write a 16-bit mono WAV file atomically (temp file + rename), so a crash never leaves half a file. */
 export async function writeWav(path: string, audio: Audio): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeFile(tmp, encodeWav(audio));
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, encodeWav(audio));
 }

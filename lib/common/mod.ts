@@ -13,3 +13,4 @@ export * from "./progress.ts";
 export * from "./table.ts";
 export * from "./svg_chart.ts";
 export * from "./process.ts";
+export * from "./fs.ts";
