@@ -7,7 +7,7 @@
  * @module
  */
 
-import { log as rootLog, type Logger } from "../common/mod.ts";
+import { log as rootLog, type Logger, runArgv } from "../common/mod.ts";
 import { type BanConfig, bpfFor } from "./config.ts";
 import { type BanEngine, type BanVerdict, formatDurationShort } from "./engine.ts";
 import { type Firewall, openFirewall } from "./firewall/mod.ts";
@@ -340,24 +340,12 @@ export class BanDaemon {
     this.#notifyRunning++;
     (async () => {
       try {
-        const child = new Deno.Command(argv[0], {
-          args: [...argv.slice(1), address],
-          stdin: "null",
-          stdout: "null",
-          stderr: "piped",
-        }).spawn();
-        const timer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch { /* gone */ }
-        }, 30_000);
-        const out = await child.output();
-        clearTimeout(timer);
+        const out = await runArgv([...argv, address], { check: false, timeoutMs: 30_000 });
         if (out.code !== 0) {
           this.#log.warn("notify command failed", {
             address,
             status: out.code,
-            stderr: new TextDecoder().decode(out.stderr).trim().split("\n").pop(),
+            stderr: out.stderr.trim().split("\n").pop(),
           });
         }
       } catch (err) {

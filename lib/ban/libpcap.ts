@@ -88,26 +88,11 @@ export function readWithLibpcap(path: string, handler: LiveHandler, libPath = LI
     const h = s.pcap_open_offline(cstr(path), errbuf);
     if (h === null) throw new PbxError("E_PARSE", `libpcap: ${decodeC(errbuf)}`);
     const lt = s.pcap_datalink(h);
-    const hdr = new Uint8Array(24);
-    const hdv = new DataView(hdr.buffer);
-    const pkt = new Uint8Array(262144);
-    const views: (Uint8Array | undefined)[] = [];
     let n = 0;
-    const cb = new Deno.UnsafeCallback(
-      { parameters: ["pointer", "pointer", "pointer"], result: "void" } as const,
-      (_u, hp, bytes) => {
-        if (hp === null || bytes === null) return;
-        Deno.UnsafePointerView.copyInto(hp, hdr);
-        const caplen = Math.min(hdv.getUint32(16, true), pkt.length);
-        const ts = (hdv.getUint32(0, true) + hdv.getUint32(4, true) * 4294967296) * 1000 +
-          hdv.getUint32(8, true) / 1000;
-        let view = views[caplen];
-        if (view === undefined) view = views[caplen] = pkt.subarray(0, caplen);
-        Deno.UnsafePointerView.copyInto(bytes, view);
-        n++;
-        handler(lt, pkt, caplen, ts);
-      },
-    );
+    const cb = packetCallback(lt, (linkType, pkt, caplen, ts) => {
+      n++;
+      handler(linkType, pkt, caplen, ts);
+    });
     try {
       while (s.pcap_dispatch(h, 100000, cb.pointer, null) > 0) { /* until EOF */ }
     } finally {
@@ -225,28 +210,7 @@ export class LiveCapture {
    */
   async run(handler: LiveHandler, afterBatch: () => void | Promise<void>, pollMs = 250): Promise<void> {
     const s = this.#pcap.symbols;
-    const lt = this.#linkType;
-    const hdr = new Uint8Array(24);
-    const pkt = new Uint8Array(262144);
-    const views: (Uint8Array | undefined)[] = [];
-    const hdv = new DataView(hdr.buffer);
-    const cb = new Deno.UnsafeCallback(
-      { parameters: ["pointer", "pointer", "pointer"], result: "void" } as const,
-      (_user, h, bytes) => {
-        if (h === null || bytes === null) return;
-        Deno.UnsafePointerView.copyInto(h, hdr);
-        let caplen = hdv.getUint32(16, true);
-        if (caplen > pkt.length) caplen = pkt.length;
-        // struct timeval on 64-bit Linux: two 64-bit fields; the high words are 0 for any realistic time.
-        const ts = (hdv.getUint32(0, true) + hdv.getUint32(4, true) * 4294967296) * 1000 +
-          hdv.getUint32(8, true) / 1000;
-        // Copy into one reusable buffer through a cached view per length: no allocation per packet.
-        let view = views[caplen];
-        if (view === undefined) view = views[caplen] = pkt.subarray(0, caplen);
-        Deno.UnsafePointerView.copyInto(bytes, view);
-        handler(lt, pkt, caplen, ts);
-      },
-    );
+    const cb = packetCallback(this.#linkType, handler);
     const pfd = new Uint8Array(8);
     const pdv = new DataView(pfd.buffer);
     this.#running = true;
@@ -300,6 +264,34 @@ export class LiveCapture {
     this.#pcap.close();
     this.#libc.close();
   }
+}
+
+/**
+ * A `pcap_handler` for `pcap_dispatch` that copies each packet into one reused buffer (through a cached view per
+ * length: no allocation per packet) and calls `handler` with the link type, the buffer, the captured length and the
+ * time in ms. The caller closes it.
+ */
+function packetCallback(lt: number, handler: LiveHandler) {
+  const hdr = new Uint8Array(24);
+  const hdv = new DataView(hdr.buffer);
+  const pkt = new Uint8Array(262144);
+  const views: (Uint8Array | undefined)[] = [];
+  return new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "void" } as const,
+    (_user, h, bytes) => {
+      if (h === null || bytes === null) return;
+      Deno.UnsafePointerView.copyInto(h, hdr);
+      let caplen = hdv.getUint32(16, true);
+      if (caplen > pkt.length) caplen = pkt.length;
+      // struct timeval on 64-bit Linux: two 64-bit fields; the high words are 0 for any realistic time.
+      const ts = (hdv.getUint32(0, true) + hdv.getUint32(4, true) * 4294967296) * 1000 +
+        hdv.getUint32(8, true) / 1000;
+      let view = views[caplen];
+      if (view === undefined) view = views[caplen] = pkt.subarray(0, caplen);
+      Deno.UnsafePointerView.copyInto(bytes, view);
+      handler(lt, pkt, caplen, ts);
+    },
+  );
 }
 
 function decodeC(buf: Uint8Array): string {

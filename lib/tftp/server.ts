@@ -2,8 +2,9 @@
  * The TFTP server adapter: UDP sockets, files and timers around the sans-I/O sessions. One listening socket
  * (`[::]` dual-stack by default, so IPv4 and IPv6) takes requests; each transfer gets its own socket (a new TID,
  * RFC 1350) and runs concurrently. A repeated request from a client address and port that already has a transfer
- * running is ignored. Files are read whole when the transfer starts (a snapshot: a rebuild during a transfer does not
- * mix two versions); uploads go to a temp file renamed over the target only when complete.
+ * running is ignored. Octet reads go block by block from the descriptor opened when the transfer starts (a snapshot
+ * when files are replaced by rename: a rebuild during a transfer does not mix two versions); netascii reads are
+ * converted in memory first. Uploads go to a temp file renamed over the target only when complete.
  *
  * @module
  */
@@ -109,18 +110,12 @@ export class TftpServer {
   #tasks = new Set<Promise<void>>();
   #closing = false;
   #log: Logger;
-  #progress: boolean;
   #pool: TransferPool | undefined;
 
   private constructor(opts: TftpServerOptions, rootReal: string) {
     this.#opts = opts;
     this.#rootReal = rootReal;
     this.#log = opts.log ?? rootLog.child("tftp");
-    let tty = false;
-    try {
-      tty = Deno.stderr.isTerminal();
-    } catch { /* no stderr */ }
-    this.#progress = opts.progress ?? tty;
     const engine = opts.engine ?? "auto";
     if (engine !== "async") {
       if (ffiAvailable()) this.#pool = new TransferPool(opts.maxWorkers ?? 8, 1);
@@ -310,7 +305,11 @@ export class TftpServer {
     const peer = formatPeer(client);
     const t0 = performance.now();
     this.#emit({ kind: "start", op: "read", file: req.filename, client: peer, bytes: size });
-    const bar = new Progress(`tftp ${req.filename} -> ${peer}`, { total: size, bytes: true, enabled: this.#progress });
+    const bar = new Progress(`tftp ${req.filename} -> ${peer}`, {
+      total: size,
+      bytes: true,
+      enabled: this.#opts.progress,
+    });
     let result: ReadOutcome;
     const family = local.includes(":") ? 6 : 4;
     const fast = this.#pool && sockaddr(client.hostname, client.port, family) && sockaddr(local, 0, family)
