@@ -7,14 +7,14 @@
 
 import type { Command } from "@commander-js/extra-typings";
 import { globalFlags, newCommand } from "../lib/cli/mod.ts";
-import { collect, parseDuration, parseIntIn, usageError } from "../lib/common/mod.ts";
+import { collect, parseDuration, parseIntIn, parseList, usageError } from "../lib/common/mod.ts";
 import { chooseWebrtc, type DtmfMode, exitStatusHelp, outcomeError, runCall } from "../lib/call/mod.ts";
 import { DTMF_PATTERN } from "../lib/call/audio.ts";
 
 const KNOWN_CODECS = ["opus", "pcmu", "pcma", "g722", "isac", "ilbc", "g729", "telephone-event"];
 
 function parseCodecs(text: string): string[] {
-  const list = text.split(",").map((c) => c.trim().toLowerCase()).filter(Boolean);
+  const list = parseList(text.toLowerCase());
   if (!list.length) throw usageError("--codecs: give at least one codec, e.g. pcmu,pcma");
   for (const c of list) {
     if (!KNOWN_CODECS.includes(c)) {

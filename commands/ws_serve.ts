@@ -18,7 +18,7 @@ import {
   printJsonLine,
   usageError,
 } from "../lib/common/mod.ts";
-import { parseProxySpec, startWsServe } from "../lib/ws/mod.ts";
+import { isToken, parseProxySpec, startWsServe } from "../lib/ws/mod.ts";
 import type { Asset } from "../lib/ws/mod.ts";
 import { webphoneAssets } from "../lib/call/webphone.ts";
 
@@ -88,7 +88,7 @@ export function wsServeCommand(): Command {
       const idleTimeout = opts.idleTimeout === "0" ? 0 : parseDuration(opts.idleTimeout, "--idle-timeout");
       const handshakeTimeout = parseDuration(opts.handshakeTimeout, "--handshake-timeout");
       for (const s of opts.subprotocol ?? []) {
-        if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(s)) throw usageError(`--subprotocol: '${s}' is not a token`);
+        if (!isToken(s)) throw usageError(`--subprotocol: '${s}' is not a token`);
       }
       if (opts.static) {
         try {

@@ -8,7 +8,7 @@
  */
 
 import { type Audio, resample, writeWav } from "./wav.ts";
-import { type AudioSummary, summarize } from "./dsp.ts";
+import { type AudioSummary, sineInto, summarize } from "./dsp.ts";
 
 /** What to send into the call. */
 export type AudioPlan =
@@ -137,13 +137,12 @@ export class AudioFeed {
     if (!this.#started) {
       out.fill(0);
     } else if (plan.kind === "tone") {
-      const step = 2 * Math.PI * plan.hz / this.sampleRate;
-      let ph = this.#phase;
-      for (let i = 0; i < out.length; i++) {
-        out[i] = this.#amp * Math.sin(ph);
-        ph += step;
-      }
-      this.#phase = ph % (2 * Math.PI);
+      this.#phase = sineInto(out, {
+        hz: plan.hz,
+        sampleRate: this.sampleRate,
+        amplitude: this.#amp,
+        phase: this.#phase,
+      });
     } else if (plan.kind === "echo") {
       this.#pullEcho(out);
     } else if (plan.kind === "file" && this.#file) {

@@ -112,9 +112,10 @@ export async function audioPlan(a: CallSettings["audio"]): Promise<AudioPlan> {
 
 /** Make the per-call media for the chosen stack. */
 export async function mediaFactory(engine: WebrtcEngine, plan: AudioPlan): Promise<() => MediaBridge> {
-  const make = engine.name === "wrtc"
-    ? ((W) => () => new W(engine, plan))((await import("./media_wrtc.ts")).WrtcMedia)
-    : ((W) => () => new W(engine, plan))((await import("./werift_adapter.ts")).WeriftMedia);
+  const Media = engine.name === "wrtc"
+    ? (await import("./media_wrtc.ts")).WrtcMedia
+    : (await import("./werift_adapter.ts")).WeriftMedia;
+  const make = (): MediaBridge => new Media(engine, plan);
   if (plan.kind !== "echo") return make;
   return () => {
     const m: MediaBridge = make();
@@ -236,7 +237,7 @@ export async function runCall(s: CallSettings): Promise<number> {
   try {
     if (s.listen) {
       await phone.listen({
-        media: () => makeMedia(),
+        media: makeMedia,
         autoAnswer: s.autoAnswer,
         answerDelayMs: s.answerDelayMs,
         rejectStatus: s.rejectStatus,

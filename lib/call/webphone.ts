@@ -6,15 +6,11 @@
  * @module
  */
 
+import type { Asset } from "../ws/static.ts";
 import { bundlePackage } from "./cjs_bundle.ts";
 
-/** One static asset of the webphone. */
-export interface WebphoneAsset {
-  /** MIME type, e.g. `text/html; charset=utf-8`. */
-  contentType: string;
-  /** The file's bytes. */
-  body: Uint8Array;
-}
+/** One static asset of the webphone: a `ws-serve` in-memory {@linkcode Asset} (MIME type and bytes). */
+export type WebphoneAsset = Asset;
 
 /** Options for {@linkcode webphoneAssets}. */
 export interface WebphoneOptions {

@@ -114,7 +114,6 @@ export class TlsWsSocket {
         ? `TLS certificate of ${this.#u.host} not trusted (${root.message}); pass --ca FILE to trust it, or --insecure`
         : `${root.message}`;
       log.error(`wss ${this.#u.host}: ${msg}`);
-      lastTlsError = msg;
       this.#closed(true, 1006, msg);
     });
   }
@@ -152,6 +151,3 @@ export class TlsWsSocket {
     return this.#state === "connecting";
   }
 }
-
-/** The last TLS failure seen (for the one-line error when registration cannot start). */
-export let lastTlsError: string | undefined;

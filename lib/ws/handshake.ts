@@ -8,11 +8,17 @@
 import { createHash } from "node:crypto";
 import { type DeflateOptions, type DeflateParams, negotiateDeflateServer } from "./deflate.ts";
 import { acceptDeflateClient, CLIENT_DEFLATE_OFFER } from "./deflate.ts";
-import { errorResponse, headerHasToken, type HttpRequest, type HttpResponse, type HttpResponseHead } from "./http.ts";
+import {
+  errorResponse,
+  headerHasToken,
+  type HttpRequest,
+  type HttpResponse,
+  type HttpResponseHead,
+  isToken,
+} from "./http.ts";
 import { PbxError } from "../common/mod.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (base64 of SHA-1 of key + GUID). */
 export function acceptKey(key: string): string {
@@ -29,7 +35,7 @@ export function offeredSubprotocols(req: HttpRequest): string[] {
   const v = req.headers.get("sec-websocket-protocol");
   if (v === undefined) return [];
   const list = v.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  for (const p of list) if (!TOKEN.test(p)) throw new PbxError("E_PROTOCOL", `bad subprotocol '${p}'`);
+  for (const p of list) if (!isToken(p)) throw new PbxError("E_PROTOCOL", `bad subprotocol '${p}'`);
   return list;
 }
 

@@ -46,6 +46,12 @@ export function findHeadEnd(buf: Uint8Array, from = 0): number {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** True when `text` is an HTTP token (RFC 9110 section 5.6.2): a header name, a subprotocol. */
+export function isToken(text: string): boolean {
+  return TOKEN.test(text);
+}
+
 const latin1 = new TextDecoder("latin1");
 
 /** An HTTP parse failure: carries the status to answer with. */
@@ -67,7 +73,7 @@ function parseHeaderLines(lines: string[]): Map<string, string> {
     const colon = line.indexOf(":");
     if (colon <= 0) throw new HttpError(400, `malformed header line`);
     const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new HttpError(400, `malformed header name`);
+    if (!isToken(name)) throw new HttpError(400, `malformed header name`);
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
     // deno-lint-ignore no-control-regex
     if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) throw new HttpError(400, "control character in a header value");

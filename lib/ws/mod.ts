@@ -60,6 +60,7 @@ export {
   type HttpRequest,
   type HttpResponse,
   type HttpResponseHead,
+  isToken,
   parseRequestHead,
   parseResponseHead,
   serializeResponse,
