@@ -10,8 +10,8 @@
  * @module
  */
 
-import { barChart, hasCommand } from "../lib/common/mod.ts";
-import { generatedSource, writeOracle } from "../lib/cache/mod.ts";
+import { barChart, hasCommand, runArgv } from "../lib/common/mod.ts";
+import { generatedSource, parseCount, writeOracle } from "../lib/cache/mod.ts";
 import { median, printTable, ratio, saveResults } from "./_util.ts";
 
 interface Measure {
@@ -26,10 +26,9 @@ function arg(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-function count(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(text);
-  if (!m) throw new Error(`not a count: ${text}`);
-  return Math.round(Number(m[1]) * ({ "": 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6 }[m[2]] ?? 1));
+function count(args: string[], name: string, fallback: string): number {
+  const text = arg(args, name) ?? fallback;
+  return parseCount(text, `${name} ${text}`);
 }
 
 const TIME = "/usr/bin/time";
@@ -41,13 +40,8 @@ async function timed(argv: string[], cwd?: string): Promise<{ stdout: string; wa
     const useTime = hasCommand(TIME);
     const full = useTime ? [TIME, "-o", tmp, "-f", "%e %M", ...argv] : argv;
     const t0 = performance.now();
-    const out = await new Deno.Command(full[0], { args: full.slice(1), stdout: "piped", stderr: "piped", cwd })
-      .output();
+    const { stdout } = await runArgv(full, { cwd, timeoutMs: 6 * 3600_000 });
     const wallJs = (performance.now() - t0) / 1000;
-    const stdout = new TextDecoder().decode(out.stdout);
-    if (out.code !== 0) {
-      throw new Error(`${argv.join(" ")} exited ${out.code}: ${new TextDecoder().decode(out.stderr).slice(-400)}`);
-    }
     if (!useTime) return { stdout, wall: wallJs, rssKiB: NaN };
     const [wall, rss] = (await Deno.readTextFile(tmp)).trim().split(/\s+/).slice(-2).map(Number);
     return { stdout, wall: wall > 0 ? wall : wallJs, rssKiB: rss };
@@ -58,11 +52,11 @@ async function timed(argv: string[], cwd?: string): Promise<{ stdout: string; wa
 
 /** The benchmark. */
 export async function run(args: string[]): Promise<void> {
-  const requests = count(arg(args, "--requests") ?? "10M");
-  const objects = count(arg(args, "--objects") ?? "1M");
+  const requests = count(args, "--requests", "10M");
+  const objects = count(args, "--objects", "1M");
   const alpha = Number(arg(args, "--alpha") ?? "1.0");
-  const cacheSize = count(arg(args, "--cache-size") ?? "100000");
-  const runs = count(arg(args, "--runs") ?? "3");
+  const cacheSize = count(args, "--cache-size", "100000");
+  const runs = count(args, "--runs", "3");
   const cachesim = arg(args, "--cachesim") ?? Deno.env.get("LIBCACHESIM_CACHESIM");
   const spec = `zipf,alpha=${alpha},objects=${objects},requests=${requests},seed=1,write=0`;
   const dir = await Deno.makeTempDir({ prefix: "pbxkit-bench-cache-" });

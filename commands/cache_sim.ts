@@ -43,7 +43,7 @@ const DEFAULT_OBJECT_POLICIES = "lru,fifo,clock,lfu,arc,twoq,lirs,s3fifo,sieve,o
 /** Split `--writeback` lists: `seed,periodic,expire=10s,writethrough` → [seed, periodic,expire=10s, writethrough]. */
 export function splitWritebacks(text: string): string[] {
   const out: string[] = [];
-  for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const part of parseList(text)) {
     if (part.includes("=") && out.length > 0) out[out.length - 1] += `,${part}`;
     else out.push(part);
   }

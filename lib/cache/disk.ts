@@ -83,8 +83,7 @@ export function parseDisk(text: string): DiskParams {
     }
     (p as unknown as Record<string, number>)[key] = n;
   }
-  if (p.queueDepth < 1) p.queueDepth = 1;
-  if (p.kind === "hdd") p.queueDepth = Math.max(1, Math.min(p.queueDepth, 1));
+  p.queueDepth = p.kind === "hdd" ? 1 : Math.max(1, p.queueDepth); // an HDD serves one I/O at a time
   return p;
 }
 

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { grown } from "./grow.ts";
+
 /** Min-heap of int ids by float priority (FIFO among equal priorities). */
 export class MinHeap {
   #prio: Float64Array;
@@ -83,12 +85,8 @@ export class MinHeap {
 
   #grow(): void {
     const n = this.#id.length * 2;
-    const p = new Float64Array(n), s = new Float64Array(n), d = new Int32Array(n);
-    p.set(this.#prio);
-    s.set(this.#seq);
-    d.set(this.#id);
-    this.#prio = p;
-    this.#seq = s;
-    this.#id = d;
+    this.#prio = grown(this.#prio, n);
+    this.#seq = grown(this.#seq, n);
+    this.#id = grown(this.#id, n);
   }
 }

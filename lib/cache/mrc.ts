@@ -8,6 +8,7 @@
  * @module
  */
 
+import { grown } from "./grow.ts";
 import { KeyMap } from "./keymap.ts";
 
 /** One point of a miss-ratio curve. */
@@ -64,9 +65,7 @@ export class StackDistance {
       if (sd >= this.#hist.length) {
         let n = this.#hist.length;
         while (n <= sd) n *= 2;
-        const h = new Float64Array(n);
-        h.set(this.#hist);
-        this.#hist = h;
+        this.#hist = grown(this.#hist, n);
       }
       this.#hist[sd] += w;
       this.#add(prev + 1, -1);

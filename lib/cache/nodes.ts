@@ -6,6 +6,7 @@
  * @module
  */
 
+import { grown } from "./grow.ts";
 import { ABSENT, KeyMap } from "./keymap.ts";
 
 /** No node. */
@@ -83,17 +84,11 @@ export class NodePool {
 
   #grow(): void {
     const old = this.key.length, n = old * 2;
-    const grow = <T extends Float64Array | Int32Array | Uint8Array>(a: T, fill: number): T => {
-      const b = new (a.constructor as new (n: number) => T)(n);
-      b.fill(fill);
-      b.set(a);
-      return b;
-    };
-    this.key = grow(this.key, 0);
-    this.prev = grow(this.prev, NIL);
-    this.next = grow(this.next, NIL);
-    this.list = grow(this.list, 255);
-    this.aux = grow(this.aux, 0);
+    this.key = grown(this.key, n);
+    this.prev = grown(this.prev, n, NIL);
+    this.next = grown(this.next, n, NIL);
+    this.list = grown(this.list, n, 255);
+    this.aux = grown(this.aux, n);
     this.#free = new Int32Array(n);
     for (let i = 0; i < n - old; i++) this.#free[i] = n - 1 - i;
     this.#freeTop = n - old;

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { grown } from "./grow.ts";
 import { KeyMap } from "./keymap.ts";
 import { blockKey } from "./keys.ts";
 import { policyFactory, policyName } from "./policies/mod.ts";
@@ -56,9 +57,7 @@ export async function computeNextUse(source: TraceSource, blockSize: number): Pr
     if (idx + b.n > next.length) {
       let cap = next.length;
       while (cap < idx + b.n) cap *= 2;
-      const g = new Int32Array(cap);
-      g.set(next);
-      next = g;
+      next = grown(next, cap);
     }
     for (let i = 0; i < b.n; i++, idx++) {
       const k = keys[i];

@@ -13,7 +13,7 @@ import { policyName } from "./policies/mod.ts";
 import { type SeedResult, SeedSim } from "./seed_model.ts";
 import { schedulerName } from "./schedulers/mod.ts";
 import { generatedSource, traceSource } from "./traces/mod.ts";
-import type { TraceSource } from "./traces/batch.ts";
+import type { AddressUnit, RequestBatch, TraceSource } from "./traces/batch.ts";
 import { DEFAULT_GENERATOR, formatGeneratorSpec } from "./traces/generators.ts";
 import type { WritebackParams } from "./writeback.ts";
 
@@ -154,14 +154,10 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
       }
     }
     let idx = 0;
-    let keys = new Float64Array(0);
+    const mrc = sd && mrcFeeder(sd, source.unit, o.blockSize);
     for await (const b of source.batches()) {
       for (const sim of sims) sim.feed(b, source.unit === "object", nextUse, idx);
-      if (sd) {
-        if (keys.length < b.n) keys = new Float64Array(b.n);
-        batchKeys(b, source.unit, o.blockSize, keys);
-        for (let i = 0; i < b.n; i++) sd.access(keys[i]);
-      }
+      mrc?.(b);
       idx += b.n;
       progress(idx);
     }
@@ -184,10 +180,16 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
 }
 
 async function mrcPass(source: TraceSource, sd: StackDistance, blockSize: number): Promise<void> {
+  const feed = mrcFeeder(sd, source.unit, blockSize);
+  for await (const b of source.batches()) feed(b);
+}
+
+/** A function that feeds one batch's cache keys to `sd` (reusing one key buffer across batches). */
+function mrcFeeder(sd: StackDistance, unit: AddressUnit, blockSize: number): (b: RequestBatch) => void {
   let keys = new Float64Array(0);
-  for await (const b of source.batches()) {
+  return (b) => {
     if (keys.length < b.n) keys = new Float64Array(b.n);
-    batchKeys(b, source.unit, blockSize, keys);
+    batchKeys(b, unit, blockSize, keys);
     for (let i = 0; i < b.n; i++) sd.access(keys[i]);
-  }
+  };
 }

@@ -27,6 +27,7 @@
 
 import { PbxError } from "../common/mod.ts";
 import { DiskModel, type DiskParams } from "./disk.ts";
+import { grown } from "./grow.ts";
 import { Histogram } from "./histogram.ts";
 import { KeyMap } from "./keymap.ts";
 import { DEVICE_SPAN } from "./keys.ts";
@@ -393,24 +394,19 @@ export class SeedSim {
 
   #growThreads(): void {
     const n = this.#tDev.length * 2;
-    const g = <T extends Int32Array | Float64Array | Uint8Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(n);
-      b.set(a);
-      return b;
-    };
-    this.#tDev = g(this.#tDev);
-    this.#tBlock = g(this.#tBlock);
-    this.#tEnd = g(this.#tEnd);
-    this.#tOp = g(this.#tOp);
-    this.#tArrival = g(this.#tArrival);
-    this.#tNextUse = g(this.#tNextUse);
-    this.#tMissed = g(this.#tMissed);
-    this.#tAnyMiss = g(this.#tAnyMiss);
-    this.#tAccessed = g(this.#tAccessed);
-    this.#tDelayed = g(this.#tDelayed);
-    this.#tResume = g(this.#tResume);
-    this.#tNext = g(this.#tNext);
-    this.#tBytes = g(this.#tBytes);
+    this.#tDev = grown(this.#tDev, n);
+    this.#tBlock = grown(this.#tBlock, n);
+    this.#tEnd = grown(this.#tEnd, n);
+    this.#tOp = grown(this.#tOp, n);
+    this.#tArrival = grown(this.#tArrival, n);
+    this.#tNextUse = grown(this.#tNextUse, n);
+    this.#tMissed = grown(this.#tMissed, n);
+    this.#tAnyMiss = grown(this.#tAnyMiss, n);
+    this.#tAccessed = grown(this.#tAccessed, n);
+    this.#tDelayed = grown(this.#tDelayed, n);
+    this.#tResume = grown(this.#tResume, n);
+    this.#tNext = grown(this.#tNext, n);
+    this.#tBytes = grown(this.#tBytes, n);
   }
 
   #start(dev: number, first: number, end: number, op: number, bytes: number, nextUse: number): void {
@@ -871,11 +867,8 @@ export class SeedSim {
       m.set(key, i);
       if (i >= this.#ackedVer.length) {
         const n = Math.max(1024, this.#ackedVer.length * 2);
-        const a = new Float64Array(n), b = new Float64Array(n);
-        a.set(this.#ackedVer);
-        b.set(this.#diskVer);
-        this.#ackedVer = a;
-        this.#diskVer = b;
+        this.#ackedVer = grown(this.#ackedVer, n);
+        this.#diskVer = grown(this.#diskVer, n);
       }
     }
     return i;

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { grown } from "./grow.ts";
 import { MinHeap } from "./heap.ts";
 
 /** Event queue: schedule (time, kind, a, b); pop in time order. */
@@ -13,7 +14,6 @@ export class EventQueue {
   #kind: Int32Array = new Int32Array(1024);
   #a: Int32Array = new Int32Array(1024);
   #b: Int32Array = new Int32Array(1024);
-  #time: Float64Array = new Float64Array(1024);
   #free: number[] = [];
   #top = 0;
   /** Current simulated time (µs). */
@@ -45,15 +45,15 @@ export class EventQueue {
     this.#kind[slot] = kind;
     this.#a[slot] = a;
     this.#b[slot] = b;
-    this.#time[slot] = time;
     this.#heap.push(time, slot);
   }
 
   /** Pop the next event into now/kind/a/b; false when empty. */
   pop(): boolean {
+    const time = this.#heap.peekPrio();
     const slot = this.#heap.pop();
     if (slot < 0) return false;
-    this.now = Math.max(this.now, this.#time[slot]);
+    this.now = Math.max(this.now, time);
     this.kind = this.#kind[slot];
     this.a = this.#a[slot];
     this.b = this.#b[slot];
@@ -63,14 +63,8 @@ export class EventQueue {
 
   #grow(): void {
     const n = this.#kind.length * 2;
-    const k = new Int32Array(n), a = new Int32Array(n), b = new Int32Array(n), t = new Float64Array(n);
-    k.set(this.#kind);
-    a.set(this.#a);
-    b.set(this.#b);
-    t.set(this.#time);
-    this.#kind = k;
-    this.#a = a;
-    this.#b = b;
-    this.#time = t;
+    this.#kind = grown(this.#kind, n);
+    this.#a = grown(this.#a, n);
+    this.#b = grown(this.#b, n);
   }
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { grown } from "../grow.ts";
+
 /** A table of I/O descriptors; ids are reused after {@linkcode IoTable.free}. */
 export class IoTable {
   /** Cache entry slot the I/O fills or cleans. */
@@ -35,16 +37,11 @@ export class IoTable {
 
   #grow(): void {
     const n = this.slot.length * 2;
-    const g = <T extends Int32Array | Float64Array | Uint8Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(n);
-      b.set(a);
-      return b;
-    };
-    this.slot = g(this.slot);
-    this.pos = g(this.pos);
-    this.write = g(this.write);
-    this.queuedAt = g(this.queuedAt);
-    this.version = g(this.version);
+    this.slot = grown(this.slot, n);
+    this.pos = grown(this.pos, n);
+    this.write = grown(this.write, n);
+    this.queuedAt = grown(this.queuedAt, n);
+    this.version = grown(this.version, n);
   }
 }
 

@@ -50,9 +50,10 @@ export const DEFAULT_GENERATOR: GeneratorSpec = {
   scatter: true,
 };
 
-function count(text: string, key: string): number {
+/** Parse a count with an optional k/M/G (decimal) suffix: `100000`, `100k`, `1M`; `what` names it in the error. */
+export function parseCount(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)$/.exec(text.trim());
-  if (!m) throw new PbxError("E_USAGE", `generator: ${key}=${text} is not a count (e.g. 100000, 100k, 1M)`);
+  if (!m) throw new PbxError("E_USAGE", `${what} is not a count (e.g. 100000, 100k, 1M)`);
   const mult = { "": 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 }[m[2]]!;
   return Math.round(Number(m[1]) * mult);
 }
@@ -73,7 +74,7 @@ export function parseGeneratorSpec(text: string): GeneratorSpec {
       case "requests":
       case "iops":
       case "size":
-        spec[k] = count(v, k);
+        spec[k] = parseCount(v, `generator: ${k}=${v}`);
         break;
       case "alpha":
       case "write":
@@ -84,7 +85,7 @@ export function parseGeneratorSpec(text: string): GeneratorSpec {
         spec[k] = num;
         break;
       case "seed":
-        spec.seed = count(v, k);
+        spec.seed = parseCount(v, `generator: ${k}=${v}`);
         break;
       case "scatter":
         spec.scatter = v !== "0" && v !== "false";

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { grown } from "../grow.ts";
+
 /** A cursor over one line's bytes with number and token parsers (no allocation). */
 export class Scan {
   /** The buffer. */
@@ -173,11 +175,8 @@ export async function* splitLines(
       const nl = buf.indexOf(10, s);
       if (nl < 0) break;
       if (count === starts.length) {
-        const ns = new Int32Array(count * 2), ne = new Int32Array(count * 2);
-        ns.set(starts);
-        ne.set(ends);
-        starts = ns;
-        ends = ne;
+        starts = grown(starts, count * 2);
+        ends = grown(ends, count * 2);
       }
       starts[count] = s;
       ends[count] = nl > s && buf[nl - 1] === 13 ? nl - 1 : nl;

@@ -1,0 +1,14 @@
+/**
+ * Growing the struct-of-arrays tables (node pool, heap, events, threads, I/O slots, versions): a larger typed
+ * array of the same kind holding the old contents.
+ *
+ * @module
+ */
+
+/** A copy of `a` with length `n` (at least `a.length`) whose new tail is `fill` (default 0). */
+export function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number, fill = 0): T {
+  const b = new (a.constructor as new (n: number) => T)(n);
+  b.set(a);
+  if (fill !== 0) b.fill(fill, a.length);
+  return b;
+}
