@@ -2,7 +2,7 @@
 // host's port 69 (QEMU user networking; serverip 255.255.255.255 reaches the host, 10.0.2.2:69 is QEMU's own TFTP),
 // checks them with crc32, imports uEnv.txt and verifies the uImage with iminfo. Port 69 is used by this file only.
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
-import { testWith } from "../_util/mod.ts";
+import { testWith, waitFor } from "../_util/mod.ts";
 import { UBOOT, UbootConsole } from "./uboot_console.ts";
 import { crc32, hex32, pack } from "../../lib/bbb/mod.ts";
 import { TftpServer } from "../../lib/tftp/mod.ts";
@@ -67,7 +67,9 @@ testWith(
       out = await con.run(`tftp ${AADDR.toString(16)} apps.bin`);
       assertMatch(out, new RegExp(`Bytes transferred = ${file("apps.bin").size} `), out);
       assertEquals(await con.crc32(AADDR, file("apps.bin").size), file("apps.bin").crc32);
-      const appsEv = events.find((e) => e.kind === "done" && e.file === "apps.bin")!;
+      const appsEv = await waitFor(() => events.find((e) => e.kind === "done" && e.file === "apps.bin"), {
+        what: "apps.bin done",
+      });
       assertEquals([appsEv.windowsize, appsEv.blksize], [8, 1428]);
       // and the same again without windowsize (plain lockstep, default blksize)
       await con.run("setenv tftpwindowsize 1; setenv tftpblocksize 512");
@@ -75,7 +77,10 @@ testWith(
       out = await con.run(`tftp ${AADDR.toString(16)} apps.bin`);
       assertStringIncludes(out, "Bytes transferred");
       assertEquals(await con.crc32(AADDR, file("apps.bin").size), file("apps.bin").crc32);
-      const lockstep = events.filter((e) => e.kind === "done" && e.file === "apps.bin").at(-1)!;
+      const lockstep = await waitFor(() => {
+        const done = events.filter((e) => e.kind === "done" && e.file === "apps.bin");
+        return done.length >= 2 ? done.at(-1) : undefined;
+      }, { what: "second apps.bin done" });
       assertEquals([lockstep.windowsize, lockstep.blksize], [1, 512]);
 
       // uEnv.txt: env import -t, then the uenvcmd is exactly what pbxkit wrote
