@@ -214,7 +214,7 @@ async function jssipAgent(stack: "wrtc" | "werift", ws: string, calls: number): 
     media.recorder.onFrame = (f, rate) => {
       if (!sentAt || heardAt) return;
       // both tones of digit "1" present: our burst, not noise
-      const p = Math.min(goertzel(f, 1209, rate), goertzel(f, 697, rate));
+      const p = Math.min(goertzel(f, { hz: 1209, sampleRate: rate }), goertzel(f, { hz: 697, sampleRate: rate }));
       if (p > 0.001) {
         heardAt = performance.now();
         setTimeout(() => ac2.abort(), 100);
@@ -222,7 +222,7 @@ async function jssipAgent(stack: "wrtc" | "werift", ws: string, calls: number): 
     };
     onMedia = () => {
       setTimeout(() => {
-        media.feed.queueDtmf("1", 200, 0);
+        media.feed.queueDtmf("1", { durationMs: 200, gapMs: 0 });
         sentAt = performance.now();
       }, 700);
     };

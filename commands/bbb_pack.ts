@@ -22,7 +22,7 @@ import { DEFAULTS, hex, hex32, inspectFile, pack, UIMAGE_CODES } from "../lib/bb
 import type { InspectReport, PackOptions, PackReport } from "../lib/bbb/mod.ts";
 import { devLoop } from "../lib/bbb/dev_loop.ts";
 
-const addr = (flag: string) => (v: string) => parseIntIn(v, flag, 0, 0xffffffff);
+const addr = (flag: string) => (v: string) => parseIntIn(v, flag, { min: 0, max: 0xffffffff });
 
 /** Build the `bbb-pack` subcommand. */
 export function bbbPackCommand(): Command {
@@ -188,8 +188,8 @@ function packOptions(o: PackFlags): PackOptions {
 async function runPack(o: PackFlags): Promise<void> {
   const opts = packOptions(o);
   const port = parsePort(o.tftpPort, "--tftp-port");
-  const maxBlksize = parseIntIn(o.tftpMaxBlksize, "--tftp-max-blksize", 8, 65464);
-  const maxWindowsize = parseIntIn(o.tftpMaxWindowsize, "--tftp-max-windowsize", 1, 65535);
+  const maxBlksize = parseIntIn(o.tftpMaxBlksize, "--tftp-max-blksize", { min: 8, max: 65464 });
+  const maxWindowsize = parseIntIn(o.tftpMaxWindowsize, "--tftp-max-windowsize", { min: 1, max: 65535 });
   const report = await pack(opts);
   if (o.json) (o.watch ? printJsonLine : (v: unknown) => printJson(v, { pretty: true }))(report);
   else writeStdout(formatReport(report));

@@ -126,7 +126,7 @@ export function callCommand(): Command {
         register: opts.register !== false,
         audio: { play: opts.play, tone, toneDbfs, loop: !!opts.loop, echo: !!opts.echo },
         record: opts.record,
-        recordRate: parseIntIn(opts.recordRate, "--record-rate", 8000, 48000),
+        recordRate: parseIntIn(opts.recordRate, "--record-rate", { min: 8000, max: 48000 }),
         dtmf: opts.dtmf,
         dtmfMode,
         durationMs: opts.duration === undefined ? undefined : parseDuration(opts.duration, "--duration"),
@@ -135,8 +135,12 @@ export function callCommand(): Command {
         connectTimeoutMs: parseDuration(opts.connectTimeout, "--connect-timeout"),
         autoAnswer,
         answerDelayMs,
-        rejectStatus: opts.reject === undefined ? undefined : parseIntIn(opts.reject, "--reject", 400, 699),
-        maxCalls: opts.maxCalls === undefined ? undefined : parseIntIn(opts.maxCalls, "--max-calls", 1, 1_000_000),
+        rejectStatus: opts.reject === undefined
+          ? undefined
+          : parseIntIn(opts.reject, "--reject", { min: 400, max: 699 }),
+        maxCalls: opts.maxCalls === undefined
+          ? undefined
+          : parseIntIn(opts.maxCalls, "--max-calls", { min: 1, max: 1_000_000 }),
         webrtc,
         tls: { insecure: !!opts.insecure, ca: opts.ca },
         headers: opts.header ?? [],

@@ -14,22 +14,12 @@ import {
   parseIntIn,
   parsePort,
   parseSize,
-  PbxError,
   printJsonLine,
   usageError,
 } from "../lib/common/mod.ts";
-import { isToken, parseProxySpec, startWsServe } from "../lib/ws/mod.ts";
+import { isToken, parseProxySpec, startWsServe, wsServeConfig } from "../lib/ws/mod.ts";
 import type { Asset } from "../lib/ws/mod.ts";
 import { webphoneAssets } from "../lib/call/webphone.ts";
-
-function readPem(path: string, flag: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new PbxError("E_NOT_FOUND", `${flag}: no such file '${path}'`);
-    throw new PbxError("E_PERMISSION", `${flag}: cannot read '${path}': ${(err as Error).message}`);
-  }
-}
 
 /** Build the `ws-serve` subcommand. */
 export function wsServeCommand(): Command {
@@ -73,9 +63,7 @@ export function wsServeCommand(): Command {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
         throw usageError("--tls-cert and --tls-key go together");
       }
-      const tls = opts.tlsCert && opts.tlsKey
-        ? { cert: readPem(opts.tlsCert, "--tls-cert"), key: readPem(opts.tlsKey, "--tls-key") }
-        : undefined;
+      const tlsFiles = opts.tlsCert && opts.tlsKey ? { cert: opts.tlsCert, key: opts.tlsKey } : undefined;
       const proxies = (opts.proxy ?? []).map(parseProxySpec);
       const paths = new Set<string>();
       for (const p of proxies) {
@@ -84,34 +72,21 @@ export function wsServeCommand(): Command {
       }
       const maxMessage = parseSize(opts.maxMessage, "--max-message");
       if (maxMessage < 125 || maxMessage > 2 ** 31) throw usageError("--max-message must be from 125 bytes to 2GiB");
-      const maxConnections = parseIntIn(opts.maxConnections, "--max-connections", 1, 1_000_000);
+      const maxConnections = parseIntIn(opts.maxConnections, "--max-connections", { min: 1, max: 1_000_000 });
       const idleTimeout = opts.idleTimeout === "0" ? 0 : parseDuration(opts.idleTimeout, "--idle-timeout");
       const handshakeTimeout = parseDuration(opts.handshakeTimeout, "--handshake-timeout");
       for (const s of opts.subprotocol ?? []) {
         if (!isToken(s)) throw usageError(`--subprotocol: '${s}' is not a token`);
       }
-      if (opts.static) {
-        try {
-          if (!Deno.statSync(opts.static).isDirectory) {
-            throw usageError(`--static: '${opts.static}' is not a directory`);
-          }
-        } catch (err) {
-          if (err instanceof PbxError) throw err;
-          throw new PbxError("E_NOT_FOUND", `--static: no such directory '${opts.static}'`);
-        }
-      }
-      let assets: Map<string, Asset> | undefined;
-      if (opts.webphone) assets = await webphoneAssets({ wsPath: proxies[0]?.path });
       const echo = opts.echo || (!proxies.length && !opts.static && !opts.webphone);
-
-      const server = startWsServe({
+      // reads the PEM files and checks --static
+      const config = wsServeConfig({
         hostname: opts.host,
         port,
-        tls,
+        tlsFiles,
         echo,
         proxies,
         staticDir: opts.static,
-        assets,
         maxMessage,
         maxConnections,
         idleTimeout,
@@ -124,6 +99,10 @@ export function wsServeCommand(): Command {
           ? { serverNoContextTakeover: true }
           : undefined,
       });
+      let assets: Map<string, Asset> | undefined;
+      if (opts.webphone) assets = await webphoneAssets({ wsPath: proxies[0]?.path });
+
+      const server = startWsServe({ ...config, assets });
       const roles: string[] = [];
       if (echo) roles.push("echo");
       for (const p of proxies) roles.push(`proxy ${p.path} -> ${p.upstream.href}`);
@@ -135,7 +114,7 @@ export function wsServeCommand(): Command {
           url,
           host: server.addr.hostname,
           port: server.addr.port,
-          tls: !!tls,
+          tls: !!config.tls,
           echo,
           proxies: proxies.map((p) => ({ path: p.path, upstream: p.upstream.href })),
           static: opts.static ?? null,

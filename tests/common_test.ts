@@ -42,9 +42,9 @@ Deno.test("parseDuration: plain seconds, units and compounds", () => {
 });
 
 Deno.test("parseIntIn, parseList and parseHostPort", () => {
-  assertEquals(parseIntIn("0x28000", "--apps-block", 0, 2 ** 32), 0x28000);
-  assertThrows(() => parseIntIn("70000", "--port", 0, 65535), PbxError, "--port");
-  assertThrows(() => parseIntIn("1e3", "--n", 0, 5000), PbxError);
+  assertEquals(parseIntIn("0x28000", "--apps-block", { min: 0, max: 2 ** 32 }), 0x28000);
+  assertThrows(() => parseIntIn("70000", "--port", { min: 0, max: 65535 }), PbxError, "--port");
+  assertThrows(() => parseIntIn("1e3", "--n", { min: 0, max: 5000 }), PbxError);
   assertEquals(parseList("lru, arc,,fifo"), ["lru", "arc", "fifo"]);
   assertEquals(parseHostPort("10.0.0.1:5060"), { host: "10.0.0.1", port: 5060 });
   assertEquals(parseHostPort("[fd00::1]:5061"), { host: "fd00::1", port: 5061 });

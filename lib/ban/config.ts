@@ -231,7 +231,9 @@ export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig 
       c.pbxAddrs = addrs;
       if (ports.size > 0 && raw.ports === undefined) c.ports = [...ports];
     }
-    if (raw.maxFailures !== undefined) c.maxFailures = parseIntIn(raw.maxFailures, "--max-failures", 1, 1_000_000);
+    if (raw.maxFailures !== undefined) {
+      c.maxFailures = parseIntIn(raw.maxFailures, "--max-failures", { min: 1, max: 1_000_000 });
+    }
     if (raw.findTime !== undefined) c.findTimeMs = parseDuration(raw.findTime, "--find-time");
     if (raw.banTime !== undefined) c.banTimeMs = parseDuration(raw.banTime, "--ban-time");
     if (raw.methods !== undefined) {
@@ -258,10 +260,10 @@ export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig 
     if (raw.notifyCmd !== undefined) {
       c.notifyCmd = Array.isArray(raw.notifyCmd) ? raw.notifyCmd : splitCommand(raw.notifyCmd);
     }
-    if (raw.snaplen !== undefined) c.snaplen = parseIntIn(raw.snaplen, "--snaplen", 128, 262144);
+    if (raw.snaplen !== undefined) c.snaplen = parseIntIn(raw.snaplen, "--snaplen", { min: 128, max: 262144 });
     if (raw.bufferSize !== undefined) c.bufferSize = parseSize(raw.bufferSize, "--buffer-size");
     if (raw.bpf !== undefined) c.bpf = raw.bpf;
-    if (raw.nice !== undefined) c.nice = parseIntIn(raw.nice, "--nice", -20, 19);
+    if (raw.nice !== undefined) c.nice = parseIntIn(raw.nice, "--nice", { min: -20, max: 19 });
     if (raw.recheck !== undefined) c.recheckMs = Math.max(1000, parseDuration(raw.recheck, "--recheck"));
   }
   if (c.ports.length === 0) throw usageError("--ports: at least one port is needed");

@@ -112,12 +112,19 @@ async function readLine(conn: Deno.Conn, timeoutMs: number): Promise<string> {
   return new TextDecoder().decode(all).split("\n")[0];
 }
 
+/** Options for {@linkcode controlRequest}. */
+export interface ControlRequestOptions {
+  /** How long to wait for the daemon's answer line, in ms (default 5000). */
+  timeoutMs?: number;
+}
+
 /** Send a request to the daemon; undefined when no daemon listens at `path`. */
 export async function controlRequest(
   path: string,
   req: ControlRequest,
-  timeoutMs = 5000,
+  options: ControlRequestOptions = {},
 ): Promise<Record<string, unknown> | undefined> {
+  const timeoutMs = options.timeoutMs ?? 5000;
   let conn: Deno.UnixConn;
   try {
     conn = await Deno.connect({ transport: "unix", path });

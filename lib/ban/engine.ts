@@ -65,6 +65,20 @@ export interface EngineOptions {
   maxHosts?: number;
 }
 
+/** A SIP response fed to {@linkcode BanEngine.response}. */
+export interface EngineResponse {
+  /** Address family of the remote host. */
+  family: 4 | 6;
+  /** Status code (`403`). */
+  status: number;
+  /** CSeq method, upper case (`REGISTER`). */
+  method: string;
+  /** Time of the response in ms (the packet clock). */
+  ts: number;
+  /** `udp` (default) or `tcp`. */
+  transport?: string;
+}
+
 /** Default exempt networks: loopback. */
 export const DEFAULT_EXEMPT: readonly string[] = ["127.0.0.0/8", "::1/128"];
 
@@ -206,7 +220,10 @@ export class BanEngine {
     return this.#hosts.size;
   }
 
-  /** Feed one captured frame. Verdicts accumulate until {@linkcode takeVerdicts}. */
+  /**
+   * Feed one captured frame. Verdicts accumulate until {@linkcode takeVerdicts}.
+   * Hot path: positional parameters by design (no per-call allocation).
+   */
   packet(linkType: number, buf: Uint8Array, caplen: number, ts: number): void {
     if (ts > this.#now) this.#now = ts;
     this.decoder.packet(linkType, buf, caplen, ts);
@@ -216,8 +233,12 @@ export class BanEngine {
     }
   }
 
-  /** Feed one SIP response directly (tests, and the decoder's callback): `remote` is the canonical address. */
-  response(remote: string, family: 4 | 6, status: number, method: string, ts: number, transport = "udp"): void {
+  /**
+   * Feed one SIP response directly, bypassing the packet decoder (tests): `remote` is the canonical address. Captured
+   * packets take an allocation-free internal path instead.
+   */
+  response(remote: string, response: EngineResponse): void {
+    const { family, status, method, ts, transport = "udp" } = response;
     if (ts > this.#now) this.#now = ts;
     this.stats.responses++;
     if (status >= 400) this.stats.errorResponses++;

@@ -66,7 +66,10 @@ export interface CaptureStats {
   ifDropped: number;
 }
 
-/** Called per packet, synchronously; `frame` is valid only during the call. */
+/**
+ * Called per packet, synchronously; `frame` is valid only during the call.
+ * Hot path: positional parameters by design (no per-call allocation).
+ */
 export type LiveHandler = (linkType: number, frame: Uint8Array, caplen: number, ts: number) => void;
 
 const ERRBUF = 256;
@@ -76,12 +79,18 @@ function cstr(s: string): Uint8Array {
   return enc.encode(s + "\0");
 }
 
+/** Options for {@linkcode readWithLibpcap}. */
+export interface ReadWithLibpcapOptions {
+  /** The libpcap shared library to load (default {@linkcode LIBPCAP_PATH}). */
+  libPath?: string;
+}
+
 /**
  * Read a capture file through libpcap (`pcap_open_offline` + synchronous `pcap_dispatch`). pbxkit itself uses the
  * pure TypeScript reader (faster); this exists so the benchmark can compare the two.
  */
-export function readWithLibpcap(path: string, handler: LiveHandler, libPath = LIBPCAP_PATH): number {
-  const pcap = Deno.dlopen(libPath, PCAP_SYMBOLS);
+export function readWithLibpcap(path: string, handler: LiveHandler, options: ReadWithLibpcapOptions = {}): number {
+  const pcap = Deno.dlopen(options.libPath ?? LIBPCAP_PATH, PCAP_SYMBOLS);
   try {
     const s = pcap.symbols;
     const errbuf = new Uint8Array(ERRBUF);
@@ -103,6 +112,12 @@ export function readWithLibpcap(path: string, handler: LiveHandler, libPath = LI
   } finally {
     pcap.close();
   }
+}
+
+/** Options for {@linkcode LiveCapture.run}. */
+export interface LiveRunOptions {
+  /** Longest a single poll() waits before checking {@linkcode LiveCapture.stop}, in ms (default 250). */
+  pollMs?: number;
 }
 
 /** A live libpcap capture. */
@@ -206,9 +221,10 @@ export class LiveCapture {
 
   /**
    * Capture until {@linkcode stop}: wait with poll() (off-thread), drain synchronously, call `handler` per packet,
-   * then `afterBatch` once per drained batch (the place to apply verdicts). `pollMs` bounds each wait.
+   * then `afterBatch` once per drained batch (the place to apply verdicts).
    */
-  async run(handler: LiveHandler, afterBatch: () => void | Promise<void>, pollMs = 250): Promise<void> {
+  async run(handler: LiveHandler, afterBatch: () => void | Promise<void>, options: LiveRunOptions = {}): Promise<void> {
+    const pollMs = options.pollMs ?? 250;
     const s = this.#pcap.symbols;
     const cb = packetCallback(this.#linkType, handler);
     const pfd = new Uint8Array(8);

@@ -29,8 +29,8 @@ export { Decoder, type DecodeStats, LinkType, Payload, type PbxFilter } from "./
 export { FragReassembler, type FragStats } from "./net/ipfrag.ts";
 export { TcpReassembler, type TcpStats } from "./net/tcp_stream.ts";
 export { canonicalIp, type Cidr, type IpAddress, parseCidr, parseIp } from "./net/addr.ts";
-export { type CaptureStats, type LiveHandler } from "./libpcap.ts";
-export { type ControlRequest } from "./control.ts";
+export { type CaptureStats, type LiveHandler, type LiveRunOptions } from "./libpcap.ts";
+export { type ControlRequest, type ControlRequestOptions } from "./control.ts";
 export { type DaemonOptions } from "./daemon.ts";
 
 /** `ban status`: the daemon's live view, or (no daemon) the saved state plus the firewall. */

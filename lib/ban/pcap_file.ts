@@ -9,7 +9,10 @@
 
 import { PbxError } from "../common/mod.ts";
 
-/** Called per packet: link type, frame bytes (a view, valid during the call), captured length, time in ms. */
+/**
+ * Called per packet: link type, frame bytes (a view, valid during the call), captured length, time in ms.
+ * Hot path: positional parameters by design (no per-call allocation).
+ */
 export type PacketHandler = (linkType: number, frame: Uint8Array, caplen: number, ts: number) => void;
 
 /** Capture file format. */
@@ -254,6 +257,12 @@ export async function readCaptureFile(
   return { packets: parser.packets, format: parser.format!, linkType: parser.linkType };
 }
 
+/** Options for {@linkcode PcapWriter.memory} and {@linkcode PcapWriter.file}. */
+export interface PcapWriterOptions {
+  /** Snapshot length written in the file header (default 262144). */
+  snaplen?: number;
+}
+
 /** Write packets as a classic pcap file (microsecond stamps): used by tests and the benchmark. */
 export class PcapWriter {
   #parts: Uint8Array[] = [];
@@ -275,14 +284,14 @@ export class PcapWriter {
   }
 
   /** A writer collecting into memory. */
-  static memory(linkType: number, snaplen = 262144): PcapWriter {
-    return new PcapWriter(linkType, snaplen);
+  static memory(linkType: number, options: PcapWriterOptions = {}): PcapWriter {
+    return new PcapWriter(linkType, options.snaplen ?? 262144);
   }
 
   /** A writer streaming to `path` (created or truncated). */
-  static async file(path: string, linkType: number, snaplen = 262144): Promise<PcapWriter> {
+  static async file(path: string, linkType: number, options: PcapWriterOptions = {}): Promise<PcapWriter> {
     const f = await Deno.open(path, { write: true, create: true, truncate: true });
-    return new PcapWriter(linkType, snaplen, f);
+    return new PcapWriter(linkType, options.snaplen ?? 262144, f);
   }
 
   /** Append a packet captured at `ts` ms. */

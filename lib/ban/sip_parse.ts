@@ -133,6 +133,7 @@ function parseCseqValue(buf: Uint8Array, p: number, end: number): string {
 /**
  * Parse the start line of the SIP message in `buf[off..end)` and, for a response, its status code and CSeq method
  * (looking only at the header section). Fills `out`; returns the {@linkcode SipKind}.
+ * Hot path: positional parameters by design (no per-call allocation).
  */
 export function parseSipStart(buf: Uint8Array, off: number, end: number, out: SipInfo): SipKind {
   out.status = 0;
@@ -173,6 +174,7 @@ export function parseSipStart(buf: Uint8Array, off: number, end: number, out: Si
 /**
  * The Content-Length of the message whose header section spans `buf[off..hdrEnd)`: the value, -1 when absent, -2
  * when malformed. Understands the compact form `l:`.
+ * Hot path: positional parameters by design (no per-call allocation).
  */
 export function findContentLength(buf: Uint8Array, off: number, hdrEnd: number): number {
   let pos = nextLine(buf, off, hdrEnd);
@@ -201,6 +203,7 @@ export function findContentLength(buf: Uint8Array, off: number, hdrEnd: number):
 /**
  * Find the end of the header section starting at `off`: the index just after the blank line (`CRLFCRLF`, or bare
  * `LFLF`), or -1 when it is not in `buf[off..end)` yet.
+ * Hot path: positional parameters by design (no per-call allocation).
  */
 export function findHeaderEnd(buf: Uint8Array, off: number, end: number): number {
   let p = off;

@@ -109,8 +109,15 @@ export function sourceDateEpoch(): number | undefined {
   return Number(v);
 }
 
-/** Read a whole input file with a size limit and a clear error naming the flag. */
-export async function readInput(path: string, what: string, limit = 1 << 30): Promise<Uint8Array> {
+/** Options for {@linkcode readInput}. */
+export interface ReadInputOptions {
+  /** Largest size accepted, in bytes (default 1 GiB); larger files fail with `E_LIMIT`. */
+  limit?: number;
+}
+
+/** Read a whole input file with a size limit and a clear error naming `what` (the flag it came from). */
+export async function readInput(path: string, what: string, options: ReadInputOptions = {}): Promise<Uint8Array> {
+  const limit = options.limit ?? (1 << 30);
   let st: Deno.FileInfo;
   try {
     st = await Deno.stat(path);
@@ -125,16 +132,19 @@ export async function readInput(path: string, what: string, limit = 1 << 30): Pr
   return await Deno.readFile(path);
 }
 
-function fileInfo(name: string, path: string, data: Uint8Array, size = data.length): OutputFile {
-  return { name, path, size, blocks: blocks(size), crc32: hex32(crc32(data)) };
+/** `crc` is the CRC-32 of `data` when the caller already has it. */
+function fileInfo(name: string, path: string, data: Uint8Array, crc = crc32(data)): OutputFile {
+  return { name, path, size: data.length, blocks: blocks(data.length), crc32: hex32(crc) };
 }
 
 /** Build every output from the inputs; throws before writing anything when a check fails. */
 export async function pack(o: PackOptions): Promise<PackReport> {
   const mode = o.mode ?? "dev";
   const kernelMax = o.kernelMax ?? DEFAULT_KERNEL_MAX;
-  const kernel = await readInput(o.kernel, "--kernel", kernelMax);
+  const kernel = await readInput(o.kernel, "--kernel", { limit: kernelMax });
   if (kernel.length === 0) throw new PbxError("E_INVALID_INPUT", `--kernel '${o.kernel}' is empty`);
+  // One pass over the kernel: reused for os.bin's report, the uImage header's data CRC and its parsed report.
+  const kernelCrc = crc32(kernel);
   const apps = [];
   for (const a of o.apps) apps.push({ name: basename(a), data: await readInput(a, "--app") });
   const { image: appsBin, entries } = packApps(apps);
@@ -190,7 +200,7 @@ export async function pack(o: PackOptions): Promise<PackReport> {
   if (o.uimage) {
     const time = epoch ?? Math.floor(((await Deno.stat(o.kernel)).mtime?.getTime() ?? 0) / 1000);
     const name = o.uimageName ?? new TextDecoder().decode(new TextEncoder().encode(basename(o.kernel)).slice(0, 31));
-    uimage = buildUImage(kernel, { load: kernelAddr, entry: kernelAddr, name, time });
+    uimage = buildUImage(kernel, { load: kernelAddr, entry: kernelAddr, name, time, dataCrc: kernelCrc });
   }
   let sd: ReturnType<typeof buildSdCard> | undefined;
   if (o.sdcard) {
@@ -206,12 +216,12 @@ export async function pack(o: PackOptions): Promise<PackReport> {
 
   await Deno.mkdir(o.outDir, { recursive: true });
   const files: OutputFile[] = [];
-  const put = async (name: string, data: Uint8Array) => {
+  const put = async (name: string, data: Uint8Array, crc?: number) => {
     const path = join(o.outDir, name);
     await writeFileAtomic(path, data);
-    files.push(fileInfo(name, path, data));
+    files.push(fileInfo(name, path, data, crc));
   };
-  await put("os.bin", kernel);
+  await put("os.bin", kernel, kernelCrc);
   await put("apps.bin", appsBin);
   await put("uEnv.txt", uenv);
   if (uimage) await put("uImage", uimage);
@@ -236,7 +246,7 @@ export async function pack(o: PackOptions): Promise<PackReport> {
     layout,
     partitions,
     warnings: layout.warnings,
-    uimage: uimage ? parseUImage(uimage) : undefined,
+    uimage: uimage ? parseUImage(uimage, { dataCrc: kernelCrc }) : undefined,
     sdcard,
   };
 }
@@ -248,7 +258,7 @@ export type InspectReport =
 
 /** Inspect an existing `apps.bin` (or a legacy `uImage`, recognised by its magic). */
 export async function inspectFile(path: string): Promise<InspectReport> {
-  const bytes = await readInput(path, "file", 4 * 1024 ** 3);
+  const bytes = await readInput(path, "file", { limit: 4 * 1024 ** 3 });
   if (bytes.length >= 64 && new DataView(bytes.buffer).getUint32(0) === UIMAGE_MAGIC) {
     return { kind: "uimage", path, header: parseUImage(bytes) };
   }

@@ -34,6 +34,17 @@ export interface UImageOptions {
   name: string;
   /** Header timestamp in seconds since the epoch (`SOURCE_DATE_EPOCH`, or the data file's mtime as mkimage does). */
   time: number;
+  /** CRC-32 of `data` when the caller already has it (saves a pass over the data); computed here otherwise. */
+  dataCrc?: number;
+}
+
+/** Options for {@linkcode parseUImage}. */
+export interface ParseUImageOptions {
+  /**
+   * CRC-32 of the image's data when the caller already has it (it just built the image from that data): compared
+   * with the header's instead of computing it again.
+   */
+  dataCrc?: number;
 }
 
 /** A parsed legacy header. */
@@ -73,7 +84,7 @@ export function buildUImage(data: Uint8Array, options: UImageOptions): Uint8Arra
   dv.setUint32(12, data.length);
   dv.setUint32(16, options.load >>> 0);
   dv.setUint32(20, (options.entry ?? options.load) >>> 0);
-  dv.setUint32(24, crc32(data));
+  dv.setUint32(24, options.dataCrc ?? crc32(data));
   out[28] = 5; // IH_OS_LINUX
   out[29] = 2; // IH_ARCH_ARM
   out[30] = 2; // IH_TYPE_KERNEL
@@ -85,7 +96,7 @@ export function buildUImage(data: Uint8Array, options: UImageOptions): Uint8Arra
 }
 
 /** Parse a legacy header; checks the header CRC and, when the data is all there, the data CRC. */
-export function parseUImage(bytes: Uint8Array): UImageHeader {
+export function parseUImage(bytes: Uint8Array, options: ParseUImageOptions = {}): UImageHeader {
   if (bytes.length < UIMAGE_HEADER_SIZE) throw new PbxError("E_PARSE", "too short for a uImage header");
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = dv.getUint32(0);
@@ -107,7 +118,7 @@ export function parseUImage(bytes: Uint8Array): UImageHeader {
     entry: dv.getUint32(20),
     dataCrc,
     dataCrcOk: bytes.length >= UIMAGE_HEADER_SIZE + size
-      ? crc32(bytes.subarray(UIMAGE_HEADER_SIZE, UIMAGE_HEADER_SIZE + size)) === dataCrc
+      ? (options.dataCrc ?? crc32(bytes.subarray(UIMAGE_HEADER_SIZE, UIMAGE_HEADER_SIZE + size))) === dataCrc
       : undefined,
     os: bytes[28],
     arch: bytes[29],

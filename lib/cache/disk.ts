@@ -101,7 +101,10 @@ export class DiskModel {
     this.#rotationUs = 60e6 / params.rpm;
   }
 
-  /** Service time (µs) of an I/O of `bytes` at block `pos` with the head (last position served) at `head`. */
+  /**
+   * Service time (µs) of an I/O of `bytes` at block `pos` with the head (last position served) at `head`.
+   * Hot path: positional parameters by design (no per-call allocation).
+   */
   serviceUs(pos: number, head: number, bytes: number, write: boolean): number {
     const p = this.params;
     const transfer = bytes / p.transferMBps; // bytes / (MB/s) = µs

@@ -5,8 +5,15 @@
  * @module
  */
 
+/** Options for {@linkcode grown}. */
+export interface GrowOptions {
+  /** Value of the new tail (default 0). */
+  fill?: number;
+}
+
 /** A copy of `a` with length `n` (at least `a.length`) whose new tail is `fill` (default 0). */
-export function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number, fill = 0): T {
+export function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number, options: GrowOptions = {}): T {
+  const fill = options.fill ?? 0;
   const b = new (a.constructor as new (n: number) => T)(n);
   b.set(a);
   if (fill !== 0) b.fill(fill, a.length);

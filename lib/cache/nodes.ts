@@ -85,9 +85,9 @@ export class NodePool {
   #grow(): void {
     const old = this.key.length, n = old * 2;
     this.key = grown(this.key, n);
-    this.prev = grown(this.prev, n, NIL);
-    this.next = grown(this.next, n, NIL);
-    this.list = grown(this.list, n, 255);
+    this.prev = grown(this.prev, n, { fill: NIL });
+    this.next = grown(this.next, n, { fill: NIL });
+    this.list = grown(this.list, n, { fill: 255 });
     this.aux = grown(this.aux, n);
     this.#free = new Int32Array(n);
     for (let i = 0; i < n - old; i++) this.#free[i] = n - 1 - i;

@@ -14,7 +14,7 @@ import { blockKey } from "./keys.ts";
 import { policyFactory, policyName } from "./policies/mod.ts";
 import type { Policy } from "./policy.ts";
 import { type ResultCounts, setRatios, zeroCounts } from "./result.ts";
-import type { RequestBatch, TraceSource } from "./traces/batch.ts";
+import type { AddressUnit, RequestBatch, TraceSource } from "./traces/batch.ts";
 
 /** One (policy, size) to run. */
 export interface ObjectConfig {
@@ -39,21 +39,33 @@ export interface ObjectModelOptions {
   onProgress?: (done: number) => void;
 }
 
+/** How {@linkcode batchKeys} maps addresses to keys (make it once per trace, not per batch). */
+export interface KeyOptions {
+  /** Address unit of the trace: objects are their own keys, bytes map to blocks. */
+  unit: AddressUnit;
+  /** Block size for byte-addressed traces. */
+  blockSize: number;
+}
+
 /** Fill `keys` with the batch's cache keys. */
-export function batchKeys(b: RequestBatch, unit: "byte" | "object", blockSize: number, keys: Float64Array): void {
-  if (unit === "object") keys.set(b.addr.subarray(0, b.n));
-  else for (let i = 0; i < b.n; i++) keys[i] = blockKey(b.dev[i], b.addr[i], blockSize);
+export function batchKeys(b: RequestBatch, keys: Float64Array, options: KeyOptions): void {
+  if (options.unit === "object") keys.set(b.addr.subarray(0, b.n));
+  else {
+    const blockSize = options.blockSize;
+    for (let i = 0; i < b.n; i++) keys[i] = blockKey(b.dev[i], b.addr[i], blockSize);
+  }
 }
 
 /** Next-use index of every request (Infinity encoded as -1), computed in one pass. */
 export async function computeNextUse(source: TraceSource, blockSize: number): Promise<Int32Array> {
   let next = new Int32Array(1 << 16);
   const last = new KeyMap(1 << 16);
+  const keyOptions: KeyOptions = { unit: source.unit, blockSize };
   let keys = new Float64Array(0);
   let idx = 0;
   for await (const b of source.batches()) {
     if (keys.length < b.n) keys = new Float64Array(b.n);
-    batchKeys(b, source.unit, blockSize, keys);
+    batchKeys(b, keys, keyOptions);
     if (idx + b.n > next.length) {
       let cap = next.length;
       while (cap < idx + b.n) cap *= 2;
@@ -84,13 +96,14 @@ export async function runObjectModel(
     policy: policyFactory(c.policy)({ capacity: c.cacheSize }),
     r: emptyResult(policyName(c.policy), c.cacheSize),
   }));
+  const keyOptions: KeyOptions = { unit: source.unit, blockSize };
   let keys = new Float64Array(0);
   let idx = 0;
   for await (const b of source.batches()) {
     let k = b.addr;
     if (source.unit !== "object") {
       if (keys.length < b.n) keys = new Float64Array(b.n);
-      batchKeys(b, source.unit, blockSize, keys);
+      batchKeys(b, keys, keyOptions);
       k = keys;
     }
     for (const sim of sims) runBatch(sim.policy, b, k, nextUse, idx, sim.r);

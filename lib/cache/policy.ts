@@ -52,6 +52,7 @@ export class NoVictimError extends Error {
 /**
  * First node from the tail of list `l` whose key is not pinned, or NIL. Without `pinned` this is the tail itself,
  * so the object model pays one branch.
+ * Hot path: positional parameters by design (no per-call allocation).
  */
 export function unpinnedFromTail(pool: NodePool, l: number, pinned: ((key: number) => boolean) | undefined): number {
   let n = pool.tail[l];

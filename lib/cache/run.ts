@@ -156,7 +156,7 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
     let idx = 0;
     const mrc = sd && mrcFeeder(sd, source.unit, o.blockSize);
     for await (const b of source.batches()) {
-      for (const sim of sims) sim.feed(b, source.unit === "object", nextUse, idx);
+      for (const sim of sims) sim.feed(b, source.unit === "object", { nextUse, base: idx });
       mrc?.(b);
       idx += b.n;
       progress(idx);
@@ -186,10 +186,11 @@ async function mrcPass(source: TraceSource, sd: StackDistance, blockSize: number
 
 /** A function that feeds one batch's cache keys to `sd` (reusing one key buffer across batches). */
 function mrcFeeder(sd: StackDistance, unit: AddressUnit, blockSize: number): (b: RequestBatch) => void {
+  const keyOptions = { unit, blockSize };
   let keys = new Float64Array(0);
   return (b) => {
     if (keys.length < b.n) keys = new Float64Array(b.n);
-    batchKeys(b, unit, blockSize, keys);
+    batchKeys(b, keys, keyOptions);
     for (let i = 0; i < b.n; i++) sd.access(keys[i]);
   };
 }

@@ -132,6 +132,14 @@ interface DiskState {
   head: number;
 }
 
+/** Options for {@linkcode SeedSim.feed}. */
+export interface FeedOptions {
+  /** Next-use index of every request of the trace (-1 for none), for OPT. */
+  nextUse?: Int32Array;
+  /** Index in the trace of the batch's first request (default 0). */
+  base?: number;
+}
+
 /** One seed-model simulation, fed batch by batch (so many configurations share one pass over the trace). */
 export class SeedSim {
   readonly #cfg: SeedConfig;
@@ -275,8 +283,9 @@ export class SeedSim {
 
   // ---------------------------------------------------------------- feeding
 
-  /** Replay a batch of requests. `nextUse` (optional) gives each request's next-use index for OPT. */
-  feed(b: RequestBatch, unitIsObject: boolean, nextUse?: Int32Array, base = 0): void {
+  /** Replay a batch of requests; `options.nextUse` gives each request's next-use index for OPT. */
+  feed(b: RequestBatch, unitIsObject: boolean, options: FeedOptions = {}): void {
+    const { nextUse, base = 0 } = options;
     const bs = this.#bs;
     const speed = this.#opts.speed ?? 1;
     for (let i = 0; i < b.n; i++) {

@@ -35,7 +35,10 @@ export class EventQueue {
     return this.#heap.peekPrio();
   }
 
-  /** Schedule an event. */
+  /**
+   * Schedule an event.
+   * Hot path: positional parameters by design (no per-call allocation).
+   */
   at(time: number, kind: number, a = 0, b = 0): void {
     let slot = this.#free.pop();
     if (slot === undefined) {

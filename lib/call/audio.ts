@@ -40,6 +40,14 @@ export const DTMF_FREQS: Readonly<Record<string, readonly [number, number]>> = {
 /** Digits `--dtmf` accepts (`,` is a 2 s pause, as in JsSIP). */
 export const DTMF_PATTERN = /^[0-9A-Da-d*#,]+$/;
 
+/** Length of each DTMF digit and the silence after it. */
+export interface DtmfTiming {
+  /** Tone length per digit, ms (default 100 for in-band digits). */
+  durationMs?: number;
+  /** Silence between digits, ms (default 70 for in-band digits). */
+  gapMs?: number;
+}
+
 /** Produces the outgoing audio as consecutive frames at a fixed rate. */
 export class AudioFeed {
   readonly sampleRate: number;
@@ -79,7 +87,8 @@ export class AudioFeed {
   }
 
   /** Queue in-band DTMF digits (each `durationMs` long, `gapMs` apart; `,` is a 2 s pause). */
-  queueDtmf(digits: string, durationMs = 100, gapMs = 70): void {
+  queueDtmf(digits: string, timing: DtmfTiming = {}): void {
+    const durationMs = timing.durationMs ?? 100, gapMs = timing.gapMs ?? 70;
     for (const d of digits.toUpperCase()) {
       if (d === ",") {
         this.#dtmf.push({ low: 0, high: 0, left: 0, gapLeft: Math.round(this.sampleRate * 2) });
@@ -200,8 +209,9 @@ export class Recorder {
     this.maxSeconds = options.maxSeconds ?? 3600;
   }
 
-  /** Add received 16-bit PCM (interleaved when `channels` > 1). */
-  pushInt16(samples: Int16Array, sampleRate: number, channels = 1): void {
+  /** Add received 16-bit PCM (interleaved when `options.channels` > 1). */
+  pushInt16(samples: Int16Array, sampleRate: number, options: { channels?: number } = {}): void {
+    const channels = options.channels ?? 1;
     const frames = Math.floor(samples.length / channels);
     const f = new Float32Array(frames);
     let energy = 0;
@@ -274,7 +284,7 @@ export interface MediaBridge {
   /** Wire a new RTCPeerConnection (from JsSIP's `peerconnection` event). */
   attach(pc: unknown): void;
   /** Send RFC 4733 telephone-events, when the stack can; resolves false when it cannot. */
-  sendRfc4733?(digits: string, durationMs: number, gapMs: number): Promise<boolean>;
+  sendRfc4733?(digits: string, timing: Required<DtmfTiming>): Promise<boolean>;
   /** Stop sending and receiving. */
   close(): void;
 }

@@ -21,22 +21,35 @@ export function sineInto(
   return ph % (2 * Math.PI);
 }
 
+/** A stretch `[start, end)` of a sample array (default: all of it). */
+export interface SampleRange {
+  /** First sample (default 0). */
+  start?: number;
+  /** End, exclusive (default the array's length). */
+  end?: number;
+}
+
 /** RMS level of samples in dBFS (a full-scale sine is -3 dBFS); -Infinity for silence. */
-export function rmsDbfs(samples: Float32Array, start = 0, end = samples.length): number {
+export function rmsDbfs(samples: Float32Array, range: SampleRange = {}): number {
+  const start = range.start ?? 0, end = range.end ?? samples.length;
   let acc = 0;
   for (let i = start; i < end; i++) acc += samples[i] * samples[i];
   const n = Math.max(1, end - start);
   return 10 * Math.log10(acc / n);
 }
 
+/** Options for {@linkcode goertzel}: the frequency, the sample rate and the stretch to look at. */
+export interface GoertzelOptions extends SampleRange {
+  /** Frequency to measure, Hz. */
+  hz: number;
+  /** Sample rate of `samples`, Hz. */
+  sampleRate: number;
+}
+
 /** Power of one frequency in a block (Goertzel), normalised so a sine of amplitude A gives A^2/2... roughly. */
-export function goertzel(
-  samples: Float32Array,
-  hz: number,
-  sampleRate: number,
-  start = 0,
-  end = samples.length,
-): number {
+export function goertzel(samples: Float32Array, options: GoertzelOptions): number {
+  const { hz, sampleRate } = options;
+  const start = options.start ?? 0, end = options.end ?? samples.length;
   const n = end - start;
   if (n <= 0) return 0;
   const w = 2 * Math.PI * hz / sampleRate;
@@ -51,17 +64,23 @@ export function goertzel(
   return 2 * power / (n * n);
 }
 
+/** Options for {@linkcode dominantFrequency}: the sample rate and the stretch to look at. */
+export interface DominantOptions extends SampleRange {
+  /** Sample rate of `samples`, Hz. */
+  sampleRate: number;
+}
+
 /** Dominant frequency (Hz, 10 Hz steps from 100 Hz to Nyquist-100) and its share of the total power (0..1). */
-export function dominantFrequency(
-  samples: Float32Array,
-  sampleRate: number,
-  start = 0,
-  end = samples.length,
-): { hz: number; purity: number } {
+export function dominantFrequency(samples: Float32Array, options: DominantOptions): { hz: number; purity: number } {
+  const sampleRate = options.sampleRate;
+  const start = options.start ?? 0, end = options.end ?? samples.length;
+  // one options object, re-aimed at each frequency tried
+  const probe: GoertzelOptions = { hz: 0, sampleRate, start, end };
   let best = 0, bestHz = 0;
   const top = Math.min(4000, sampleRate / 2 - 100);
   for (let hz = 100; hz <= top; hz += 10) {
-    const p = goertzel(samples, hz, sampleRate, start, end);
+    probe.hz = hz;
+    const p = goertzel(samples, probe);
     if (p > best) {
       best = p;
       bestHz = hz;
@@ -69,7 +88,8 @@ export function dominantFrequency(
   }
   // refine to 1 Hz around the peak
   for (let hz = bestHz - 9; hz <= bestHz + 9; hz++) {
-    const p = goertzel(samples, hz, sampleRate, start, end);
+    probe.hz = hz;
+    const p = goertzel(samples, probe);
     if (p > best) {
       best = p;
       bestHz = hz;
@@ -101,7 +121,7 @@ export function summarize(samples: Float32Array, sampleRate: number): AudioSumma
   const active = new Float32Array(samples.length);
   let n = 0;
   for (let i = 0; i + block <= samples.length; i += block) {
-    if (rmsDbfs(samples, i, i + block) > -50) {
+    if (rmsDbfs(samples, { start: i, end: i + block }) > -50) {
       active.set(samples.subarray(i, i + block), n);
       n += block;
     }
@@ -109,7 +129,7 @@ export function summarize(samples: Float32Array, sampleRate: number): AudioSumma
   const a = active.subarray(0, n);
   // limit analysis to 2 s of active audio to stay cheap
   const slice = a.subarray(0, Math.min(n, sampleRate * 2));
-  const dom = n > 0 ? dominantFrequency(slice, sampleRate) : { hz: 0, purity: 0 };
+  const dom = n > 0 ? dominantFrequency(slice, { sampleRate }) : { hz: 0, purity: 0 };
   return {
     seconds: samples.length / sampleRate,
     levelDbfs: n > 0 ? rmsDbfs(a) : -Infinity,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { AudioFeed, type AudioPlan, type MediaBridge, Recorder } from "./audio.ts";
+import { AudioFeed, type AudioPlan, type DtmfTiming, type MediaBridge, Recorder } from "./audio.ts";
 import { floatToInt16 } from "./wav.ts";
 import type { WebrtcEngine } from "./webrtc_shim.ts";
 
@@ -76,13 +76,14 @@ export class WrtcMedia implements MediaBridge {
   #sink(track: Any): void {
     const sink = new this.#ns.RTCAudioSink(track);
     sink.ondata = (d: Any) => {
-      this.recorder.pushInt16(d.samples as Int16Array, d.sampleRate, d.channelCount ?? 1);
+      this.recorder.pushInt16(d.samples as Int16Array, d.sampleRate, { channels: d.channelCount ?? 1 });
     };
     this.#sinks.push(sink);
   }
 
   /** RFC 4733 through libwebrtc's RTCDTMFSender, when this build of wrtc exposes `sender.dtmf`. */
-  sendRfc4733(digits: string, durationMs: number, gapMs: number): Promise<boolean> {
+  sendRfc4733(digits: string, timing: Required<DtmfTiming>): Promise<boolean> {
+    const { durationMs, gapMs } = timing;
     const sender = this.#pc?.getSenders?.().find((s: Any) => s.track?.kind === "audio");
     if (!sender?.dtmf) return Promise.resolve(false);
     sender.dtmf.insertDTMF(digits, durationMs, gapMs);

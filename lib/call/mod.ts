@@ -136,8 +136,17 @@ export function formatEvent(e: CallEvent): string {
   return `${t}${call} ${e.event}${parts.length ? " " + parts.join(", ") : ""}`;
 }
 
+/** Which call a `--record` path is for. */
+export interface RecordPathOptions {
+  /** Call number (1 for the first). */
+  n: number;
+  /** The other party's SIP URI (`{from}` is its user part). */
+  peer: string;
+}
+
 /** Expand `{n}` and `{from}` in a `--record` path; without them, calls after the first get `-N` before `.wav`. */
-export function recordPath(template: string, n: number, peer: string): string {
+export function recordPath(template: string, options: RecordPathOptions): string {
+  const { n, peer } = options;
   const from = (/^sips?:([^@;>]+)/i.exec(peer)?.[1] ?? "unknown").replace(/[^A-Za-z0-9_.+-]/g, "_");
   if (template.includes("{n}") || template.includes("{from}")) {
     return template.replaceAll("{n}", String(n)).replaceAll("{from}", from);
@@ -221,7 +230,7 @@ export async function runCall(s: CallSettings): Promise<number> {
     if (media) {
       summary.heard = heardOf(r.answered ? media.recorder.summary() : undefined);
       if (s.record && r.answered) {
-        const path = recordPath(s.record, r.call, r.peer);
+        const path = recordPath(s.record, { n: r.call, peer: r.peer });
         try {
           await media.recorder.save(path, s.recordRate);
           summary.recording = path;

@@ -164,6 +164,7 @@ export interface ListenOptions {
 
 const DTMF_DURATION = 100;
 const DTMF_GAP = 70;
+const DTMF_TIMING = { durationMs: DTMF_DURATION, gapMs: DTMF_GAP };
 
 /** A registered JsSIP user agent. */
 export class Phone {
@@ -335,7 +336,10 @@ export class Phone {
           call: n,
           detail: `connected in ${Math.round(mediaAt - inviteAt)} ms${codec ? ` (${codec})` : ""}`,
         });
-        if (options.dtmf) timers.push(setTimeout(() => this.#sendDtmf(session, media, options, n), 300));
+        if (options.dtmf) {
+          const dtmf = { call: n, digits: options.dtmf, mode: options.dtmfMode };
+          timers.push(setTimeout(() => this.#sendDtmf(session, media, dtmf), 300));
+        }
       };
       const onMedia = () => {
         if (mediaAt) return;
@@ -503,22 +507,19 @@ export class Phone {
         if (active) {
           session.terminate({ status_code: 486, reason_phrase: "Busy Here" });
           this.#emit({ event: "failed", call: n, status: 486, reason: "Busy Here", detail: "already in a call" });
-          reports.push(report(n, peer, displayName, "busy", "Busy", "local", false, 0));
+          reports.push(incomingReport(n, { peer, displayName, outcome: "busy", cause: "Busy", endedBy: "local" }));
           return;
         }
         if (options.rejectStatus) {
           session.terminate({ status_code: options.rejectStatus });
           this.#emit({ event: "failed", call: n, status: options.rejectStatus, detail: "rejected by --reject" });
-          const r = report(
-            n,
+          const r = incomingReport(n, {
             peer,
             displayName,
-            outcomeFromStatus(options.rejectStatus),
-            "Rejected",
-            "local",
-            false,
-            0,
-          );
+            outcome: outcomeFromStatus(options.rejectStatus),
+            cause: "Rejected",
+            endedBy: "local",
+          });
           reports.push(r);
           void Promise.resolve(options.onCallEnd?.(r)).then(() => checkMax());
           return;
@@ -536,7 +537,8 @@ export class Phone {
             media.feed.start();
             this.#emit({ event: "media", call: n, detail: `connected in ${Math.round(mediaAt - answerSentAt)} ms` });
             if (options.dtmf) {
-              timers.push(setTimeout(() => this.#sendDtmf(session, media, options, n), 300));
+              const dtmf = { call: n, digits: options.dtmf, mode: options.dtmfMode };
+              timers.push(setTimeout(() => this.#sendDtmf(session, media, dtmf), 300));
             }
           });
         });
@@ -582,7 +584,15 @@ export class Phone {
             detail: `by ${e.originator} after ${dur.toFixed(1)} s`,
           });
           end({
-            ...report(n, peer, displayName, mediaAt ? "answered" : "media-failed", e.cause, e.originator, true, dur),
+            ...incomingReport(n, {
+              peer,
+              displayName,
+              outcome: mediaAt ? "answered" : "media-failed",
+              cause: e.cause,
+              endedBy: e.originator,
+              answered: true,
+              seconds: dur,
+            }),
             setupMs: mediaAt ? Math.round(mediaAt - answerSentAt) : undefined,
             codec,
           });
@@ -593,7 +603,7 @@ export class Phone {
             ? "no-answer"
             : outcomeFromFailure({ cause: e.cause, statusCode: status });
           this.#emit({ event: "failed", call: n, reason: e.cause, detail: `${outcome} (by ${e.originator})` });
-          end(report(n, peer, displayName, outcome, e.cause, e.originator, false, 0));
+          end(incomingReport(n, { peer, displayName, outcome, cause: e.cause, endedBy: e.originator }));
         });
         if (options.autoAnswer) {
           timers.push(setTimeout(() => {
@@ -614,18 +624,18 @@ export class Phone {
     });
   }
 
-  #sendDtmf(session: Any, media: MediaBridge, options: { dtmf?: string; dtmfMode?: DtmfMode }, n: number): void {
-    const digits = options.dtmf ?? "";
-    const mode = options.dtmfMode ?? "auto";
+  #sendDtmf(session: Any, media: MediaBridge, options: { call: number; digits: string; mode?: DtmfMode }): void {
+    const n = options.call, digits = options.digits;
+    const mode = options.mode ?? "auto";
     const run = async () => {
       if (session.isEnded()) return;
       if (mode === "inband") {
-        media.feed.queueDtmf(digits, DTMF_DURATION, DTMF_GAP);
+        media.feed.queueDtmf(digits, DTMF_TIMING);
         this.#emit({ event: "dtmf", call: n, detail: `${digits} (in-band tones)` });
         return;
       }
       if (mode === "rfc4733" || mode === "auto") {
-        const ok = await media.sendRfc4733?.(digits, DTMF_DURATION, DTMF_GAP);
+        const ok = await media.sendRfc4733?.(digits, DTMF_TIMING);
         if (ok) {
           this.#emit({ event: "dtmf", call: n, detail: `${digits} (RFC 4733)` });
           return;
@@ -664,27 +674,34 @@ export class Phone {
   }
 }
 
-function report(
-  n: number,
-  peer: string,
-  displayName: string | undefined,
-  outcome: CallOutcome,
-  cause: string,
-  endedBy: string,
-  answered: boolean,
-  dur: number,
-): CallReport {
+/** How an incoming call ended, for {@linkcode incomingReport}. */
+interface IncomingEnd {
+  peer: string;
+  displayName: string | undefined;
+  outcome: CallOutcome;
+  /** JsSIP's cause, or ours (`Busy`, `Rejected`). */
+  cause: string;
+  /** `local` or `remote`. */
+  endedBy: string;
+  /** Whether the call was answered (default false). */
+  answered?: boolean;
+  /** Seconds from the answer to the end (default 0). */
+  seconds?: number;
+}
+
+/** The report of incoming call number `n`. */
+function incomingReport(n: number, end: IncomingEnd): CallReport {
   return {
     call: n,
     direction: "incoming",
-    peer,
-    displayName,
-    outcome,
-    exitStatus: EXIT_STATUS[outcome],
-    cause,
-    endedBy,
-    answered,
-    durationSeconds: Math.round(dur * 10) / 10,
+    peer: end.peer,
+    displayName: end.displayName,
+    outcome: end.outcome,
+    exitStatus: EXIT_STATUS[end.outcome],
+    cause: end.cause,
+    endedBy: end.endedBy,
+    answered: end.answered ?? false,
+    durationSeconds: Math.round((end.seconds ?? 0) * 10) / 10,
   };
 }
 

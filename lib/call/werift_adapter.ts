@@ -15,7 +15,7 @@
  */
 
 import { log, PbxError } from "../common/mod.ts";
-import { AudioFeed, type AudioPlan, DTMF_FREQS, type MediaBridge, Recorder } from "./audio.ts";
+import { AudioFeed, type AudioPlan, DTMF_FREQS, type DtmfTiming, type MediaBridge, Recorder } from "./audio.ts";
 import { alawToLinear, linearToAlaw, linearToMulaw, mulawToLinear } from "./dsp.ts";
 import type { WebrtcEngine } from "./webrtc_shim.ts";
 
@@ -355,7 +355,8 @@ export class WeriftMedia implements MediaBridge {
   }
 
   /** RFC 4733 DTMF, when telephone-event was negotiated. */
-  sendRfc4733(digits: string, durationMs: number, gapMs: number): Promise<boolean> {
+  sendRfc4733(digits: string, timing: Required<DtmfTiming>): Promise<boolean> {
+    const { durationMs, gapMs } = timing;
     const codecs: Any[] = this.#pc?.getTransceivers?.()[0]?.codecs ?? [];
     if (!codecs.some((c) => String(c.mimeType).toLowerCase() === "audio/telephone-event")) {
       return Promise.resolve(false);

@@ -61,8 +61,17 @@ export function parseDuration(text: string, flag = "duration"): number {
   return Math.round(total);
 }
 
+/** Bounds for {@linkcode parseIntIn}. */
+export interface IntRange {
+  /** Smallest accepted value. */
+  min: number;
+  /** Largest accepted value. */
+  max: number;
+}
+
 /** Parse an integer within [min, max]. Accepts decimal and 0x hex. */
-export function parseIntIn(text: string, flag: string, min: number, max: number): number {
+export function parseIntIn(text: string, flag: string, range: IntRange): number {
+  const { min, max } = range;
   const t = text.trim();
   const v = /^0x[0-9a-f]+$/i.test(t) ? parseInt(t, 16) : /^-?\d+$/.test(t) ? Number(t) : NaN;
   if (!Number.isSafeInteger(v) || v < min || v > max) {
@@ -73,7 +82,7 @@ export function parseIntIn(text: string, flag: string, min: number, max: number)
 
 /** Parse a port number 0-65535. */
 export function parsePort(text: string, flag = "--port"): number {
-  return parseIntIn(text, flag, 0, 65535);
+  return parseIntIn(text, flag, { min: 0, max: 65535 });
 }
 
 /** Split `a,b, c` into trimmed non-empty items. */

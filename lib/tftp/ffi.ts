@@ -81,8 +81,18 @@ export function parseIp(text: string): Uint8Array | undefined {
   return out;
 }
 
-/** A `struct sockaddr_in`/`sockaddr_in6` for an address; IPv4 addresses become v4-mapped for an IPv6 socket. */
-export function sockaddr(ip: string, port: number, family: 4 | 6): Uint8Array | undefined {
+/** Options for {@linkcode sockaddr}. */
+export interface SockaddrOptions {
+  /** Family of the socket the address is for: 4 (`sockaddr_in`) or 6 (`sockaddr_in6`). */
+  family: 4 | 6;
+}
+
+/**
+ * A `struct sockaddr_in`/`sockaddr_in6` for an address; IPv4 addresses become v4-mapped for an IPv6 socket.
+ * Undefined when `ip` is not an address of (or mappable to) `options.family`.
+ */
+export function sockaddr(ip: string, port: number, options: SockaddrOptions): Uint8Array | undefined {
+  const family = options.family;
   let raw = parseIp(ip);
   if (!raw) return undefined;
   if (family === 4) {
@@ -124,7 +134,7 @@ export class BlockingUdp {
   constructor(ip: string, family: 4 | 6) {
     this.#c = load();
     this.family = family;
-    const sa = sockaddr(ip, 0, family);
+    const sa = sockaddr(ip, 0, { family });
     if (!sa) throw new Error(`cannot bind '${ip}' for IPv${family}`);
     const fd = this.#c.socket(family === 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw new Error("socket() failed");
@@ -148,6 +158,7 @@ export class BlockingUdp {
    * timeout). The sender is in {@linkcode from}.
    * With `spinUs`, first polls without blocking for that long: in lock-step the answer usually arrives within a few
    * tens of microseconds, and not going to sleep saves a wake-up on both sides (busy polling, as NIC drivers do).
+   * Hot path: positional parameters by design (no per-call allocation).
    */
   recv(buf: Uint8Array, ms: number, spinUs = 0): number {
     if (spinUs > 0) {

@@ -86,15 +86,18 @@ export function parseRequest(p: Uint8Array): Request {
   return { op: op as 1 | 2, filename, mode, options };
 }
 
+/** Options for {@linkcode encodeRequest}. */
+export interface EncodeRequestOptions {
+  /** Transfer mode, sent as given (default `octet`). */
+  mode?: string;
+  /** TFTP options (RFC 2347) to append, in this order (`{ blksize: "1428" }`). */
+  options?: Record<string, string>;
+}
+
 /** Build an RRQ or WRQ (for clients and tests). */
-export function encodeRequest(
-  op: 1 | 2,
-  filename: string,
-  mode = "octet",
-  options: Record<string, string> = {},
-): Uint8Array {
-  const parts = [filename, mode];
-  for (const [k, v] of Object.entries(options)) parts.push(k, v);
+export function encodeRequest(op: 1 | 2, filename: string, options: EncodeRequestOptions = {}): Uint8Array {
+  const parts = [filename, options.mode ?? "octet"];
+  for (const [k, v] of Object.entries(options.options ?? {})) parts.push(k, v);
   const body = enc.encode(parts.join("\0") + "\0");
   const out = new Uint8Array(2 + body.length);
   out[1] = op;

@@ -147,13 +147,13 @@ export class TftpServer {
     try {
       for (const h of hosts) {
         try {
-          srv.#listeners.push(await bindUdp(h, port, opts.udpBackend));
+          srv.#listeners.push(await bindUdp(h, port, { backend: opts.udpBackend }));
         } catch (err) {
           if (
             opts.hostnames === undefined && h === "::" && !(err instanceof Deno.errors.AddrInUse) &&
             !(err instanceof Deno.errors.PermissionDenied)
           ) {
-            srv.#listeners.push(await bindUdp("0.0.0.0", port, opts.udpBackend)); // no IPv6 on this host
+            srv.#listeners.push(await bindUdp("0.0.0.0", port, { backend: opts.udpBackend })); // no IPv6 on this host
           } else throw err;
         }
       }
@@ -262,7 +262,7 @@ export class TftpServer {
   }
 
   async #open(local: string): Promise<UdpSocket> {
-    const s = await bindUdp(local, 0, this.#opts.udpBackend);
+    const s = await bindUdp(local, 0, { backend: this.#opts.udpBackend });
     this.#sockets.add(s);
     return s;
   }
@@ -312,7 +312,7 @@ export class TftpServer {
     });
     let result: ReadOutcome;
     const family = local.includes(":") ? 6 : 4;
-    const fast = this.#pool && sockaddr(client.hostname, client.port, family) && sockaddr(local, 0, family)
+    const fast = this.#pool && sockaddr(client.hostname, client.port, { family }) && sockaddr(local, 0, { family })
       ? this.#pool.run({
         data: data ? data.slice().buffer as ArrayBuffer : path,
         options: [...req.options],

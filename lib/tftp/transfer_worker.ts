@@ -48,7 +48,7 @@ export function runJob(job: WorkerJob, post: (m: WorkerMessage) => void): Worker
   }
   const s = new ReadSession(file ?? new Uint8Array(job.data as ArrayBuffer), new Map(job.options), job.config);
   try {
-    const client = sockaddr(job.clientIp, job.clientPort, job.family);
+    const client = sockaddr(job.clientIp, job.clientPort, { family: job.family });
     if (!client) throw new Error(`bad client address ${job.clientIp}`);
     const abort = new Int32Array(job.abort);
     const buf = new Uint8Array(65536 + 4);

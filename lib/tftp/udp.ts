@@ -30,8 +30,15 @@ type ListenDatagram = (o: { hostname: string; port: number; transport: "udp" }) 
 /** Which implementation {@linkcode bindUdp} uses: `auto` picks `Deno.listenDatagram` when present. */
 export type UdpBackend = "auto" | "deno" | "node";
 
+/** Options for {@linkcode bindUdp}. */
+export interface BindUdpOptions {
+  /** Which implementation to use (default `auto`). */
+  backend?: UdpBackend;
+}
+
 /** Bind a UDP socket (`port` 0 for an ephemeral one). */
-export async function bindUdp(hostname: string, port: number, backend: UdpBackend = "auto"): Promise<UdpSocket> {
+export async function bindUdp(hostname: string, port: number, options: BindUdpOptions = {}): Promise<UdpSocket> {
+  const backend = options.backend ?? "auto";
   const listen = (Deno as unknown as { listenDatagram?: ListenDatagram }).listenDatagram;
   if (backend !== "node" && typeof listen === "function") {
     return denoSocket(listen({ hostname, port, transport: "udp" }));

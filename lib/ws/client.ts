@@ -7,9 +7,12 @@
 
 import { PbxError } from "../common/mod.ts";
 import { checkClientResponse, clientRequest } from "./handshake.ts";
-import { findHeadEnd, type HttpError, parseResponseHead } from "./http.ts";
+import { type HeadBuffer, type HttpError, parseResponseHead, readHead } from "./http.ts";
 import { WebSocket, type WsConn } from "./socket.ts";
 import { writeAll } from "./server.ts";
+
+/** Largest handshake response head accepted, bytes. */
+const MAX_RESPONSE_HEAD = 65536;
 
 /** Options for {@linkcode connect}. */
 export interface ConnectOptions {
@@ -91,22 +94,11 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
       headers: options.headers,
     });
     await writeAll(conn, req.bytes);
-    let buf = new Uint8Array(4096);
-    let have = 0;
-    let end = -1;
-    while (end < 0) {
-      if (have === buf.length) {
-        if (buf.length >= 65536) throw new PbxError("E_PROTOCOL", "upstream's response head is too large");
-        const b = new Uint8Array(buf.length * 2);
-        b.set(buf);
-        buf = b;
-      }
-      const n = await conn.read(buf.subarray(have));
-      if (n === null) throw new PbxError("E_PROTOCOL", `${u.host} closed the connection during the handshake`);
-      const from = Math.max(0, have - 3);
-      have += n;
-      end = findHeadEnd(buf.subarray(0, have), from);
-    }
+    const buffer: HeadBuffer = { buf: new Uint8Array(4096), have: 0 };
+    const end = await readHead(conn, buffer, { maxBytes: MAX_RESPONSE_HEAD });
+    if (end === "too-large") throw new PbxError("E_PROTOCOL", "upstream's response head is too large");
+    if (end === "closed") throw new PbxError("E_PROTOCOL", `${u.host} closed the connection during the handshake`);
+    const { buf, have } = buffer;
     clearTimeout(timer);
     let head;
     try {

@@ -59,7 +59,10 @@ export function writeHeader(
   return writeHeaderRaw(out, offset, header.fin, header.opcode, header.length, header.rsv1 ?? false, header.mask);
 }
 
-/** {@linkcode writeHeader} with positional arguments (the send hot path: no object per frame). */
+/**
+ * {@linkcode writeHeader} with positional arguments, used for every frame sent.
+ * Hot path: positional parameters by design (no per-call allocation).
+ */
 export function writeHeaderRaw(
   out: Uint8Array,
   offset: number,
@@ -112,6 +115,7 @@ export function headerSize(length: number, masked: boolean): number {
  * XOR `bytes[start, end)` in place with the 4-byte `key`, starting at key position `phase` (0-3, the payload
  * offset modulo 4 of `start` within its frame). When `words` (a `Uint32Array` over `bytes.buffer` from offset 0)
  * is given, the aligned middle is done a 32-bit word at a time. Returns the phase after `end`.
+ * Hot path: positional parameters by design (no per-call allocation).
  */
 export function maskInPlace(
   bytes: Uint8Array,
@@ -155,6 +159,7 @@ export function maskInPlace(
 /**
  * {@linkcode maskInPlace} fused with an ASCII check (one pass over text payloads): unmask `bytes[start, end)`
  * and return true when every resulting byte is below 0x80. The phase after is `(phase + end - start) & 3`.
+ * Hot path: positional parameters by design (no per-call allocation).
  */
 export function unmaskAscii(
   bytes: Uint8Array,

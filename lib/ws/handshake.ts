@@ -72,7 +72,7 @@ export type ServerHandshake =
   | { ok: false; response: HttpResponse; reason: string };
 
 function refuse(status: number, reason: string, headers: Record<string, string> = {}): ServerHandshake {
-  return { ok: false, response: errorResponse(status, reason, headers), reason };
+  return { ok: false, response: errorResponse(status, reason, { headers }), reason };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Minimal HTTP/1.1 message heads for the WebSocket opening handshake and the small plain-HTTP side of the server
- * (static files, the webphone, errors): finding the end of a head in a byte buffer, parsing request and response
- * heads strictly, and serializing responses. No I/O.
+ * (static files, the webphone, errors): finding the end of a head in a byte buffer, reading a head from a
+ * connection (the one loop the server and the client share), parsing request and response heads strictly, and
+ * serializing responses. The only I/O is {@linkcode readHead}'s reads from the connection it is given.
  *
  * @module
  */
@@ -43,6 +44,48 @@ export function findHeadEnd(buf: Uint8Array, from = 0): number {
     if (buf[i] === 0x0a && buf[i - 1] === 0x0d && buf[i - 2] === 0x0a && buf[i - 3] === 0x0d) return i + 1;
   }
   return -1;
+}
+
+/** A growable buffer an HTTP head is read into; what follows the head (a pipelined request, frames) stays in it. */
+export interface HeadBuffer {
+  /** The bytes (replaced by a buffer twice as large when full). */
+  buf: Uint8Array;
+  /** How many bytes of `buf` hold data. */
+  have: number;
+}
+
+/** Options for {@linkcode readHead}. */
+export interface ReadHeadOptions {
+  /** Largest buffer, bytes: a head that does not end within it is "too-large" (the buffer doubles up to this). */
+  maxBytes: number;
+}
+
+/**
+ * Read from `conn` into `buffer` until it holds a whole head (through the blank line) and return the index just
+ * past it; bytes already buffered are looked at first. Returns `"closed"` when the peer closes first and
+ * `"too-large"` when the buffer is full at `maxBytes` without a head. Read errors (a timeout closing `conn`) are
+ * thrown.
+ */
+export async function readHead(
+  conn: { read(p: Uint8Array): Promise<number | null> },
+  buffer: HeadBuffer,
+  options: ReadHeadOptions,
+): Promise<number | "closed" | "too-large"> {
+  let end = findHeadEnd(buffer.buf.subarray(0, buffer.have));
+  while (end < 0) {
+    if (buffer.have === buffer.buf.length) {
+      if (buffer.buf.length >= options.maxBytes) return "too-large";
+      const bigger = new Uint8Array(buffer.buf.length * 2);
+      bigger.set(buffer.buf);
+      buffer.buf = bigger;
+    }
+    const n = await conn.read(buffer.buf.subarray(buffer.have));
+    if (n === null) return "closed";
+    const from = Math.max(0, buffer.have - 3);
+    buffer.have += n;
+    end = findHeadEnd(buffer.buf.subarray(0, buffer.have), from);
+  }
+  return end;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -179,11 +222,17 @@ export function serializeResponse(res: HttpResponse, options: { head?: boolean }
   return out;
 }
 
+/** Options for {@linkcode errorResponse}. */
+export interface ErrorResponseOptions {
+  /** Extra response headers (they override the defaults). */
+  headers?: Record<string, string>;
+}
+
 /** A plain-text error response (`status` + a one-line message). */
-export function errorResponse(status: number, message: string, headers: Record<string, string> = {}): HttpResponse {
+export function errorResponse(status: number, message: string, options: ErrorResponseOptions = {}): HttpResponse {
   return {
     status,
-    headers: { "Content-Type": "text/plain; charset=utf-8", "Connection": "close", ...headers },
+    headers: { "Content-Type": "text/plain; charset=utf-8", "Connection": "close", ...options.headers },
     body: `${status} ${REASONS[status] ?? ""}: ${message}\n`,
   };
 }

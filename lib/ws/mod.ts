@@ -56,6 +56,7 @@ export {
 export {
   errorResponse,
   findHeadEnd,
+  type HeadBuffer,
   HttpError,
   type HttpRequest,
   type HttpResponse,
@@ -63,6 +64,7 @@ export {
   isToken,
   parseRequestHead,
   parseResponseHead,
+  readHead,
   serializeResponse,
 } from "./http.ts";
 export {
@@ -83,6 +85,14 @@ export {
   WebSocketServer,
 } from "./server.ts";
 export { connect, type ConnectOptions } from "./client.ts";
-export { bridge, forwardCloseCode, forwardedHeaders, parseProxySpec, type ProxyRoute, proxyUpgrade } from "./proxy.ts";
+export {
+  bridge,
+  forwardCloseCode,
+  forwardedHeaders,
+  parseProxySpec,
+  type ProxyOptions,
+  type ProxyRoute,
+  proxyUpgrade,
+} from "./proxy.ts";
 export { type Asset, assetFiles, contentType, safeSegments, staticFiles } from "./static.ts";
-export { echo, startWsServe, type WsServeOptions } from "./service.ts";
+export { echo, startWsServe, wsServeConfig, type WsServeOptions, type WsServeSettings } from "./service.ts";

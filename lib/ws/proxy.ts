@@ -49,6 +49,8 @@ export function parseProxySpec(spec: string): ProxyRoute {
 
 /** Options for {@linkcode proxyUpgrade}. */
 export interface ProxyOptions {
+  /** Subprotocols the client offered (the `offered` argument of `ServeOptions.onUpgrade`). */
+  offered: readonly string[];
   /** The listener is TLS (sets `X-Forwarded-Proto: https`). */
   secure?: boolean;
   /** Largest message, both directions. */
@@ -87,10 +89,10 @@ export function forwardedHeaders(req: HttpRequest, secure: boolean): Record<stri
  */
 export async function proxyUpgrade(
   req: HttpRequest,
-  offered: string[],
   route: ProxyRoute,
-  options: ProxyOptions = {},
+  options: ProxyOptions,
 ): Promise<UpgradeAnswer | HttpResponse> {
+  const offered = options.offered;
   const protocols = options.subprotocols?.length ? offered.filter((p) => options.subprotocols!.includes(p)) : offered;
   const upstreamUrl = new URL(route.upstream);
   if (req.query) upstreamUrl.search = upstreamUrl.search ? `${upstreamUrl.search}&${req.query}` : `?${req.query}`;

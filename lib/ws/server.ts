@@ -20,11 +20,12 @@ import type { DeflateOptions } from "./deflate.ts";
 import { isUpgradeRequest, offeredSubprotocols, serverHandshake } from "./handshake.ts";
 import {
   errorResponse,
-  findHeadEnd,
+  type HeadBuffer,
   HttpError,
   type HttpRequest,
   type HttpResponse,
   parseRequestHead,
+  readHead,
   serializeResponse,
 } from "./http.ts";
 import { WebSocket, type WsConn } from "./socket.ts";
@@ -237,7 +238,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
   }
 
   #refuseBusy(conn: Deno.Conn): void {
-    const res = serializeResponse(errorResponse(503, "too many connections", { "Retry-After": "5" }));
+    const res = serializeResponse(errorResponse(503, "too many connections", { headers: { "Retry-After": "5" } }));
     const timer = setTimeout(() => {
       try {
         conn.close();
@@ -279,8 +280,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
     } catch { /* TLS over TCP: fine */ }
     const remote = conn.remoteAddr as Deno.NetAddr;
     const remoteText = `${remote.hostname}:${remote.port}`;
-    let buf = new Uint8Array(4096);
-    let have = 0;
+    const head: HeadBuffer = { buf: new Uint8Array(4096), have: 0 };
     // Keep-alive loop for plain HTTP; an upgrade leaves it.
     for (let requests = 0;; requests++) {
       // Read one request head within the handshake timeout.
@@ -291,29 +291,9 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
           conn.close();
         } catch { /* closed */ }
       }, this.#opts.handshakeTimeout ?? 10_000);
-      let end = findHeadEnd(buf.subarray(0, have));
+      let end: number | "closed" | "too-large";
       try {
-        while (end < 0) {
-          if (have === buf.length) {
-            if (buf.length >= MAX_HEAD) {
-              clearTimeout(timer);
-              await this.#respond(conn, errorResponse(431, "request head over 16 KiB"), false);
-              return;
-            }
-            const bigger = new Uint8Array(buf.length * 2);
-            bigger.set(buf);
-            buf = bigger;
-          }
-          const n = await conn.read(buf.subarray(have));
-          if (n === null) {
-            clearTimeout(timer);
-            conn.close();
-            return;
-          }
-          const from = Math.max(0, have - 3);
-          have += n;
-          end = findHeadEnd(buf.subarray(0, have), from);
-        }
+        end = await readHead(conn, head, { maxBytes: MAX_HEAD });
       } catch (err) {
         clearTimeout(timer);
         if (timedOut) {
@@ -323,6 +303,15 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
         throw err;
       }
       clearTimeout(timer);
+      if (end === "too-large") {
+        await this.#respond(conn, errorResponse(431, "request head over 16 KiB"), false);
+        return;
+      }
+      if (end === "closed") {
+        conn.close();
+        return;
+      }
+      const { buf, have } = head;
       let req: HttpRequest;
       try {
         req = parseRequestHead(buf.subarray(0, end));
@@ -355,7 +344,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       if (!await this.#respond(conn, res, keepAlive, req.method === "HEAD")) return;
       if (!keepAlive) return;
       buf.copyWithin(0, end, have);
-      have -= end;
+      head.have = have - end;
     }
   }
 
@@ -462,8 +451,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
 function defaultHttp(req: HttpRequest): HttpResponse {
   if (req.path === "/") {
     return errorResponse(426, "this is a WebSocket endpoint", {
-      "Upgrade": "websocket",
-      "Sec-WebSocket-Version": "13",
+      headers: { "Upgrade": "websocket", "Sec-WebSocket-Version": "13" },
     });
   }
   return errorResponse(404, `no such path ${req.path}`);

@@ -1,10 +1,12 @@
 /**
  * What `pbxkit ws-serve` runs: one server that combines the echo endpoint, proxy routes, static files and the
- * webphone on one port. The command only parses flags and calls {@linkcode startWsServe}.
+ * webphone on one port. The command only parses flags, then calls {@linkcode wsServeConfig} (which reads the
+ * files the flags name) and {@linkcode startWsServe}.
  *
  * @module
  */
 
+import { PbxError, usageError } from "../common/mod.ts";
 import { errorResponse, type HttpRequest } from "./http.ts";
 import { type ProxyRoute, proxyUpgrade } from "./proxy.ts";
 import { serve, type ServeOptions, type StreamingResponse, type WebSocketServer } from "./server.ts";
@@ -48,6 +50,46 @@ export interface WsServeOptions extends
   assets?: Map<string, Asset>;
 }
 
+/** {@linkcode WsServeOptions} as the command line gives them: the TLS material as PEM file paths. */
+export interface WsServeSettings extends Omit<WsServeOptions, "tls"> {
+  /** PEM certificate chain and private key files (`--tls-cert`, `--tls-key`): serve `wss://` and `https://`. */
+  tlsFiles?: { cert: string; key: string };
+}
+
+/**
+ * Turn validated ws-serve settings into {@linkcode startWsServe} options: read the PEM files and check that
+ * `staticDir` is a directory. Messages name the command-line flags. Throws a `PbxError`: `E_NOT_FOUND` for a
+ * missing PEM file or directory, `E_PERMISSION` for a PEM file that cannot be read, `E_USAGE` when `staticDir` is
+ * not a directory.
+ */
+export function wsServeConfig(settings: WsServeSettings): WsServeOptions {
+  const { tlsFiles, ...options } = settings;
+  const tls = tlsFiles
+    ? { cert: readPem(tlsFiles.cert, "--tls-cert"), key: readPem(tlsFiles.key, "--tls-key") }
+    : undefined;
+  if (options.staticDir) checkDirectory(options.staticDir, "--static");
+  return { ...options, tls };
+}
+
+function readPem(path: string, flag: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new PbxError("E_NOT_FOUND", `${flag}: no such file '${path}'`);
+    throw new PbxError("E_PERMISSION", `${flag}: cannot read '${path}': ${(err as Error).message}`);
+  }
+}
+
+function checkDirectory(path: string, flag: string): void {
+  let isDirectory: boolean;
+  try {
+    isDirectory = Deno.statSync(path).isDirectory;
+  } catch {
+    throw new PbxError("E_NOT_FOUND", `${flag}: no such directory '${path}'`);
+  }
+  if (!isDirectory) throw usageError(`${flag}: '${path}' is not a directory`);
+}
+
 /** Start the combined server. */
 export function startWsServe(options: WsServeOptions): WebSocketServer {
   const proxies = options.proxies ?? [];
@@ -60,7 +102,8 @@ export function startWsServe(options: WsServeOptions): WebSocketServer {
     onUpgrade: (req: HttpRequest, offered: string[]) => {
       const route = proxies.find((r) => r.path === req.path);
       if (route) {
-        return proxyUpgrade(req, offered, route, {
+        return proxyUpgrade(req, route, {
+          offered,
           secure,
           maxMessage: options.maxMessage,
           subprotocols: options.subprotocols,

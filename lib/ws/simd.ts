@@ -178,6 +178,7 @@ export class SimdKernel {
   /**
    * XOR `bytes[start, end)` (which must lie in this kernel's memory) with `key` from key position `phase`, and
    * return true when every resulting byte is ASCII. Returns the same as `unmaskAscii` in `frame.ts`.
+   * Hot path: positional parameters by design (no per-call allocation).
    */
   unmask(bytes: Uint8Array, start: number, end: number, key: Uint8Array, phase: number): boolean {
     const base = bytes.byteOffset;

@@ -68,7 +68,7 @@ const SMALL = 1024 * 1024;
 
 function methodCheck(req: HttpRequest): HttpResponse | undefined {
   if (req.method === "GET" || req.method === "HEAD") return undefined;
-  return errorResponse(405, `${req.method} is not allowed`, { Allow: "GET, HEAD" });
+  return errorResponse(405, `${req.method} is not allowed`, { headers: { Allow: "GET, HEAD" } });
 }
 
 /**

@@ -28,6 +28,7 @@ export class Utf8Validator {
    * Validate `bytes[start, end)`. Returns false at the first byte that can never be part of valid UTF-8 (so the
    * caller fails fast); true when everything so far is valid or a valid prefix. `words`, when given, must be a
    * `Uint32Array` over the same `ArrayBuffer` as `bytes` (from offset 0): ASCII runs are then checked word-wise.
+   * Hot path: positional parameters by design (no per-call allocation).
    */
   push(bytes: Uint8Array, start = 0, end: number = bytes.length, words?: Uint32Array): boolean {
     let need = this.#need, lo = this.#lo, hi = this.#hi;

@@ -184,6 +184,18 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Poll `cond` until it holds or `timeoutMs` (default 10 s) passes, without throwing: resolves with whether it held.
+ * For state another process or worker produces later; assert on that state afterwards, so that a failure message
+ * shows what was observed rather than only "timed out".
+ */
+export function settle(
+  cond: () => unknown | Promise<unknown>,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<boolean> {
+  return waitFor(cond, options).then(() => true, () => false);
+}
+
 /** Wait until a TCP port accepts connections. */
 export async function waitForPort(port: number, hostname = "127.0.0.1", timeoutMs = 10_000): Promise<void> {
   await waitFor(async () => {

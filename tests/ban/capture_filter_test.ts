@@ -39,9 +39,8 @@ testWith(
       }
       // Non-first IP fragments carry no ports; they pass (the engine reassembles them), tagged too.
       const frags = craftFragments(
-        { src: PBX4, dst: ATK4, sport: 5060, dport: 5070, link: "vlan" },
+        { src: PBX4, dst: ATK4, sport: 5060, dport: 5070, link: "vlan", fragSize: 256 },
         sipResponse(403, "INVITE", { body: "x".repeat(600) }),
-        256,
       );
       assert(frags.length >= 3 && frags.every((f) => eth.matches(f)), "tagged fragments");
       // And the engine counts what the filter lets through: 10 tagged errors ban the attacker.

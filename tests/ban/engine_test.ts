@@ -109,12 +109,18 @@ Deno.test("decoder: VLAN, SLL, SLL2, raw, IPv6, fragments and TCP reassembly all
   // IPv4 fragments (big body), delivered out of order
   const big = sipResponse(403, "REGISTER", { body: "x".repeat(3000) });
   for (let i = 0; i < 3; i++) {
-    const frags = craftFragments({ src: PBX, dst: "10.1.0.77", sport: 5060, dport: 5060, ipId: 100 + i }, big, 1480);
+    const frags = craftFragments(
+      { src: PBX, dst: "10.1.0.77", sport: 5060, dport: 5060, ipId: 100 + i, fragSize: 1480 },
+      big,
+    );
     for (const f of frags.reverse()) e.packet(1, f, f.length, t + i);
   }
   // IPv6 fragments
   for (let i = 0; i < 3; i++) {
-    const frags = craftFragments({ src: PBX6, dst: "fd00:1::77", sport: 5060, dport: 5060, ipId: 200 + i }, big, 1232);
+    const frags = craftFragments(
+      { src: PBX6, dst: "fd00:1::77", sport: 5060, dport: 5060, ipId: 200 + i, fragSize: 1232 },
+      big,
+    );
     for (const f of frags) e.packet(1, f, f.length, t + i);
   }
   // TCP: three messages, split weirdly across segments, with a retransmission
@@ -175,9 +181,11 @@ Deno.test("decoder: a TCP segment cut by the snap length yields the messages bef
 
 Deno.test("engine: the host table is bounded (spoofed sources), bans are never evicted", () => {
   const e = engine({ maxHosts: 100, maxFailures: 2 });
-  for (let i = 0; i < 2; i++) e.response("10.9.9.9", 4, 403, "REGISTER", 1000 + i);
+  for (let i = 0; i < 2; i++) e.response("10.9.9.9", { family: 4, status: 403, method: "REGISTER", ts: 1000 + i });
   assertEquals(e.takeVerdicts().length, 1);
-  for (let i = 0; i < 1000; i++) e.response(`10.8.${i >> 8}.${i & 255}`, 4, 404, "REGISTER", 2000 + i);
+  for (let i = 0; i < 1000; i++) {
+    e.response(`10.8.${i >> 8}.${i & 255}`, { family: 4, status: 404, method: "REGISTER", ts: 2000 + i });
+  }
   assert(e.hostCount <= 100, `${e.hostCount}`);
   assert(e.stats.evictedHosts >= 900);
   assert(e.banOf("10.9.9.9") !== undefined, "the ban survived eviction");

@@ -42,7 +42,7 @@ function seeds(r: () => number): { frame: Uint8Array; lt: number }[] {
       body: r() < 0.3 ? "v=0\r\n".repeat(Math.floor(r() * 400)) : "",
     });
     if (r() < 0.2 && o.transport === "udp") {
-      for (const f of craftFragments(o, msg, 8 * (1 + Math.floor(r() * 100)))) {
+      for (const f of craftFragments({ ...o, fragSize: 8 * (1 + Math.floor(r() * 100)) }, msg)) {
         out.push({ frame: f, lt: linkTypeOf(link) });
       }
     } else out.push({ frame: craftPacket(o, msg), lt: linkTypeOf(link) });

@@ -5,7 +5,7 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
-import { type Proc, ROOT, runCli, sh, TestNet, testWith, waitFor } from "../_util/mod.ts";
+import { type Proc, ROOT, runCli, settle, sh, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
 import { LIBNFTABLES_PATH } from "../../lib/ban/firewall/nft.ts";
 import { banDaemonArgv, FLOOD_INVITE, FLOOD_REGISTER, kamailioCfg, registerWithAuth } from "./_lab.ts";
@@ -108,7 +108,9 @@ testWith(
 
       const daemonArgv = banDaemonArgv(h.pbx, {
         maxFailures: 10,
-        banTime: "40s",
+        // every ban must outlive the restarts and checks below (about 25 s here; far more on a slow machine), and
+        // the test waits for the first one to expire at the end
+        banTime: "60s",
         extra: [
           "--exempt",
           `${h.trusted.ipv4}/32`,
@@ -403,6 +405,8 @@ testWith(
       // Someone flushes the set behind pbxkit's back: the periodic check puts every ban back.
       await net.run("pbx", ["nft", "flush", "set", "inet", "pbxkit", "ban4"]);
       await waitFor(async () => (await setOf("ban4")).length === 4, { timeoutMs: 15_000, what: "bans re-added" });
+      // the daemon logs the re-add once the firewall call has returned, which can be after the set is refilled
+      await settle(() => daemon.stderr.includes("re-added count=4"));
       assertStringIncludes(daemon.stderr, "re-added count=4");
 
       // Manual unban through the daemon.

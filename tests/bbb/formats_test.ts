@@ -169,6 +169,13 @@ Deno.test("uImage: header fields, CRCs, parse round trip, name limit", () => {
     2,
     0,
   ]);
+  // a data CRC the caller already has (pack computes the kernel's once) gives the same image and report
+  const crc = crc32(data);
+  assertEquals(
+    buildUImage(data, { load: 0x80000000, entry: 0x80000040, name: "kern", time: 1_700_000_000, dataCrc: crc }),
+    img,
+  );
+  assertEquals(parseUImage(img, { dataCrc: crc }), h);
   img[100] ^= 1;
   assertEquals(parseUImage(img).dataCrcOk, false);
   assertThrows(() => buildUImage(data, { load: 0, name: "x".repeat(32), time: 0 }), PbxError);

@@ -1,7 +1,7 @@
 // bbb-pack against real tools: mkimage (u-boot-tools), fsck.fat/mdir/mtype/sfdisk (dosfstools, mtools, fdisk),
 // and the CLI end to end (build, inspect, --watch).
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
-import { Proc, runCli, sh, testWith, waitFor } from "../_util/mod.ts";
+import { freeUdpPort, Proc, runCli, sh, testWith, waitFor } from "../_util/mod.ts";
 import { buildUImage, crc32, hex32 } from "../../lib/bbb/mod.ts";
 import { bbbPackArgs, cliArgv, curlGet, randomFile, waitForLog } from "../tftp/_helpers.ts";
 
@@ -282,7 +282,7 @@ testWith("CLI --tftp serves the output directory until SIGTERM", { tools: ["curl
   const dir = await Deno.makeTempDir({ prefix: "bbb-tftp-cli-" });
   const os = await randomFile(`${dir}/os.bin`, 100_000);
   await randomFile(`${dir}/a.bin`, 1000);
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = freeUdpPort(); // a kernel-chosen free port, not a guess that may be taken (or ephemeral)
   const tftp = ["--tftp", "--tftp-port", String(port), "--tftp-address", "127.0.0.1"];
   const p = new Proc(cliArgv(bbbPackArgs(dir, `${dir}/out`, tftp)));
   try {
@@ -290,7 +290,7 @@ testWith("CLI --tftp serves the output directory until SIGTERM", { tools: ["curl
     assertStringIncludes(p.stderr, `127.0.0.1:${port}`);
     await sh(curlGet(`tftp://127.0.0.1:${port}/os.bin`, `${dir}/got`, 10));
     assertEquals(crc32(await Deno.readFile(`${dir}/got`)), crc32(os));
-    await waitFor(() => p.stderr.includes("sent os.bin"), { timeoutMs: 5000, what: "transfer log line" });
+    await waitFor(() => p.stderr.includes("sent os.bin"), { timeoutMs: 15_000, what: "transfer log line" });
   } finally {
     const st = await p.stop("SIGTERM");
     assertEquals(st.code, 0, p.stderr);

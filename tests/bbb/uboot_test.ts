@@ -2,7 +2,7 @@
 // host's port 69 (QEMU user networking; serverip 255.255.255.255 reaches the host, 10.0.2.2:69 is QEMU's own TFTP),
 // checks them with crc32, imports uEnv.txt and verifies the uImage with iminfo. Port 69 is used by this file only.
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
-import { testWith, waitFor } from "../_util/mod.ts";
+import { settle, testWith, waitFor } from "../_util/mod.ts";
 import { UBOOT, UbootConsole } from "./uboot_console.ts";
 import { crc32, hex32, pack } from "../../lib/bbb/mod.ts";
 import { TftpServer } from "../../lib/tftp/mod.ts";
@@ -100,7 +100,9 @@ testWith(
       assertStringIncludes(out, "ARM Linux Kernel Image (uncompressed)");
       assertStringIncludes(out, "Verifying Checksum ... OK");
       assertEquals(hex32(crc32(await Deno.readFile(`${dir}/out/os.bin`))), file("os.bin").crc32);
-      // no transfer failed
+      // no transfer failed (the last one ends at the server when u-boot's final ACK arrives, maybe after its output)
+      await settle(() => srv!.activeTransfers === 0);
+      assertEquals(srv.activeTransfers, 0);
       assertEquals(events.filter((e) => e.kind === "failed"), []);
     } finally {
       await con?.close();

@@ -4,7 +4,18 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
-import { denoRunArgv, missing, type Proc, ROOT, runCli, selfSignedCert, sh, testWith, waitFor } from "../_util/mod.ts";
+import {
+  denoRunArgv,
+  missing,
+  type Proc,
+  ROOT,
+  runCli,
+  selfSignedCert,
+  settle,
+  sh,
+  testWith,
+  waitFor,
+} from "../_util/mod.ts";
 import { callArgv, DOMAIN, listenArgv, Pbx, PBX_TOOLS, USERS } from "./_pbx.ts";
 import { readWav } from "../../lib/call/wav.ts";
 import { summarize } from "../../lib/call/dsp.ts";
@@ -55,12 +66,29 @@ async function sippUas(pbx: Pbx, scenario: { name: string; xml: string; args?: s
   return pbx.spawn("pbx", [...argv, ...scenario.args ?? []]);
 }
 
-/** The WAV baresip wrote of what it heard (sndfile's `-dec.wav`). */
+/**
+ * The WAV baresip wrote of what it heard (sndfile's `-dec.wav`), once complete. The file exists from the start of
+ * the call, but libsndfile writes the real sizes into its header only when baresip closes it at the end of the call,
+ * which can be after our side of the call has exited: wait until the RIFF size matches the file's length.
+ */
 async function baresipHeard(dir: string): Promise<string> {
-  return await waitFor(async () => {
+  const path = await waitFor(async () => {
     for await (const f of Deno.readDir(dir)) if (f.name.endsWith("-dec.wav")) return `${dir}/${f.name}`;
     return undefined;
   }, { timeoutMs: 10_000, what: "baresip recording" });
+  const complete = async () => {
+    const head = new Uint8Array(8);
+    const f = await Deno.open(path);
+    try {
+      const n = await f.read(head);
+      return n === 8 && new DataView(head.buffer).getUint32(4, true) === (await f.stat()).size - 8;
+    } finally {
+      f.close();
+    }
+  };
+  // not complete in time: go on, and let the tone checks report what the recording holds
+  await settle(complete, { timeoutMs: 15_000 });
+  return path;
 }
 
 async function toneOf(path: string) {

@@ -71,19 +71,22 @@ Deno.test("wav: stereo 8-bit, 24-bit and float are mixed to mono; bad files are 
 Deno.test("wav: resampling 48 kHz -> 8 kHz keeps the tone and removes what 8 kHz cannot carry", () => {
   const low = resample({ sampleRate: 48000, samples: tone(1000, 48000, 0.5) }, 8000);
   assertEquals(low.samples.length, 4000);
-  assertEquals(dominantFrequency(low.samples, 8000, 400, 3600).hz, 1000);
-  assert(Math.abs(rmsDbfs(low.samples, 400, 3600) - rmsDbfs(tone(1000, 8000, 0.5))) < 0.5);
+  assertEquals(dominantFrequency(low.samples, { sampleRate: 8000, start: 400, end: 3600 }).hz, 1000);
+  assert(Math.abs(rmsDbfs(low.samples, { start: 400, end: 3600 }) - rmsDbfs(tone(1000, 8000, 0.5))) < 0.5);
   // 6 kHz is above the new Nyquist: it must not alias into the band
   const alias = resample({ sampleRate: 48000, samples: tone(6000, 48000, 0.5) }, 8000);
-  assert(rmsDbfs(alias.samples, 400, 3600) < -30, `aliasing at ${rmsDbfs(alias.samples, 400, 3600)} dBFS`);
+  assert(
+    rmsDbfs(alias.samples, { start: 400, end: 3600 }) < -30,
+    `aliasing at ${rmsDbfs(alias.samples, { start: 400, end: 3600 })} dBFS`,
+  );
   const up = resample({ sampleRate: 8000, samples: tone(440, 8000, 0.25) }, 16000);
-  assertEquals(dominantFrequency(up.samples, 16000, 400, 3600).hz, 440);
+  assertEquals(dominantFrequency(up.samples, { sampleRate: 16000, start: 400, end: 3600 }).hz, 440);
 });
 
 Deno.test("dsp: goertzel, dominant frequency, level and summary", () => {
   const t = tone(697, 8000, 0.2, 0.5);
-  assert(goertzel(t, 697, 8000) > 100 * goertzel(t, 1209, 8000));
-  assertEquals(dominantFrequency(t, 8000).hz, 697);
+  assert(goertzel(t, { hz: 697, sampleRate: 8000 }) > 100 * goertzel(t, { hz: 1209, sampleRate: 8000 }));
+  assertEquals(dominantFrequency(t, { sampleRate: 8000 }).hz, 697);
   assert(Math.abs(rmsDbfs(t) - (20 * Math.log10(0.5 / Math.SQRT2))) < 0.1);
   const withSilence = new Float32Array(16000);
   withSilence.set(tone(440, 8000, 1), 4000);
@@ -128,13 +131,16 @@ Deno.test("audio: feed makes tones at the asked level, loops files, mixes in-ban
   assert(file.finished);
   const d = new AudioFeed({ kind: "silence" }, 8000);
   d.start();
-  d.queueDtmf("5", 100, 50);
+  d.queueDtmf("5", { durationMs: 100, gapMs: 50 });
   const h = new Float32Array(800);
   d.next(h);
-  assert(goertzel(h, 770, 8000, 0, 800) > 0.005 && goertzel(h, 1336, 8000, 0, 800) > 0.005);
-  assert(rmsDbfs(h, 0, 800) > -20);
+  assert(
+    goertzel(h, { hz: 770, sampleRate: 8000, start: 0, end: 800 }) > 0.005 &&
+      goertzel(h, { hz: 1336, sampleRate: 8000, start: 0, end: 800 }) > 0.005,
+  );
+  assert(rmsDbfs(h, { start: 0, end: 800 }) > -20);
   const rec = new Recorder();
-  rec.pushInt16(new Int16Array([1000, -1000, 1000, -1000]), 8000, 2);
+  rec.pushInt16(new Int16Array([1000, -1000, 1000, -1000]), 8000, { channels: 2 });
   assertEquals(rec.seconds, 2 / 8000);
 });
 
@@ -171,10 +177,10 @@ Deno.test("call helpers: own URI, record paths, codec, progress lines", () => {
   assertEquals(ownUri({ user: "200@a.b", ws: "wss://x/ws" }), "sip:200@a.b");
   assertEquals(ownUri({ user: "200", domain: "d.e", target: "100", ws: "wss://x/ws" }), "sip:200@d.e");
   assertEquals(ownUri({ user: "200", target: "100", ws: "wss://pbx.lan:8089/ws" }), "sip:200@pbx.lan");
-  assertEquals(recordPath("msg.wav", 1, "sip:bob@x"), "msg.wav");
-  assertEquals(recordPath("msg.wav", 3, "sip:bob@x"), "msg-3.wav");
-  assertEquals(recordPath("m-{n}-{from}.wav", 2, "sip:bob@x"), "m-2-bob.wav");
-  assert(!recordPath("{from}.wav", 1, "sip:a/b@x").includes("/"), "caller names never become directories");
+  assertEquals(recordPath("msg.wav", { n: 1, peer: "sip:bob@x" }), "msg.wav");
+  assertEquals(recordPath("msg.wav", { n: 3, peer: "sip:bob@x" }), "msg-3.wav");
+  assertEquals(recordPath("m-{n}-{from}.wav", { n: 2, peer: "sip:bob@x" }), "m-2-bob.wav");
+  assert(!recordPath("{from}.wav", { n: 1, peer: "sip:a/b@x" }).includes("/"), "caller names never become directories");
   assertEquals(codecOf("m=audio 1 RTP/AVP 8 0\r\na=rtpmap:8 PCMA/8000\r\n"), "PCMA/8000");
   assertEquals(codecOf("m=audio 1 RTP/AVP 0\r\n"), "PCMU/8000");
   assertEquals(codecOf("m=audio 1 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"), "opus/48000/2");

@@ -81,13 +81,16 @@ function download(
 }
 
 Deno.test("packets: request parsing, options lowercased, malformed requests rejected", () => {
-  const r = parseRequest(encodeRequest(OP.RRQ, "os.bin", "OCTET", { BlkSize: "1428", tsize: "0", foo: "bar" }));
+  const r = parseRequest(encodeRequest(OP.RRQ, "os.bin", {
+    mode: "OCTET",
+    options: { BlkSize: "1428", tsize: "0", foo: "bar" },
+  }));
   assertEquals(r.filename, "os.bin");
   assertEquals(r.mode, "octet");
   assertEquals([...r.options], [["blksize", "1428"], ["tsize", "0"], ["foo", "bar"]]);
   assertThrows(() => parseRequest(new Uint8Array([0, 1, 65, 0])), PacketError); // no mode
   assertThrows(() => parseRequest(new Uint8Array([0, 1, 65, 0, 111, 99])), PacketError); // not NUL-terminated
-  assertThrows(() => parseRequest(encodeRequest(OP.RRQ, "x", "binary")), PacketError);
+  assertThrows(() => parseRequest(encodeRequest(OP.RRQ, "x", { mode: "binary" })), PacketError);
   assertThrows(() => parseRequest(new Uint8Array([0, 9, 0])), PacketError);
   assertThrows(() => parseRequest(new Uint8Array([])), PacketError);
   const e = parseError(encodeError(ERR.NOT_FOUND, "nope"));

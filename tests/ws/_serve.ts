@@ -20,11 +20,15 @@ export async function startServe(args: string[], options: { defaultPort?: boolea
     env: { NO_COLOR: "1" },
   });
   let m: RegExpExecArray | null = null;
+  let exited = false;
+  proc.done.finally(() => exited = true).catch(() => {});
   try {
-    await waitFor(() => (m = /listening on (wss?:\/\/[^\s]+:(\d+)\/)/.exec(proc.stdout)) !== null, {
+    // an early exit (e.g. the port was taken) ends the wait at once instead of after the timeout
+    await waitFor(() => (m = /listening on (wss?:\/\/[^\s]+:(\d+)\/)/.exec(proc.stdout)) !== null || exited, {
       timeoutMs: 30_000,
       what: "ws-serve to listen",
     });
+    if (m === null) throw new Error("ws-serve exited before listening");
   } catch (err) {
     await proc.stop();
     throw new Error(`${(err as Error).message}; stderr: ${proc.stderr}`);

@@ -123,11 +123,25 @@ testWith("proxy: wss:// client -> pbxkit -> kamailio websocket module, SIP over 
   ],
 }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "pbxkit-ws-kam-" });
-  const kport = freePort();
-  await Deno.writeTextFile(`${dir}/kamailio.cfg`, KAMAILIO_CFG(kport));
-  const check = new Proc(["kamailio", "-c", "-f", `${dir}/kamailio.cfg`]);
-  assertEquals((await check.done).code, 0, check.stderr);
-  const kam = new Proc(["kamailio", "-DD", "-E", "-f", `${dir}/kamailio.cfg`], { cwd: dir });
+  // The port is free when chosen, but another process may bind it before kamailio does: then try another one.
+  let kport: number, kam: Proc;
+  for (let attempt = 1;; attempt++) {
+    kport = freePort();
+    await Deno.writeTextFile(`${dir}/kamailio.cfg`, KAMAILIO_CFG(kport));
+    const check = new Proc(["kamailio", "-c", "-f", `${dir}/kamailio.cfg`]);
+    assertEquals((await check.done).code, 0, check.stderr);
+    kam = new Proc(["kamailio", "-DD", "-E", "-f", `${dir}/kamailio.cfg`], { cwd: dir });
+    let exited = false;
+    kam.done.finally(() => exited = true).catch(() => {});
+    const port = kport;
+    const open = () => Deno.connect({ hostname: "127.0.0.1", port }).then((c) => (c.close(), true), () => false);
+    await waitFor(async () => exited || await open(), { timeoutMs: 20_000, what: `kamailio on port ${port}` })
+      .catch(async (err) => {
+        await kam.stop("SIGTERM", 5000);
+        throw new Error(`${(err as Error).message}: ${kam.stderr.slice(-2000)}`);
+      });
+    if (!exited || attempt === 3 || !/already in use/i.test(kam.stderr)) break;
+  }
   const { cert, key } = await makeCert(dir);
   let srv, plain;
   try {

@@ -159,7 +159,10 @@ export function parseCidr(text: string, flag = "--exempt"): Cidr {
   return { family: ip.family, bytes, prefix, text: `${base}/${prefix}` };
 }
 
-/** True when the address of `family` at `buf[off..]` lies in `cidr`. */
+/**
+ * True when the address of `family` at `buf[off..]` lies in `cidr` (run per packet on the raw frame).
+ * Hot path: positional parameters by design (no per-call allocation).
+ */
 export function cidrContains(cidr: Cidr, family: 4 | 6, buf: Uint8Array, off: number): boolean {
   if (cidr.family !== family) return false;
   const full = cidr.prefix >> 3;
@@ -176,10 +179,4 @@ export function inAnyCidr(cidrs: readonly Cidr[], text: string): boolean {
   if (!ip) return false;
   for (const c of cidrs) if (cidrContains(c, ip.family, ip.bytes, 0)) return true;
   return false;
-}
-
-/** Compare `len` bytes of `a` at `aOff` with all of `b`. */
-export function bytesEqualAt(a: Uint8Array, aOff: number, b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) if (a[aOff + i] !== b[i]) return false;
-  return true;
 }

@@ -29,6 +29,18 @@ export interface CraftOptions {
   ipId?: number;
 }
 
+/** Options for {@linkcode craftFragments}: a {@linkcode CraftOptions} plus the fragment size. */
+export interface FragmentOptions extends CraftOptions {
+  /** Most bytes of L4 data (UDP/TCP header and payload) per fragment: a multiple of 8. */
+  fragSize: number;
+}
+
+/** Options for {@linkcode linkWrap}. */
+export interface LinkWrapOptions {
+  /** Link layer (default "ether"). */
+  link?: CraftOptions["link"];
+}
+
 /** The pcap link type for a {@linkcode CraftOptions.link}. */
 export function linkTypeOf(link: CraftOptions["link"] = "ether"): number {
   return link === "sll" ? 113 : link === "sll2" ? 276 : link === "raw" ? 101 : 1;
@@ -73,8 +85,9 @@ function l4(o: CraftOptions, payload: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Wrap an IP packet in the chosen link layer. */
-export function linkWrap(ip: Uint8Array, family: 4 | 6, link: CraftOptions["link"] = "ether"): Uint8Array {
+/** Wrap an IP packet of `family` in the chosen link layer. */
+export function linkWrap(ip: Uint8Array, family: 4 | 6, options: LinkWrapOptions = {}): Uint8Array {
+  const link = options.link ?? "ether";
   const etype = family === 4 ? 0x0800 : 0x86dd;
   let hdr: Uint8Array;
   switch (link) {
@@ -161,11 +174,12 @@ export function craftPacket(o: CraftOptions, payload: Uint8Array | string): Uint
   const data = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
   const proto = (o.transport ?? "udp") === "udp" ? 17 : 6;
   const { ip, family } = ipPacket(o, proto, l4(o, data));
-  return linkWrap(ip, family, o.link);
+  return linkWrap(ip, family, { link: o.link });
 }
 
-/** The frames of `payload` sent as IP fragments of at most `fragSize` bytes (a multiple of 8) of L4 data each. */
-export function craftFragments(o: CraftOptions, payload: Uint8Array | string, fragSize: number): Uint8Array[] {
+/** The frames of `payload` sent as IP fragments of at most `o.fragSize` bytes (a multiple of 8) of L4 data each. */
+export function craftFragments(o: FragmentOptions, payload: Uint8Array | string): Uint8Array[] {
+  const fragSize = o.fragSize;
   const data = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
   const proto = (o.transport ?? "udp") === "udp" ? 17 : 6;
   const seg = l4(o, data);
@@ -174,7 +188,7 @@ export function craftFragments(o: CraftOptions, payload: Uint8Array | string, fr
   for (let off = 0; off < seg.length; off += fragSize) {
     const part = seg.subarray(off, Math.min(seg.length, off + fragSize));
     const { ip, family } = ipPacket(o, proto, part, { off, more: off + fragSize < seg.length, id });
-    out.push(linkWrap(ip, family, o.link));
+    out.push(linkWrap(ip, family, { link: o.link }));
   }
   return out;
 }

@@ -98,7 +98,10 @@ export class Payload {
 
 /** Which packets come from the PBX. */
 export interface PbxFilter {
-  /** True when the source address of `family` at `buf[off..]` is the PBX's (or any address is accepted). */
+  /**
+   * True when the source address of `family` at `buf[off..]` is the PBX's (or any address is accepted).
+   * Hot path: positional parameters by design (no per-call allocation).
+   */
   isPbxAddr(family: 4 | 6, buf: Uint8Array, off: number): boolean;
   /** `ports[p] === 1` when p is a PBX SIP port. */
   ports: Uint8Array;
@@ -159,6 +162,7 @@ export class Decoder {
   /**
    * Decode one captured frame `buf[0..caplen)` of link type `linkType` with capture time `ts` (ms). `wireLen` is the
    * original length (a frame cut by the snap length is counted as malformed only if the cut hides what we need).
+   * Hot path: positional parameters by design (no per-call allocation).
    */
   packet(linkType: number, buf: Uint8Array, caplen: number, ts: number): void {
     this.stats.packets++;

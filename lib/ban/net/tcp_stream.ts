@@ -76,6 +76,7 @@ export class TcpReassembler {
   /**
    * One segment of flow `key`: sequence number `seq`, TCP `flags` (SYN 0x02, FIN 0x01, RST 0x04) and payload
    * `buf[off..end)`. Framed messages go to the sink before this returns.
+   * Hot path: positional parameters by design (no per-call allocation).
    */
   segment(key: string, seq: number, flags: number, buf: Uint8Array, off: number, end: number, ts: number): void {
     const syn = (flags & 0x02) !== 0, fin = (flags & 0x01) !== 0, rst = (flags & 0x04) !== 0;
@@ -114,6 +115,7 @@ export class TcpReassembler {
   /**
    * Bytes `[seq, seq+len)` of flow `key` were not captured (cut by the snap length): drop any partial message and
    * resynchronize after them.
+   * Hot path: positional parameters by design (no per-call allocation).
    */
   skip(key: string, seq: number, len: number): void {
     const flow = this.#flows.get(key);

@@ -20,7 +20,10 @@ export class Scan {
   /** Start of the line. */
   start = 0;
 
-  /** Point at a line. */
+  /**
+   * Point at a line.
+   * Hot path: positional parameters by design (no per-call allocation).
+   */
   reset(buf: Uint8Array, start: number, end: number): void {
     this.buf = buf;
     this.pos = start;

@@ -53,13 +53,21 @@ export async function openTrace(path: string): Promise<OpenedTrace> {
   let chunks: AsyncIterable<Uint8Array>;
   if (compression === "gzip") {
     // fresh buffers: the decompressor may still hold a chunk when the next one is read
-    chunks = ReadableStream.from(prefetch(file, 1 << 20, false)).pipeThrough(new DecompressionStream("gzip"));
+    chunks = ReadableStream.from(prefetch(file, 1 << 20, { reuse: false })).pipeThrough(
+      new DecompressionStream("gzip"),
+    );
   } else if (compression === "zstd") {
     chunks = await zstdChunks(file, path);
   } else {
     chunks = prefetch(file, 1 << 22);
   }
   return { path, compression, fileSize: st.size, chunks: guard(chunks, path) };
+}
+
+/** Options for {@linkcode prefetch}. */
+export interface PrefetchOptions {
+  /** Alternate two buffers (default true); false gives every chunk a fresh buffer. */
+  reuse?: boolean;
 }
 
 /**
@@ -70,8 +78,9 @@ export async function openTrace(path: string): Promise<OpenedTrace> {
 export async function* prefetch(
   file: Deno.FsFile,
   size: number,
-  reuse = true,
+  options: PrefetchOptions = {},
 ): AsyncGenerator<Uint8Array<ArrayBuffer>> {
+  const reuse = options.reuse ?? true;
   let cur = new Uint8Array(size), other = new Uint8Array(reuse ? size : 0);
   const fill = async (buf: Uint8Array): Promise<number> => {
     let n = 0;

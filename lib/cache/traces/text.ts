@@ -25,6 +25,7 @@ export interface LineParser {
   /**
    * Parse the line in `s` into slot `i` of `b` (time in µs, any origin). Returns LINE_REQUEST, LINE_IGNORED
    * (header, comment, another action) or LINE_BAD.
+   * Hot path: positional parameters by design (no per-call allocation).
    */
   parse(s: Scan, b: RequestBatch, i: number, lineNo: number): number;
 }
