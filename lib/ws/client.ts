@@ -9,7 +9,7 @@ import { PbxError } from "../common/mod.ts";
 import { checkClientResponse, clientRequest } from "./handshake.ts";
 import { type HeadBuffer, type HttpError, parseResponseHead, readHead } from "./http.ts";
 import { WebSocket, type WsConn } from "./socket.ts";
-import { writeAll } from "./server.ts";
+import { writeAll } from "./socket.ts";
 
 /** Largest handshake response head accepted, bytes. */
 const MAX_RESPONSE_HEAD = 65536;

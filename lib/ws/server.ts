@@ -28,7 +28,7 @@ import {
   readHead,
   serializeResponse,
 } from "./http.ts";
-import { WebSocket, type WsConn } from "./socket.ts";
+import { WebSocket, writeAll, type WsConn } from "./socket.ts";
 import { CloseCode } from "./frame.ts";
 
 const slog = log.child("ws-serve");
@@ -455,12 +455,6 @@ function defaultHttp(req: HttpRequest): HttpResponse {
     });
   }
   return errorResponse(404, `no such path ${req.path}`);
-}
-
-/** Write every byte. */
-export async function writeAll(conn: Pick<WsConn, "write">, data: Uint8Array): Promise<void> {
-  let o = 0;
-  while (o < data.length) o += await conn.write(o === 0 ? data : data.subarray(o));
 }
 
 /** Half-close, read what the peer still sends for up to a second, then close (avoids a reset over our reply). */

@@ -34,6 +34,12 @@ export interface WsConn {
   readonly remoteAddr: Deno.Addr;
 }
 
+/** Write every byte. */
+export async function writeAll(conn: Pick<WsConn, "write">, data: Uint8Array): Promise<void> {
+  let o = 0;
+  while (o < data.length) o += await conn.write(o === 0 ? data : data.subarray(o));
+}
+
 /** A received message. */
 export class Message {
   /** The payload bytes (UTF-8 for text messages). */
