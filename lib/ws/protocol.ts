@@ -410,12 +410,23 @@ export class Protocol {
       return true;
     }
     this.#frameBuf = undefined;
+    const pieces = this.#pieces;
+    if (this.#fin && pieces.length === 0 && !this.#msgCompressed) {
+      // One-frame message (the common case): no pieces array, so nothing to grow and reset.
+      const text = this.#msgOpcode === Opcode.Text;
+      if (text && !this.#utf8.complete) {
+        return this.#fail(CloseCode.InvalidPayload, "text message ends inside a UTF-8 sequence");
+      }
+      this.#msgOpcode = 0;
+      this.#msgSize = 0;
+      this.#ev.push({ type: "message", data: piece, text });
+      return true;
+    }
     if (piece.length > 0) {
-      this.#pieces.push(piece);
+      pieces.push(piece);
       this.#msgSize += piece.length;
     }
     if (!this.#fin) return true;
-    const pieces = this.#pieces;
     let data: Uint8Array;
     if (pieces.length === 1) data = pieces[0];
     else if (pieces.length === 0) data = EMPTY;
