@@ -17,7 +17,9 @@ export const FAT32_MIN_CLUSTERS = 65525;
 
 /** A file to put in the root directory. */
 export interface FatFile {
+  /** File name; names that do not fit 8.3 get VFAT long-name entries. */
   name: string;
+  /** File contents, stored in contiguous clusters. */
   data: Uint8Array;
 }
 

@@ -24,24 +24,40 @@ export const UBOOT_RESERVE: number = 34 * 1024 * 1024;
 
 /** A named range (RAM bytes or eMMC blocks), end exclusive. */
 export interface Region {
+  /** What the range holds (`kernel`, `apps`, `u-boot (relocated)`). */
   name: string;
+  /** First byte address (RAM) or first 512-byte block (eMMC). */
   start: number;
+  /** One past the last byte address or block. */
   end: number;
 }
 
 /** Inputs of {@linkcode checkLayout}. */
 export interface LayoutInput {
+  /**
+   * Boot mode: `dev` loads the apps into RAM and writes them to the eMMC; `stable` only reads the kernel from the
+   * eMMC.
+   */
   mode: "dev" | "stable";
+  /** RAM address the kernel is loaded at. */
   kernelAddr: number;
+  /** Kernel size in bytes. */
   kernelSize: number;
+  /** RAM address `apps.bin` is loaded at (dev mode). */
   appsAddr: number;
+  /** `apps.bin` size in bytes. */
   appsSize: number;
+  /** eMMC block `apps.bin` is written to (dev mode). */
   appsBlock: number;
+  /** eMMC block of the kernel (stable mode, or dev mode with `flashKernel`). */
   kernelBlock: number;
   /** dev mode also writes the kernel to the eMMC. */
   flashKernel?: boolean;
+  /** DDR start address (default {@linkcode DDR_BASE}). */
   ddrBase?: number;
+  /** DDR size in bytes (default {@linkcode DDR_SIZE}, 512 MiB). */
   ddrSize?: number;
+  /** Bytes at the top of DDR reserved for relocated u-boot (default {@linkcode UBOOT_RESERVE}, 34 MiB). */
   ubootReserve?: number;
   /** Partitions of the eMMC (from `--emmc-mbr`). */
   emmcPartitions?: readonly Partition[];
@@ -51,9 +67,13 @@ export interface LayoutInput {
 
 /** What {@linkcode checkLayout} found. */
 export interface LayoutReport {
+  /** RAM regions in bytes: the kernel, then the apps in dev mode. */
   ram: Region[];
+  /** Raw eMMC regions in blocks: the apps in dev mode, the kernel in stable mode or with `flashKernel`. */
   emmc: Region[];
+  /** The top of DDR kept for relocated u-boot, in bytes. */
   reserved: Region;
+  /** Risky but allowed findings (misaligned addresses, overlaps with eMMC partitions or past its end). */
   warnings: string[];
 }
 

@@ -49,12 +49,19 @@ export interface PackOptions {
   apps: readonly string[];
   /** Output directory (created if missing). */
   outDir: string;
+  /** Boot mode written to `uEnv.txt` (default `dev`). */
   mode?: BootMode;
+  /** Board IPv4 address set by `uEnv.txt` in dev mode; when undefined, u-boot's saved `ipaddr` is used. */
   ipaddr?: string;
+  /** TFTP server IPv4 address set by `uEnv.txt` in dev mode; when undefined, u-boot's saved `serverip` is used. */
   serverip?: string;
+  /** RAM address the kernel is loaded at and started from (default `0x80000000`). */
   kernelAddr?: number;
+  /** RAM address `apps.bin` is loaded at in dev mode (default `0x90000000`). */
   appsAddr?: number;
+  /** eMMC block (512 bytes) `apps.bin` is written to in dev mode (default `0x28000`). */
   appsBlock?: number;
+  /** eMMC block (512 bytes) of the kernel: read in stable mode, written with `flashKernel` (default `0x800`). */
   kernelBlock?: number;
   /** dev mode: also write the kernel to the eMMC at `kernelBlock`. */
   flashKernel?: boolean;
@@ -66,13 +73,17 @@ export interface PackOptions {
   uimageName?: string;
   /** SD-card image path; needs `mlo` and `uboot`. */
   sdcard?: string;
+  /** First-stage loader (`MLO`) for the SD-card image; required with `sdcard`. */
   mlo?: string;
+  /** u-boot image (`u-boot.img`) for the SD-card image; required with `sdcard`. */
   uboot?: string;
   /** SD-card FAT32 partition size in bytes (default 64 MiB). */
   sdcardSize?: number;
   /** eMMC layout (MBR sector or disk image) to check raw writes against. */
   emmcMbr?: string;
+  /** DDR size in bytes from `0x80000000` (default 512 MiB). */
   ddrSize?: number;
+  /** Bytes at the top of DDR kept free for relocated u-boot (default 34 MiB). */
   ubootReserve?: number;
   /** Seconds since the epoch for timestamps (`SOURCE_DATE_EPOCH`); default: read from the environment. */
   sourceDateEpoch?: number;
@@ -80,24 +91,42 @@ export interface PackOptions {
 
 /** One written file. */
 export interface OutputFile {
+  /** File name inside the output directory (`os.bin`, `apps.bin`, `uEnv.txt`, `uImage`). */
   name: string;
+  /** Path the file was written to (the output directory joined with `name`). */
   path: string;
+  /** Size in bytes. */
   size: number;
+  /** Size in 512-byte blocks, rounded up. */
   blocks: number;
+  /** CRC-32 of the file as `0x` and 8 lowercase hex digits. */
   crc32: string;
 }
 
 /** What {@linkcode pack} did. */
 export interface PackReport {
+  /** Output directory the files were written to. */
   outDir: string;
+  /** Boot mode used for `uEnv.txt`. */
   mode: BootMode;
+  /** The files written to `outDir`, in write order. */
   files: OutputFile[];
+  /** The table entries of `apps.bin`, one per app. */
   apps: AppEntry[];
+  /** The `uenvcmd` value written to `uEnv.txt` (without `uenvcmd=`). */
   uenvcmd: string;
+  /** RAM and eMMC regions checked, and the layout warnings. */
   layout: LayoutReport;
+  /** eMMC partitions read from `emmcMbr`; undefined when no eMMC layout was given. */
   partitions?: Partition[];
+  /** Layout warnings (also logged with `log.warn`). */
   warnings: string[];
+  /** Parsed header of the written `uImage`; undefined unless `uimage` was set. */
   uimage?: UImageHeader;
+  /**
+   * The SD-card image written (undefined unless `sdcard` was set): its path, full size in bytes, partition start
+   * sector and length in sectors, and FAT32 volume id (`0x` + 8 hex digits).
+   */
   sdcard?: { path: string; size: number; partitionStart: number; partitionSectors: number; volumeId: string };
 }
 

@@ -37,11 +37,17 @@ export interface SdCardOptions {
 
 /** A built SD-card image: bytes up to the last used sector, and the full size (the rest is zeros). */
 export interface SdCardImage {
+  /** Image bytes from sector 0 (MBR) to the last used sector of the FAT32 volume. */
   head: Uint8Array;
+  /** Full image size in bytes (partition start plus partition size). */
   size: number;
+  /** First sector of the FAT32 partition ({@linkcode SD_PART_START}). */
   partitionStart: number;
+  /** Partition length in 512-byte sectors. */
   partitionSectors: number;
+  /** FAT32 volume id, a CRC-32 of the file names and contents. */
   volumeId: number;
+  /** MBR disk signature, derived from the same CRC as `volumeId`. */
   diskId: number;
 }
 

@@ -36,8 +36,9 @@ export interface UEnvOptions {
   flashKernel?: boolean;
   /** eMMC device number for `mmc dev` (the BBB's eMMC is 1). */
   mmcDev?: number;
-  /** TFTP file names (default os.bin, apps.bin). */
+  /** TFTP file name of the kernel (default `os.bin`). */
   kernelFile?: string;
+  /** TFTP file name of the apps image (default `apps.bin`). */
   appsFile?: string;
 }
 

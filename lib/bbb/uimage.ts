@@ -49,19 +49,33 @@ export interface ParseUImageOptions {
 
 /** A parsed legacy header. */
 export interface UImageHeader {
+  /** Magic number ({@linkcode UIMAGE_MAGIC} for a valid image). */
   magic: number;
+  /** Header CRC-32 stored in the header. */
   headerCrc: number;
+  /** Whether `headerCrc` matches the CRC-32 of the 64 header bytes with the CRC field zeroed. */
   headerCrcOk: boolean;
+  /** Header timestamp, seconds since the epoch. */
   time: number;
+  /** Data size in bytes (after the 64-byte header). */
   size: number;
+  /** Address u-boot loads the data to (`mkimage -a`). */
   load: number;
+  /** Address u-boot jumps to (`mkimage -e`). */
   entry: number;
+  /** Data CRC-32 stored in the header. */
   dataCrc: number;
+  /** Whether `dataCrc` matches the data; undefined when the data is shorter than `size` (truncated file). */
   dataCrcOk: boolean | undefined;
+  /** OS code (see `UIMAGE_CODES.os`; 5 = linux). */
   os: number;
+  /** Architecture code (see `UIMAGE_CODES.arch`; 2 = arm). */
   arch: number;
+  /** Image type code (see `UIMAGE_CODES.type`; 2 = kernel). */
   type: number;
+  /** Compression code (see `UIMAGE_CODES.comp`; 0 = none). */
   comp: number;
+  /** Image name, up to the first NUL (at most 32 bytes). */
   name: string;
 }
 

@@ -26,8 +26,11 @@ export interface ObjectConfig {
 
 /** Results of one (policy, size). */
 export interface ObjectResult extends ResultCounts {
+  /** Which model produced the row (always `"object"`). */
   model: "object";
+  /** Misses on read requests (`misses - writeMisses`). */
   readMisses: number;
+  /** Misses on write requests (a write miss inserts the object like a read miss). */
   writeMisses: number;
 }
 

@@ -7,18 +7,31 @@
 
 /** What a result row of either model reports. */
 export interface ResultCounts {
+  /** Eviction policy: its canonical name, or the name given with a custom `policyFactory`. */
   policy: string;
+  /** I/O scheduler (canonical name); `"-"` for the object model. */
   scheduler: string;
+  /** Write-back policy label; `"-"` for the object model. */
   writeback: string;
+  /** Capacity: blocks (seed model) or objects (object model). */
   cacheSize: number;
+  /** Requests completed. */
   requests: number;
+  /** Requests served entirely from the cache. */
   hits: number;
+  /** Requests with at least one miss (`requests - hits`). */
   misses: number;
+  /** `misses / requests` (0 with no requests). */
   missRatio: number;
+  /** Bytes requested (sum of the requests' sizes). */
   bytes: number;
+  /** Bytes of the missed requests. */
   missBytes: number;
+  /** `missBytes / bytes` (0 with no bytes). */
   byteMissRatio: number;
+  /** Read requests. */
   reads: number;
+  /** Write requests. */
   writes: number;
 }
 

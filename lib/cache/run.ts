@@ -61,8 +61,9 @@ export interface CacheSimOptions {
   mrc: boolean;
   /** SHARDS sampling rate for the curve (1 = exact). */
   sample: number;
-  /** Deadline expiries (µs). */
+  /** Deadline scheduler: age after which a queued read is served first (µs; default 500 000). */
   readExpireUs?: number;
+  /** Deadline scheduler: age after which a queued write is served first (µs; default 5 000 000). */
   writeExpireUs?: number;
   /** Progress callback (requests done, total if known). */
   onProgress?: (done: number, total?: number) => void;

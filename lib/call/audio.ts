@@ -50,6 +50,7 @@ export interface DtmfTiming {
 
 /** Produces the outgoing audio as consecutive frames at a fixed rate. */
 export class AudioFeed {
+  /** Samples per second of the frames produced (file audio is resampled to it). */
   readonly sampleRate: number;
   #plan: AudioPlan;
   #file?: Float32Array;

@@ -21,6 +21,12 @@ export type { CallOutcome } from "./status.ts";
 export type { CallEvent, CallReport, DtmfMode } from "./ua.ts";
 export { webphoneAssets } from "./webphone.ts";
 export type { WebphoneAsset, WebphoneOptions } from "./webphone.ts";
+export type { AudioFeed, AudioPlan, DtmfTiming, MediaBridge, Recorder } from "./audio.ts";
+export type { Audio } from "./wav.ts";
+export type { AudioSummary } from "./dsp.ts";
+export type { WebrtcEngine, WebrtcEngineName } from "./webrtc_shim.ts";
+export type { TlsTrust } from "./ws_socket.ts";
+export type { ErrorCode, PbxError, PbxErrorOptions } from "../common/mod.ts";
 
 /** Everything `pbxkit call` can be asked to do. */
 export interface CallSettings {

@@ -8,6 +8,8 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { configureLogging, EXIT_USAGE, formatError, oneLine, PbxError, toPbxError } from "../common/mod.ts";
 
+export type { ErrorCode, PbxError, PbxErrorOptions } from "../common/mod.ts";
+
 /** Options for {@linkcode newCommand}. */
 export interface NewCommandOptions {
   /** One-line purpose shown in `pbxkit --help`. */

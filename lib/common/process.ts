@@ -9,8 +9,11 @@ import { PbxError } from "./errors.ts";
 
 /** Result of {@linkcode runArgv}. */
 export interface RunResult {
+  /** Exit status (non-zero only when `check` is false; a timeout throws instead). */
   code: number;
+  /** Standard output, decoded as UTF-8. */
   stdout: string;
+  /** Standard error, decoded as UTF-8. */
   stderr: string;
 }
 

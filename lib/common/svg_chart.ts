@@ -15,12 +15,17 @@ export interface Series {
 
 /** Options for {@linkcode lineChart}. */
 export interface LineChartOptions {
+  /** Heading drawn above the plot. */
   title: string;
+  /** Label under the x axis. */
   xLabel: string;
+  /** Label beside the y axis. */
   yLabel: string;
   /** Log-scale x axis (values must be > 0). */
   logX?: boolean;
+  /** SVG width in pixels (default 760). */
   width?: number;
+  /** SVG height in pixels (default 440). */
   height?: number;
   /** Force the y range, e.g. [0, 1] for ratios. */
   yRange?: readonly [number, number];
@@ -120,7 +125,9 @@ export function lineChart(series: readonly Series[], options: LineChartOptions):
 
 /** One group of a bar chart: a label and one value per series. */
 export interface BarGroup {
+  /** Text under the group. */
   label: string;
+  /** One bar height per series, in `seriesNames` order; non-finite values draw no bar. */
   values: readonly number[];
 }
 

@@ -124,7 +124,9 @@ export function sockaddr(ip: string, port: number, options: SockaddrOptions): Ui
 
 /** A blocking UDP socket driven synchronously (use it from a worker, never the main thread). */
 export class BlockingUdp {
+  /** The socket's file descriptor. */
   readonly fd: number;
+  /** Address family: 4 (`AF_INET`) or 6 (`AF_INET6`). */
   readonly family: 4 | 6;
   #c: Libc;
   #from = new Uint8Array(28);

@@ -22,3 +22,5 @@ export * from "./server.ts";
 export * from "./ffi.ts";
 export * from "./pool.ts";
 export * from "./source.ts";
+/** Re-exported: the logger type of {@linkcode TftpServerOptions.log}. */
+export type { Logger, LoggerOptions, LogLevel } from "../common/mod.ts";

@@ -9,7 +9,10 @@
 import { failedReadOutcome } from "./session.ts";
 import type { WorkerJob, WorkerMessage } from "./transfer_worker.ts";
 
-type Done = Extract<WorkerMessage, { type: "done" }>;
+export type { WorkerJob, WorkerMessage };
+
+/** A worker's final message for a job: the job id and how the read transfer ended. */
+export type Done = Extract<WorkerMessage, { type: "done" }>;
 
 interface Slot {
   worker: Worker;

@@ -73,16 +73,31 @@ export interface TftpServerOptions extends SessionConfig {
 
 /** What happened to a request. */
 export interface TransferEvent {
+  /**
+   * `start`: transfer accepted; `done`/`failed`: it ended; `refused`: answered with an ERROR before any transfer;
+   * `duplicate`: a repeated request from a client that already has a transfer running, ignored.
+   */
   kind: "start" | "done" | "failed" | "refused" | "duplicate";
+  /** `read` for a download (RRQ), `write` for an upload (WRQ). */
   op: "read" | "write";
+  /** File name as the client sent it. */
   file: string;
   /** `host:port` of the client. */
   client: string;
+  /**
+   * Bytes: the file size on a read `start`; on `done`/`failed`, the bytes sent (the whole file when done, else the
+   * bytes acknowledged) or received. Undefined otherwise.
+   */
   bytes?: number;
+  /** Transfer duration in milliseconds, on `done` and `failed`. */
   ms?: number;
+  /** Negotiated block size in bytes, on read `done`/`failed`. */
   blksize?: number;
+  /** Negotiated window size in blocks, on read `done`/`failed`. */
   windowsize?: number;
+  /** DATA blocks sent more than once, on read `done`/`failed`. */
   retransmits?: number;
+  /** Why the request was refused or the transfer failed, on `refused` and `failed`. */
   error?: string;
 }
 

@@ -25,8 +25,14 @@ export interface SessionConfig {
 
 /** Negotiated transfer parameters. */
 export interface Negotiated {
+  /** Data bytes per DATA packet (default 512). */
   blksize: number;
+  /** DATA packets sent before waiting for an ACK (default 1). */
   windowsize: number;
+  /**
+   * Retransmission timeout in milliseconds: the client's `timeout` option, else `SessionConfig.timeoutMs` (default
+   * 1000).
+   */
   timeoutMs: number;
   /** The options to put in the OACK (empty: no OACK, start directly). */
   oack: Map<string, string>;
@@ -88,8 +94,11 @@ export interface ReadOutcome {
   error?: string;
   /** Bytes delivered: the whole file when done, else the bytes the client acknowledged. */
   bytes: number;
+  /** Negotiated block size in bytes. */
   blksize: number;
+  /** Negotiated window size in blocks. */
   windowsize: number;
+  /** DATA blocks sent more than once. */
   retransmits: number;
 }
 

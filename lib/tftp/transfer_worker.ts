@@ -14,15 +14,21 @@ import type { ReadOutcome, SessionConfig } from "./session.ts";
 
 /** A transfer handed to a worker. */
 export interface WorkerJob {
+  /** Job number the pool assigns; echoed in the worker's `progress` and `done` messages. */
   id: number;
   /** File bytes (transferred, not copied), or the resolved path of the file to read block by block. */
   data: ArrayBuffer | string;
+  /** The request's options (name, value), in request order, for negotiation. */
   options: [string, string][];
+  /** Server limits and defaults for negotiation. */
   config: SessionConfig;
-  /** Local address to bind (the listener's) and its family. */
+  /** Local address to bind (the listener's). */
   bindIp: string;
+  /** Address family of `bindIp`: 4 or 6 (an IPv4 client of an IPv6 socket is v4-mapped). */
   family: 4 | 6;
+  /** Client IP address (the transfer's peer). */
   clientIp: string;
+  /** Client UDP port (its TID). */
   clientPort: number;
   /** Busy-poll this long for the client's answer before sleeping (microseconds; 0 = never). */
   spinUs?: number;

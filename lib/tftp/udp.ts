@@ -9,7 +9,9 @@ import dgram from "node:dgram";
 
 /** A UDP peer address. */
 export interface UdpAddr {
+  /** IPv4 or IPv6 address (IPv4 clients on a dual-stack socket appear as `::ffff:a.b.c.d`). */
   hostname: string;
+  /** UDP port. */
   port: number;
 }
 

@@ -21,7 +21,9 @@ import { PbxError } from "../common/mod.ts";
 
 /** One extension from a `Sec-WebSocket-Extensions` header: its name and parameters (value `true` when bare). */
 export interface ExtensionOffer {
+  /** Extension token, lower-cased (e.g. `permessage-deflate`). */
   name: string;
+  /** Parameters in header order as [name, value]; names keep their case, quoted values are unquoted. */
   params: [string, string | true][];
 }
 

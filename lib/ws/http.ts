@@ -9,6 +9,7 @@
 
 /** A parsed HTTP request head. Header names are lower-case; repeated headers are joined with ", ". */
 export interface HttpRequest {
+  /** The method as sent, case preserved (e.g. `GET`). */
   method: string;
   /** The request target as sent (e.g. `/pbxws?x=1`). */
   target: string;
@@ -18,6 +19,7 @@ export interface HttpRequest {
   query: string;
   /** `1.0` or `1.1`. */
   version: string;
+  /** Header values by lower-case name, trimmed; repeated headers joined with ", ". */
   headers: Map<string, string>;
   /** Remote address as `host:port` (set by the server). */
   remote?: string;
@@ -25,16 +27,23 @@ export interface HttpRequest {
 
 /** A parsed HTTP response head. */
 export interface HttpResponseHead {
+  /** Status code (three digits). */
   status: number;
+  /** Reason phrase as sent (empty when absent). */
   reason: string;
+  /** HTTP version from the status line (e.g. `1.1`). */
   version: string;
+  /** Header values by lower-case name, trimmed; repeated headers joined with ", ". */
   headers: Map<string, string>;
 }
 
 /** A response to write: status, headers and an optional body (omitted for HEAD). */
 export interface HttpResponse {
+  /** Status code; the reason phrase is taken from {@linkcode REASONS}. */
   status: number;
+  /** Headers to send; `Date`, `Server` and (except for 101/204/304) `Content-Length` are added when missing. */
   headers?: Record<string, string>;
+  /** Body (a string is sent as UTF-8); absent means empty. */
   body?: Uint8Array | string;
 }
 

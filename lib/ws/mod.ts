@@ -33,12 +33,15 @@
 export { Protocol, type ProtocolEvent, type ProtocolOptions, type ProtocolState, type Role } from "./protocol.ts";
 export { CloseCode, isValidCloseCode, maskInPlace, MAX_HEADER, Opcode, writeHeader } from "./frame.ts";
 export { isValidUtf8, Utf8Validator } from "./utf8.ts";
+export type { SimdKernel } from "./simd.ts";
 export {
   acceptDeflateClient,
   compressMessage,
   decompressMessage,
   type DeflateOptions,
   type DeflateParams,
+  type ExtensionOffer,
+  type InflateFailure,
   negotiateDeflateServer,
   parseExtensions,
   StreamDeflater,
@@ -48,6 +51,7 @@ export {
   acceptKey,
   checkClientResponse,
   clientRequest,
+  type ClientRequestOptions,
   isUpgradeRequest,
   type ServerHandshake,
   serverHandshake,
@@ -55,6 +59,7 @@ export {
 } from "./handshake.ts";
 export {
   errorResponse,
+  type ErrorResponseOptions,
   findHeadEnd,
   type HeadBuffer,
   HttpError,
@@ -65,6 +70,7 @@ export {
   parseRequestHead,
   parseResponseHead,
   readHead,
+  type ReadHeadOptions,
   serializeResponse,
 } from "./http.ts";
 export {

@@ -28,7 +28,7 @@ import {
   readHead,
   serializeResponse,
 } from "./http.ts";
-import { WebSocket, writeAll, type WsConn } from "./socket.ts";
+import { WebSocket, writeAll } from "./socket.ts";
 import { CloseCode } from "./frame.ts";
 
 const slog = log.child("ws-serve");

@@ -125,7 +125,9 @@ export function staticFiles(root: string): (req: HttpRequest) => Promise<Streami
 
 /** One in-memory asset. */
 export interface Asset {
+  /** Value sent as the `Content-Type` header (e.g. `text/html; charset=utf-8`). */
   contentType: string;
+  /** The asset's bytes, sent as the body. */
   body: Uint8Array;
 }
 

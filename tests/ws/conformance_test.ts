@@ -898,7 +898,6 @@ add("10.1.1", "64 KiB text in 1300-byte fragments", ({ port }) => {
   return sendExpect(port, frames, [[TEXT, p]]);
 });
 add("10.2.1", "bytes right after the handshake in the same segment are not lost", async ({ port }) => {
-  const enc2 = (await import("./_raw_client.ts")).encodeFrame;
   const frame = encodeFrame({ opcode: TEXT, payload: "early" });
   const head = `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
     `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
