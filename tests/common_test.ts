@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch, assertThrows } from "./_util/assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./_util/assert.ts";
 import {
   barChart,
   formatBytes,
@@ -6,6 +6,7 @@ import {
   formatTable,
   lineChart,
   Logger,
+  openRead,
   parseDuration,
   parseHostPort,
   parseIntIn,
@@ -134,6 +135,24 @@ Deno.test("writeFileAtomic: replaces whole, zero-extends to size, sets mode, lea
     const names = [];
     for await (const e of Deno.readDir(dir)) names.push(e.name);
     assertEquals(names, ["out.bin"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openRead: one-line errors naming the input; a regular file opens with its size", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pbxkit-openread-" });
+  try {
+    const missing = await assertRejects(() => openRead(`${dir}/nope`, { what: "--pcap" }));
+    assertEquals((missing as PbxError).code, "E_NOT_FOUND");
+    assertEquals((missing as Error).message, `--pcap '${dir}/nope' does not exist`);
+    const directory = await assertRejects(() => openRead(dir, { what: "trace" }));
+    assertEquals((directory as PbxError).code, "E_INVALID_INPUT");
+    assertEquals((directory as Error).message, `trace '${dir}' is not a regular file`);
+    await Deno.writeTextFile(`${dir}/f`, "12345");
+    const { file, info } = await openRead(`${dir}/f`);
+    file.close();
+    assertEquals(info.size, 5);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { PbxError } from "../common/mod.ts";
+import { openRead, PbxError } from "../common/mod.ts";
 
 /**
  * Called per packet: link type, frame bytes (a view, valid during the call), captured length, time in ms.
@@ -222,6 +222,8 @@ export interface ReadOptions {
   onProgress?: (done: number, total: number) => void;
   /** Chunk size (default 4 MiB). */
   chunkSize?: number;
+  /** How error messages name the file (default `capture`; the CLI passes `--pcap`). */
+  what?: string;
 }
 
 /** Read a pcap or pcapng file, delivering every packet to `handler`. Returns the packet count and format. */
@@ -231,9 +233,9 @@ export async function readCaptureFile(
   options: ReadOptions = {},
 ): Promise<{ packets: number; format: CaptureFormat; linkType: number }> {
   const parser = new CaptureParser(handler);
-  const file = await Deno.open(path, { read: true });
+  const { file, info } = await openRead(path, { what: options.what ?? "capture" });
   try {
-    const total = (await file.stat()).size;
+    const total = info.size;
     const chunk = new Uint8Array(options.chunkSize ?? 4 * 1024 * 1024);
     let done = 0;
     for (;;) {

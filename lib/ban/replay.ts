@@ -54,7 +54,7 @@ export async function replayCapture(
         options.onBan?.(v);
       }
     }
-  }, { onProgress: options.onProgress });
+  }, { onProgress: options.onProgress, what: "--pcap" });
   return { packets: r.packets, format: r.format, seconds: (performance.now() - t0) / 1000, bans, engine };
 }
 

@@ -7,7 +7,7 @@
  */
 
 import { basename, join } from "node:path";
-import { log, PbxError, writeFileAtomic } from "../common/mod.ts";
+import { log, openRead, PbxError, writeFileAtomic } from "../common/mod.ts";
 import { inspectApps, packApps } from "./apps_image.ts";
 import type { AppEntry, AppsInfo } from "./apps_image.ts";
 import { crc32, hex32 } from "./crc32.ts";
@@ -147,18 +147,22 @@ export interface ReadInputOptions {
 /** Read a whole input file with a size limit and a clear error naming `what` (the flag it came from). */
 export async function readInput(path: string, what: string, options: ReadInputOptions = {}): Promise<Uint8Array> {
   const limit = options.limit ?? (1 << 30);
-  let st: Deno.FileInfo;
+  const { file, info } = await openRead(path, { what });
   try {
-    st = await Deno.stat(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new PbxError("E_NOT_FOUND", `${what} '${path}' does not exist`);
-    throw err;
+    if (info.size > limit) {
+      throw new PbxError("E_LIMIT", `${what} '${path}' is ${info.size} bytes, over the limit of ${limit} bytes`);
+    }
+    const data = new Uint8Array(info.size);
+    let off = 0;
+    while (off < data.length) {
+      const n = await file.read(data.subarray(off));
+      if (n === null) break;
+      off += n;
+    }
+    return off === data.length ? data : data.subarray(0, off);
+  } finally {
+    file.close();
   }
-  if (!st.isFile) throw new PbxError("E_INVALID_INPUT", `${what} '${path}' is not a regular file`);
-  if (st.size > limit) {
-    throw new PbxError("E_LIMIT", `${what} '${path}' is ${st.size} bytes, over the limit of ${limit} bytes`);
-  }
-  return await Deno.readFile(path);
 }
 
 /** `crc` is the CRC-32 of `data` when the caller already has it. */
@@ -185,9 +189,7 @@ export async function pack(o: PackOptions): Promise<PackReport> {
   let partitions: Partition[] | undefined;
   let emmcSectors: number | undefined;
   if (o.emmcMbr) {
-    const st = await Deno.stat(o.emmcMbr).catch(() => undefined);
-    if (!st?.isFile) throw new PbxError("E_NOT_FOUND", `--emmc-mbr '${o.emmcMbr}' does not exist`);
-    const f = await Deno.open(o.emmcMbr, { read: true });
+    const { file: f, info: st } = await openRead(o.emmcMbr, { what: "--emmc-mbr" });
     try {
       partitions = readPartitions(fileSectorReader(f));
     } finally {

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { PbxError } from "./errors.ts";
+
 /** Options for {@linkcode writeFileAtomic}. */
 export interface WriteAtomicOptions {
   /** Zero-extend (or cut) the file to this many bytes before it is published. */
@@ -44,4 +46,43 @@ export async function writeFileAtomic(
     await Deno.remove(tmp).catch(() => {});
     throw err;
   }
+}
+
+/** Options for {@linkcode openRead}. */
+export interface OpenReadOptions {
+  /** How error messages name the file: the flag it came from (`--pcap`) or what it is (`trace`). Default `file`. */
+  what?: string;
+}
+
+/** A file opened by {@linkcode openRead}, with what `stat` said of it. */
+export interface OpenedFile {
+  /** The open file (the caller closes it). */
+  file: Deno.FsFile;
+  /** Its metadata (a regular file). */
+  info: Deno.FileInfo;
+}
+
+/**
+ * Open an input file for reading, with one-line errors that name it: `E_NOT_FOUND` "WHAT 'PATH' does not exist",
+ * `E_PERMISSION` "cannot read WHAT 'PATH': permission denied", `E_INVALID_INPUT` "WHAT 'PATH' is not a regular file"
+ * (a directory, a device). The one place the subcommands open their inputs.
+ */
+export async function openRead(path: string, options: OpenReadOptions = {}): Promise<OpenedFile> {
+  const what = options.what ?? "file";
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new PbxError("E_NOT_FOUND", `${what} '${path}' does not exist`);
+    if (err instanceof Deno.errors.PermissionDenied) {
+      throw new PbxError("E_PERMISSION", `cannot read ${what} '${path}': permission denied`);
+    }
+    throw new PbxError("E_INVALID_INPUT", `cannot read ${what} '${path}': ${(err as Error).message}`);
+  }
+  const info = await file.stat();
+  if (!info.isFile) {
+    file.close();
+    throw new PbxError("E_INVALID_INPUT", `${what} '${path}' is not a regular file`);
+  }
+  return { file, info };
 }

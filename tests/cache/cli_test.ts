@@ -145,7 +145,7 @@ Deno.test("errors are one line with a stable code", async () => {
   const missing = await runCli(["cache-sim", "--trace", "/nonexistent/trace.csv"]);
   assert(missing.code !== 0);
   oneLineError(missing.stderr, "E_NOT_FOUND");
-  assertStringIncludes(missing.stderr, "cannot open trace /nonexistent/trace.csv: No such file");
+  assertStringIncludes(missing.stderr, "trace '/nonexistent/trace.csv' does not exist");
   for (
     const args of [
       ["--policy", "nope"],

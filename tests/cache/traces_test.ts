@@ -192,7 +192,7 @@ Deno.test("a missing trace is E_NOT_FOUND naming the path", async () => {
     PbxError,
   );
   assertEquals((err as PbxError).code, "E_NOT_FOUND");
-  assertEquals((err as Error).message, "cannot open trace /nonexistent/trace.csv: No such file");
+  assertEquals((err as Error).message, "trace '/nonexistent/trace.csv' does not exist");
 });
 
 testWith("fio iolog v3 made by Debian's fio is replayed", { tools: ["fio"] }, async () => {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { PbxError } from "../../common/mod.ts";
+import { openRead, PbxError } from "../../common/mod.ts";
 
 /** Compression of a trace file. */
 export type Compression = "none" | "gzip" | "zstd";
@@ -25,23 +25,7 @@ export interface OpenedTrace {
 
 /** Stat and sniff a file; throws PbxError on a missing/unreadable path. */
 export async function openTrace(path: string): Promise<OpenedTrace> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new PbxError("E_NOT_FOUND", `cannot open trace ${path}: No such file`);
-    }
-    if (err instanceof Deno.errors.PermissionDenied) {
-      throw new PbxError("E_PERMISSION", `cannot open trace ${path}: permission denied`);
-    }
-    throw new PbxError("E_NOT_FOUND", `cannot open trace ${path}: ${(err as Error).message}`);
-  }
-  const st = await file.stat();
-  if (st.isDirectory) {
-    file.close();
-    throw new PbxError("E_INVALID_INPUT", `cannot open trace ${path}: is a directory`);
-  }
+  const { file, info: st } = await openRead(path, { what: "trace" });
   const head = new Uint8Array(4);
   const got = (await file.read(head)) ?? 0;
   await file.seek(0, Deno.SeekMode.Start);
