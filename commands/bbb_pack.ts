@@ -188,6 +188,7 @@ function packOptions(o: PackFlags): PackOptions {
 async function runPack(o: PackFlags): Promise<void> {
   const opts = packOptions(o);
   const port = parsePort(o.tftpPort, "--tftp-port");
+  if (o.tftpAddress?.some((a) => !a.trim())) throw new PbxError("E_USAGE", "--tftp-address: give an address, e.g. ::");
   const maxBlksize = parseIntIn(o.tftpMaxBlksize, "--tftp-max-blksize", { min: 8, max: 65464 });
   const maxWindowsize = parseIntIn(o.tftpMaxWindowsize, "--tftp-max-windowsize", { min: 1, max: 65535 });
   const report = await pack(opts);

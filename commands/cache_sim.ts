@@ -11,13 +11,16 @@ import { globalFlags, newCommand } from "../lib/cli/mod.ts";
 import {
   hasSizeUnit,
   log,
+  osErrorText,
   parseDuration,
   parseList,
   parseSize,
   PbxError,
   printJson,
   Progress,
+  toPbxError,
   usageError,
+  writeFileAtomic,
   writeStdout,
 } from "../lib/common/mod.ts";
 import {
@@ -133,6 +136,11 @@ export function cacheSimCommand(): Command {
     .option("--json", "print one JSON object {results: [...]} instead of a table")
     .action(async function (opts) {
       globalFlags(this);
+      for (const [flag, v] of [["--trace", opts.trace], ["--gen", opts.gen], ["--chart", opts.chart]] as const) {
+        if (v !== undefined && !v.trim()) throw usageError(`${flag}: give a value, not an empty string`);
+      }
+      if (opts.writeOracle !== undefined && !opts.writeOracle.trim()) throw usageError("--write-oracle: give a file");
+      if (opts.sample !== undefined && !opts.mrc) throw usageError("--sample needs --mrc");
       const blockSize = parseSize(opts.blockSize, "--block-size");
       if (blockSize < 512 || !Number.isInteger(blockSize)) throw usageError("--block-size must be at least 512 bytes");
       if (opts.trace && opts.gen) throw usageError("--trace and --gen are exclusive");
@@ -153,7 +161,8 @@ export function cacheSimCommand(): Command {
       const schedulers = parseList(opts.scheduler).map(schedulerName);
       const writebacks = splitWritebacks(opts.writeback).map(parseWriteback);
       if (policies.length === 0 && !opts.mrc) throw usageError("--policy: give at least one policy");
-      if (opts.sample && !opts.mrc) throw usageError("--sample needs --mrc");
+      if (schedulers.length === 0) throw usageError("--scheduler: give at least one scheduler");
+      if (writebacks.length === 0) throw usageError("--writeback: give at least one write-back policy");
       const threads = opts.threads === undefined ? 0 : parsePositive("--threads")(opts.threads);
       if (!Number.isInteger(threads)) throw usageError("--threads must be an integer");
       const o: CacheSimOptions = {
@@ -173,7 +182,7 @@ export function cacheSimCommand(): Command {
         crashAtUs: opts.crashAt === undefined ? undefined : parseDuration(opts.crashAt, "--crash-at") * 1000,
         checkInvariants: opts.checkInvariants ?? false,
         mrc: opts.mrc ?? false,
-        sample: opts.sample ? parseRate(opts.sample) : 1,
+        sample: opts.sample !== undefined ? parseRate(opts.sample) : 1,
         readExpireUs: parseDuration(opts.readExpire, "--read-expire") * 1000,
         writeExpireUs: parseDuration(opts.writeExpire, "--write-expire") * 1000,
       };
@@ -183,9 +192,10 @@ export function cacheSimCommand(): Command {
       progress.finish({ clear: true });
       if (opts.chart) {
         try {
-          await Deno.writeTextFile(opts.chart, reportChart(report));
+          await writeFileAtomic(opts.chart, new TextEncoder().encode(reportChart(report)));
         } catch (err) {
-          throw new PbxError("E_PERMISSION", `cannot write chart ${opts.chart}: ${(err as Error).message}`);
+          const code = toPbxError(err).code;
+          throw new PbxError(code, `--chart: ${err instanceof PbxError ? err.message : osErrorText(err as Error)}`);
         }
       }
       if (opts.json) printJson(reportJson(report));

@@ -88,6 +88,12 @@ export function callCommand(): Command {
       if ([opts.play, opts.tone, opts.echo].filter((x) => x !== undefined).length > 1) {
         throw usageError("--play, --tone and --echo exclude each other");
       }
+      for (const [flag, v] of [["--play", opts.play], ["--record", opts.record]] as const) {
+        if (v !== undefined && !v.trim()) throw usageError(`${flag}: give a WAV file name`);
+      }
+      if ((opts.loop || opts.hangupAfterPlay) && opts.play === undefined) {
+        throw usageError("--loop and --hangup-after-play go with --play FILE");
+      }
       if (opts.reject && opts.autoAnswer !== undefined) {
         throw usageError("--reject and --auto-answer exclude each other");
       }

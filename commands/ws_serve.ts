@@ -10,6 +10,7 @@ import { globalFlags, newCommand } from "../lib/cli/mod.ts";
 import {
   collect,
   log,
+  MAX_TIMER_MS,
   parseDuration,
   parseIntIn,
   parsePort,
@@ -20,6 +21,14 @@ import {
 import { isToken, parseProxySpec, startWsServe, wsServeConfig } from "../lib/ws/mod.ts";
 import type { Asset } from "../lib/ws/mod.ts";
 import { webphoneAssets } from "../lib/call/webphone.ts";
+
+function isOrigin(text: string): boolean {
+  try {
+    return new URL(text).origin === text.toLowerCase();
+  } catch {
+    return false;
+  }
+}
 
 /** Build the `ws-serve` subcommand. */
 export function wsServeCommand(): Command {
@@ -73,8 +82,23 @@ export function wsServeCommand(): Command {
       const maxMessage = parseSize(opts.maxMessage, "--max-message");
       if (maxMessage < 125 || maxMessage > 2 ** 31) throw usageError("--max-message must be from 125 bytes to 2GiB");
       const maxConnections = parseIntIn(opts.maxConnections, "--max-connections", { min: 1, max: 1_000_000 });
-      const idleTimeout = opts.idleTimeout === "0" ? 0 : parseDuration(opts.idleTimeout, "--idle-timeout");
-      const handshakeTimeout = parseDuration(opts.handshakeTimeout, "--handshake-timeout");
+      const idleTimeout = opts.idleTimeout === "0"
+        ? 0
+        : parseDuration(opts.idleTimeout, "--idle-timeout", { max: MAX_TIMER_MS });
+      const handshakeTimeout = parseDuration(opts.handshakeTimeout, "--handshake-timeout", {
+        min: 1,
+        max: MAX_TIMER_MS,
+      });
+      if (!opts.host.trim()) throw usageError("--host: give an address to listen on, e.g. 127.0.0.1 or ::");
+      if (opts.static !== undefined && !opts.static) throw usageError("--static: give a directory");
+      for (const o of opts.origin ?? []) {
+        if (o !== "null" && !isOrigin(o)) {
+          throw usageError(`--origin: '${o}' is not an origin like https://pbx.example.com (scheme://host[:port])`);
+        }
+      }
+      if (opts.deflate === false && opts.deflateNoContextTakeover) {
+        throw usageError("--no-deflate and --deflate-no-context-takeover exclude each other");
+      }
       for (const s of opts.subprotocol ?? []) {
         if (!isToken(s)) throw usageError(`--subprotocol: '${s}' is not a token`);
       }

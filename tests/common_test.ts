@@ -66,6 +66,12 @@ Deno.test("errors: Deno I/O errors map to stable codes and print as one line", (
   const line = formatError(new PbxError("E_PARSE", "bad line 3\n  near 'x'"));
   assertEquals(line, "pbxkit: error: bad line 3; near 'x' [E_PARSE]");
   assertEquals(toPbxError(new Error("boom")).code, "E_INTERNAL");
+  const isDir = toPbxError(new Deno.errors.IsADirectory("Is a directory (os error 21): writefile '/tmp/x'"));
+  assertEquals([isDir.code, isDir.message], ["E_INVALID_INPUT", "cannot writefile '/tmp/x': is a directory"]);
+  const sandbox = toPbxError(
+    new Deno.errors.NotCapable('Requires write access to "/proc/x", run again with the --allow-all flag'),
+  );
+  assertEquals([sandbox.code, sandbox.message], ["E_PERMISSION", "access to '/proc/x' is not allowed"]);
 });
 
 Deno.test("logger: levels, scope, fields, and children share the level", () => {

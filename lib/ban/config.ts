@@ -22,6 +22,8 @@
 
 import { parse as parseToml } from "smol-toml";
 import {
+  openRead,
+  osErrorReason,
   parseDuration,
   parseHostPort,
   parseIntIn,
@@ -172,14 +174,47 @@ const TOML_KEYS: Record<string, keyof RawSettings> = {
 
 /** Read a TOML config file into raw settings. Throws `E_PARSE` with the parser's message, `E_USAGE` on bad keys. */
 export async function readConfigFile(path: string): Promise<RawSettings> {
+  const { file } = await openRead(path, { what: "--config" });
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = new TextDecoder().decode(await new Response(file.readable).arrayBuffer());
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new PbxError("E_NOT_FOUND", `config file not found: ${path}`);
-    throw err;
+    throw new PbxError("E_INVALID_INPUT", `cannot read --config '${path}': ${osErrorReason(err)}`, { cause: err });
   }
   return parseConfigText(text, path);
+}
+
+/** Keys whose TOML value must be a string (not a number, table or array). */
+const STRING_KEYS = new Set(["interface", "backend", "scope", "state", "socket", "bpf"]);
+/** Keys that take a list (an array, or one value). */
+const LIST_KEYS = new Set(["pbx", "exempt", "methods", "ports", "notify_cmd"]);
+
+function checkTomlType(source: string, key: string, v: unknown): void {
+  const scalar = (x: unknown) => typeof x === "string" || (typeof x === "number" && Number.isFinite(x));
+  let ok: boolean;
+  if (STRING_KEYS.has(key)) ok = typeof v === "string";
+  else if (key === "ipset") ok = typeof v === "boolean" || v === "true" || v === "false";
+  else if (LIST_KEYS.has(key)) ok = scalar(v) || (Array.isArray(v) && v.every(scalar));
+  else ok = scalar(v);
+  if (!ok) {
+    const want = STRING_KEYS.has(key)
+      ? "a string"
+      : key === "ipset"
+      ? "true or false"
+      : LIST_KEYS.has(key)
+      ? "a string, a number or an array of them"
+      : "a string or a number";
+    const got = Array.isArray(v)
+      ? "an array"
+      : v instanceof Date
+      ? "a date"
+      : v === null
+      ? "null"
+      : typeof v === "object"
+      ? "a table"
+      : `a ${typeof v}`;
+    throw usageError(`${source}: '${key}' must be ${want}, not ${got}`);
+  }
 }
 
 /** Parse TOML config text (sans-I/O part of {@linkcode readConfigFile}). */
@@ -196,6 +231,7 @@ export function parseConfigText(text: string, source = "config"): RawSettings {
   for (const [k, v] of Object.entries(doc)) {
     const key = TOML_KEYS[k];
     if (!key) throw usageError(`${source}: unknown key '${k}' (known: ${Object.keys(TOML_KEYS).join(", ")})`);
+    checkTomlType(source, k, v);
     const asList = (x: unknown): string[] => {
       if (Array.isArray(x)) return x.map((e) => String(e));
       return [String(x)];
@@ -217,7 +253,10 @@ export function splitCommand(text: string): string[] {
 export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig {
   const c = defaultConfig();
   for (const raw of [file, flags]) {
-    if (raw.interface !== undefined) c.interface = raw.interface;
+    if (raw.interface !== undefined) {
+      if (!raw.interface.trim()) throw usageError("--interface: give an interface name (or 'any')");
+      c.interface = raw.interface;
+    }
     if (raw.ports !== undefined) c.ports = parseList(raw.ports).map((p) => parsePort(p, "--ports"));
     if (raw.pbx !== undefined && raw.pbx.length > 0) {
       const addrs: Cidr[] = [];
@@ -238,6 +277,7 @@ export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig 
     if (raw.banTime !== undefined) c.banTimeMs = parseDuration(raw.banTime, "--ban-time");
     if (raw.methods !== undefined) {
       c.methods = parseList(raw.methods).map((m) => m.toUpperCase());
+      if (c.methods.length === 0) throw usageError("--methods: give at least one SIP method, e.g. REGISTER,INVITE");
       for (const m of c.methods) if (!/^[A-Z]+$/.test(m)) throw usageError(`--methods: '${m}' is not a SIP method`);
     }
     if (raw.exempt !== undefined) c.exempt = raw.exempt.flatMap((e) => parseList(e)).map((e) => parseCidr(e));
@@ -255,8 +295,17 @@ export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig 
       if (raw.ipset !== "true" && raw.ipset !== "false") throw usageError(`ipset: '${raw.ipset}' is not true or false`);
       c.ipset = raw.ipset === "true";
     }
-    if (raw.state !== undefined) c.statePath = raw.state;
-    if (raw.socket !== undefined) c.socketPath = raw.socket;
+    if (raw.state !== undefined) {
+      if (!raw.state.trim()) throw usageError("--state: give a file");
+      c.statePath = raw.state;
+    }
+    if (raw.socket !== undefined) {
+      // sockaddr_un holds 108 bytes including the terminating NUL
+      if (!raw.socket.trim() || new TextEncoder().encode(raw.socket).length > 107) {
+        throw usageError(`--socket: '${raw.socket}' must be a path of 1 to 107 bytes (a Unix socket's limit)`);
+      }
+      c.socketPath = raw.socket;
+    }
     if (raw.notifyCmd !== undefined) {
       c.notifyCmd = Array.isArray(raw.notifyCmd) ? raw.notifyCmd : splitCommand(raw.notifyCmd);
     }

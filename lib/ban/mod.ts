@@ -37,7 +37,7 @@ export { type DaemonOptions } from "./daemon.ts";
 export async function banStatus(cfg: BanConfig): Promise<Record<string, unknown>> {
   const live = await controlRequest(cfg.socketPath, { cmd: "status" });
   if (live) return { running: true, ...(live.status as object), firewall: live.firewall };
-  const state = await loadState(cfg.statePath);
+  const state = await loadState(cfg.statePath, { readOnly: true });
   const fw = openFirewall(cfg.backend, { scope: cfg.scope, ports: cfg.ports, ipset: cfg.ipset });
   try {
     const entries = await fw.list();
@@ -72,7 +72,7 @@ export interface BanListEntry {
 export async function banList(cfg: BanConfig): Promise<BanListEntry[]> {
   const live = await controlRequest(cfg.socketPath, { cmd: "list" });
   if (live) return live.bans as BanListEntry[];
-  const state = await loadState(cfg.statePath);
+  const state = await loadState(cfg.statePath, { readOnly: true });
   const byAddr = new Map(state.hosts.filter((h) => h.ban).map((h) => [h.address, h.ban!]));
   const fw = openFirewall(cfg.backend, { scope: cfg.scope, ports: cfg.ports, ipset: cfg.ipset });
   try {

@@ -7,7 +7,7 @@
  */
 
 import { dirname } from "node:path";
-import { log, PbxError, writeFileAtomic } from "../common/mod.ts";
+import { log, osErrorReason, PbxError, writeFileAtomic } from "../common/mod.ts";
 import type { HostRecord } from "./engine.ts";
 
 /** The state file's content. */
@@ -27,14 +27,23 @@ export function emptyState(): BanState {
   return { version: 1, savedAt: 0, hosts: [] };
 }
 
-/** Load the state file; a missing file is an empty state, a corrupt one is moved aside with a warning. */
-export async function loadState(path: string): Promise<BanState> {
+/** Options for {@linkcode loadState}. */
+export interface LoadStateOptions {
+  /** Only look: a corrupt file is ignored with a warning and left where it is (`ban status`, `ban list`). */
+  readOnly?: boolean;
+}
+
+/**
+ * Load the state file; a missing file is an empty state, a corrupt one is moved aside with a warning (left in
+ * place with `readOnly`).
+ */
+export async function loadState(path: string, options: LoadStateOptions = {}): Promise<BanState> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return emptyState();
-    throw new PbxError("E_STATE", `cannot read state file ${path}: ${(err as Error).message}`, { cause: err });
+    throw new PbxError("E_STATE", `cannot read state file ${path}: ${osErrorReason(err)}`, { cause: err });
   }
   try {
     const doc = JSON.parse(text) as BanState;
@@ -42,6 +51,10 @@ export async function loadState(path: string): Promise<BanState> {
     doc.hosts = doc.hosts.filter((h) => h && typeof h.address === "string" && Array.isArray(h.failures));
     return doc;
   } catch (err) {
+    if (options.readOnly) {
+      log.child("ban").warn("state file is corrupt; ignoring it", { path, error: (err as Error).message });
+      return emptyState();
+    }
     const aside = `${path}.corrupt-${Date.now()}`;
     await Deno.rename(path, aside).catch(() => {});
     log.child("ban").warn("state file is corrupt; moved aside, starting from the firewall's view", {

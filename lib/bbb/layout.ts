@@ -89,6 +89,15 @@ function fmtRam(r: Region): string {
 export function checkLayout(input: LayoutInput): LayoutReport {
   const ddrBase = input.ddrBase ?? DDR_BASE;
   const ddrEnd = ddrBase + (input.ddrSize ?? DDR_SIZE);
+  if (ddrEnd > 2 ** 32) {
+    throw new PbxError(
+      "E_INVALID_INPUT",
+      `DDR ${hex(ddrBase)} + ${input.ddrSize} bytes runs past the 32-bit address space`,
+    );
+  }
+  if ((input.ubootReserve ?? UBOOT_RESERVE) > (input.ddrSize ?? DDR_SIZE)) {
+    throw new PbxError("E_INVALID_INPUT", "the u-boot reserve (--uboot-reserve) is larger than the DDR (--ddr-size)");
+  }
   const reserved: Region = {
     name: "u-boot (relocated)",
     start: ddrEnd - (input.ubootReserve ?? UBOOT_RESERVE),

@@ -7,7 +7,7 @@
  */
 
 import { basename, join } from "node:path";
-import { log, openRead, PbxError, writeFileAtomic } from "../common/mod.ts";
+import { log, openRead, osErrorReason, PbxError, toPbxError, writeFileAtomic } from "../common/mod.ts";
 import { inspectApps, packApps } from "./apps_image.ts";
 import type { AppEntry, AppsInfo } from "./apps_image.ts";
 import { crc32, hex32 } from "./crc32.ts";
@@ -245,7 +245,13 @@ export async function pack(o: PackOptions): Promise<PackReport> {
     });
   }
 
-  await Deno.mkdir(o.outDir, { recursive: true });
+  try {
+    await Deno.mkdir(o.outDir, { recursive: true });
+  } catch (err) {
+    throw new PbxError(toPbxError(err).code, `--out: cannot create directory '${o.outDir}': ${osErrorReason(err)}`, {
+      cause: err,
+    });
+  }
   const files: OutputFile[] = [];
   const put = async (name: string, data: Uint8Array, crc?: number) => {
     const path = join(o.outDir, name);

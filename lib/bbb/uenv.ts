@@ -76,8 +76,8 @@ export function buildUEnvCmd(o: UEnvOptions): string {
   const k = hex(o.kernelAddr), kcount = hex(blocks(o.kernelSize)), kblock = hex(o.kernelBlock);
   const cmds: string[] = [];
   if (o.mode === "dev") {
-    if (o.ipaddr) cmds.push(`setenv ipaddr ${checkIpv4(o.ipaddr, "--ipaddr")}`);
-    if (o.serverip) cmds.push(`setenv serverip ${checkIpv4(o.serverip, "--serverip")}`);
+    if (o.ipaddr !== undefined) cmds.push(`setenv ipaddr ${checkIpv4(o.ipaddr, "--ipaddr")}`);
+    if (o.serverip !== undefined) cmds.push(`setenv serverip ${checkIpv4(o.serverip, "--serverip")}`);
     const a = hex(o.appsAddr);
     cmds.push(`tftp ${k} ${kname}`, `tftp ${a} ${aname}`, `mmc dev ${dev}`);
     cmds.push(`mmc write ${a} ${hex(o.appsBlock)} ${hex(blocks(o.appsSize))}`);

@@ -81,6 +81,9 @@ export function parseDisk(text: string): DiskParams {
     if (!key || !Number.isFinite(n) || n < 0) {
       throw new PbxError("E_USAGE", `--disk: bad '${pair}' (keys: ${Object.keys(keys).join(", ")})`);
     }
+    if (n === 0 && (key === "rpm" || key === "transferMBps" || key === "spanBlocks")) {
+      throw new PbxError("E_USAGE", `--disk: '${pair}' must be more than 0`);
+    }
     (p as unknown as Record<string, number>)[key] = n;
   }
   p.queueDepth = p.kind === "hdd" ? 1 : Math.max(1, p.queueDepth); // an HDD serves one I/O at a time

@@ -164,6 +164,10 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
     }
     results = sims.map((s) => s.finish());
   }
+  if (requests === 0 && o.trace) {
+    const skipped = source.skipped ? ` (${source.skipped} malformed lines skipped)` : "";
+    throw new PbxError("E_PARSE", `${o.trace}: no requests found${skipped}; is --format right?`);
+  }
   const report: CacheSimReport = {
     trace: { name: source.name, unit: source.unit, requests, skippedLines: source.skipped },
     model: o.model,

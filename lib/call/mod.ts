@@ -6,7 +6,7 @@
  * @module
  */
 
-import { log, PbxError, printJsonLine, writeStdout } from "../common/mod.ts";
+import { checkOutputPath, log, PbxError, printJsonLine, writeStdout } from "../common/mod.ts";
 import type { AudioPlan, MediaBridge } from "./audio.ts";
 import { EXIT_STATUS } from "./status.ts";
 import type { AudioSummary } from "./dsp.ts";
@@ -206,6 +206,7 @@ export async function runCall(s: CallSettings): Promise<number> {
     if (s.json) printJsonLine(e);
     else writeStdout(formatEvent(e) + "\n");
   };
+  if (s.record !== undefined) await checkOutputPath(recordPath(s.record, { n: 1, peer: "" }), { what: "--record" });
   const plan = await audioPlan(s.audio);
   const engine = await installWebrtc(s.webrtc);
   const makeMedia = await mediaFactory(engine, plan);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { PbxError, writeFileAtomic } from "../common/mod.ts";
+import { openRead, osErrorReason, PbxError, writeFileAtomic } from "../common/mod.ts";
 
 /** Mono audio: samples in [-1, 1] at a sample rate. */
 export interface Audio {
@@ -158,10 +158,15 @@ function sinc(x: number): number {
 export async function readWav(path: string): Promise<Audio> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    // openRead refuses directories and devices (/dev/zero would be read forever)
+    const { file } = await openRead(path, { what: "WAV file" });
+    bytes = new Uint8Array(await new Response(file.readable).arrayBuffer());
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new PbxError("E_NOT_FOUND", `no such file: ${path}`);
-    throw err;
+    if (err instanceof PbxError && err.code === "E_NOT_FOUND") {
+      throw new PbxError("E_NOT_FOUND", `no such file: ${path}`);
+    }
+    if (err instanceof PbxError) throw err;
+    throw new PbxError("E_INVALID_INPUT", `cannot read WAV file '${path}': ${osErrorReason(err)}`, { cause: err });
   }
   try {
     return parseWav(bytes);

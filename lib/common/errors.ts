@@ -62,17 +62,54 @@ export function usageError(message: string): PbxError {
 /** Turn anything thrown into a {@linkcode PbxError}, mapping Deno's I/O errors to stable codes. */
 export function toPbxError(err: unknown): PbxError {
   if (err instanceof PbxError) return err;
-  if (err instanceof Deno.errors.NotFound) return new PbxError("E_NOT_FOUND", oneLine(err.message), { cause: err });
-  if (err instanceof Deno.errors.AlreadyExists) return new PbxError("E_EXISTS", oneLine(err.message), { cause: err });
-  if (err instanceof Deno.errors.PermissionDenied) {
-    return new PbxError("E_PERMISSION", oneLine(err.message), { cause: err });
+  const msg = err instanceof Error ? osErrorText(err) : "";
+  if (err instanceof Deno.errors.NotFound) return new PbxError("E_NOT_FOUND", msg, { cause: err });
+  if (err instanceof Deno.errors.AlreadyExists) return new PbxError("E_EXISTS", msg, { cause: err });
+  if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
+    return new PbxError("E_PERMISSION", msg, { cause: err });
   }
-  if (err instanceof Deno.errors.AddrInUse || err instanceof Deno.errors.ConnectionRefused) {
-    return new PbxError("E_NETWORK", oneLine(err.message), { cause: err });
+  if (
+    err instanceof Deno.errors.IsADirectory || err instanceof Deno.errors.NotADirectory ||
+    err instanceof Deno.errors.FilesystemLoop || err instanceof Deno.errors.InvalidData
+  ) {
+    return new PbxError("E_INVALID_INPUT", msg, { cause: err });
   }
-  if (err instanceof Deno.errors.TimedOut) return new PbxError("E_TIMEOUT", oneLine(err.message), { cause: err });
-  if (err instanceof Error) return new PbxError("E_INTERNAL", oneLine(err.message || err.name), { cause: err });
+  if (
+    err instanceof Deno.errors.AddrInUse || err instanceof Deno.errors.ConnectionRefused ||
+    err instanceof Deno.errors.AddrNotAvailable
+  ) {
+    return new PbxError("E_NETWORK", msg, { cause: err });
+  }
+  if (err instanceof Deno.errors.TimedOut) return new PbxError("E_TIMEOUT", msg, { cause: err });
+  if (err instanceof RangeError && /allocation failed|invalid (typed )?array length/i.test(err.message)) {
+    return new PbxError("E_LIMIT", `too large to fit in memory (${err.message})`, { cause: err });
+  }
+  if (err instanceof Error) return new PbxError("E_INTERNAL", msg || err.name, { cause: err });
   return new PbxError("E_INTERNAL", oneLine(String(err)));
+}
+
+/**
+ * One human line for an error from Deno's file or socket calls: `Is a directory (os error 21): mkdir '/x'` becomes
+ * `cannot mkdir '/x': is a directory`, a permission-sandbox refusal (`Requires all access to "/proc/x", run again
+ * with the --allow-all flag`) becomes `access to '/proc/x' is not allowed`. Other messages pass through one-lined.
+ */
+export function osErrorText(err: Error): string {
+  const text = oneLine(err.message || err.name);
+  const sandbox = /^Requires \w+ access to "([^"]*)"/.exec(text);
+  if (sandbox) return `access to '${sandbox[1]}' is not allowed`;
+  const m = /^(.*?)\s*\(os error \d+\)(?::\s*(\w+)\s+(.*))?$/.exec(text);
+  if (!m) return text;
+  const reason = m[1].charAt(0).toLowerCase() + m[1].slice(1);
+  return m[2] ? `cannot ${m[2]} ${m[3]}: ${reason}` : reason;
+}
+
+/** Only the reason of {@linkcode osErrorText}, for messages that already name the file: `file exists`. */
+export function osErrorReason(err: unknown): string {
+  if (!(err instanceof Error)) return oneLine(String(err));
+  const text = osErrorText(err);
+  if (text.startsWith("access to '")) return "not allowed";
+  const m = /^cannot \w+ .*: ([^:]+)$/.exec(text);
+  return m ? m[1] : text;
 }
 
 /** Collapse a message to a single line (errors are printed one per line). */

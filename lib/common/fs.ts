@@ -4,7 +4,7 @@
  * @module
  */
 
-import { PbxError } from "./errors.ts";
+import { osErrorReason, PbxError } from "./errors.ts";
 
 /** Options for {@linkcode writeFileAtomic}. */
 export interface WriteAtomicOptions {
@@ -17,7 +17,8 @@ export interface WriteAtomicOptions {
 /**
  * Write `data` (one buffer or several in order) to `path` atomically: a uniquely named temp file in the same
  * directory, fsync, then rename over `path`. A crash or an error leaves either the old file or the new one, never
- * half of it, and no temp file behind.
+ * half of it, and no temp file behind. A failure rethrows the same error class (`Deno.errors.NotFound`, ...) with a
+ * one-line message naming `path` (not the temp file); a directory at `path` is a `PbxError` `E_INVALID_INPUT`.
  */
 export async function writeFileAtomic(
   path: string,
@@ -26,7 +27,17 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const chunks = data instanceof Uint8Array ? [data] : data;
   const tmp = `${path}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const f = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode ?? 0o644 });
+  const fail = (err: unknown): unknown => {
+    if (!(err instanceof Error) || !(Object.values(Deno.errors) as unknown[]).includes(err.constructor)) return err;
+    const Cls = err.constructor as new (message: string, options?: ErrorOptions) => Error;
+    return new Cls(`cannot write '${path}': ${osErrorReason(err)}`, { cause: err });
+  };
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode ?? 0o644 });
+  } catch (err) {
+    throw fail(err);
+  }
   try {
     for (const c of chunks) {
       let off = 0;
@@ -37,14 +48,17 @@ export async function writeFileAtomic(
   } catch (err) {
     f.close();
     await Deno.remove(tmp).catch(() => {});
-    throw err;
+    throw fail(err);
   }
   f.close();
   try {
+    if ((await Deno.stat(path).catch(() => undefined))?.isDirectory) {
+      throw new PbxError("E_INVALID_INPUT", `cannot write '${path}': it is a directory`);
+    }
     await Deno.rename(tmp, path);
   } catch (err) {
     await Deno.remove(tmp).catch(() => {});
-    throw err;
+    throw fail(err);
   }
 }
 
@@ -85,4 +99,28 @@ export async function openRead(path: string, options: OpenReadOptions = {}): Pro
     throw new PbxError("E_INVALID_INPUT", `${what} '${path}' is not a regular file`);
   }
   return { file, info };
+}
+
+/** Options for {@linkcode checkOutputPath}. */
+export interface CheckOutputOptions {
+  /** How error messages name the file: the flag it came from (`--record`). Default `output file`. */
+  what?: string;
+}
+
+/**
+ * Check, before any work, that a file can be created at `path`: its directory exists and is a directory, and `path`
+ * itself is not a directory. Throws a one-line {@linkcode PbxError} (`E_NOT_FOUND`, `E_INVALID_INPUT`) naming it, so
+ * a long run does not end by failing to save its result.
+ */
+export async function checkOutputPath(path: string, options: CheckOutputOptions = {}): Promise<void> {
+  const what = options.what ?? "output file";
+  if (!path) throw new PbxError("E_USAGE", `${what}: give a file name`);
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+  const dirInfo = await Deno.stat(dir).catch(() => undefined);
+  if (!dirInfo) throw new PbxError("E_NOT_FOUND", `${what} '${path}': directory '${dir}' does not exist`);
+  if (!dirInfo.isDirectory) throw new PbxError("E_INVALID_INPUT", `${what} '${path}': '${dir}' is not a directory`);
+  if ((await Deno.stat(path).catch(() => undefined))?.isDirectory) {
+    throw new PbxError("E_INVALID_INPUT", `${what} '${path}' is a directory`);
+  }
 }

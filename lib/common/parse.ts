@@ -43,8 +43,33 @@ export function hasSizeUnit(text: string): boolean {
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, "": 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parse `500ms`, `30` (seconds), `10m`, `1h30m`, `2d` into milliseconds. */
-export function parseDuration(text: string, flag = "duration"): number {
+/** Optional bounds for {@linkcode parseDuration}, in milliseconds. */
+export interface DurationRange {
+  /** Smallest accepted duration (default 0). */
+  min?: number;
+  /** Largest accepted duration (default none). {@linkcode MAX_TIMER_MS} for a value that feeds a timer. */
+  max?: number;
+}
+
+/** Longest delay a JavaScript timer honours (about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Parse `500ms`, `30` (seconds), `10m`, `1h30m`, `2d` into milliseconds, optionally within `range`. */
+export function parseDuration(text: string, flag = "duration", range: DurationRange = {}): number {
+  const ms = parseDurationMs(text, flag);
+  const { min = 0, max = Infinity } = range;
+  if (ms < min || ms > max) {
+    const fmt = (v: number) => v % 1000 === 0 ? `${v / 1000}s` : `${v}ms`;
+    throw usageError(
+      `${flag}: '${text}' must be ${
+        max === Infinity ? `at least ${fmt(min)}` : `from ${fmt(min)} to ${max === MAX_TIMER_MS ? "24d" : fmt(max)}`
+      }`,
+    );
+  }
+  return ms;
+}
+
+function parseDurationMs(text: string, flag: string): number {
   const t = text.trim().toLowerCase();
   if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;

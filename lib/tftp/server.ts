@@ -10,7 +10,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { formatBytes, log as rootLog, PbxError, Progress } from "../common/mod.ts";
+import { formatBytes, log as rootLog, osErrorReason, PbxError, Progress } from "../common/mod.ts";
 import type { Logger } from "../common/mod.ts";
 import {
   encodeError,
@@ -159,8 +159,10 @@ export class TftpServer {
     const srv = new TftpServer(opts, rootReal);
     const port = opts.port ?? 69;
     const hosts = opts.hostnames ?? ["::"];
+    let binding = hosts[0];
     try {
       for (const h of hosts) {
+        binding = h;
         try {
           srv.#listeners.push(await bindUdp(h, port, { backend: opts.udpBackend }));
         } catch (err) {
@@ -181,7 +183,10 @@ export class TftpServer {
       if (err instanceof Deno.errors.PermissionDenied) {
         throw new PbxError("E_PERMISSION", `binding UDP port ${port} needs root (or use --tftp-port)`, { cause: err });
       }
-      throw err;
+      if (err instanceof PbxError) throw err;
+      throw new PbxError("E_NETWORK", `cannot listen for TFTP on ${binding} port ${port}: ${osErrorReason(err)}`, {
+        cause: err,
+      });
     }
     if (srv.#pool) {
       // Let the first worker load before taking requests, so the first transfer does not wait for it.

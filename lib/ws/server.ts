@@ -15,7 +15,7 @@
  * @module
  */
 
-import { log, PbxError, toPbxError } from "../common/mod.ts";
+import { log, osErrorReason, PbxError } from "../common/mod.ts";
 import type { DeflateOptions } from "./deflate.ts";
 import { isUpgradeRequest, offeredSubprotocols, serverHandshake } from "./handshake.ts";
 import {
@@ -141,7 +141,8 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       if (options.tls && !(err instanceof Deno.errors.PermissionDenied)) {
         throw new PbxError("E_INVALID_INPUT", `cannot start TLS: ${(err as Error).message}`, { cause: err });
       }
-      throw toPbxError(err);
+      const code = err instanceof Deno.errors.PermissionDenied ? "E_PERMISSION" : "E_NETWORK";
+      throw new PbxError(code, `cannot listen on ${hostname}:${port}: ${osErrorReason(err)}`, { cause: err });
     }
     this.addr = this.#listener.addr as Deno.NetAddr;
     this.finished = new Promise((r) => this.#resolveFinished = r);

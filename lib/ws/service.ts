@@ -6,7 +6,7 @@
  * @module
  */
 
-import { PbxError, usageError } from "../common/mod.ts";
+import { osErrorReason, PbxError, usageError } from "../common/mod.ts";
 import { errorResponse, type HttpRequest } from "./http.ts";
 import { type ProxyRoute, proxyUpgrade } from "./proxy.ts";
 import { serve, type ServeOptions, type StreamingResponse, type WebSocketServer } from "./server.ts";
@@ -73,10 +73,13 @@ export function wsServeConfig(settings: WsServeSettings): WsServeOptions {
 
 function readPem(path: string, flag: string): string {
   try {
+    // a directory or a device (/dev/zero would be read forever) is not a PEM file
+    if (!Deno.statSync(path).isFile) throw usageError(`${flag}: '${path}' is not a regular file`);
     return Deno.readTextFileSync(path);
   } catch (err) {
+    if (err instanceof PbxError) throw err;
     if (err instanceof Deno.errors.NotFound) throw new PbxError("E_NOT_FOUND", `${flag}: no such file '${path}'`);
-    throw new PbxError("E_PERMISSION", `${flag}: cannot read '${path}': ${(err as Error).message}`);
+    throw new PbxError("E_PERMISSION", `${flag}: cannot read '${path}': ${osErrorReason(err)}`);
   }
 }
 

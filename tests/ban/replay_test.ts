@@ -72,6 +72,59 @@ Deno.test("ban --pcap --json: one line per ban with address, failures, first/las
   }
 });
 
+Deno.test("ban: bad --config, --state, --socket and empty lists are one-line errors; list leaves a corrupt state alone", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pbxkit-ban-bad-" });
+  try {
+    await Deno.writeTextFile(`${dir}/wrong.toml`, "interface = 5\npbx = { a = 1 }\n");
+    await Deno.writeTextFile(`${dir}/state.json`, "garbage{");
+    const m = ["--backend", "dry-run", "--socket", `${dir}/ctl.sock`];
+    for (
+      const [args, code, re] of [
+        [
+          ["ban", "--pcap", `${dir}/x.pcap`, "--config", dir],
+          1,
+          /--config '.*' is not a regular file \[E_INVALID_INPUT\]$/,
+        ],
+        [
+          ["ban", "--pcap", `${dir}/x.pcap`, "--config", `${dir}/wrong.toml`],
+          2,
+          /'interface' must be a string, not a number/,
+        ],
+        [["ban", "--pcap", `${dir}/x.pcap`, "--methods", ""], 2, /--methods/],
+        [["ban", "list", ...m, "--state", dir], 1, /cannot read state file .*: is a directory \[E_STATE\]$/],
+        [
+          ["ban", "status", "--backend", "dry-run", "--socket", `${dir}/${"s".repeat(120)}`],
+          2,
+          /--socket: .*107 bytes/,
+        ],
+      ] as const
+    ) {
+      const r = await runCli(args);
+      assertEquals(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+      assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assertMatch(r.stderr.trim(), re);
+    }
+    const table = (() => {
+      try {
+        return parseConfigText("pbx = { a = 1 }");
+      } catch (err) {
+        return err as Error;
+      }
+    })();
+    assertMatch(String(table), /'pbx' must be a string, a number or an array of them, not a table/);
+    const m2 = ["--backend", "dry-run", "--socket", `${dir}/ctl.sock`, "--state", `${dir}/state.json`];
+    const list = await runCli(["ban", "list", ...m2]);
+    assertEquals(list.code, 0, list.stderr);
+    assertEquals(
+      await Deno.readTextFile(`${dir}/state.json`),
+      "garbage{",
+      "a read-only command keeps the file in place",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 testWith("pcap, pcapng and nanosecond pcap (converted by editcap) read the same", { tools: ["editcap"] }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "pbxkit-ban-fmt-" });
   try {

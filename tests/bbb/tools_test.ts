@@ -234,6 +234,9 @@ Deno.test("CLI: build, inspect table and JSON, refusals with one-line errors", a
         [["--apps-addr", "0x9fff0000"], "E_INVALID_INPUT"],
         [["--mode", "fast"], "E_USAGE"],
         [["--ipaddr", "300.1.1.1"], "E_USAGE"],
+        [["--ipaddr", ""], "E_USAGE"],
+        [["--ddr-size", "100TiB"], "E_INVALID_INPUT"],
+        [["--uboot-reserve", "1TiB"], "E_INVALID_INPUT"],
       ] as const
     ) {
       const x = await runCli(bbbPackArgs(dir, `${dir}/bad`, args));
@@ -242,6 +245,18 @@ Deno.test("CLI: build, inspect table and JSON, refusals with one-line errors", a
       assertStringIncludes(x.stderr, `[${code}]`);
     }
     assert(!(await Deno.stat(`${dir}/bad`).catch(() => undefined)), "nothing written after a refusal");
+    // --out is a file, --sdcard is a directory: one clean line (no "os error"), nothing replaced.
+    for (
+      const [out, extra, re] of [
+        [`${dir}/os.bin`, [], /--out: cannot create directory .*: file exists \[E_EXISTS\]$/],
+        [`${dir}/out2`, ["--sdcard", dir, "--mlo", `${dir}/a.bin`, "--uboot", `${dir}/a.bin`], /is a directory/],
+      ] as const
+    ) {
+      const x = await runCli(bbbPackArgs(dir, out, extra));
+      assertEquals(x.code, 1, x.stderr);
+      assertEquals(x.stderr.trim().split("\n").length, 1, x.stderr);
+      assertMatch(x.stderr.trim(), re);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -155,11 +155,36 @@ Deno.test("errors are one line with a stable code", async () => {
       ["--writeback", "sometimes"],
       ["--gen", "zipf,alpha=x"],
       ["--disk", "floppy"],
+      ["--disk", "hdd,rpm=0"], // used to hang (infinite rotation time)
+      ["--trace", ""],
+      ["--gen", ""],
+      ["--scheduler", ""],
+      ["--mrc", "--sample", ""],
     ]
   ) {
     const r = await runCli(["cache-sim", ...args]);
     assertEquals(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     oneLineError(r.stderr, "E_USAGE");
+  }
+});
+
+Deno.test("unwritable --chart/--write-oracle and a trace with no requests fail with one clean line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pbxkit-cache-bad-" });
+  try {
+    const gen = ["--gen", "zipf,objects=50,requests=200", "--policy", "lru", "--cache-size", "10"];
+    const chart = await runCli(["cache-sim", ...gen, "--chart", dir]);
+    oneLineError(chart.stderr, "E_INVALID_INPUT");
+    assertStringIncludes(chart.stderr, "is a directory");
+    const oracle = await runCli(["cache-sim", "--gen", "zipf", "--write-oracle", `${dir}/no/such/dir/t.bin`]);
+    oneLineError(oracle.stderr, "E_NOT_FOUND");
+    assert(!/os error/.test(oracle.stderr), oracle.stderr);
+    await Deno.writeTextFile(`${dir}/junk.txt`, "not a blkparse line\n");
+    const none = await runCli(["cache-sim", "--trace", `${dir}/junk.txt`, "--format", "blkparse"]);
+    oneLineError(none.stderr, "E_PARSE");
+    assertStringIncludes(none.stderr, "no requests found");
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["junk.txt"]); // no partial or temp files
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

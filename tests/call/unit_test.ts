@@ -229,6 +229,8 @@ Deno.test("cli: call usage errors exit 2 with one line; missing --play file exit
     [["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", "--auto-answer"], "--listen"],
     [["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", "--duration", "soon"], "--duration"],
     [["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", "--header", "Bad\nHeader: x"], "--header"],
+    [["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", "--play", ""], "--play"],
+    [["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", "--loop"], "--play"],
   ];
   for (const [args, text] of cases) {
     const r = await runCli(args);
@@ -239,6 +241,18 @@ Deno.test("cli: call usage errors exit 2 with one line; missing --play file exit
   const r = await runCli(["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", "--play", "/nonexistent.wav"]);
   assertEquals(r.code, 1);
   assertMatch(r.stderr, /no such file: \/nonexistent\.wav \[E_NOT_FOUND\]/);
+  for (
+    const [args, re] of [
+      [["--play", "/dev/zero"], /not a regular file \[E_INVALID_INPUT\]$/], // used to read forever
+      [["--play", "/tmp"], /not a regular file \[E_INVALID_INPUT\]$/],
+      [["--record", "/nonexistent-dir/heard.wav"], /directory '\/nonexistent-dir' does not exist \[E_NOT_FOUND\]$/],
+    ] as const
+  ) {
+    const bad = await runCli(["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", ...args]);
+    assertEquals(bad.code, 1, `${args.join(" ")}: ${bad.stderr}`);
+    assertEquals(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+    assertMatch(bad.stderr.trim(), re);
+  }
   const h = await runCli(["call", "--help"]);
   assertEquals(h.code, 0);
   assertStringIncludes(h.stdout, "Examples:");

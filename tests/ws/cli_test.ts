@@ -45,6 +45,13 @@ Deno.test("ws-serve --help shows options and examples; bad flags are one-line us
       [["--tls-cert", "x.pem"], /go together/],
       [["--idle-timeout", "soon"], /--idle-timeout/],
       [["--subprotocol", "a b"], /--subprotocol/],
+      [["--port", "0", "--host", ""], /--host/],
+      [["--port", "0", "--static", ""], /--static/],
+      [["--port", "0", "--origin", "https://pbx.example.com/path"], /--origin/],
+      [["--port", "0", "--idle-timeout", "9999d"], /--idle-timeout.*24d/],
+      [["--port", "0", "--handshake-timeout", "0"], /--handshake-timeout/],
+      [["--port", "0", "--no-deflate", "--deflate-no-context-takeover"], /exclude/],
+      [["--port", "0", "--tls-cert", "/dev/zero", "--tls-key", "/dev/zero"], /not a regular file/],
     ] as const
   ) {
     const r = await runCli(["ws-serve", ...args]);
@@ -65,6 +72,9 @@ Deno.test("ws-serve --help shows options and examples; bad flags are one-line us
   assertMatch(missing.stderr, /no such file.*\[E_NOT_FOUND\]/);
   const nodir = await runCli(["ws-serve", "--port", "0", "--static", "/nonexistent-dir"]);
   assertMatch(nodir.stderr, /no such directory/);
+  const noaddr = await runCli(["ws-serve", "--port", "0", "--host", "192.0.2.1"]); // TEST-NET-1: not on this host
+  assertEquals(noaddr.code, 1);
+  assertMatch(noaddr.stderr.trim(), /^pbxkit: error: cannot listen on 192\.0\.2\.1:0: [^(]*\[E_NETWORK\]$/);
 });
 
 Deno.test({

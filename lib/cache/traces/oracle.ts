@@ -6,7 +6,7 @@
  * @module
  */
 
-import { PbxError } from "../../common/mod.ts";
+import { osErrorReason, PbxError, toPbxError } from "../../common/mod.ts";
 import { newBatch, type TraceSource } from "./batch.ts";
 import { openTrace } from "./open.ts";
 
@@ -121,34 +121,62 @@ export function oracleSource(path: string): TraceSource {
   };
 }
 
-/** Write batches from `source` as an oracleGeneral file (next_access_vtime = -1); returns the request count. */
+/**
+ * Write batches from `source` as an oracleGeneral file (next_access_vtime = -1); returns the request count. The file
+ * is written under a temporary name and renamed into place at the end, so a failure leaves no partial file (and an
+ * existing file untouched); errors are one-line `PbxError`s naming `path`.
+ */
 export async function writeOracle(source: TraceSource, path: string): Promise<number> {
-  const file = await Deno.open(path, { write: true, create: true, truncate: true });
-  let count = 0;
+  const fail = (err: unknown) =>
+    err instanceof PbxError
+      ? err
+      : new PbxError(toPbxError(err).code, `cannot write '${path}': ${osErrorReason(err)}`, { cause: err });
+  if ((await Deno.stat(path).catch(() => undefined))?.isDirectory) {
+    throw new PbxError("E_INVALID_INPUT", `cannot write '${path}': it is a directory`);
+  }
+  const tmp = `${path}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  let file: Deno.FsFile;
   try {
-    const buf = new Uint8Array(65536 * ORACLE_RECORD);
-    const dv = new DataView(buf.buffer);
-    for await (const b of source.batches()) {
-      let o = 0;
-      for (let i = 0; i < b.n; i++) {
-        const id = b.addr[i];
-        dv.setUint32(o, Math.floor((b.time[i] === b.time[i] ? b.time[i] : 0) / 1e6), true);
-        dv.setUint32(o + 4, id >>> 0, true);
-        dv.setUint32(o + 8, Math.floor(id / 4294967296), true);
-        dv.setUint32(o + 12, b.size[i], true);
-        dv.setInt32(o + 16, -1, true);
-        dv.setInt32(o + 20, -1, true);
-        o += ORACLE_RECORD;
-        if (o === buf.length) {
-          await writeAll(file, buf);
-          o = 0;
-        }
-      }
-      if (o > 0) await writeAll(file, buf.subarray(0, o));
-      count += b.n;
-    }
-  } finally {
+    file = await Deno.open(tmp, { write: true, createNew: true });
+  } catch (err) {
+    throw fail(err);
+  }
+  try {
+    const count = await writeOracleRecords(source, file);
     file.close();
+    await Deno.rename(tmp, path);
+    return count;
+  } catch (err) {
+    try {
+      file.close();
+    } catch { /* already closed */ }
+    await Deno.remove(tmp).catch(() => {});
+    throw fail(err);
+  }
+}
+
+async function writeOracleRecords(source: TraceSource, file: Deno.FsFile): Promise<number> {
+  let count = 0;
+  const buf = new Uint8Array(65536 * ORACLE_RECORD);
+  const dv = new DataView(buf.buffer);
+  for await (const b of source.batches()) {
+    let o = 0;
+    for (let i = 0; i < b.n; i++) {
+      const id = b.addr[i];
+      dv.setUint32(o, Math.floor((b.time[i] === b.time[i] ? b.time[i] : 0) / 1e6), true);
+      dv.setUint32(o + 4, id >>> 0, true);
+      dv.setUint32(o + 8, Math.floor(id / 4294967296), true);
+      dv.setUint32(o + 12, b.size[i], true);
+      dv.setInt32(o + 16, -1, true);
+      dv.setInt32(o + 20, -1, true);
+      o += ORACLE_RECORD;
+      if (o === buf.length) {
+        await writeAll(file, buf);
+        o = 0;
+      }
+    }
+    if (o > 0) await writeAll(file, buf.subarray(0, o));
+    count += b.n;
   }
   return count;
 }
