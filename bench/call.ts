@@ -28,6 +28,8 @@ function arg(args: string[], name: string): string | undefined {
 
 interface Sample {
   setupMs: number;
+  /** INVITE sent to 200 OK received (pbxkit only): setup minus this is ICE + DTLS. */
+  answerMs?: number;
   rttMs?: number;
 }
 
@@ -70,10 +72,13 @@ export async function run(args: string[]): Promise<void> {
     const setup = samples.length ? median(samples.map((s) => s.setupMs)) : NaN;
     const rtts = samples.map((s) => s.rttMs).filter((x): x is number => x !== undefined);
     const rtt = rtts.length ? median(rtts) : NaN;
+    const answers = samples.map((s) => s.answerMs).filter((x): x is number => x !== undefined);
+    const answer = answers.length ? median(answers) : NaN;
     return [
       name === "baresip" ? "baresip -> baresip" : `pbxkit (${name}) -> baresip`,
       samples.length,
       Number.isFinite(setup) ? setup.toFixed(0) : "n/a",
+      Number.isFinite(answer) ? answer.toFixed(0) : "n/a",
       name === "baresip" ? "1.00x" : ratio(setup, base),
       Number.isFinite(rtt) ? rtt.toFixed(0) : "n/a",
     ];
@@ -82,6 +87,7 @@ export async function run(args: string[]): Promise<void> {
     "caller",
     "calls",
     "setup ms",
+    "of which answer ms",
     "setup vs baresip",
     "audio RTT ms",
   ], rows);
@@ -96,7 +102,7 @@ export async function run(args: string[]): Promise<void> {
     );
   }
   const svg = barChart(
-    rows.map((r) => ({ label: String(r[0]), values: [Number(r[2]) || 0, Number(r[4]) || 0] })),
+    rows.map((r) => ({ label: String(r[0]), values: [Number(r[2]) || 0, Number(r[5]) || 0] })),
     {
       title: `call setup and audio round trip (median of ${calls})`,
       yLabel: "ms",
@@ -231,7 +237,11 @@ async function jssipAgent(stack: "wrtc" | "werift", ws: string, calls: number): 
     clearTimeout(timer);
     media.close();
     if (r.setupMs !== undefined) {
-      out.push({ setupMs: r.setupMs, rttMs: heardAt ? Math.round(heardAt - sentAt) : undefined });
+      out.push({
+        setupMs: r.setupMs,
+        answerMs: r.answerMs,
+        rttMs: heardAt ? Math.round(heardAt - sentAt) : undefined,
+      });
     }
     await new Promise((res) => setTimeout(res, 300));
   }

@@ -9,6 +9,7 @@
 import { PbxError } from "../common/mod.ts";
 import type { MediaBridge } from "./audio.ts";
 import { type CallOutcome, EXIT_STATUS, outcomeFromFailure, outcomeFromStatus } from "./status.ts";
+import { SipWsSocket } from "./ws_socket.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -85,7 +86,10 @@ export interface CallReport {
 export interface PhoneOptions {
   /** WebSocket URL of the PBX (for the Via and for the default socket). */
   ws: string;
-  /** A JsSIP socket to use instead of JsSIP's own WebSocketInterface (TLS with `--ca`/`--insecure`). */
+  /**
+   * The JsSIP socket; default: pbxkit's own WebSocket client for `ws` ({@linkcode SipWsSocket}, TCP_NODELAY, whole
+   * frames), with the system's trust store for `wss://` (give one from `wsSocketFor` for `--ca`/`--insecure`).
+   */
   socket?: unknown;
   /** Our SIP URI, e.g. `sip:alice@pbx.example`. */
   uri: string;
@@ -196,7 +200,7 @@ export class Phone {
   static async open(options: PhoneOptions): Promise<Phone> {
     const JsSIP = (await import("jssip")).default as Any;
     const t0 = performance.now();
-    const socket = options.socket ?? new JsSIP.WebSocketInterface(options.ws);
+    const socket = options.socket ?? new SipWsSocket(new URL(options.ws), { insecure: false });
     const register = options.register ?? true;
     let ua: Any;
     try {

@@ -54,6 +54,7 @@ export function dialNodeTls(
       sock.once("secureConnect", () => {
         signal?.removeEventListener("abort", onAbort);
         sock.off("error", fail);
+        sock.setNoDelay(true); // SIP messages must not wait for the peer's delayed ACK (Nagle)
         resolve(new NodeTlsConn(sock));
       });
     });

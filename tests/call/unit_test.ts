@@ -285,3 +285,34 @@ Deno.test("the default WebRTC stack is wrtc, and werift when RFC 4733 DTMF is as
   assertEquals(chooseWebrtc("wrtc", "rfc4733"), "wrtc");
   assertEquals(chooseWebrtc("werift", "auto"), "werift");
 });
+
+Deno.test("SIP WebSocket transport: pbxkit's own client for ws:// (not Deno's WebSocket, which leaves Nagle on)", async () => {
+  const { startWsServe } = await import("../../lib/ws/mod.ts");
+  const { SipWsSocket, wsSocketFor } = await import("../../lib/call/ws_socket.ts");
+  const server = startWsServe({ port: 0, echo: true, subprotocols: ["sip"], idleTimeout: 0 });
+  try {
+    const sock = await wsSocketFor(`ws://127.0.0.1:${server.addr.port}/`, { insecure: false });
+    assert(sock instanceof SipWsSocket);
+    assertEquals(sock.via_transport, "WS");
+    assertEquals((await wsSocketFor("wss://pbx.example:443/ws", { insecure: true })).via_transport, "WSS");
+    const got: unknown[] = [];
+    const connected = new Promise<void>((r) => sock.onconnect = () => r());
+    const echoed = new Promise<void>((r) =>
+      sock.ondata = (d: unknown) => {
+        got.push(d);
+        r();
+      }
+    );
+    sock.connect();
+    await connected;
+    assert(sock.isConnected());
+    const msg = "OPTIONS sip:pbx.example SIP/2.0\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n".repeat(40);
+    assert(sock.send(msg));
+    await echoed;
+    assertEquals(got, [msg]);
+    sock.disconnect();
+    assert(!sock.isConnected());
+  } finally {
+    await server.shutdown({ timeout: 500 });
+  }
+});
