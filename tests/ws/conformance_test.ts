@@ -8,6 +8,7 @@
 import zlib from "node:zlib";
 import { Inflate } from "fflate";
 import { assert, assertEquals } from "../_util/assert.ts";
+import { concat } from "../_util/mod.ts";
 import { encodeFrame, RawClient, type SendFrame } from "./_raw_client.ts";
 import { startWsServe, type WebSocketServer } from "../../lib/ws/mod.ts";
 
@@ -37,14 +38,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 function concatFrames(frames: SendFrame[]): Uint8Array {
-  const parts = frames.map((f) => encodeFrame(f));
-  const all = new Uint8Array(parts.reduce((a, x) => a + x.length, 0));
-  let off = 0;
-  for (const x of parts) {
-    all.set(x, off);
-    off += x.length;
-  }
-  return all;
+  return concat(frames.map((f) => encodeFrame(f)));
 }
 
 /** `size` bytes of `corpus` from `at` (wrapping); for text, cut back to whole UTF-8 characters. */
@@ -755,16 +749,6 @@ for (const [i, code] of [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999,
 
 // ---------------------------------------------------------------- 9 limits and performance (Autobahn's sizes)
 {
-  const encodeAll = (frames: SendFrame[]): Uint8Array => {
-    const parts = frames.map((f) => encodeFrame(f));
-    const all = new Uint8Array(parts.reduce((a, x) => a + x.length, 0));
-    let off = 0;
-    for (const x of parts) {
-      all.set(x, off);
-      off += x.length;
-    }
-    return all;
-  };
   // 9.1 / 9.2: one message of 64 KiB .. 16 MiB (16 MiB is the default --max-message, so it must pass).
   const sizes = [64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024, 8 * 1024 * 1024, 16 * 1024 * 1024];
   sizes.forEach((n, i) => {
@@ -789,7 +773,7 @@ for (const [i, code] of [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999,
         for (let o = 0; o < n; o += fs) {
           frames.push({ opcode: o === 0 ? op : CONT, payload: p.subarray(o, o + fs), fin: o + fs >= n });
         }
-        const w = c.write(encodeAll(frames), 256 * 1024);
+        const w = c.write(concatFrames(frames), 256 * 1024);
         await expectEcho(c, op, p);
         await w;
         await cleanClose(c);
@@ -875,15 +859,9 @@ for (const [i, code] of [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999,
   });
   add("9.10.4", "endless empty fragments are bounded: 1009", async ({ smallPort }) => {
     const c = await open(smallPort);
-    const parts = [encodeFrame({ opcode: TEXT, payload: "", fin: false })];
-    for (let i = 0; i < 1100; i++) parts.push(encodeFrame({ opcode: CONT, payload: "", fin: false }));
-    const all = new Uint8Array(parts.reduce((a, x) => a + x.length, 0));
-    let o = 0;
-    for (const x of parts) {
-      all.set(x, o);
-      o += x.length;
-    }
-    await c.write(all).catch(() => {});
+    const frames: SendFrame[] = [{ opcode: TEXT, payload: "", fin: false }];
+    for (let i = 0; i < 1100; i++) frames.push({ opcode: CONT, payload: "", fin: false });
+    await c.write(concatFrames(frames)).catch(() => {});
     await expectFail(c, 1009);
   });
 }
@@ -981,13 +959,7 @@ add("10.2.1", "bytes right after the handshake in the same segment are not lost"
     return (p) => {
       out = [];
       z.push(new Uint8Array([...p, 0, 0, 255, 255]), false);
-      const all = new Uint8Array(out.reduce((n, c) => n + c.length, 0));
-      let o = 0;
-      for (const c of out) {
-        all.set(c, o);
-        o += c.length;
-      }
-      return all;
+      return concat(out);
     };
   };
   /** Inflate the server's compressed messages in order with Python's zlib (one stream, `windowBits` as negotiated). */

@@ -26,6 +26,7 @@ import {
   Utf8Validator,
 } from "../../lib/ws/mod.ts";
 import { encodeFrame } from "./_raw_client.ts";
+import { concat } from "../_util/mod.ts";
 import { unmaskAscii } from "../../lib/ws/frame.ts";
 import { SimdKernel } from "../../lib/ws/simd.ts";
 import { safeSegments } from "../../lib/ws/static.ts";
@@ -35,16 +36,6 @@ import { Inflate } from "fflate";
 import zlib from "node:zlib";
 
 const enc = new TextEncoder();
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** Pipe everything `from` has to send into `to`; returns `to`'s events. */
 function pipe(from: Protocol, to: Protocol): ProtocolEvent[] {
