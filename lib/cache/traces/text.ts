@@ -56,6 +56,7 @@ async function* read(
   state: { skipped: number },
 ): AsyncGenerator<RequestBatch> {
   const opened = await openTrace(path);
+  state.skipped = 0; // a count of the file's lines, however many passes read it
   const b = newBatch();
   const cap = b.time.length;
   const s = new Scan();
