@@ -103,10 +103,24 @@ async function zstdChunks(file: Deno.FsFile, path: string): Promise<AsyncIterabl
     src.on("error", (e) => out.emit("error", e));
     return out as unknown as AsyncIterable<Uint8Array>;
   }
-  // Fallback: Debian's zstd, argv only (never a shell).
+  // Fallback: Debian's zstd, argv only (never a shell). Its exit status is checked at the end, so a corrupt file
+  // is an error rather than a trace silently cut short.
   file.close();
-  const child = new Deno.Command("zstd", { args: ["-dc", "--", path], stdout: "piped", stderr: "null" }).spawn();
-  return child.stdout;
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("zstd", { args: ["-dc", "--", path], stdout: "piped", stderr: "null" }).spawn();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new PbxError("E_TOOL_MISSING", `${path}: reading zstd needs the zstd tool (apt-get install zstd)`);
+    }
+    throw err;
+  }
+  const out = child.stdout;
+  return (async function* () {
+    for await (const c of out) yield c;
+    const status = await child.status;
+    if (!status.success) throw new PbxError("E_PARSE", `${path}: cannot decompress: zstd exited with ${status.code}`);
+  })();
 }
 
 async function* guard(chunks: AsyncIterable<Uint8Array>, path: string): AsyncGenerator<Uint8Array> {
