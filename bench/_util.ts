@@ -10,6 +10,12 @@ import type { Cell } from "../lib/common/mod.ts";
 /** Directory for benchmark outputs (git-ignored). */
 export const OUT_DIR: string = new URL("./out/", import.meta.url).pathname;
 
+/** The value after `--name` in a benchmark's arguments, or undefined when the flag (or its value) is absent. */
+export function argValue(args: readonly string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
 /** The p-th percentile (0..100) of unsorted samples (nearest rank). */
 export function percentile(samples: ArrayLike<number>, p: number): number {
   if (samples.length === 0) return NaN;

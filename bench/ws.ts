@@ -10,7 +10,7 @@
  */
 
 import { barChart, hasCommand, runArgv } from "../lib/common/mod.ts";
-import { peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
+import { argValue, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
 import { cliArgv, freePort, ROOT, waitForPort } from "../tests/_util/mod.ts";
 
 const WORK = `${ROOT}/.tmp/bench-peers`;
@@ -147,8 +147,8 @@ async function runCell(
 /** Run the benchmark. */
 export async function run(args: string[]): Promise<void> {
   const flag = (name: string, def: number) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? Number(args[i + 1]) : def;
+    const v = argValue(args, name);
+    return v === undefined ? def : Number(v);
   };
   const opts = {
     seconds: flag("--seconds", 1.5),
@@ -156,8 +156,7 @@ export async function run(args: string[]): Promise<void> {
     depth: flag("--depth", 1),
     rounds: flag("--rounds", 2),
   };
-  const onlyIdx = args.indexOf("--only");
-  const only = onlyIdx >= 0 ? args[onlyIdx + 1].split(",") : ["pbxkit", "deno", "node"];
+  const only = argValue(args, "--only")?.split(",") ?? ["pbxkit", "deno", "node"];
   for (const t of ["gcc", "taskset"]) {
     if (!hasCommand(t)) {
       console.log(`bench ws: '${t}' is needed (apt-get install ${t === "gcc" ? "gcc" : "util-linux"})`);

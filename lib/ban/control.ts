@@ -5,7 +5,7 @@
  * @module
  */
 
-import { PbxError } from "../common/mod.ts";
+import { concatBytes, PbxError } from "../common/mod.ts";
 
 /** A control request. */
 export interface ControlRequest {
@@ -103,13 +103,7 @@ async function readLine(conn: Deno.Conn, timeoutMs: number): Promise<string> {
   } finally {
     clearTimeout(timer);
   }
-  const all = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    all.set(c, o);
-    o += c.length;
-  }
-  return new TextDecoder().decode(all).split("\n")[0];
+  return new TextDecoder().decode(concatBytes(chunks, total)).split("\n")[0];
 }
 
 /** Options for {@linkcode controlRequest}. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { openRead, PbxError } from "../common/mod.ts";
+import { concatBytes, openRead, PbxError } from "../common/mod.ts";
 
 /**
  * Called per packet: link type, frame bytes (a view, valid during the call), captured length, time in ms.
@@ -329,12 +329,6 @@ export class PcapWriter {
       this.#file.close();
       return new Uint8Array(0);
     }
-    const out = new Uint8Array(this.#size);
-    let o = 0;
-    for (const p of this.#parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return concatBytes(this.#parts, this.#size);
   }
 }

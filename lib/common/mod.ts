@@ -1,6 +1,6 @@
 /**
  * Shared conventions of pbxkit: the error type, logging, `--json` output, flag parsers, progress bars,
- * tables, SVG charts and safe process execution.
+ * tables, SVG charts, safe process execution, file and byte helpers.
  *
  * @module
  */
@@ -14,3 +14,4 @@ export * from "./table.ts";
 export * from "./svg_chart.ts";
 export * from "./process.ts";
 export * from "./fs.ts";
+export * from "./bytes.ts";

@@ -8,8 +8,7 @@
 import { PbxError } from "../common/mod.ts";
 import { checkClientResponse, clientRequest } from "./handshake.ts";
 import { type HeadBuffer, type HttpError, parseResponseHead, readHead } from "./http.ts";
-import { WebSocket, type WsConn } from "./socket.ts";
-import { writeAll } from "./socket.ts";
+import { closeQuietly, WebSocket, writeAll, type WsConn } from "./socket.ts";
 
 /** Largest handshake response head accepted, bytes. */
 const MAX_RESPONSE_HEAD = 65536;
@@ -61,9 +60,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   const timer = setTimeout(() => {
     timedOut = true;
     abort.abort(new Deno.errors.TimedOut("connect timed out"));
-    try {
-      conn?.close();
-    } catch { /* closed */ }
+    closeQuietly(conn);
     expire(new Deno.errors.TimedOut("connect timed out"));
   }, options.timeout ?? 10_000);
   try {
@@ -74,11 +71,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
       : Deno.connect({ hostname, port });
     // a transport that connects after the timeout is closed at once
     dialing.then((c) => {
-      if (timedOut) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
+      if (timedOut) closeQuietly(c);
     }, () => {});
     conn = await Promise.race([dialing, expired]);
     if (timedOut) throw new Deno.errors.TimedOut("connect timed out");
@@ -118,9 +111,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     });
   } catch (err) {
     clearTimeout(timer);
-    try {
-      conn?.close();
-    } catch { /* closed */ }
+    closeQuietly(conn);
     if (err instanceof PbxError) throw err;
     if (timedOut) throw new PbxError("E_TIMEOUT", `connecting to ${u.href} timed out`, { cause: err });
     throw new PbxError("E_NETWORK", `cannot connect to ${u.href}: ${(err as Error).message}`, { cause: err });

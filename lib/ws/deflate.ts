@@ -17,7 +17,8 @@
 
 import zlib from "node:zlib";
 import { Inflate } from "fflate";
-import { PbxError } from "../common/mod.ts";
+import { concatBytes, PbxError } from "../common/mod.ts";
+import { isToken } from "./http.ts";
 
 /** One extension from a `Sec-WebSocket-Extensions` header: its name and parameters (value `true` when bare). */
 export interface ExtensionOffer {
@@ -30,7 +31,6 @@ export interface ExtensionOffer {
 /** Parse a `Sec-WebSocket-Extensions` value (RFC 6455 §9.1). Throws `E_PROTOCOL` when malformed. */
 export function parseExtensions(header: string): ExtensionOffer[] {
   const out: ExtensionOffer[] = [];
-  const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
   // Split on commas outside quotes, then on semicolons outside quotes.
   const splitOutside = (s: string, sep: string): string[] => {
     const parts: string[] = [];
@@ -55,12 +55,12 @@ export function parseExtensions(header: string): ExtensionOffer[] {
   for (const ext of splitOutside(header, ",")) {
     if (ext.trim() === "") continue;
     const [name, ...rest] = splitOutside(ext, ";").map((s) => s.trim());
-    if (!token.test(name)) throw new PbxError("E_PROTOCOL", `bad extension name '${name}'`);
+    if (!isToken(name)) throw new PbxError("E_PROTOCOL", `bad extension name '${name}'`);
     const params: [string, string | true][] = [];
     for (const p of rest) {
       const eq = p.indexOf("=");
       const key = (eq < 0 ? p : p.slice(0, eq)).trim();
-      if (!token.test(key)) throw new PbxError("E_PROTOCOL", `bad extension parameter '${p}'`);
+      if (!isToken(key)) throw new PbxError("E_PROTOCOL", `bad extension parameter '${p}'`);
       if (eq < 0) {
         params.push([key, true]);
         continue;
@@ -70,7 +70,7 @@ export function parseExtensions(header: string): ExtensionOffer[] {
         if (!value.endsWith('"') || value.length < 2) throw new PbxError("E_PROTOCOL", `bad quoted value in '${p}'`);
         value = value.slice(1, -1).replace(/\\(.)/g, "$1");
       }
-      if (!token.test(value)) throw new PbxError("E_PROTOCOL", `bad extension parameter value '${p}'`);
+      if (!isToken(value)) throw new PbxError("E_PROTOCOL", `bad extension parameter value '${p}'`);
       params.push([key, value]);
     }
     out.push({ name: name.toLowerCase(), params });
@@ -235,11 +235,17 @@ export function compressMessage(data: Uint8Array, params: DeflateParams): Uint8A
     windowBits: params.windowBits,
     level: params.level,
   });
-  const n = out.length;
-  if (n >= 4 && out[n - 4] === 0 && out[n - 3] === 0 && out[n - 2] === 0xff && out[n - 1] === 0xff) {
-    return n === 4 ? EMPTY_BLOCK : out.subarray(0, n - 4);
+  return withoutTail(out, out.length);
+}
+
+/** `out[0, used)` without the `00 00 ff ff` a sync flush ends with (an empty message is one `00` byte). */
+function withoutTail(out: Uint8Array, used: number): Uint8Array {
+  if (
+    used >= 4 && out[used - 4] === 0 && out[used - 3] === 0 && out[used - 2] === 0xff && out[used - 1] === 0xff
+  ) {
+    return used === 4 ? EMPTY_BLOCK : out.subarray(0, used - 4);
   }
-  return out;
+  return out.subarray(0, used);
 }
 
 /** The parts of node's zlib handle {@linkcode StreamDeflater} drives (the same binding in Node and Deno). */
@@ -307,12 +313,7 @@ export class StreamDeflater {
       bigger.set(out);
       out = bigger;
     }
-    if (
-      used >= 4 && out[used - 4] === 0 && out[used - 3] === 0 && out[used - 2] === 0xff && out[used - 1] === 0xff
-    ) {
-      return used === 4 ? EMPTY_BLOCK : out.subarray(0, used - 4);
-    }
-    return out.subarray(0, used);
+    return withoutTail(out, used);
   }
 
   /** Free the compressor (idempotent). */
@@ -333,13 +334,7 @@ export type InflateFailure = "too-big" | "corrupt";
 export function decompressMessage(pieces: Uint8Array[], maxSize: number): Uint8Array | InflateFailure {
   let total = TAIL.length;
   for (const p of pieces) total += p.length;
-  const input = new Uint8Array(total);
-  let o = 0;
-  for (const p of pieces) {
-    input.set(p, o);
-    o += p.length;
-  }
-  input.set(TAIL, o);
+  const input = concatBytes([...pieces, TAIL], total);
   try {
     return zlib.inflateRawSync(input, { finishFlush: SYNC, maxOutputLength: Math.max(1, maxSize) });
   } catch (err) {
@@ -383,13 +378,6 @@ export class StreamInflater {
     }
     const out = this.#out;
     this.#out = [];
-    if (out.length === 1) return out[0];
-    const all = new Uint8Array(this.#size);
-    let p = 0;
-    for (const c of out) {
-      all.set(c, p);
-      p += c.length;
-    }
-    return all;
+    return out.length === 1 ? out[0] : concatBytes(out, this.#size);
   }
 }

@@ -30,7 +30,7 @@ import {
 import { Utf8Validator } from "./utf8.ts";
 import type { SimdKernel } from "./simd.ts";
 import { compressMessage, decompressMessage, type DeflateParams, StreamDeflater, StreamInflater } from "./deflate.ts";
-import { PbxError } from "../common/mod.ts";
+import { concatBytes, PbxError } from "../common/mod.ts";
 
 /** Which end of the connection this is: servers require masked frames and send unmasked ones; clients the reverse. */
 export type Role = "server" | "client";
@@ -428,9 +428,6 @@ export class Protocol {
     }
     if (!this.#fin) return true;
     let data: Uint8Array;
-    if (pieces.length === 1) data = pieces[0];
-    else if (pieces.length === 0) data = EMPTY;
-    else data = concat(pieces, this.#msgSize);
     const text = this.#msgOpcode === Opcode.Text;
     if (this.#msgCompressed) {
       const r = this.#inflater
@@ -447,8 +444,11 @@ export class Protocol {
           return this.#fail(CloseCode.InvalidPayload, "invalid UTF-8 in a text message");
         }
       }
-    } else if (text && !this.#utf8.complete) {
-      return this.#fail(CloseCode.InvalidPayload, "text message ends inside a UTF-8 sequence");
+    } else {
+      if (text && !this.#utf8.complete) {
+        return this.#fail(CloseCode.InvalidPayload, "text message ends inside a UTF-8 sequence");
+      }
+      data = pieces.length === 1 ? pieces[0] : pieces.length === 0 ? EMPTY : concatBytes(pieces, this.#msgSize);
     }
     pieces.length = 0;
     this.#msgOpcode = 0;
@@ -662,14 +662,4 @@ function closePayload(code: number | undefined, reason: string): Uint8Array {
   payload[1] = code & 0xff;
   payload.set(r, 2);
   return payload;
-}
-
-function concat(pieces: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of pieces) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

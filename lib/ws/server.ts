@@ -17,7 +17,7 @@
 
 import { log, osErrorReason, PbxError } from "../common/mod.ts";
 import type { DeflateOptions } from "./deflate.ts";
-import { isUpgradeRequest, offeredSubprotocols, serverHandshake } from "./handshake.ts";
+import { isUpgradeRequest, offeredSubprotocols, type ServerHandshake, serverHandshake } from "./handshake.ts";
 import {
   errorResponse,
   type HeadBuffer,
@@ -28,7 +28,7 @@ import {
   readHead,
   serializeResponse,
 } from "./http.ts";
-import { WebSocket, writeAll } from "./socket.ts";
+import { closeQuietly, WebSocket, writeAll } from "./socket.ts";
 import { CloseCode } from "./frame.ts";
 
 const slog = log.child("ws-serve");
@@ -190,9 +190,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
     if (this.#stopping) return this.finished;
     this.#stopping = true;
     if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
-    try {
-      this.#listener.close();
-    } catch { /* closed */ }
+    closeQuietly(this.#listener);
     if (this.#waiter) this.#waiter({ done: true, value: undefined });
     const all = [...this.#websockets].map((ws) =>
       ws.close(options.code ?? CloseCode.GoingAway, options.reason ?? "server shutting down")
@@ -204,11 +202,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
     ]);
     clearTimeout(timer);
     for (const ws of this.#websockets) ws.abort();
-    for (const c of this.#sockets) {
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
+    for (const c of this.#sockets) closeQuietly(c);
     this.#resolveFinished();
   }
 
@@ -240,16 +234,10 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
 
   #refuseBusy(conn: Deno.Conn): void {
     const res = serializeResponse(errorResponse(503, "too many connections", { headers: { "Retry-After": "5" } }));
-    const timer = setTimeout(() => {
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }, 2000);
+    const timer = setTimeout(() => closeQuietly(conn), 2000);
     conn.write(res).catch(() => {}).finally(() => {
       clearTimeout(timer);
-      try {
-        conn.close();
-      } catch { /* closed */ }
+      closeQuietly(conn);
     });
   }
 
@@ -288,9 +276,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
-        try {
-          conn.close();
-        } catch { /* closed */ }
+        closeQuietly(conn);
       }, this.#opts.handshakeTimeout ?? 10_000);
       let end: number | "closed" | "too-large";
       try {
@@ -363,9 +349,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
         }
       }
     } catch {
-      try {
-        conn.close();
-      } catch { /* closed */ }
+      closeQuietly(conn);
       return false;
     }
     if (closeIt) {
@@ -390,6 +374,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       return;
     }
     let answer: UpgradeAnswer = {};
+    let hs: ServerHandshake = check;
     if (o.onUpgrade) {
       let decided: UpgradeAnswer | HttpResponse;
       try {
@@ -404,13 +389,17 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
         return;
       }
       answer = decided;
-    }
-    const hs = "protocol" in answer
-      ? serverHandshake(req, { ...base, selectSubprotocol: () => answer.protocol, headers: answer.headers })
-      : serverHandshake(req, { ...base, headers: answer.headers });
-    if (!hs.ok) {
-      await this.#respond(conn, hs.response, false);
-      return;
+      // The answer picks the subprotocol and adds headers; the request was already validated by `check`.
+      const protocol = answer.protocol;
+      hs = serverHandshake(req, {
+        ...base,
+        selectSubprotocol: "protocol" in answer ? () => protocol : undefined,
+        headers: answer.headers,
+      });
+      if (!hs.ok) {
+        await this.#respond(conn, hs.response, false);
+        return;
+      }
     }
     await writeAll(conn, serializeResponse(hs.response));
     const ws = new WebSocket(conn, {
@@ -460,20 +449,14 @@ function defaultHttp(req: HttpRequest): HttpResponse {
 
 /** Half-close, read what the peer still sends for up to a second, then close (avoids a reset over our reply). */
 async function lingerClose(conn: Deno.Conn): Promise<void> {
-  const timer = setTimeout(() => {
-    try {
-      conn.close();
-    } catch { /* closed */ }
-  }, 1000);
+  const timer = setTimeout(() => closeQuietly(conn), 1000);
   try {
     await (conn as Deno.TcpConn).closeWrite();
     const scratch = new Uint8Array(4096);
     while ((await conn.read(scratch)) !== null) { /* discard */ }
   } catch { /* closed or reset */ }
   clearTimeout(timer);
-  try {
-    conn.close();
-  } catch { /* closed */ }
+  closeQuietly(conn);
 }
 
 /** Start a WebSocket server (see {@linkcode ServeOptions}). Throws `E_NETWORK` when the port is taken. */

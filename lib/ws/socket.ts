@@ -34,6 +34,13 @@ export interface WsConn {
   readonly remoteAddr: Deno.Addr;
 }
 
+/** Close a socket (or listener), ignoring that it is already closed. */
+export function closeQuietly(c: { close(): void } | undefined): void {
+  try {
+    c?.close();
+  } catch { /* already closed */ }
+}
+
 /** Write every byte. */
 export async function writeAll(conn: Pick<WsConn, "write">, data: Uint8Array): Promise<void> {
   let o = 0;
@@ -319,7 +326,7 @@ export class WebSocket implements AsyncIterable<Message> {
         proto.receive(buf, part.length);
         this.#dispatch();
       }
-      this.#afterInput();
+      this.#flush();
     }
     this.#readNext();
   }
@@ -373,10 +380,6 @@ export class WebSocket implements AsyncIterable<Message> {
     if (this.#done) return;
     if (this.#proto.closeCode === CloseCode.Abnormal) this.#finish(false);
     else this.#closeTransport();
-  }
-
-  #afterInput(): void {
-    this.#flush();
   }
 
   #dispatch(): void {
@@ -557,16 +560,13 @@ export class WebSocket implements AsyncIterable<Message> {
     if (this.#done) return;
     this.#done = true;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
+    closeQuietly(this.#conn);
     if (this.#kernel) releaseKernel(this.#kernel);
     const p = this.#proto;
     p.release();
     const info: CloseInfo = p.closeReceived || p.closeCode !== undefined
       ? { code: p.closeCode ?? CloseCode.Abnormal, reason: p.closeReason, wasClean: clean }
       : { code: CloseCode.Abnormal, reason: "", wasClean: false };
-    if (!clean && p.closeCode === undefined) info.code = CloseCode.Abnormal;
     this.#closeInfo = info;
     if (this.#waiter) {
       const w = this.#waiter;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { hasCommand } from "../../lib/common/mod.ts";
+import { concatBytes, hasCommand } from "../../lib/common/mod.ts";
 
 /** Absolute path of the repository root. */
 export const ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -267,14 +267,7 @@ export class Proc {
 
 /** The chunks one after another in one new array. */
 export function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const n = chunks.reduce((a, c) => a + c.length, 0);
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /** Run argv to completion (no shell); throws with its stderr when it fails and `check` is set. */

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { concat } from "../_util/mod.ts";
+
 /** A frame from the server. */
 export interface Frame {
   fin: boolean;
@@ -211,16 +213,7 @@ export class RawClient {
         rsv = f.rsv;
       }
       parts.push(f.payload);
-      if (f.fin) {
-        const n = parts.reduce((a, p) => a + p.length, 0);
-        const out = new Uint8Array(n);
-        let o = 0;
-        for (const p of parts) {
-          out.set(p, o);
-          o += p.length;
-        }
-        return { opcode, payload: out, rsv };
-      }
+      if (f.fin) return { opcode, payload: concat(parts), rsv };
     }
   }
 

@@ -1,11 +1,11 @@
 /**
- * Test helpers: run `pbxkit ws-serve` as a real subprocess, learn its port from the line it prints, and make
- * throw-away TLS certificates with openssl (argv only).
+ * Test helpers: run `pbxkit ws-serve` as a real subprocess and learn its port from the line it prints, run a Python
+ * client, read a process's resident memory.
  *
  * @module
  */
 
-import { cliArgv, Proc, selfSignedCert, waitFor } from "../_util/mod.ts";
+import { cliArgv, Proc, waitFor } from "../_util/mod.ts";
 
 /** A running `pbxkit ws-serve`. */
 export interface Served {
@@ -35,11 +35,6 @@ export async function startServe(args: string[], options: { defaultPort?: boolea
   }
   const mm = m as unknown as RegExpExecArray;
   return { proc, port: Number(mm[2]), url: mm[1] };
-}
-
-/** Make a self-signed certificate for 127.0.0.1/localhost in `dir`; returns the file paths. */
-export function makeCert(dir: string): Promise<{ cert: string; key: string }> {
-  return selfSignedCert(dir);
 }
 
 /** Run a Python 3 script (Debian's interpreter, which has python3-websockets) with a timeout. */

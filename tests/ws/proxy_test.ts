@@ -6,8 +6,8 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
-import { freePort, Proc, testWith, waitFor, waitForPort } from "../_util/mod.ts";
-import { makeCert, python, rssKiB, startServe } from "./_serve.ts";
+import { freePort, Proc, selfSignedCert, testWith, waitFor, waitForPort } from "../_util/mod.ts";
+import { python, rssKiB, startServe } from "./_serve.ts";
 import { connect, serve, type WebSocket } from "../../lib/ws/mod.ts";
 
 const KAMAILIO_CFG = (port: number) =>
@@ -142,7 +142,7 @@ testWith("proxy: wss:// client -> pbxkit -> kamailio websocket module, SIP over 
       });
     if (!exited || attempt === 3 || !/already in use/i.test(kam.stderr)) break;
   }
-  const { cert, key } = await makeCert(dir);
+  const { cert, key } = await selfSignedCert(dir);
   let srv, plain;
   try {
     await waitForPort(kport, "127.0.0.1", 20_000);
