@@ -18,7 +18,7 @@ import { readWithLibpcap } from "../lib/ban/libpcap.ts";
 import { hasCommand, lineChart, Progress } from "../lib/common/mod.ts";
 import { median, OUT_DIR, peerAbsent, percentile, printTable, ratio, saveResults } from "./_util.ts";
 import { ROOT, TestNet, waitFor } from "../tests/_util/mod.ts";
-import { FLOOD_REGISTER, kamailioCfg } from "../tests/ban/_lab.ts";
+import { FLOOD_REGISTER, kamailioCfg, rng } from "../tests/ban/_lab.ts";
 
 const PBX4 = "192.0.2.10", PBX6 = "2001:db8::10";
 
@@ -31,15 +31,7 @@ function arg(args: string[], name: string, def: string): string {
 async function generate(path: string, packets: number): Promise<void> {
   const w = await PcapWriter.file(path, 1);
   const progress = new Progress("generate", { total: packets, unit: "pkt" });
-  let seed = 12345;
-  const rnd = () => {
-    seed ^= seed << 13;
-    seed >>>= 0;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    seed >>>= 0;
-    return seed / 4294967296;
-  };
+  const rnd = rng(12345);
   // Pre-built frames: a pool per kind, with many destination addresses.
   const statuses = [200, 401, 403, 404, 407, 486, 500];
   const methods = ["REGISTER", "INVITE", "OPTIONS", "NOTIFY"];

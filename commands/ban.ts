@@ -17,6 +17,7 @@ import {
   writeStdout,
 } from "../lib/common/mod.ts";
 import {
+  BACKENDS,
   banCleanup,
   type BanConfig,
   banJson,
@@ -44,7 +45,7 @@ interface CommonOpts {
 /** The command's options: raw settings as flags give them (`ipset` is commander's boolean, not the raw string). */
 type FlagOpts = CommonOpts & Omit<RawSettings, "ipset">;
 
-async function configFrom(opts: FlagOpts): Promise<{ cfg: BanConfig; file: RawSettings }> {
+async function configFrom(opts: FlagOpts): Promise<BanConfig> {
   const file = opts.config ? await readConfigFile(opts.config) : {};
   const flags: RawSettings = {
     interface: opts.interface,
@@ -68,7 +69,16 @@ async function configFrom(opts: FlagOpts): Promise<{ cfg: BanConfig; file: RawSe
     // only an explicit `--no-ipset` overrides the file (commander's default is true)
     ipset: opts.ipset === false ? "false" : undefined,
   };
-  return { cfg: resolveConfig(file, flags), file };
+  return resolveConfig(file, flags);
+}
+
+/** A management subcommand's start: the global flags, then the config its options give and whether `--json`. */
+async function manageContext(
+  cmd: Command<unknown[], Record<string, unknown>, Record<string, unknown>>,
+): Promise<{ cfg: BanConfig; json: boolean }> {
+  globalFlags(cmd);
+  const opts = cmd.optsWithGlobals() as CommonOpts;
+  return { cfg: await configFrom(opts), json: !!opts.json };
 }
 
 function manageOptions(cmd: Command): Command {
@@ -87,11 +97,9 @@ function statusCommand(): Command {
     examples: ["pbxkit ban status", "pbxkit ban status --json"],
   });
   return manageOptions(cmd).action(async function () {
-    globalFlags(this);
-    const opts = this.optsWithGlobals() as CommonOpts;
-    const { cfg } = await configFrom(opts);
+    const { cfg, json } = await manageContext(this);
     const s = await banStatus(cfg);
-    if (opts.json) return printJson(s);
+    if (json) return printJson(s);
     const rows: [string, string][] = [];
     const flat = (prefix: string, v: unknown) => {
       if (v && typeof v === "object" && !Array.isArray(v)) {
@@ -109,11 +117,9 @@ function listCommand(): Command {
     examples: ["pbxkit ban list", "pbxkit ban list --json"],
   });
   return manageOptions(cmd).action(async function () {
-    globalFlags(this);
-    const opts = this.optsWithGlobals() as CommonOpts;
-    const { cfg } = await configFrom(opts);
+    const { cfg, json } = await manageContext(this);
     const bans = await banList(cfg);
-    if (opts.json) return printJson(bans);
+    if (json) return printJson(bans);
     if (bans.length === 0) return writeStdout("no bans\n");
     writeStdout(
       formatTable(
@@ -130,11 +136,9 @@ function unbanCommand(): Command {
     examples: ["pbxkit ban unban 203.0.113.7", "pbxkit ban unban 2001:db8::7"],
   });
   manageOptions(cmd).argument("<address>", "IPv4 or IPv6 address").action(async function (address) {
-    globalFlags(this);
-    const opts = this.optsWithGlobals() as CommonOpts;
-    const { cfg } = await configFrom(opts);
+    const { cfg, json } = await manageContext(this);
     const r = await banUnban(cfg, address);
-    if (opts.json) return printJson(r);
+    if (json) return printJson(r);
     writeStdout(`unbanned ${r.address} (via ${r.via})\n`);
   });
   return cmd;
@@ -146,10 +150,8 @@ function cleanupCommand(): Command {
     examples: ["pbxkit ban cleanup", "pbxkit ban cleanup --backend iptables"],
   });
   return manageOptions(cmd).action(async function () {
-    globalFlags(this);
-    const opts = this.optsWithGlobals() as CommonOpts;
-    const { cfg } = await configFrom(opts);
-    await doCleanup(cfg, !!opts.json);
+    const { cfg, json } = await manageContext(this);
+    await doCleanup(cfg, json);
   });
 }
 
@@ -189,7 +191,7 @@ export function banCommand(): Command {
     .option("--methods <list>", "CSeq methods whose errors count (default: REGISTER,INVITE)")
     .option("--exempt <cidr>", "never count nor ban this network, repeatable (default: 127.0.0.0/8, ::1)", collect)
     .addOption(
-      new Option("--backend <name>", "firewall backend (default: nft)").choices(["nft", "iptables", "dry-run"]),
+      new Option("--backend <name>", "firewall backend (default: nft)").choices(BACKENDS),
     )
     .option("--no-ipset", "iptables backend: one rule per ban (removed by the daemon on expiry), even with ipset")
     .addOption(
@@ -219,13 +221,13 @@ export function banCommand(): Command {
       throw usageError("give --daemon, --pcap FILE or --cleanup, or a subcommand (status, list, unban, cleanup)");
     }
     if (modes > 1) throw usageError("--daemon, --pcap and --cleanup are exclusive");
-    const { cfg } = await configFrom(o);
+    const cfg = await configFrom(o);
     if (o.cleanup) return await doCleanup(cfg, !!o.json);
     if (o.pcap !== undefined) return await replay(o.pcap, cfg, !!o.json);
     log.timestamps = true;
     await runDaemon(cfg, {
       json: !!o.json,
-      reload: o.config ? async () => (await configFrom(o)).cfg : undefined,
+      reload: o.config ? () => configFrom(o) : undefined,
     });
   });
   return cmd as unknown as Command;

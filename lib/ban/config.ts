@@ -35,6 +35,7 @@ import {
 } from "../common/mod.ts";
 import { type Cidr, parseCidr, parseIp } from "./net/addr.ts";
 import { DEFAULT_EXEMPT } from "./engine.ts";
+import { BACKENDS } from "./firewall/mod.ts";
 import type { BanScope } from "./firewall/types.ts";
 
 /** Everything `pbxkit ban` needs to run. */
@@ -282,8 +283,8 @@ export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig 
     }
     if (raw.exempt !== undefined) c.exempt = raw.exempt.flatMap((e) => parseList(e)).map((e) => parseCidr(e));
     if (raw.backend !== undefined) {
-      if (!["nft", "iptables", "dry-run"].includes(raw.backend)) {
-        throw usageError(`--backend: '${raw.backend}' is not one of nft, iptables, dry-run`);
+      if (!(BACKENDS as readonly string[]).includes(raw.backend)) {
+        throw usageError(`--backend: '${raw.backend}' is not one of ${BACKENDS.join(", ")}`);
       }
       c.backend = raw.backend;
     }

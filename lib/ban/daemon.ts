@@ -10,12 +10,12 @@
 import { log as rootLog, type Logger, runArgv } from "../common/mod.ts";
 import { type BanConfig, bpfFor } from "./config.ts";
 import { type BanEngine, type BanVerdict, formatDurationShort } from "./engine.ts";
-import { type Firewall, openFirewall } from "./firewall/mod.ts";
+import { type BanElement, type Firewall, firewallFor } from "./firewall/mod.ts";
 import { type CaptureStats, LiveCapture } from "./libpcap.ts";
 import { engineCounters, engineFor } from "./replay.ts";
 import { loadState, saveState } from "./state.ts";
 import { ControlServer } from "./control.ts";
-import { parseCidr, parseIp } from "./net/addr.ts";
+import { canonicalIp, parseCidr, parseIp } from "./net/addr.ts";
 import { setNice } from "./priority.ts";
 
 /** Options for {@linkcode runDaemon}. */
@@ -41,6 +41,11 @@ export function interfaceAddresses(iface: string): string[] {
   return list.filter((i) => (iface === "any" ? true : i.name === iface))
     .map((i) => i.address.replace(/%.*$/, ""))
     .filter((a) => parseIp(a) && !a.startsWith("127.") && a !== "::1" && !a.toLowerCase().startsWith("fe80"));
+}
+
+/** The firewall element of a ban in force at `now`: its remaining time (at least 1 s), or 0 when permanent. */
+function banElement(b: Pick<BanVerdict, "address" | "family" | "expiresAt">, now: number): BanElement {
+  return { address: b.address, family: b.family, timeoutMs: b.expiresAt === 0 ? 0 : Math.max(1000, b.expiresAt - now) };
 }
 
 /** A running daemon. */
@@ -72,7 +77,7 @@ export class BanDaemon {
     this.#opts = options;
     this.#log = rootLog.child("ban");
     this.#engine = engineFor(cfg);
-    this.#fw = openFirewall(cfg.backend, { scope: cfg.scope, ports: cfg.ports, ipset: cfg.ipset });
+    this.#fw = firewallFor(cfg);
   }
 
   /** Set up the firewall, reconcile state, capture until stopped, save state. */
@@ -269,11 +274,7 @@ export class BanDaemon {
       );
       if (lost.length === 0) return;
       await this.#fw.setup();
-      await this.#fw.ban(lost.map((b) => ({
-        address: b.address,
-        family: b.family,
-        timeoutMs: b.expiresAt === 0 ? 0 : Math.max(1000, b.expiresAt - now),
-      })));
+      await this.#fw.ban(lost.map((b) => banElement(b, now)));
       this.#log.warn("bans were missing from the firewall; re-added", {
         count: lost.length,
         addresses: lost.map((b) => b.address).join(","),
@@ -285,13 +286,8 @@ export class BanDaemon {
 
   async #applyBans(verdicts: BanVerdict[]): Promise<void> {
     const now = Date.now();
-    const elements = verdicts.map((v) => ({
-      address: v.address,
-      family: v.family,
-      timeoutMs: v.expiresAt === 0 ? 0 : Math.max(1000, v.expiresAt - now),
-    }));
     try {
-      await this.#fw.ban(elements);
+      await this.#fw.ban(verdicts.map((v) => banElement(v, now)));
     } catch (err) {
       this.#log.error("firewall refused the ban; retrying every second", {
         addresses: verdicts.map((v) => v.address).join(","),
@@ -404,7 +400,7 @@ export class BanDaemon {
       case "unban": {
         const ip = req.address ? parseIp(req.address) : undefined;
         if (!ip) throw new Error(`'${req.address}' is not an IP address`);
-        const addr = parseCidr(req.address!).text.replace(/\/\d+$/, "");
+        const addr = canonicalIp(req.address!)!;
         await this.#fw.unban([{ address: addr, family: ip.family }]);
         const ev = this.#engine.unban(addr);
         this.#log.info("unban", { address: addr, reason: "manual" });
@@ -443,7 +439,7 @@ export class BanDaemon {
       }
       if (next.scope !== prev.scope || next.ports.join() !== prev.ports.join()) {
         this.#fw.close();
-        this.#fw = openFirewall(next.backend, { scope: next.scope, ports: next.ports, ipset: next.ipset });
+        this.#fw = firewallFor(next);
         await this.#fw.setup();
       }
       this.#log.info("config reloaded", {

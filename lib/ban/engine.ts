@@ -13,7 +13,7 @@
 import { Decoder, type DecodeStats, type Payload, type PbxFilter } from "./net/decode.ts";
 import type { FragStats } from "./net/ipfrag.ts";
 import type { TcpStats } from "./net/tcp_stream.ts";
-import { type Cidr, cidrContains, parseCidr, parseIp } from "./net/addr.ts";
+import { type Cidr, cidrContains, inAnyCidr, parseCidr } from "./net/addr.ts";
 import { newSipInfo, parseSipStart, SipKind } from "./sip_parse.ts";
 
 /** A decision to ban an address. */
@@ -124,9 +124,6 @@ interface Host {
   times: number[];
   bannedUntil: number; // -1 = not banned, 0 = permanent
   ban?: BanVerdict;
-  lastStatus: number;
-  lastMethod: string;
-  lastTransport: string;
 }
 
 /** Format a duration in ms compactly: `10m`, `1h30m`, `45s`, `500ms`. */
@@ -164,7 +161,7 @@ export class BanEngine {
   readonly decoder: Decoder;
   readonly #max: number;
   readonly #findTime: number;
-  #banTime: number;
+  readonly #banTime: number;
   readonly #methods: Set<string>;
   readonly #methodText: string;
   readonly #exempt: Cidr[];
@@ -203,17 +200,6 @@ export class BanEngine {
   /** Failures that trigger a ban. */
   get maxFailures(): number {
     return this.#max;
-  }
-  /** Ban duration in ms (0 = permanent). */
-  get banTimeMs(): number {
-    return this.#banTime;
-  }
-  set banTimeMs(ms: number) {
-    this.#banTime = ms;
-  }
-  /** The latest packet time seen (ms). */
-  get now(): number {
-    return this.#now;
   }
   /** Hosts tracked (with failures or a ban). */
   get hostCount(): number {
@@ -260,7 +246,7 @@ export class BanEngine {
 
   /** Whether `address` is exempt. */
   isExempt(address: string): boolean {
-    return this.#exempt.some((c) => containsText(c, address));
+    return inAnyCidr(this.#exempt, address);
   }
 
   /** The current ban of `address`, if any. */
@@ -339,7 +325,7 @@ export class BanEngine {
     let h = this.#hosts.get(address);
     if (!h) {
       if (this.#hosts.size >= this.#maxHosts) this.#evict();
-      h = { times: [], bannedUntil: -1, lastStatus: 0, lastMethod: "", lastTransport: "" };
+      h = { times: [], bannedUntil: -1 };
       this.#hosts.set(address, h);
     }
     return h;
@@ -410,9 +396,6 @@ export class BanEngine {
     times.push(ts);
     const from = ts - this.#findTime;
     while (times.length > 0 && times[0] <= from) times.shift();
-    h.lastStatus = status;
-    h.lastMethod = method;
-    h.lastTransport = transport;
     if (times.length >= this.#max) {
       const ban: BanVerdict = {
         address: remote,
@@ -456,9 +439,4 @@ export class BanEngine {
   get tcpStats(): TcpStats {
     return this.decoder.tcp.stats;
   }
-}
-
-function containsText(c: Cidr, address: string): boolean {
-  const a = parseIp(address);
-  return a !== undefined && c.family === a.family && cidrContains(c, a.family, a.bytes, 0);
 }

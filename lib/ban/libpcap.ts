@@ -145,21 +145,8 @@ export class LiveCapture {
 
   /** Open and activate a capture. Throws `E_FFI` (library), `E_PERMISSION` or `E_NETWORK` with libpcap's message. */
   static open(options: LiveCaptureOptions): LiveCapture {
-    let pcap: Deno.DynamicLibrary<typeof PCAP_SYMBOLS>;
-    try {
-      pcap = Deno.dlopen(options.libPath ?? LIBPCAP_PATH, PCAP_SYMBOLS);
-    } catch (err) {
-      throw new PbxError("E_FFI", `cannot load libpcap (${options.libPath ?? LIBPCAP_PATH}): install libpcap0.8`, {
-        cause: err,
-      });
-    }
-    let libc: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined;
-    for (const p of LIBC_PATHS) {
-      try {
-        libc = Deno.dlopen(p, LIBC_SYMBOLS);
-        break;
-      } catch { /* next */ }
-    }
+    const pcap = loadLibpcap(options.libPath);
+    const libc = openLibc(LIBC_SYMBOLS);
     if (!libc) {
       pcap.close();
       throw new PbxError("E_FFI", "cannot load libc for poll()");
@@ -180,7 +167,7 @@ export class LiveCapture {
     s.pcap_set_promisc(h, options.promisc ? 1 : 0);
     const rc = s.pcap_activate(h);
     if (rc < 0) {
-      const msg = Deno.UnsafePointerView.getCString(s.pcap_geterr(h)!);
+      const msg = pcapError(s, h);
       const status = Deno.UnsafePointerView.getCString(s.pcap_statustostr(rc)!);
       const text = `capture on '${options.device}': ${msg || status}`;
       fail(rc === -8 ? "E_PERMISSION" : "E_NETWORK", rc === -8 ? `${text} (needs root or CAP_NET_RAW)` : text);
@@ -189,11 +176,11 @@ export class LiveCapture {
     if (filter) {
       const prog = new Uint8Array(16);
       if (s.pcap_compile(h, prog, cstr(filter), 1, 0xffffffff) !== 0) {
-        fail("E_USAGE", `bad capture filter '${filter}': ${Deno.UnsafePointerView.getCString(s.pcap_geterr(h)!)}`);
+        fail("E_USAGE", `bad capture filter '${filter}': ${pcapError(s, h)}`);
       }
       const r = s.pcap_setfilter(h, prog);
       s.pcap_freecode(prog);
-      if (r !== 0) fail("E_NETWORK", `pcap_setfilter: ${Deno.UnsafePointerView.getCString(s.pcap_geterr(h)!)}`);
+      if (r !== 0) fail("E_NETWORK", `pcap_setfilter: ${pcapError(s, h)}`);
     }
     if (s.pcap_setnonblock(h, 1, errbuf) !== 0) fail("E_NETWORK", `pcap_setnonblock: ${decodeC(errbuf)}`);
     const cap = new LiveCapture(pcap, libc, h);
@@ -246,7 +233,7 @@ export class LiveCapture {
             if (n === -1) {
               throw new PbxError(
                 "E_NETWORK",
-                `pcap_dispatch: ${Deno.UnsafePointerView.getCString(s.pcap_geterr(this.#h)!)}`,
+                `pcap_dispatch: ${pcapError(s, this.#h)}`,
               );
             }
             break;
@@ -310,6 +297,30 @@ function packetCallback(lt: number, handler: LiveHandler) {
   );
 }
 
+/** Load libc (the first of its usual paths that opens) with `symbols`; undefined when none does. */
+export function openLibc<S extends Deno.ForeignLibraryInterface>(symbols: S): Deno.DynamicLibrary<S> | undefined {
+  for (const p of LIBC_PATHS) {
+    try {
+      return Deno.dlopen(p, symbols);
+    } catch { /* next */ }
+  }
+  return undefined;
+}
+
+/** Load libpcap, with an `E_FFI` error that says what to install. */
+function loadLibpcap(libPath = LIBPCAP_PATH): Deno.DynamicLibrary<typeof PCAP_SYMBOLS> {
+  try {
+    return Deno.dlopen(libPath, PCAP_SYMBOLS);
+  } catch (err) {
+    throw new PbxError("E_FFI", `cannot load libpcap (${libPath}): install libpcap0.8`, { cause: err });
+  }
+}
+
+/** The handle's last error text (`pcap_geterr`). */
+function pcapError(s: Deno.DynamicLibrary<typeof PCAP_SYMBOLS>["symbols"], h: Deno.PointerValue): string {
+  return Deno.UnsafePointerView.getCString(s.pcap_geterr(h)!);
+}
+
 function decodeC(buf: Uint8Array): string {
   const z = buf.indexOf(0);
   return new TextDecoder().decode(buf.subarray(0, z < 0 ? buf.length : z)).trim();
@@ -328,12 +339,7 @@ export class CompiledFilter {
 
   /** Compile `filter` for frames of `linkType` (DLT). Throws `E_USAGE` with libpcap's message on a bad filter. */
   constructor(filter: string, options: { linkType: number; snaplen?: number; libPath?: string }) {
-    const path = options.libPath ?? LIBPCAP_PATH;
-    try {
-      this.#pcap = Deno.dlopen(path, PCAP_SYMBOLS);
-    } catch (err) {
-      throw new PbxError("E_FFI", `cannot load libpcap (${path}): install libpcap0.8`, { cause: err });
-    }
+    this.#pcap = loadLibpcap(options.libPath);
     const s = this.#pcap.symbols;
     this.#h = s.pcap_open_dead(options.linkType, options.snaplen ?? 65535);
     if (this.#h === null) {
@@ -341,7 +347,7 @@ export class CompiledFilter {
       throw new PbxError("E_FFI", "pcap_open_dead failed");
     }
     if (s.pcap_compile(this.#h, this.#prog, cstr(filter), 1, 0xffffffff) !== 0) {
-      const msg = Deno.UnsafePointerView.getCString(s.pcap_geterr(this.#h)!);
+      const msg = pcapError(s, this.#h);
       s.pcap_close(this.#h);
       this.#pcap.close();
       throw new PbxError("E_USAGE", `bad capture filter '${filter}': ${msg}`);

@@ -12,7 +12,7 @@
 import { PbxError } from "../common/mod.ts";
 import type { BanConfig } from "./config.ts";
 import { controlRequest } from "./control.ts";
-import { openFirewall } from "./firewall/mod.ts";
+import { firewallFor } from "./firewall/mod.ts";
 import { canonicalIp as canonical, parseIp as parseAddr } from "./net/addr.ts";
 import { loadState, saveState } from "./state.ts";
 
@@ -38,7 +38,7 @@ export async function banStatus(cfg: BanConfig): Promise<Record<string, unknown>
   const live = await controlRequest(cfg.socketPath, { cmd: "status" });
   if (live) return { running: true, ...(live.status as object), firewall: live.firewall };
   const state = await loadState(cfg.statePath, { readOnly: true });
-  const fw = openFirewall(cfg.backend, { scope: cfg.scope, ports: cfg.ports, ipset: cfg.ipset });
+  const fw = firewallFor(cfg);
   try {
     const entries = await fw.list();
     return {
@@ -74,7 +74,7 @@ export async function banList(cfg: BanConfig): Promise<BanListEntry[]> {
   if (live) return live.bans as BanListEntry[];
   const state = await loadState(cfg.statePath, { readOnly: true });
   const byAddr = new Map(state.hosts.filter((h) => h.ban).map((h) => [h.address, h.ban!]));
-  const fw = openFirewall(cfg.backend, { scope: cfg.scope, ports: cfg.ports, ipset: cfg.ipset });
+  const fw = firewallFor(cfg);
   try {
     const now = Date.now();
     return (await fw.list()).map((e) => {
@@ -99,7 +99,7 @@ export async function banUnban(cfg: BanConfig, address: string): Promise<{ addre
   const addr = canonical(address)!;
   const live = await controlRequest(cfg.socketPath, { cmd: "unban", address: addr });
   if (live) return { address: addr, via: "daemon" };
-  const fw = openFirewall(cfg.backend, { scope: cfg.scope, ports: cfg.ports, ipset: cfg.ipset });
+  const fw = firewallFor(cfg);
   try {
     await fw.unban([{ address: addr, family: ip.family }]);
   } finally {
@@ -115,7 +115,7 @@ export async function banUnban(cfg: BanConfig, address: string): Promise<{ addre
 /** `ban cleanup`: remove everything pbxkit added to the firewall and forget saved bans. */
 export async function banCleanup(cfg: BanConfig): Promise<{ removed: number; daemonRunning: boolean }> {
   const running = (await controlRequest(cfg.socketPath, { cmd: "status" }).catch(() => undefined)) !== undefined;
-  const fw = openFirewall(cfg.backend, { scope: cfg.scope, ports: cfg.ports, ipset: cfg.ipset });
+  const fw = firewallFor(cfg);
   let removed = 0;
   try {
     removed = (await fw.list()).length;

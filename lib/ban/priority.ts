@@ -6,18 +6,13 @@
  * @module
  */
 
-const LIBC_PATHS = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "libc.so.6"];
+import { openLibc } from "./libpcap.ts";
+
 const PRIO_PROCESS = 0;
 
 /** Set the nice value of every thread of this process. Returns the number of threads changed, or throws. */
 export function setNice(nice: number): number {
-  let libc: Deno.DynamicLibrary<{ setpriority: { parameters: ["i32", "u32", "i32"]; result: "i32" } }> | undefined;
-  for (const p of LIBC_PATHS) {
-    try {
-      libc = Deno.dlopen(p, { setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" } });
-      break;
-    } catch { /* next */ }
-  }
+  const libc = openLibc({ setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" } } as const);
   if (!libc) throw new Error("cannot load libc");
   try {
     let changed = 0;

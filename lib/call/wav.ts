@@ -113,12 +113,6 @@ export function floatToInt16(src: Float32Array, out: Int16Array = new Int16Array
   return out;
 }
 
-/** Convert 16-bit samples to float, into `out` (allocated when absent). */
-export function int16ToFloat(src: Int16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
-  for (let i = 0; i < src.length; i++) out[i] = src[i] / 32768;
-  return out;
-}
-
 /**
  * Resample mono audio to `rate` with a windowed-sinc (Lanczos, a=8) interpolator that also low-passes when
  * downsampling, so a 48 kHz file becomes clean 8 kHz telephone audio without aliasing.

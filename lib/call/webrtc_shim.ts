@@ -72,11 +72,6 @@ export async function installWebrtc(name: WebrtcEngineName = "wrtc"): Promise<We
   return engine;
 }
 
-/** The installed engine, if any. */
-export function installedWebrtc(): WebrtcEngine | undefined {
-  return installed;
-}
-
 async function loadWrtc(): Promise<WebrtcEngine> {
   let mod: Record<string, unknown>;
   try {

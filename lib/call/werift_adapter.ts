@@ -18,6 +18,7 @@ import { log, PbxError } from "../common/mod.ts";
 import { AudioFeed, type AudioPlan, DTMF_FREQS, type DtmfTiming, type MediaBridge, Recorder } from "./audio.ts";
 import { alawToLinear, linearToAlaw, linearToMulaw, mulawToLinear } from "./dsp.ts";
 import type { WebrtcEngine } from "./webrtc_shim.ts";
+import { floatToInt16 } from "./wav.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -244,6 +245,7 @@ export class WeriftMedia implements MediaBridge {
   #start(): void {
     const sender = this.#pc.getSenders().find((s: Any) => s.track === this.#track) ?? this.#pc.getSenders()[0];
     const f = new Float32Array(FRAME);
+    const pcm = new Int16Array(FRAME);
     const t0 = performance.now();
     let sent = 0;
     this.#timer = setInterval(() => {
@@ -258,11 +260,9 @@ export class WeriftMedia implements MediaBridge {
           continue;
         }
         this.feed.next(f);
+        floatToInt16(f, pcm);
         const payload = new Uint8Array(FRAME);
-        for (let i = 0; i < FRAME; i++) {
-          const v = Math.max(-32768, Math.min(32767, Math.round(f[i] * 32768)));
-          payload[i] = alaw ? linearToAlaw(v) : linearToMulaw(v);
-        }
+        for (let i = 0; i < FRAME; i++) payload[i] = alaw ? linearToAlaw(pcm[i]) : linearToMulaw(pcm[i]);
         this.#write(payload, false);
         this.#ts += FRAME;
       }

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type Requirements, ROOT } from "../_util/mod.ts";
+import { assert } from "../_util/assert.ts";
+import { type Proc, type Requirements, ROOT, waitFor } from "../_util/mod.ts";
 import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
 
 /** What the iptables/ipset daemon tests need: the firewall tools, python3 for the sender, libpcap, root. */
@@ -190,4 +191,47 @@ export function banDaemonArgv(
     "--json",
     ...options.extra,
   ];
+}
+
+/** A small deterministic PRNG (xorshift32) so failures can be replayed from the seed. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+/** Options for {@linkcode waitForExpiry}. */
+export interface ExpiryWait {
+  /** True once the ban is out of the firewall. */
+  gone: () => Promise<boolean>;
+  /** When the ban ends (ms since the epoch). */
+  expires: number;
+  /** How long after `expires` to wait at most (the wait is at least 5 s). */
+  graceMs: number;
+  /** What the wait is for, in a timeout's message. */
+  what: string;
+  /** The daemon, whose log must show the unban. */
+  daemon: Proc;
+  /** The banned address. */
+  address: string;
+}
+
+/** Wait for a ban to leave the firewall on expiry (not before its time), then for the daemon's unban log line. */
+export async function waitForExpiry(w: ExpiryWait): Promise<void> {
+  await waitFor(w.gone, {
+    timeoutMs: Math.max(5000, w.expires - Date.now() + w.graceMs),
+    intervalMs: 500,
+    what: w.what,
+  });
+  assert(Date.now() >= w.expires - 1500, "not before --ban-time");
+  await waitFor(() => w.daemon.stderr.includes(`unban address=${w.address} reason=expired`), {
+    timeoutMs: 5000,
+    what: "unban log line",
+  });
 }

@@ -4,19 +4,7 @@ import { parseCidr } from "../../lib/ban/net/addr.ts";
 import { craftFragments, type CraftOptions, craftPacket, linkTypeOf, sipResponse } from "../../lib/ban/net/craft.ts";
 import { CaptureParser } from "../../lib/ban/pcap_file.ts";
 import { PbxError } from "../../lib/common/mod.ts";
-
-/** A small deterministic PRNG (xorshift32) so failures can be replayed from the seed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
+import { rng } from "./_lab.ts";
 
 const LINKS = [0, 1, 12, 101, 108, 113, 228, 229, 276, 999];
 

@@ -101,6 +101,14 @@ function assertTone(heard: { toneHz: number }, hz: number, who: string): void {
   assert(Math.abs(heard.toneHz - hz) <= 5, `${who} heard ${heard.toneHz} Hz, not ${hz} Hz`);
 }
 
+/** What baresip heard (see {@linkcode baresipHeard}): mostly `hz`, and for more than `minSeconds` when given. */
+async function assertBaresipHeard(recDir: string, hz: number, minSeconds?: number) {
+  const heard = await toneOf(await baresipHeard(recDir));
+  assertTone(heard, hz, "baresip");
+  if (minSeconds !== undefined) assert(heard.activeSeconds > minSeconds, `baresip heard only ${heard.activeSeconds} s`);
+  return heard;
+}
+
 function show(p: Proc): string {
   return `\n--- stdout\n${p.stdout}\n--- stderr\n${p.stderr.slice(-2000)}`;
 }
@@ -141,9 +149,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
       assert(heard.activeSeconds > 2.5, `pbxkit heard only ${heard.activeSeconds} s`);
       assert(heard.levelDbfs > -30 && heard.levelDbfs < 0, `level ${heard.levelDbfs}`);
       // what baresip heard: pbxkit's 1000 Hz at about -12 dBFS (G.711 keeps it within a couple of dB)
-      const bHeard = await toneOf(await baresipHeard(recDir));
-      assertTone(bHeard, 1000, "baresip");
-      assert(bHeard.activeSeconds > 2.5, `baresip heard only ${bHeard.activeSeconds} s`);
+      const bHeard = await assertBaresipHeard(recDir, 1000, 2.5);
       assert(Math.abs(bHeard.levelDbfs - -12) < 3, `baresip heard level ${bHeard.levelDbfs} dBFS, sent -12`);
       await waitFor(() => phone.stdout.includes("received DTMF: '#'"), { timeoutMs: 5000, what: "DTMF at baresip" });
       assertStringIncludes(phone.stdout, "received DTMF: '1'");
@@ -173,9 +179,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
       assertMatch(summary.codec, /^PCM[UA]\/8000$/);
       assertTone(summary.heard, 660, "werift");
       assertStringIncludes(p.stdout, "RFC 4733");
-      const bHeard = await toneOf(await baresipHeard(recDir));
-      assertTone(bHeard, 1200, "baresip");
-      assert(bHeard.activeSeconds > 1.5, `baresip heard only ${bHeard.activeSeconds} s`);
+      await assertBaresipHeard(recDir, 1200, 1.5);
       await waitFor(() => phone.stdout.includes("received event: '*' (end=1)"), {
         timeoutMs: 5000,
         what: "RFC 4733 at baresip",
@@ -201,9 +205,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
       const sum = lastJson(p);
       assertEquals(sum.codec, "PCMA/8000");
       assert(sum.durationSeconds >= 2.4 && sum.durationSeconds < 3.5, `call lasted ${sum.durationSeconds} s`);
-      const bHeard = await toneOf(await baresipHeard(recDir));
-      assertTone(bHeard, 750, "baresip");
-      assert(bHeard.activeSeconds > 1.5, `baresip heard only ${bHeard.activeSeconds} s`);
+      await assertBaresipHeard(recDir, 750, 1.5);
       await phone.stop();
     });
 
@@ -232,9 +234,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
       assertStringIncludes(l.stdout, "cause Terminated (by local)");
       const heard = await toneOf(`${pbx.dir}/bob-1-phone2.wav`);
       assertTone(heard, 523, "pbxkit");
-      const bHeard = await toneOf(await baresipHeard(recDir));
-      assertTone(bHeard, 700, "baresip");
-      assert(bHeard.activeSeconds > 2, `baresip heard only ${bHeard.activeSeconds} s`);
+      await assertBaresipHeard(recDir, 700, 2);
       await phone.stop();
     });
 
@@ -393,8 +393,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
           assertEquals(await exitOf(p), 0, show(p));
           assertStringIncludes(p.stdout, `connected ${wss}`);
           assertTone(await toneOf(`${pbx.dir}/wss.wav`), 440, "pbxkit's recording");
-          const bHeard = await toneOf(await baresipHeard(recDir));
-          assertTone(bHeard, 1000, "baresip");
+          await assertBaresipHeard(recDir, 1000);
           // --insecure works too, and says loudly that nothing is verified
           const k = pbx.pbxkit([
             ...callArgv(`sip:phone@${DOMAIN}`, { ws: wss, user: "alice" }),

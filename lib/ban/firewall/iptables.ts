@@ -14,6 +14,8 @@ import type { BanElement, DropCounters, Firewall, FirewallEntry, FirewallOptions
 const CHAIN = "PBXKIT";
 const SET = { 4: "pbxkit4", 6: "pbxkit6" } as const;
 const TOOL = { 4: "iptables", 6: "ip6tables" } as const;
+/** The INPUT rule that jumps to pbxkit's chain (without the `-C`/`-I`/`-D` in front). */
+const JUMP = ["INPUT", "-j", CHAIN, "-m", "comment", "--comment", "pbxkit"];
 
 async function run(argv: string[], check = true) {
   return await runArgv(argv, { check, timeoutMs: 15_000 });
@@ -64,9 +66,8 @@ export class IptablesFirewall implements Firewall {
           await run([ipt, "-w", "-A", CHAIN, "-m", "set", "--match-set", SET[fam], "src", ...m, "-j", "DROP"]);
         }
       }
-      const jump = ["INPUT", "-j", CHAIN, "-m", "comment", "--comment", "pbxkit"];
-      const has = await run([ipt, "-w", "-C", ...jump], false);
-      if (has.code !== 0) await run([ipt, "-w", "-I", ...jump.slice(0, 1), "1", ...jump.slice(1)]);
+      const has = await run([ipt, "-w", "-C", ...JUMP], false);
+      if (has.code !== 0) await run([ipt, "-w", "-I", "INPUT", "1", ...JUMP.slice(1)]);
     }
   }
 
@@ -153,7 +154,7 @@ export class IptablesFirewall implements Firewall {
     for (const fam of [4, 6] as const) {
       const ipt = TOOL[fam];
       for (let i = 0; i < 16; i++) {
-        const r = await run([ipt, "-w", "-D", "INPUT", "-j", CHAIN, "-m", "comment", "--comment", "pbxkit"], false);
+        const r = await run([ipt, "-w", "-D", ...JUMP], false);
         if (r.code !== 0) break;
       }
       await run([ipt, "-w", "-F", CHAIN], false);

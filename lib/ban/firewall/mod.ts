@@ -9,6 +9,7 @@ import { usageError } from "../../common/mod.ts";
 import { IptablesFirewall } from "./iptables.ts";
 import { NftFirewall } from "./nft.ts";
 import type { BanElement, DropCounters, Firewall, FirewallEntry, FirewallOptions } from "./types.ts";
+import type { BanConfig } from "../config.ts";
 
 export * from "./types.ts";
 export { LIBNFTABLES_PATH, NFT_TABLE, NftContext, NftFirewall } from "./nft.ts";
@@ -81,4 +82,9 @@ export function openFirewall(name: string, options: FirewallOptions): Firewall {
     default:
       throw usageError(`--backend: '${name}' is not one of ${BACKENDS.join(", ")}`);
   }
+}
+
+/** Make the backend a config names, with its scope, ports and ipset setting. */
+export function firewallFor(cfg: Pick<BanConfig, "backend" | "scope" | "ports" | "ipset">): Firewall {
+  return openFirewall(cfg.backend, { scope: cfg.scope, ports: cfg.ports, ipset: cfg.ipset });
 }

@@ -95,6 +95,8 @@ function isNotFound(err: unknown): boolean {
 }
 
 const T = { family: "inet", table: NFT_TABLE } as const;
+/** The sets of banned addresses, per family. */
+const SET = { 4: "ban4", 6: "ban6" } as const;
 
 /** The nftables backend. */
 export class NftFirewall implements Firewall {
@@ -109,18 +111,13 @@ export class NftFirewall implements Firewall {
     this.#nft = new NftContext(libPath);
   }
 
-  /** The underlying context (tests, `status`). */
-  get context(): NftContext {
-    return this.#nft;
-  }
-
   #rule(family: 4 | 6): Record<string, unknown> {
     const expr: unknown[] = [
       {
         match: {
           op: "==",
           left: { payload: { protocol: family === 4 ? "ip" : "ip6", field: "saddr" } },
-          right: family === 4 ? "@ban4" : "@ban6",
+          right: `@${SET[family]}`,
         },
       },
     ];
@@ -167,7 +164,7 @@ export class NftFirewall implements Firewall {
       const elem = elements.filter((e) => e.family === fam).map((e) =>
         e.timeoutMs > 0 ? { elem: { val: e.address, timeout: Math.max(1, Math.ceil(e.timeoutMs / 1000)) } } : e.address
       );
-      if (elem.length) cmds.push({ add: { element: { ...T, name: fam === 4 ? "ban4" : "ban6", elem } } });
+      if (elem.length) cmds.push({ add: { element: { ...T, name: SET[fam], elem } } });
     }
     this.#nft.run({ nftables: cmds });
     return Promise.resolve();
@@ -178,7 +175,7 @@ export class NftFirewall implements Firewall {
     for (const e of elements) {
       try {
         this.#nft.run({
-          nftables: [{ delete: { element: { ...T, name: e.family === 4 ? "ban4" : "ban6", elem: [e.address] } } }],
+          nftables: [{ delete: { element: { ...T, name: SET[e.family], elem: [e.address] } } }],
         });
       } catch (err) {
         if (!isNotFound(err)) throw err;
@@ -193,7 +190,7 @@ export class NftFirewall implements Firewall {
     for (const fam of [4, 6] as const) {
       let items: Record<string, unknown>[];
       try {
-        items = this.#nft.json({ nftables: [{ list: { set: { ...T, name: fam === 4 ? "ban4" : "ban6" } } }] });
+        items = this.#nft.json({ nftables: [{ list: { set: { ...T, name: SET[fam] } } }] });
       } catch (err) {
         if (isNotFound(err)) continue;
         throw err;

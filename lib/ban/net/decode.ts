@@ -256,17 +256,7 @@ export class Decoder {
       this.stats.otherProto++;
       return;
     }
-    if (!this.#filter.isPbxAddr(4, buf, off + 12)) {
-      this.stats.notPbx++;
-      return;
-    }
-    const p = this.#p;
-    p.family = 4;
-    const a = p.addr;
-    for (let i = 0; i < 4; i++) {
-      a[i] = buf[off + 12 + i];
-      a[16 + i] = buf[off + 16 + i];
-    }
+    if (!this.#fromPbx(4, buf, off + 12)) return;
     const more = (fragWord0 & 0x2000) !== 0, fragOff = (fragWord0 & 0x1fff) * 8;
     if (more || fragOff !== 0) {
       const key = `4|${formatIpv4(buf, off + 12)}|${formatIpv4(buf, off + 16)}|${
@@ -317,17 +307,7 @@ export class Decoder {
       this.stats.otherProto++;
       return;
     }
-    if (!this.#filter.isPbxAddr(6, buf, off + 8)) {
-      this.stats.notPbx++;
-      return;
-    }
-    const pl = this.#p;
-    pl.family = 6;
-    const a = pl.addr;
-    for (let i = 0; i < 16; i++) {
-      a[i] = buf[off + 8 + i];
-      a[16 + i] = buf[off + 24 + i];
-    }
+    if (!this.#fromPbx(6, buf, off + 8)) return;
     if (fragHdr >= 0) {
       const w = (buf[fragHdr + 2] << 8) | buf[fragHdr + 3];
       const fragOff = w & 0xfff8, more = (w & 1) !== 0;
@@ -354,6 +334,25 @@ export class Decoder {
       return this.#l4(nh, whole, q, whole.length, 0);
     }
     this.#l4(nh, buf, p, end, missing);
+  }
+
+  /**
+   * False (counted as not the PBX's) unless the source address at `buf[src..]` is the PBX's; else copies it and the
+   * destination address right after it into the payload.
+   */
+  #fromPbx(family: 4 | 6, buf: Uint8Array, src: number): boolean {
+    if (!this.#filter.isPbxAddr(family, buf, src)) {
+      this.stats.notPbx++;
+      return false;
+    }
+    const p = this.#p;
+    p.family = family;
+    const a = p.addr, len = family === 4 ? 4 : 16;
+    for (let i = 0; i < len; i++) {
+      a[i] = buf[src + i];
+      a[16 + i] = buf[src + len + i];
+    }
+    return true;
   }
 
   #l4(proto: number, buf: Uint8Array, off: number, end: number, missing: number): void {
@@ -385,9 +384,7 @@ export class Decoder {
     const flags = buf[off + 13];
     this.stats.tcpSegments++;
     pl.transport = "tcp";
-    const src = pl.family === 4 ? formatIpv4(pl.addr, 0) : formatIpv6(pl.addr, 0);
-    const dst = pl.family === 4 ? formatIpv4(pl.addr, 16) : formatIpv6(pl.addr, 16);
-    const key = `${src}|${sport}|${dst}|${pl.dstPort}`;
+    const key = `${pl.srcText()}|${sport}|${pl.dstText()}|${pl.dstPort}`;
     this.tcp.segment(key, seq, missing > 0 ? flags & ~0x05 : flags, buf, off + doff, end, this.#ts);
     if (missing > 0) {
       this.stats.tcpTruncated++;
