@@ -15,12 +15,11 @@
 import { barChart, formatBytes, hasCommand, parseSize } from "../lib/common/mod.ts";
 import { crc32, hex32 } from "../lib/bbb/mod.ts";
 import { TftpServer } from "../lib/tftp/mod.ts";
-import { freeUdpPort, Proc, waitFor } from "../tests/_util/mod.ts";
+import { denoRunArgv, freeUdpPort, Proc, ROOT, sh, waitFor } from "../tests/_util/mod.ts";
 import { UBOOT, UbootConsole } from "../tests/bbb/uboot_console.ts";
 import { atftpGet, randomBytes } from "../tests/tftp/_helpers.ts";
-import { median, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
+import { argValue, median, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 /** pbxkit's engine for this run (`--engine auto|worker|async`). */
 let ENGINE = "auto";
 
@@ -32,19 +31,7 @@ interface Peer {
 const pbxkit: Peer = {
   name: "pbxkit",
   async start(root, port, host) {
-    const p = new Proc([
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--config",
-      `${ROOT}deno.json`,
-      `${ROOT}bench/bbb.ts`,
-      "serve",
-      root,
-      String(port),
-      host,
-      ENGINE,
-    ]);
+    const p = new Proc(denoRunArgv(`${ROOT}/bench/bbb.ts`, ["serve", root, String(port), host, ENGINE]));
     await waitFor(() => p.stdout.includes("ready") || p.stderr.includes("rror"), { timeoutMs: 20_000 });
     if (!p.stdout.includes("ready")) throw new Error(`pbxkit server did not start: ${p.stderr}`);
     return p;
@@ -68,9 +55,7 @@ async function time(fn: () => Promise<void>): Promise<number> {
 }
 
 async function atftp(port: number, out: string, options: string[]): Promise<void> {
-  const [cmd, ...args] = atftpGet(options, { remote: "big.bin", local: out }, { host: "127.0.0.1", port });
-  const r = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
-  if (r.code !== 0) throw new Error(`atftp failed: ${new TextDecoder().decode(r.stderr)}`);
+  await sh(atftpGet(options, { remote: "big.bin", local: out }, { host: "127.0.0.1", port }));
 }
 
 /** Run the benchmark. */
@@ -230,11 +215,6 @@ async function startOn69(peer: Peer, dir: string): Promise<Proc> {
     if (Date.now() > deadline) throw new Error(`${peer.name} could not bind port 69`);
     await new Promise((r) => setTimeout(r, 300));
   }
-}
-
-function argValue(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
 }
 
 // `bench/bbb.ts serve ROOT PORT HOST`: pbxkit's TFTP server in its own process for the benchmark.

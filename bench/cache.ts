@@ -12,7 +12,7 @@
 
 import { barChart, hasCommand, runArgv } from "../lib/common/mod.ts";
 import { generatedSource, parseCount, writeOracle } from "../lib/cache/mod.ts";
-import { median, printTable, ratio, saveResults } from "./_util.ts";
+import { argValue, median, printTable, ratio, saveResults } from "./_util.ts";
 
 interface Measure {
   wallSeconds: number;
@@ -21,13 +21,8 @@ interface Measure {
   simSeconds?: number;
 }
 
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
 function count(args: string[], name: string, fallback: string): number {
-  const text = arg(args, name) ?? fallback;
+  const text = argValue(args, name) ?? fallback;
   return parseCount(text, `${name} ${text}`);
 }
 
@@ -54,10 +49,10 @@ async function timed(argv: string[], cwd?: string): Promise<{ stdout: string; wa
 export async function run(args: string[]): Promise<void> {
   const requests = count(args, "--requests", "10M");
   const objects = count(args, "--objects", "1M");
-  const alpha = Number(arg(args, "--alpha") ?? "1.0");
+  const alpha = Number(argValue(args, "--alpha") ?? "1.0");
   const cacheSize = count(args, "--cache-size", "100000");
   const runs = count(args, "--runs", "3");
-  const cachesim = arg(args, "--cachesim") ?? Deno.env.get("LIBCACHESIM_CACHESIM");
+  const cachesim = argValue(args, "--cachesim") ?? Deno.env.get("LIBCACHESIM_CACHESIM");
   const spec = `zipf,alpha=${alpha},objects=${objects},requests=${requests},seed=1,write=0`;
   const dir = await Deno.makeTempDir({ prefix: "pbxkit-bench-cache-" });
   const trace = `${dir}/zipf.oracleGeneral`;

@@ -9,6 +9,7 @@
 import { type Command, Option } from "@commander-js/extra-typings";
 import { globalFlags, newCommand } from "../lib/cli/mod.ts";
 import {
+  checkOutputPath,
   hasSizeUnit,
   log,
   osErrorText,
@@ -186,6 +187,7 @@ export function cacheSimCommand(): Command {
         readExpireUs: parseDuration(opts.readExpire, "--read-expire") * 1000,
         writeExpireUs: parseDuration(opts.writeExpire, "--write-expire") * 1000,
       };
+      if (opts.chart) await checkOutputPath(opts.chart, { what: "--chart" }); // before the run, not after it
       const progress = new Progress("cache-sim", { unit: "req" });
       o.onProgress = (done, total) => progress.update(done, total);
       const report = await runCacheSim(o);

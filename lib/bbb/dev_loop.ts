@@ -6,7 +6,7 @@
  */
 
 import { log, toPbxError } from "../common/mod.ts";
-import { TftpServer } from "../tftp/mod.ts";
+import { formatPeer, TftpServer } from "../tftp/mod.ts";
 import type { TftpServerOptions } from "../tftp/mod.ts";
 import type { PackOptions, PackReport } from "./mod.ts";
 import { pack } from "./mod.ts";
@@ -36,8 +36,7 @@ export async function devLoop(opts: PackOptions, options: DevLoopOptions): Promi
   try {
     if (options.tftp) {
       server = await TftpServer.listen({ ...options.tftp, root: opts.outDir });
-      const where = server.addrs.map((a) => (a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname) + `:${a.port}`);
-      log.info(`tftp: serving ${server.root} on udp ${where.join(", ")} (Ctrl-C to stop)`);
+      log.info(`tftp: serving ${server.root} on udp ${server.addrs.map(formatPeer).join(", ")} (Ctrl-C to stop)`);
     }
     const work: Promise<void>[] = [new Promise((res) => signal.addEventListener("abort", () => res()))];
     if (options.watch) {
@@ -47,7 +46,8 @@ export async function devLoop(opts: PackOptions, options: DevLoopOptions): Promi
           options.onRebuild?.(await pack(opts), changed);
         } catch (err) {
           // Keep the last good outputs and keep watching.
-          log.error(`rebuild failed, previous outputs kept: ${toPbxError(err).message} [${toPbxError(err).code}]`);
+          const e = toPbxError(err);
+          log.error(`rebuild failed, previous outputs kept: ${e.message} [${e.code}]`);
         }
       }, { signal, onReady: () => log.info(`watching ${inputs.length} input(s) for changes`) }));
     }

@@ -27,7 +27,6 @@ export class StackDistance {
   #tree: Float64Array; // Fenwick tree over time slots: 1 where a slot holds an object's latest access
   #slotKey: Float64Array;
   #time = 0;
-  #live = 0;
   /** hist[d] = reuses at distance d (d ≥ 1, scaled); cold misses are counted apart. */
   #hist: Float64Array = new Float64Array(1024);
   /** Requests counted (sampled requests scaled by 1/rate). */
@@ -57,7 +56,6 @@ export class StackDistance {
     const t = this.#time++;
     if (prev < 0) {
       this.cold += w;
-      this.#live++;
     } else {
       // distinct objects accessed after prev = live entries in (prev, t)
       const d = this.#prefix(t) - this.#prefix(prev + 1) + 1;

@@ -512,12 +512,11 @@ export class TftpServer {
       settled = false;
       const ps = pkts.map((p) => sock.send(p, client));
       const all = ps.length === 1 ? ps[0] : Promise.all(ps);
-      inflight = all.then(() => {
-        if (inflight === all2) settled = true;
-      }, () => {
-        if (inflight === all2) settled = true;
-      });
-      const all2 = inflight;
+      const done = () => {
+        if (inflight === mine) settled = true;
+      };
+      const mine = all.then(done, done);
+      inflight = mine;
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     let stopped = false;

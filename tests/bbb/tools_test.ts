@@ -1,9 +1,10 @@
 // bbb-pack against real tools: mkimage (u-boot-tools), fsck.fat/mdir/mtype/sfdisk (dosfstools, mtools, fdisk),
 // and the CLI end to end (build, inspect, --watch).
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
-import { freeUdpPort, Proc, runCli, sh, testWith, waitFor } from "../_util/mod.ts";
+import { cliArgv, freeUdpPort, Proc, runCli, sh, testWith, waitFor } from "../_util/mod.ts";
 import { buildUImage, crc32, hex32 } from "../../lib/bbb/mod.ts";
-import { bbbPackArgs, cliArgv, curlGet, randomFile, waitForLog } from "../tftp/_helpers.ts";
+import { runArgv } from "../../lib/common/mod.ts";
+import { bbbPackArgs, curlGet, randomFile, waitForLog } from "../tftp/_helpers.ts";
 
 /** mkimage -A arm -O linux -T kernel -C none for `input`, as u-boot-tools would build our uImage. */
 async function mkimage(
@@ -13,14 +14,7 @@ async function mkimage(
 ): Promise<void> {
   const args = ["-A", "arm", "-O", "linux", "-T", "kernel", "-C", "none"];
   args.push("-a", h.load.toString(16), "-e", h.entry.toString(16), "-n", h.name, "-d", io.input, io.output);
-  const out = await new Deno.Command("mkimage", {
-    args,
-    env: { SOURCE_DATE_EPOCH: String(epoch) },
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  if (out.code !== 0) throw new Error(`mkimage failed: ${new TextDecoder().decode(out.stderr)}`);
+  await runArgv(["mkimage", ...args], { env: { SOURCE_DATE_EPOCH: String(epoch) } });
 }
 
 async function sha(path: string): Promise<string> {

@@ -1,13 +1,11 @@
 /**
- * Helpers shared by the bbb-pack and TFTP tests: random payloads, the `bbb-pack` command line, the CLI as a child
- * process, and the argv of the real TFTP clients (atftp, curl).
+ * Helpers shared by the bbb-pack and TFTP tests: random payloads, the `bbb-pack` command line, waiting for a child's
+ * log line, and the argv of the real TFTP clients (atftp, curl).
  *
  * @module
  */
 
 import { waitFor } from "../_util/mod.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** `n` random bytes (filled in 64 KiB steps, the most `getRandomValues` takes at once). */
 export function randomBytes(n: number): Uint8Array {
@@ -26,11 +24,6 @@ export async function randomFile(path: string, n: number): Promise<Uint8Array> {
 /** `bbb-pack --kernel DIR/os.bin --app DIR/a.bin --out OUT`, then `extra`. */
 export function bbbPackArgs(dir: string, out: string, extra: readonly string[] = []): string[] {
   return ["bbb-pack", "--kernel", `${dir}/os.bin`, "--app", `${dir}/a.bin`, "--out", out, ...extra];
-}
-
-/** argv running pbxkit's CLI from this checkout with `args` (for `Proc` or `TestNet.spawn`). */
-export function cliArgv(args: readonly string[]): string[] {
-  return [Deno.execPath(), "run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}cli.ts`, ...args];
 }
 
 /** Wait until a child's stderr says `ready` (or reports an error), for at most 30 s. */

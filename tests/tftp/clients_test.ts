@@ -1,7 +1,7 @@
 // The TFTP server against real clients (tftp-hpa, atftp, curl) and a raw UDP client for hostile requests.
 // Ephemeral ports only (port 69 is used by the u-boot test alone).
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
-import { settle, sh, testWith, waitFor } from "../_util/mod.ts";
+import { cliArgv, settle, sh, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import {
   bindUdp,
   blockOf,
@@ -18,7 +18,7 @@ import {
 } from "../../lib/tftp/mod.ts";
 import type { TransferEvent, UdpAddr, UdpSocket } from "../../lib/tftp/mod.ts";
 import { Logger } from "../../lib/common/mod.ts";
-import { atftpGet, bbbPackArgs, cliArgv, curlGet, randomBytes as rand, waitForLog } from "./_helpers.ts";
+import { atftpGet, bbbPackArgs, curlGet, randomBytes as rand, waitForLog } from "./_helpers.ts";
 
 interface Fixture {
   dir: string;
@@ -105,15 +105,9 @@ class Raw {
   }
 }
 
-async function tftpHpa(port: number, args: string[], cwd?: string): Promise<string> {
-  const out = await new Deno.Command("tftp", {
-    args: ["127.0.0.1", String(port), ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const d = new TextDecoder();
-  return d.decode(out.stdout) + d.decode(out.stderr);
+async function tftpHpa(port: number, args: string[]): Promise<string> {
+  const out = await sh(["tftp", "127.0.0.1", String(port), ...args], { check: false });
+  return out.stdout + out.stderr;
 }
 
 const TOOLS = { tools: ["tftp", "atftp", "curl"] };
@@ -358,7 +352,6 @@ testWith(
   "across namespaces: the CLI on the default port 69 serves an IPv4 and an IPv6 client on another host",
   { tools: ["ip", "atftp", "curl"], root: true },
   async () => {
-    const { TestNet } = await import("../_util/mod.ts");
     const net = await TestNet.create(["server", "board"]);
     const dir = await Deno.makeTempDir({ prefix: "tftp-netns-" });
     try {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { grown } from "../grow.ts";
 import type { IoTable, Scheduler, SchedulerOptions } from "./io.ts";
 
 /** Deadline scheduler. */
@@ -39,11 +40,8 @@ export class DeadlineScheduler implements Scheduler {
     if (io >= this.#prev.length) {
       let n = this.#prev.length;
       while (n <= io) n *= 2;
-      const p = new Int32Array(n).fill(-1), x = new Int32Array(n).fill(-1);
-      p.set(this.#prev);
-      x.set(this.#next);
-      this.#prev = p;
-      this.#next = x;
+      this.#prev = grown(this.#prev, n, { fill: -1 });
+      this.#next = grown(this.#next, n, { fill: -1 });
     }
     this.#prev[io] = this.#tail;
     this.#next[io] = -1;
