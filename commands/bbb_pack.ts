@@ -57,8 +57,10 @@ export function bbbPackCommand(): Command {
     )
     .option(
       "--apps-block <block>",
-      `eMMC block apps.bin is written to (default ${hex(DEFAULTS.appsBlock)})`,
-      addr("--apps-block"),
+      `eMMC block apps.bin is written to, or auto: the first free gap of --emmc-mbr (default ${
+        hex(DEFAULTS.appsBlock)
+      })`,
+      (v: string) => v === "auto" ? "auto" as const : addr("--apps-block")(v),
     )
     .option(
       "--kernel-block <block>",
@@ -247,6 +249,7 @@ function formatReport(r: PackReport): string {
   out.push(`uEnv.txt (${r.mode}): uenvcmd=${r.uenvcmd}`);
   const ram = r.layout.ram.map((x) => `${x.name} ${hex(x.start)}-${hex(x.end - 1)}`).join(", ");
   out.push(`RAM: ${ram}; u-boot reserved ${hex(r.layout.reserved.start)}-${hex(r.layout.reserved.end - 1)}`);
+  if (r.appsGap) out.push(`apps block auto: ${hex(r.appsGap.start)} (${r.appsGap.where})`);
   if (r.layout.emmc.length) {
     out.push(`eMMC: ${r.layout.emmc.map((x) => `${x.name} blocks ${hex(x.start)}-${hex(x.end - 1)}`).join(", ")}`);
   }

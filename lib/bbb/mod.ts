@@ -13,6 +13,8 @@ import type { AppEntry, AppsInfo } from "./apps_image.ts";
 import { crc32, hex32 } from "./crc32.ts";
 import { checkLayout } from "./layout.ts";
 import type { LayoutReport } from "./layout.ts";
+import { findAppsGap } from "./gap.ts";
+import type { Gap } from "./gap.ts";
 import { fileSectorReader, readPartitions } from "./mbr.ts";
 import type { Partition } from "./mbr.ts";
 import { buildSdCard, SD_PART_SIZE } from "./sdcard.ts";
@@ -24,6 +26,7 @@ import type { BootMode } from "./uenv.ts";
 export * from "./apps_image.ts";
 export * from "./crc32.ts";
 export * from "./fat32.ts";
+export * from "./gap.ts";
 export * from "./layout.ts";
 export * from "./mbr.ts";
 export * from "./sdcard.ts";
@@ -59,8 +62,11 @@ export interface PackOptions {
   kernelAddr?: number;
   /** RAM address `apps.bin` is loaded at in dev mode (default `0x90000000`). */
   appsAddr?: number;
-  /** eMMC block (512 bytes) `apps.bin` is written to in dev mode (default `0x28000`). */
-  appsBlock?: number;
+  /**
+   * eMMC block (512 bytes) `apps.bin` is written to in dev mode (default `0x28000`); `auto` picks the first free
+   * gap of the `emmcMbr` layout that holds it with a margin (see {@linkcode findAppsGap}).
+   */
+  appsBlock?: number | "auto";
   /** eMMC block (512 bytes) of the kernel: read in stable mode, written with `flashKernel` (default `0x800`). */
   kernelBlock?: number;
   /** dev mode: also write the kernel to the eMMC at `kernelBlock`. */
@@ -119,6 +125,8 @@ export interface PackReport {
   layout: LayoutReport;
   /** eMMC partitions read from `emmcMbr`; undefined when no eMMC layout was given. */
   partitions?: Partition[];
+  /** The gap `--apps-block auto` chose; undefined otherwise. */
+  appsGap?: Gap;
   /** Layout warnings (also logged with `log.warn`). */
   warnings: string[];
   /** Parsed header of the written `uImage`; undefined unless `uimage` was set. */
@@ -183,7 +191,6 @@ export async function pack(o: PackOptions): Promise<PackReport> {
   const { image: appsBin, entries } = packApps(apps);
   const kernelAddr = o.kernelAddr ?? DEFAULTS.kernelAddr;
   const appsAddr = o.appsAddr ?? DEFAULTS.appsAddr;
-  const appsBlock = o.appsBlock ?? DEFAULTS.appsBlock;
   const kernelBlock = o.kernelBlock ?? DEFAULTS.kernelBlock;
 
   let partitions: Partition[] | undefined;
@@ -197,6 +204,19 @@ export async function pack(o: PackOptions): Promise<PackReport> {
     }
     if (st.size > 512 * 34) emmcSectors = Math.floor(st.size / 512);
   }
+  let appsBlock: number;
+  let appsGap: Gap | undefined;
+  if (o.appsBlock === "auto") {
+    if (!partitions) throw new PbxError("E_USAGE", "--apps-block auto needs --emmc-mbr FILE (the eMMC's layout)");
+    const kernelRaw = mode === "stable" || o.flashKernel;
+    appsGap = findAppsGap({
+      partitions,
+      diskBlocks: emmcSectors,
+      appsBlocks: blocks(appsBin.length),
+      avoid: kernelRaw ? [{ start: kernelBlock, end: kernelBlock + blocks(kernel.length) }] : [],
+    });
+    appsBlock = appsGap.start;
+  } else appsBlock = o.appsBlock ?? DEFAULTS.appsBlock;
   const layout = checkLayout({
     mode,
     kernelAddr,
@@ -282,6 +302,7 @@ export async function pack(o: PackOptions): Promise<PackReport> {
     uenvcmd: buildUEnvCmd(uenvOpts),
     layout,
     partitions,
+    appsGap,
     warnings: layout.warnings,
     uimage: uimage ? parseUImage(uimage, { dataCrc: kernelCrc }) : undefined,
     sdcard,
