@@ -96,7 +96,11 @@ Deno.test("E-model: G.107 values computed by hand", () => {
   assertAlmostEquals(lossy.r, 77.419, 0.01);
   assertAlmostEquals(lossy.mos, 3.923, 0.002);
   // without PLC (Bpl 4.3): Ie,eff = 95 * 5 / 9.3 = 51.075, R = 42.125, MOS = 2.169
-  assertAlmostEquals(eModel({ delayMs: 50, lossPct: 5, codec: codecImpairment("pcmu", { plc: false }) }).mos, 2.169, 0.002);
+  assertAlmostEquals(
+    eModel({ delayMs: 50, lossPct: 5, codec: codecImpairment("pcmu", { plc: false }) }).mos,
+    2.169,
+    0.002,
+  );
   assertEquals(mosFromR(-5), 1);
   assertEquals(mosFromR(120), 4.5);
   assertEquals(mosFromR(3), 1); // G.107's polynomial dips below 1 for tiny R: clamped

@@ -33,6 +33,7 @@ interface Active {
 
 /** The pure state machine of a load run. */
 export class LoadScheduler {
+  /** The options it was made with. */
   readonly options: SchedulerOptions;
   #t0: number | undefined;
   #nextId = 1;
