@@ -12,8 +12,8 @@ import { assert, assertEquals } from "../_util/assert.ts";
 import { denoRunArgv, type Proc, testWith } from "../_util/mod.ts";
 import { callArgv, DOMAIN, Pbx, PBX_TOOLS } from "./_pbx.ts";
 
-const CALLS = 4;
-const HOLD = "5s";
+const CALLS = 6;
+const HOLD = "8s";
 
 async function exitOf(p: Proc, timeoutMs: number): Promise<number> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -117,7 +117,7 @@ testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP ec
 }, async (t) => {
   const pbx = await Pbx.start({ staticRoutes: { sipp: 5090 }, staticRouteHost: "phone" });
   try {
-    const run = async (name: string) => {
+    const run = async (name: string, o: { extra?: string[]; exit?: number } = {}) => {
       const csv = `${pbx.dir}/sipp-${name}.csv`;
       const xml = `${pbx.dir}/uas.xml`;
       await Deno.writeTextFile(xml, UAS_XML);
@@ -151,7 +151,7 @@ testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP ec
         "--load",
         String(CALLS),
         "--rate",
-        "4",
+        "6",
         "--hold",
         HOLD,
         "--tone",
@@ -159,17 +159,22 @@ testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP ec
         "--json",
         "--report",
         report,
+        ...(o.extra ?? []),
       ]);
-      assertEquals(await exitOf(p, 60_000), 0, `pbxkit --load (${name}):\n${p.stdout}\n${p.stderr.slice(-3000)}`);
+      assertEquals(
+        await exitOf(p, 60_000),
+        o.exit ?? 0,
+        `pbxkit --load (${name}):\n${p.stdout}\n${p.stderr.slice(-3000)}`,
+      );
       assertEquals(await exitOf(sipp, 20_000), 0, `sipp (${name}):\n${sipp.stdout.slice(-2000)}`);
       const result = JSON.parse(p.stdout);
       const m = result.media;
       console.error(
-        `load ${name}: answered ${result.answered}/${result.attempted} (sipp: see below), setup p50 ${result.setup_ms.p50} ms, ` +
+        `load ${name}: answered ${result.answered}/${result.attempted}, setup p50 ${result.setup_ms.p50} ms, ` +
           `loss p50 ${m.loss_pct.p50}% max ${m.loss_pct.max}%, jitter p50 ${m.jitter_ms.p50} ms, MOS p50 ${m.mos.p50} ` +
           `min ${m.mos.min}, ${result.generator.cpu_ms_per_call_second} CPU ms per call-second`,
       );
-      return { result, sippOk: await sippSuccessful(csv), report };
+      return { result, sippOk: await sippSuccessful(csv), report, stderr: p.stderr };
     };
 
     let clean: Any;
@@ -183,7 +188,7 @@ testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP ec
       assertEquals(clean.answered, CALLS);
       for (const c of clean.calls) {
         assertEquals(c.status, "answered");
-        assert(c.packets_sent >= 200, `sent ${c.packets_sent} packets in ${HOLD}`);
+        assert(c.packets_sent >= 350, `sent ${c.packets_sent} packets in ${HOLD}`);
         assert(c.packets_received >= 0.9 * c.packets_sent, `echo: ${c.packets_received} of ${c.packets_sent}`);
         assert(c.setup_ms > 0 && c.setup_ms < 5000, `setup ${c.setup_ms}`);
       }
@@ -206,7 +211,9 @@ testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP ec
     await t.step("5% loss on the sipp host's echo (tc netem, or nftables): loss 3-8 %, MOS drops", async () => {
       const loss = await addLoss(pbx, 5);
       try {
-        const r = await run("lossy");
+        // --fail-if turns the loss into the exit status (1), after printing the result
+        const r = await run("lossy", { extra: ["--fail-if", "loss_pct.p50>1,failed>0"], exit: 1 });
+        assert(r.stderr.includes("--fail-if: loss_pct.p50>1"), r.stderr.slice(-500));
         const lossy = r.result;
         assertEquals(lossy.answered, r.sippOk, "answered vs sipp's SuccessfulCall");
         const p50 = lossy.media.loss_pct.p50;

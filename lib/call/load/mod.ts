@@ -23,7 +23,7 @@ export { cdf, histogram, percentile, summarize } from "./stats.ts";
 export type { Summary } from "./stats.ts";
 export { loadReportHtml } from "./report.ts";
 export { runLoadTest } from "./run.ts";
-export type { CallSettings } from "../mod.ts";
+export type { CallSettings, DtmfMode, TlsTrust, WebrtcEngineName } from "../mod.ts";
 export type { Account, CallResult, LoadOptions, LoadResult, Tail, TimelinePoint } from "./types.ts";
 
 /** Parse a `--users` file: one account a line, `user password [auth-user]`; `#` comments and blank lines skipped. */
