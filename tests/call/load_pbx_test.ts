@@ -11,6 +11,7 @@
 import { assert, assertEquals } from "../_util/assert.ts";
 import { denoRunArgv, type Proc, testWith } from "../_util/mod.ts";
 import { callArgv, DOMAIN, Pbx, PBX_TOOLS } from "./_pbx.ts";
+import { UAS_XML } from "./_sipp_echo.ts";
 
 const CALLS = 6;
 const HOLD = "8s";
@@ -33,48 +34,6 @@ async function sippSuccessful(csv: string): Promise<number> {
   assert(col >= 0, `no SuccessfulCall(C) column in ${rows[0].join(";")}`);
   return Number(rows[rows.length - 1][col]);
 }
-
-/**
- * sipp's built-in `uas` scenario sends no Record-Route, so a proxy-facing UAS built on it never sees the ACK or the
- * BYE through kamailio: this one echoes Record-Route (and answers PCMU, which rtpengine bridges to DTLS-SRTP).
- */
-const UAS_XML = `<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="answer, echo RTP, wait for BYE">
-  <recv request="INVITE" crlf="true" rrs="true"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpLoad[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Record-Route:]
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=sipp 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv request="ACK"/>
-  <recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-`;
 
 /**
  * Drop `pct` % of the echoed RTP leaving the sipp host: `tc netem loss` when the kernel has sch_netem, else (loudly)
