@@ -10,6 +10,7 @@ import { LoadScheduler, type SchedulerCommand } from "../../lib/call/load/schedu
 import { codecImpairment, delayImpairment, eModel, mosFromR } from "../../lib/call/load/emodel.ts";
 import { cdf, histogram, percentile } from "../../lib/call/load/stats.ts";
 import { parseFailIf } from "../../lib/call/load/fail_if.ts";
+import { parseUsers } from "../../lib/call/load/mod.ts";
 
 /** Drive a scheduler with a fake clock: every call answers `answerMs` after start, ends right when stopped. */
 function simulate(s: LoadScheduler, o: { answerMs: number; stepMs: number; untilMs: number; failEvery?: number }) {
@@ -135,5 +136,21 @@ Deno.test("fail-if: parses thresholds, rejects bad ones, evaluates against a res
       threw = true;
     }
     assert(threw, bad);
+  }
+});
+
+Deno.test("--users: 'user password [auth-user]' lines, comments skipped, bad lines named", () => {
+  assertEquals(parseUsers("# callers\nalice s1\n\nbob@pbx.test s2 bob-auth  # second\n"), [
+    { user: "alice", password: "s1", authUser: undefined },
+    { user: "bob@pbx.test", password: "s2", authUser: "bob-auth" },
+  ]);
+  for (const bad of ["alice\n", "a b c d\n", "# nothing\n"]) {
+    let msg = "";
+    try {
+      parseUsers(bad, "u.txt");
+    } catch (err) {
+      msg = (err as Error).message;
+    }
+    assert(msg.startsWith("u.txt"), `${JSON.stringify(bad)}: ${msg}`);
   }
 });
