@@ -35,6 +35,7 @@ interface Sample {
 
 /** Run the benchmark. */
 export async function run(args: string[]): Promise<void> {
+  if (args.includes("--load")) return (await import("./call_load.ts")).run(args);
   const calls = Number(arg(args, "--calls") ?? 20);
   const stacks = (arg(args, "--stacks") ?? "wrtc,werift").split(",");
   for (const tool of ["kamailio", "rtpengine", "baresip"]) {

@@ -10,6 +10,7 @@ import { globalFlags, newCommand } from "../lib/cli/mod.ts";
 import { collect, parseDuration, parseIntIn, parseList, usageError } from "../lib/common/mod.ts";
 import { chooseWebrtc, type DtmfMode, exitStatusHelp, outcomeError, runCall } from "../lib/call/mod.ts";
 import { DTMF_PATTERN } from "../lib/call/audio.ts";
+import { parseFailIf, readUsers, runLoad } from "../lib/call/load/mod.ts";
 
 const KNOWN_CODECS = ["opus", "pcmu", "pcma", "g722", "isac", "ilbc", "g729", "telephone-event"];
 
@@ -39,6 +40,8 @@ export function callCommand(): Command {
       "pbxkit call sip:ivr@pbx.lan --ws ws://pbx.lan:8088/ws --user 200 --password s3 --dtmf 1234# --duration 8s",
       "pbxkit call --listen --auto-answer --ws wss://pbx.example/ws --ca pbx.pem --user 300@pbx.example --password s " +
       "--play greeting.wav --record 'msg-{n}-{from}.wav'",
+      "pbxkit call sip:echo@pbx.lan --ws ws://pbx.lan:8088/ws --user 200 --password s3 --load 50 --rate 5 --hold 30s " +
+      "--tone 440 --report load.html --fail-if 'loss_pct.p50>1,mos.min<3.5,failed>0'",
     ],
   })
     .argument("[target]", "whom to call: sip:EXT@DOMAIN, EXT@DOMAIN or EXT")
@@ -75,7 +78,17 @@ export function callCommand(): Command {
     .option("--ca <file>", "for wss://: trust this PEM CA or self-signed certificate")
     .option("--insecure", "for wss://: do not verify the server certificate (warns)")
     .option("--sip-trace", "print every SIP message sent and received (JsSIP's transport log) on stderr")
-    .option("--json", "print events and the call summary as JSON lines")
+    .option("--json", "print events and the call summary as JSON lines (with --load: one result object)")
+    .option("--load <n>", "load test: keep N calls up at once (see --rate, --hold, --duration)")
+    .option("--rate <cps>", "with --load: new calls per second until N are up", "1")
+    .option("--hold <time>", "with --load: hold each answered call this long", "30s")
+    .option("--users <file>", "with --load: caller accounts, one 'user password [auth-user]' a line, used in turn")
+    .option("--register-each", "with --users: register every account (else they call with digest auth only)")
+    .option("--report <file.html>", "with --load: write an HTML report with SVG charts")
+    .option(
+      "--fail-if <list>",
+      "with --load: exit 1 when a threshold breaks, e.g. 'loss_pct.p50>1,mos.min<3.5,failed>0'",
+    )
     .action(async function (target, opts) {
       globalFlags(this);
       const listen = !!opts.listen;
@@ -118,9 +131,18 @@ export function callCommand(): Command {
         }
       }
       const password = opts.password ?? Deno.env.get("PBXKIT_SIP_PASSWORD");
+      const loadOnly = { "--users": opts.users, "--register-each": opts.registerEach, "--report": opts.report };
+      if (opts.load === undefined) {
+        for (const [flag, v] of Object.entries({ ...loadOnly, "--fail-if": opts.failIf })) {
+          if (v !== undefined) throw usageError(`${flag} goes with --load N`);
+        }
+      } else if (listen || opts.record !== undefined || opts.dtmf !== undefined) {
+        throw usageError("--load places calls: not with --listen, --record or --dtmf");
+      }
+      if (opts.registerEach && !opts.users) throw usageError("--register-each goes with --users FILE");
       const autoAnswer = opts.autoAnswer !== undefined;
       const answerDelayMs = typeof opts.autoAnswer === "string" ? parseDuration(opts.autoAnswer, "--auto-answer") : 0;
-      const status = await runCall({
+      const settings = {
         target,
         listen,
         ws: opts.ws,
@@ -153,7 +175,24 @@ export function callCommand(): Command {
         codecs: opts.codecs === undefined ? undefined : parseCodecs(opts.codecs),
         json: !!opts.json,
         sipTrace: !!opts.sipTrace,
-      });
+      };
+      if (opts.load !== undefined) {
+        const rate = Number(opts.rate);
+        if (!(rate > 0 && rate <= 1000)) throw usageError("--rate: calls per second, > 0 and <= 1000");
+        const failIf = opts.failIf === undefined ? undefined : parseFailIf(opts.failIf);
+        await runLoad({ ...settings, durationMs: undefined }, {
+          load: parseIntIn(opts.load, "--load", { min: 1, max: 100_000 }),
+          rate,
+          holdMs: parseDuration(opts.hold, "--hold"),
+          durationMs: settings.durationMs,
+          accounts: opts.users === undefined ? undefined : await readUsers(opts.users),
+          registerEach: !!opts.registerEach,
+          report: opts.report,
+          failIf,
+        });
+        return;
+      }
+      const status = await runCall(settings);
       const err = outcomeError(target ?? "listen", status);
       if (err) throw err;
     });

@@ -47,6 +47,8 @@ export interface PbxOptions {
   staticRoutes?: Record<string, number>;
   /** INVITE final-response timer (ms) kamailio waits before 408. */
   frInvTimerMs?: number;
+  /** Which host the static routes point at (default `pbx`; `phone` puts e.g. sipp behind its own interface). */
+  staticRouteHost?: "pbx" | "phone";
 }
 
 /** A running PBX (kamailio + rtpengine) on a private test network. */
@@ -101,7 +103,14 @@ export class Pbx {
       const cfg = `${dir}/kamailio.cfg`;
       await Deno.writeTextFile(
         cfg,
-        kamailioConfig({ ip: pbx.ip, sipPort: pbx.sipPort, wsPort: pbx.wsPort, ngPort, ...options }),
+        kamailioConfig({
+          ip: pbx.ip,
+          sipPort: pbx.sipPort,
+          wsPort: pbx.wsPort,
+          ngPort,
+          ...options,
+          routeIp: options.staticRouteHost === "phone" ? pbx.phoneIp : undefined,
+        }),
       );
       const kam = pbx.kamailio = pbx.spawn("pbx", [
         "kamailio",
@@ -232,13 +241,15 @@ interface KamailioConfigOptions extends PbxOptions {
   sipPort: number;
   wsPort: number;
   ngPort: number;
+  /** Address the static routes point at (default `ip`). */
+  routeIp?: string;
 }
 
 /** Render the kamailio.cfg used by the tests. */
 export function kamailioConfig(o: KamailioConfigOptions): string {
   const passwords = Object.entries(USERS).map(([u, p]) => `  if ($var(u) == "${u}") $var(pw) = "${p}";`).join("\n");
   const statics = Object.entries(o.staticRoutes ?? {}).map(([u, port]) =>
-    `  if ($rU == "${u}") { $du = "sip:${o.ip}:${port}"; route(RELAY); exit; }`
+    `  if ($rU == "${u}") { $du = "sip:${o.routeIp ?? o.ip}:${port}"; route(RELAY); exit; }`
   ).join("\n");
   return `#!KAMAILIO
 debug=2

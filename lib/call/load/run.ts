@@ -1,0 +1,316 @@
+/**
+ * The load run's adapter: opens the UAs, turns the scheduler's commands into real JsSIP calls (ICE + DTLS-SRTP,
+ * audio), samples each call's media with `getStats()`, watches its own timers and CPU, and builds the result.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { log, PbxError } from "../../common/mod.ts";
+import { audioPlan, type CallReport, type CallSettings, mediaFactory, ownUri } from "../mod.ts";
+import type { MediaBridge } from "../audio.ts";
+import { installWebrtc } from "../webrtc_shim.ts";
+import { wsSocketFor } from "../ws_socket.ts";
+import { codecImpairment, eModel, mouthToEarMs } from "./emodel.ts";
+import { lossPct, type MediaSnapshot, readMediaStats } from "./media_stats.ts";
+import { LoadScheduler } from "./scheduler.ts";
+import { percentile, round, summarize } from "./stats.ts";
+import type { Account, CallResult, LoadOptions, LoadResult, TimelinePoint } from "./types.ts";
+
+const TICK_MS = 20;
+const encoder = new TextEncoder();
+function writeStderr(text: string): void {
+  Deno.stderr.writeSync(encoder.encode(text));
+}
+const SAMPLE_MS = 1000;
+/** 20 ms packetisation: packets per second a healthy sender sends. */
+const PACKETS_PER_SECOND = 50;
+
+interface Live {
+  id: number;
+  startedAt: number;
+  pc?: unknown;
+  snap?: MediaSnapshot;
+  ac: AbortController;
+  upAt?: number;
+  media: MediaBridge;
+}
+
+/** Run a load test; resolves with the result (never rejects for call failures, only for setup errors). */
+export async function runLoadTest(s: CallSettings, o: LoadOptions): Promise<LoadResult> {
+  if (!s.target) throw new PbxError("E_USAGE", "--load needs a target to call");
+  const target = s.target;
+  const plan = await audioPlan(s.audio);
+  const engine = await installWebrtc(s.webrtc);
+  const makeMedia = await mediaFactory(engine, plan);
+  const { Phone } = await import("../ua.ts");
+  const accounts: Account[] = o.accounts?.length
+    ? o.accounts
+    : [{ user: s.user, password: s.password, authUser: s.authUser }];
+  const register = o.accounts?.length ? o.registerEach : s.register;
+  type PhoneT = Awaited<ReturnType<typeof Phone.open>>;
+  const phones: PhoneT[] = [];
+  const callsOnPhone: number[] = [];
+  const byPhoneCall = new Map<string, Live>();
+  const live = new Map<number, Live>();
+  const t0 = performance.now();
+  const now = () => performance.now() - t0;
+  const sched = new LoadScheduler({ target: o.load, rate: o.rate, holdMs: o.holdMs, durationMs: o.durationMs });
+  const onEvent = (phoneIdx: number) => (e: { event: string; call?: number }) => {
+    if (e.event !== "answered" || e.call === undefined) return;
+    const c = byPhoneCall.get(`${phoneIdx}:${e.call}`);
+    if (c && c.upAt === undefined) {
+      c.upAt = now();
+      sched.callUp(c.id, c.upAt);
+    }
+  };
+  try {
+    for (let i = 0; i < accounts.length; i++) {
+      const a = accounts[i];
+      const socket = await wsSocketFor(s.ws, s.tls);
+      phones.push(
+        await Phone.open({
+          ws: s.ws,
+          socket,
+          uri: ownUri({ ...s, user: a.user }),
+          password: a.password,
+          authUser: a.authUser,
+          displayName: s.displayName,
+          register,
+          timeoutMs: s.connectTimeoutMs,
+          onEvent: onEvent(i),
+        }),
+      );
+      callsOnPhone.push(0);
+    }
+  } catch (err) {
+    for (const p of phones) await p.close();
+    throw err;
+  }
+
+  const results: CallResult[] = [];
+  const timeline: TimelinePoint[] = [];
+  const tickLate: number[] = [];
+  let startsThisSecond = 0, failedSoFar = 0, nextPhone = 0, peakRss = 0, peakCalls = 0;
+  const cpu0 = process.cpuUsage();
+  const rss0 = Deno.memoryUsage().rss;
+  const pending = new Set<Promise<void>>();
+  const progress = o.progress ?? Deno.stderr.isTerminal();
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
+
+  const startCall = (id: number) => {
+    startsThisSecond++;
+    const pi = nextPhone++ % phones.length;
+    const phone = phones[pi];
+    const n = ++callsOnPhone[pi];
+    const media = makeMedia();
+    const c: Live = { id, startedAt: now(), ac: new AbortController(), media };
+    const attach = media.attach.bind(media);
+    (media as { attach(pc: unknown): void }).attach = (pc: unknown) => {
+      c.pc = pc;
+      attach(pc);
+    };
+    byPhoneCall.set(`${pi}:${n}`, c);
+    live.set(id, c);
+    const p = phone.call(target, {
+      media,
+      ringTimeoutMs: s.ringTimeoutMs,
+      extraHeaders: s.headers,
+      codecs: s.codecs,
+      signal: c.ac.signal,
+    }).then((r) => {
+      media.close();
+      live.delete(id);
+      byPhoneCall.delete(`${pi}:${n}`);
+      const res = callResult(r, c, { holdMs: o.holdMs });
+      results.push(res);
+      if (res.status !== "answered") failedSoFar++;
+      sched.callEnded(id, { answered: r.answered, ok: res.status === "answered" });
+    });
+    pending.add(p);
+    p.finally(() => pending.delete(p));
+  };
+  const stopCall = async (id: number) => {
+    const c = live.get(id);
+    if (!c) return;
+    const snap = await readMediaStats(c.pc);
+    if (snap) c.snap = snap;
+    c.ac.abort();
+  };
+
+  let lastTick = now(), lastSample = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const t = now();
+      tickLate.push(Math.max(0, t - lastTick - TICK_MS));
+      lastTick = t;
+      if (ac.signal.aborted) {
+        for (const c of live.values()) c.ac.abort();
+      }
+      for (const cmd of sched.tick(t)) {
+        if (cmd.kind === "start" && !ac.signal.aborted) startCall(cmd.id);
+        else if (cmd.kind === "stop") void stopCall(cmd.id);
+      }
+      peakCalls = Math.max(peakCalls, live.size);
+      if (t - lastSample >= SAMPLE_MS) {
+        lastSample = t;
+        const rss = Deno.memoryUsage().rss;
+        peakRss = Math.max(peakRss, rss);
+        timeline.push({ t: round(t / 1000, 2)!, up: sched.up, active: live.size, cps: startsThisSecond });
+        startsThisSecond = 0;
+        for (const c of live.values()) {
+          if (c.upAt !== undefined) void readMediaStats(c.pc).then((sn) => sn && (c.snap = sn));
+        }
+        if (progress) writeStderr(progressLine({ sched, results, live, failedSoFar, t }));
+      }
+      if (sched.done(t) || (ac.signal.aborted && live.size === 0)) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, TICK_MS);
+  });
+  await Promise.allSettled([...pending]);
+  for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
+  if (progress) writeStderr("\n");
+  const cpu = process.cpuUsage(cpu0);
+  const wallS = now() / 1000;
+  for (const p of phones) await p.close();
+  results.sort((a, b) => a.id - b.id);
+  return buildResult(results, {
+    timeline,
+    tickLate,
+    wallS,
+    cpuS: (cpu.user + cpu.system) / 1e6,
+    rssDelta: Math.max(0, peakRss - rss0),
+    peakCalls,
+    schedLateMaxMs: sched.lateness.maxMs,
+    webrtc: engine.name,
+    options: o,
+  });
+}
+
+function callResult(r: CallReport, c: Live, o: { holdMs: number }): CallResult {
+  const snap = c.snap;
+  const answered = r.outcome === "answered";
+  const loss = snap ? lossPct(snap) : NaN;
+  const jitter = snap ? snap.jitterMs : NaN;
+  const codec = codecImpairment(r.codec);
+  const mos = answered && Number.isFinite(loss)
+    ? eModel({ delayMs: mouthToEarMs(snap?.rttMs, jitter), lossPct: loss, codec }).mos
+    : NaN;
+  const heldS = r.durationSeconds;
+  return {
+    id: c.id,
+    status: r.outcome,
+    setup_ms: r.answerMs ?? null,
+    media_ms: r.setupMs ?? null,
+    loss_pct: round(loss, 2),
+    jitter_ms: round(jitter, 2),
+    rtt_ms: snap?.rttMs === undefined ? null : round(snap.rttMs, 1),
+    mos: round(mos, 2),
+    packets_received: snap?.packetsReceived ?? null,
+    packets_sent: snap?.packetsSent ?? null,
+    held_s: heldS,
+    codec: r.codec ?? null,
+    cause: r.cause,
+    started_s: round(c.startedAt / 1000, 3)!,
+    // a healthy sender sends 50 packets a second of the held time (the last sample is taken at the stop)
+    starved: answered && snap !== undefined && heldS >= 1 &&
+      snap.packetsSent < 0.8 * PACKETS_PER_SECOND * Math.min(heldS, o.holdMs / 1000),
+  };
+}
+
+function progressLine(o: {
+  sched: LoadScheduler;
+  results: CallResult[];
+  live: Map<number, Live>;
+  failedSoFar: number;
+  t: number;
+}): string {
+  const c = o.sched.counts;
+  const loss = percentile(o.results.map((r) => r.loss_pct ?? NaN), 50);
+  const mos = Math.min(...o.results.map((r) => r.mos ?? Infinity));
+  const cps = c.started / Math.max(1, o.t / 1000);
+  return `\r\x1b[K${(o.t / 1000).toFixed(0)}s up ${o.sched.up}/${o.sched.options.target} started ${c.started} ` +
+    `(${cps.toFixed(1)}/s) answered ${c.answered} failed ${o.failedSoFar}` +
+    (Number.isFinite(loss) ? ` loss p50 ${loss.toFixed(1)}%` : "") +
+    (Number.isFinite(mos) ? ` MOS min ${mos.toFixed(2)}` : "");
+}
+
+interface BuildContext {
+  timeline: TimelinePoint[];
+  tickLate: number[];
+  wallS: number;
+  cpuS: number;
+  rssDelta: number;
+  peakCalls: number;
+  schedLateMaxMs: number;
+  webrtc: string;
+  options: LoadOptions;
+}
+
+function buildResult(calls: CallResult[], x: BuildContext): LoadResult {
+  const answered = calls.filter((c) => c.status === "answered");
+  const num = (v: (number | null)[]) => v.map((n) => n ?? NaN);
+  const setup = summarize(num(answered.map((c) => c.setup_ms)));
+  const media = summarize(num(answered.map((c) => c.media_ms)));
+  const loss = summarize(num(answered.map((c) => c.loss_pct)));
+  const jitter = summarize(num(answered.map((c) => c.jitter_ms)));
+  const mos = summarize(num(answered.map((c) => c.mos)));
+  const late = summarize(x.tickLate);
+  const starved = calls.filter((c) => c.starved).length;
+  const callSeconds = calls.reduce((a, c) => a + c.held_s, 0);
+  const warnings: string[] = [];
+  if (late.p99 > 50 || late.max > 250) {
+    warnings.push(
+      `generator could not keep up: its timers ran late (p99 ${late.p99.toFixed(0)} ms, max ${
+        late.max.toFixed(0)
+      } ms); loss and setup times may be this machine's, not the PBX's`,
+    );
+  }
+  if (starved) {
+    warnings.push(
+      `generator could not keep up: ${starved} call(s) sent under 80% of their RTP packets (media starved)`,
+    );
+  }
+  if (x.cpuS / Math.max(0.001, x.wallS) > 0.9 * (navigator.hardwareConcurrency || 1)) {
+    warnings.push("generator could not keep up: CPU saturated");
+  }
+  for (const w of warnings) log.warn(w);
+  return {
+    attempted: calls.length,
+    answered: answered.length,
+    failed: calls.length - answered.length,
+    setup_ms: { p50: round(setup.p50, 1), p95: round(setup.p95, 1), p99: round(setup.p99, 1) },
+    media_ms: { p50: round(media.p50, 1), p95: round(media.p95, 1), p99: round(media.p99, 1) },
+    media: {
+      loss_pct: { p50: round(loss.p50, 2), max: round(loss.max, 2) },
+      jitter_ms: { p50: round(jitter.p50, 2), max: round(jitter.max, 2) },
+      mos: { p50: round(mos.p50, 2), min: round(mos.min, 2) },
+    },
+    generator: {
+      webrtc: x.webrtc,
+      wall_s: round(x.wallS, 2)!,
+      cpu_s: round(x.cpuS, 2)!,
+      peak_calls: x.peakCalls,
+      cpu_ms_per_call_second: callSeconds > 0 ? round((1000 * x.cpuS) / callSeconds, 2) : null,
+      memory_mib_per_call: x.peakCalls > 0 ? round(x.rssDelta / 2 ** 20 / x.peakCalls, 2) : null,
+      timer_late_ms: { p50: round(late.p50, 1), p99: round(late.p99, 1), max: round(late.max, 1) },
+      start_late_max_ms: round(x.schedLateMaxMs, 1),
+      starved_calls: starved,
+      kept_up: warnings.length === 0,
+      warnings,
+    },
+    options: {
+      load: x.options.load,
+      rate: x.options.rate,
+      hold_ms: x.options.holdMs,
+      duration_ms: x.options.durationMs ?? null,
+    },
+    timeline: x.timeline,
+    calls,
+  };
+}
