@@ -22,4 +22,6 @@ export * from "./mrc.ts";
 export * from "./run.ts";
 export * from "./report.ts";
 export * from "./chart.ts";
+export * from "./keys.ts";
+export * from "./volumes.ts";
 export * from "./traces/mod.ts";

@@ -65,6 +65,11 @@ export interface CacheSimOptions {
   readExpireUs?: number;
   /** Deadline scheduler: age after which a queued write is served first (µs; default 5 000 000). */
   writeExpireUs?: number;
+  /**
+   * Debug: audit the cache keys in an extra pass (distinct keys must equal distinct parsed (volume, block) pairs)
+   * and fail with `E_INTERNAL` when they do not. On with `checkInvariants`; tests turn it on.
+   */
+  auditKeys?: boolean;
   /** Progress callback (requests done, total if known). */
   onProgress?: (done: number, total?: number) => void;
 }
@@ -155,7 +160,7 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
       }
     }
     let idx = 0;
-    const mrc = sd && mrcFeeder(sd, source.unit, o.blockSize);
+    const mrc = sd && mrcFeeder(sd, source.unit, o.blockSize, source.volumes);
     for await (const b of source.batches()) {
       for (const sim of sims) sim.feed(b, source.unit === "object", { nextUse, base: idx });
       mrc?.(b);
@@ -163,7 +168,10 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
       progress(idx);
     }
     results = sims.map((s) => s.finish());
+    const names = source.volumes ?? [];
+    if (names.length > 1) results.forEach((r, i) => r.volumes = sims[i].volumeCounts.rows(names, true));
   }
+  if (o.auditKeys || o.checkInvariants) await auditKeys(source, o.blockSize);
   if (requests === 0 && o.trace) {
     const skipped = source.skipped ? ` (${source.skipped} malformed lines skipped)` : "";
     throw new PbxError("E_PARSE", `${o.trace}: no requests found${skipped}; is --format right?`);
@@ -184,14 +192,46 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   return report;
 }
 
+/**
+ * The debug assertion behind {@linkcode CacheSimOptions.auditKeys}: replay the trace's key path and compare the
+ * distinct keys with the distinct (volume, block) pairs the parser produced. Fewer keys than pairs means two
+ * blocks share a key — a bug that would print an impossible miss ratio.
+ */
+export async function auditKeys(source: TraceSource, blockSize: number): Promise<void> {
+  const keySet = new Set<number>();
+  const pairs = new Set<string>();
+  const keyOptions = { unit: source.unit, blockSize, volumes: source.volumes };
+  let keys = new Float64Array(0);
+  for await (const b of source.batches()) {
+    if (keys.length < b.n) keys = new Float64Array(b.n);
+    batchKeys(b, keys, keyOptions);
+    for (let i = 0; i < b.n; i++) {
+      keySet.add(keys[i]);
+      const block = source.unit === "object" ? b.addr[i] : Math.floor(b.addr[i] / blockSize);
+      pairs.add(`${source.unit === "object" ? 0 : b.dev[i]}/${block}`);
+    }
+  }
+  if (keySet.size !== pairs.size) {
+    throw new PbxError(
+      "E_INTERNAL",
+      `cache keys merged blocks: ${keySet.size} distinct keys for ${pairs.size} distinct (volume, block) pairs`,
+    );
+  }
+}
+
 async function mrcPass(source: TraceSource, sd: StackDistance, blockSize: number): Promise<void> {
-  const feed = mrcFeeder(sd, source.unit, blockSize);
+  const feed = mrcFeeder(sd, source.unit, blockSize, source.volumes);
   for await (const b of source.batches()) feed(b);
 }
 
 /** A function that feeds one batch's cache keys to `sd` (reusing one key buffer across batches). */
-function mrcFeeder(sd: StackDistance, unit: AddressUnit, blockSize: number): (b: RequestBatch) => void {
-  const keyOptions = { unit, blockSize };
+function mrcFeeder(
+  sd: StackDistance,
+  unit: AddressUnit,
+  blockSize: number,
+  volumes?: readonly string[],
+): (b: RequestBatch) => void {
+  const keyOptions = { unit, blockSize, volumes };
   let keys = new Float64Array(0);
   return (b) => {
     if (keys.length < b.n) keys = new Float64Array(b.n);

@@ -73,7 +73,8 @@ Events (8,0): 6 entries
 Deno.test("MSR Cambridge: filetime to µs, Read/Write, bytes, disks kept apart, CRLF", async () => {
   await withTemp(async (dir) => {
     await Deno.writeTextFile(`${dir}/hm_0.csv`, MSR);
-    const r = await collectAll(await traceSource(`${dir}/hm_0.csv`, { format: "msr" }));
+    const source = await traceSource(`${dir}/hm_0.csv`, { format: "msr" });
+    const r = await collectAll(source);
     assertEquals(r.length, 3);
     assertEquals(r.map((x) => x.op), [0, 1, 1]);
     assertEquals(r.map((x) => x.addr), [3154152448, 3154152448, 1024]);
@@ -82,6 +83,7 @@ Deno.test("MSR Cambridge: filetime to µs, Read/Write, bytes, disks kept apart, 
     assert(Math.abs(r[1].time - 1332052.6) < 2, `time ${r[1].time}`);
     assertEquals(r[0].dev, r[1].dev);
     assert(r[0].dev !== r[2].dev, "disk 0 and disk 1 are different devices");
+    assertEquals(source.volumes, ["hm_1", "hm_0"]);
     assertEquals(await sniffFormat(`${dir}/hm_0.csv`), "msr");
   });
 });
@@ -101,9 +103,11 @@ Deno.test("SPC/UMass: sectors to bytes, r/w in either case, seconds to µs", asy
 Deno.test("blkparse: queue events of reads and writes only; summaries ignored", async () => {
   await withTemp(async (dir) => {
     await Deno.writeTextFile(`${dir}/sda.txt`, BLKPARSE);
-    const r = await collectAll(await traceSource(`${dir}/sda.txt`, { format: "blkparse" }));
+    const source = await traceSource(`${dir}/sda.txt`, { format: "blkparse" });
+    const r = await collectAll(source);
     assertEquals(r.length, 2);
-    assertEquals(r[0], { time: 0, dev: (8 << 12) | 0, addr: 3417048 * 512, size: 8 * 512, op: 1 });
+    assertEquals(r[0], { time: 0, dev: 0, addr: 3417048 * 512, size: 8 * 512, op: 1 });
+    assertEquals(source.volumes?.[r[0].dev], "8,0");
     assertEquals(r[1].op, 0);
     assertEquals(r[1].size, 16 * 512);
     assert(r[0].dev !== r[1].dev);
