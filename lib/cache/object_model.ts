@@ -11,7 +11,7 @@
 import { grown } from "./grow.ts";
 import { KeyMap } from "./keymap.ts";
 import { checkVolumes, type KeySpace, keySpace } from "./keys.ts";
-import { policyFactory, policyName } from "./policies/mod.ts";
+import { needsFuture, policyFactory, policyName } from "./policies/mod.ts";
 import type { Policy } from "./policy.ts";
 import { type ResultCounts, setRatios, zeroCounts } from "./result.ts";
 import type { AddressUnit, RequestBatch, TraceSource } from "./traces/batch.ts";
@@ -105,7 +105,7 @@ export async function runObjectModel(
   options: ObjectModelOptions = {},
 ): Promise<ObjectResult[]> {
   const blockSize = options.blockSize ?? 4096;
-  const needNext = configs.some((c) => policyName(c.policy) === "opt");
+  const needNext = needsFuture(configs.map((c) => c.policy));
   const nextUse = needNext ? await computeNextUse(source, blockSize) : undefined;
   const sims = configs.map((c) => ({
     config: c,

@@ -9,7 +9,7 @@ import { PbxError } from "../common/mod.ts";
 import type { DiskParams } from "./disk.ts";
 import { type MrcPoint, StackDistance } from "./mrc.ts";
 import { batchKeys, computeNextUse, type ObjectResult, runObjectModel } from "./object_model.ts";
-import { policyName } from "./policies/mod.ts";
+import { needsFuture, policyName } from "./policies/mod.ts";
 import { type SeedResult, SeedSim } from "./seed_model.ts";
 import { schedulerName } from "./schedulers/mod.ts";
 import { generatedSource, traceSource } from "./traces/mod.ts";
@@ -136,7 +136,7 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
     if (!configs.length && sd) requests = sd.requests;
   } else {
     const schedulers = o.schedulers.map(schedulerName);
-    const needNext = policies.includes("opt");
+    const needNext = needsFuture(policies);
     const nextUse = needNext ? await computeNextUse(source, o.blockSize) : undefined;
     const sims: SeedSim[] = [];
     for (const policy of policies) {

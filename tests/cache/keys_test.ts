@@ -27,72 +27,17 @@ import {
   writeOracle,
 } from "../../lib/cache/mod.ts";
 
-const BS = 4096;
-
-/** A request of the tests' own trace model: volume name, block number, write or not. */
-interface Req {
-  vol: string;
-  block: number;
-  write: boolean;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Requests over `vols` reusing the same block numbers on every volume (hot set plus a long tail). */
-function workload(vols: readonly string[], n: number, seed: number, blocks = 3000): Req[] {
-  const r = rng(seed);
-  const out: Req[] = [];
-  for (let i = 0; i < n; i++) {
-    const vol = vols[Math.floor(r() * r() * vols.length)];
-    const block = r() < 0.6 ? Math.floor(r() * 200) : Math.floor(r() * blocks);
-    out.push({ vol, block, write: r() < 0.3 });
-  }
-  return out;
-}
-
-// Trace writers in each format's own shape. Volumes are named as the reader names them.
-const FILETIME_2007 = 128166372000000000n; // 2007-02-22, as in the MSR Cambridge traces
-
-function msrText(reqs: readonly Req[]): string {
-  return reqs.map((q, i) => {
-    const [host, disk] = q.vol.split("_");
-    const ts = FILETIME_2007 + BigInt(i) * 1337n;
-    return `${ts},${host},${disk},${q.write ? "Write" : "Read"},${q.block * BS},${BS},${1000 + (i % 500)}`;
-  }).join("\n") + "\n";
-}
-
-function spcText(reqs: readonly Req[]): string {
-  return reqs.map((q, i) =>
-    `${q.vol.slice(3)},${(q.block * BS) / 512},${BS},${q.write ? "W" : "r"},${(i * 0.000731).toFixed(6)}`
-  ).join("\n") + "\n";
-}
-
-function blkparseText(reqs: readonly Req[]): string {
-  const lines = reqs.map((q, i) => {
-    const t = (i * 0.0001).toFixed(9);
-    return `${q.vol.padStart(5)}    1   ${String(i + 1).padStart(6)}  ${t.padStart(14)}  4162  Q  ${
-      q.write ? "WS" : "R"
-    } ${(q.block * BS) / 512} + ${BS / 512} [postgres]`;
-  });
-  lines.push("CPU1 (8,0):", " Reads Queued:           3,       12KiB\t Writes Queued:           2,        8KiB");
-  return lines.join("\n") + "\n";
-}
-
-function fioText(reqs: readonly Req[]): string {
-  const files = [...new Set(reqs.map((q) => q.vol))];
-  const head = ["fio version 3 iolog", ...files.flatMap((f) => [`0 ${f} add`, `0 ${f} open`])];
-  return [...head, ...reqs.map((q, i) => `${i * 10} ${q.vol} ${q.write ? "write" : "read"} ${q.block * BS} ${BS}`)]
-    .join("\n") + "\n";
-}
+import {
+  blkparseText,
+  BS,
+  FILETIME_2007,
+  fioText,
+  msrText,
+  type Req,
+  rng,
+  spcText,
+  workload,
+} from "./trace_writers.ts";
 
 const FORMATS: { format: string; vols: string[]; text: (r: readonly Req[]) => string }[] = [
   { format: "msr", vols: ["hm_0", "hm_1", "src1_2", "web_0", "proj_4", "src1_0"], text: msrText },
