@@ -23,5 +23,7 @@ export * from "./run.ts";
 export * from "./report.ts";
 export * from "./chart.ts";
 export * from "./keys.ts";
+export * from "./model.ts";
+export * from "./seed_sweep.ts";
 export * from "./volumes.ts";
 export * from "./traces/mod.ts";

@@ -9,6 +9,7 @@
  */
 
 import { grown } from "./grow.ts";
+import type { Model, ModelContext } from "./model.ts";
 import { KeyMap } from "./keymap.ts";
 import { checkVolumes, type KeySpace, keySpace } from "./keys.ts";
 import { needsFuture, policyFactory, policyName } from "./policies/mod.ts";
@@ -98,7 +99,7 @@ export async function computeNextUse(source: TraceSource, blockSize: number): Pr
   return next.subarray(0, idx);
 }
 
-/** Run every config over the trace in one pass. */
+/** Run every config over the trace in one pass (the {@linkcode ObjectModel} driven over the whole source). */
 export async function runObjectModel(
   source: TraceSource,
   configs: readonly ObjectConfig[],
@@ -107,36 +108,67 @@ export async function runObjectModel(
   const blockSize = options.blockSize ?? 4096;
   const needNext = needsFuture(configs.map((c) => c.policy));
   const nextUse = needNext ? await computeNextUse(source, blockSize) : undefined;
-  const sims = configs.map((c) => ({
-    config: c,
-    policy: policyFactory(c.policy)({ capacity: c.cacheSize }),
-    r: emptyResult(policyName(c.policy), c.cacheSize),
-    vols: new VolumeCounter(),
-  }));
-  const keyOptions: KeyOptions = { unit: source.unit, blockSize, volumes: source.volumes };
-  const multi = () => (source.volumes?.length ?? 0) > 1;
-  let keys = new Float64Array(0);
+  const model = new ObjectModel(configs, { unit: source.unit, volumes: source.volumes, nextUse }, blockSize);
   let idx = 0;
   for await (const b of source.batches()) {
-    let k = b.addr;
-    if (source.unit !== "object") {
-      if (keys.length < b.n) keys = new Float64Array(b.n);
-      batchKeys(b, keys, keyOptions);
-      k = keys;
-    }
-    const vn = multi() ? source.volumes!.length : 0;
-    for (const sim of sims) {
-      if (vn) sim.vols.ensure(vn);
-      runBatch(sim.policy, b, k, { nextUse, base: idx, vols: vn ? sim.vols : undefined }, sim.r);
-    }
+    model.feed(b, idx);
     idx += b.n;
     options.onProgress?.(idx);
   }
-  for (const s of sims) {
-    finish(s.r);
-    if (multi()) s.r.volumes = s.vols.rows(source.volumes!, false);
+  model.finish();
+  return model.result();
+}
+
+/** The object model as a {@linkcode Model}: every (policy, size) fed from one key computation per batch. */
+export class ObjectModel implements Model<ObjectResult> {
+  readonly #ctx: ModelContext;
+  readonly #keyOptions: KeyOptions;
+  readonly #sims: { policy: Policy; r: ObjectResult; vols: VolumeCounter }[];
+  #keys = new Float64Array(0);
+
+  /** Make the simulators for `configs` (block size for byte traces, default 4096). */
+  constructor(configs: readonly ObjectConfig[], context: ModelContext, blockSize = 4096) {
+    this.#ctx = context;
+    this.#keyOptions = { unit: context.unit, blockSize, volumes: context.volumes };
+    this.#sims = configs.map((c) => ({
+      policy: policyFactory(c.policy)({ capacity: c.cacheSize }),
+      r: emptyResult(policyName(c.policy), c.cacheSize),
+      vols: new VolumeCounter(),
+    }));
   }
-  return sims.map((s) => s.r);
+
+  /** Replay one batch through every simulator. */
+  feed(b: RequestBatch, base: number): void {
+    let k = b.addr;
+    if (this.#ctx.unit !== "object") {
+      if (this.#keys.length < b.n) this.#keys = new Float64Array(b.n);
+      batchKeys(b, this.#keys, this.#keyOptions);
+      k = this.#keys;
+    }
+    const vn = this.#multi() ? this.#ctx.volumes!.length : 0;
+    const nextUse = this.#ctx.nextUse;
+    for (const sim of this.#sims) {
+      if (vn) sim.vols.ensure(vn);
+      runBatch(sim.policy, b, k, { nextUse, base, vols: vn ? sim.vols : undefined }, sim.r);
+    }
+  }
+
+  /** Derive the totals and the per-volume rows. */
+  finish(): void {
+    for (const s of this.#sims) {
+      finish(s.r);
+      if (this.#multi()) s.r.volumes = s.vols.rows(this.#ctx.volumes!, false);
+    }
+  }
+
+  /** One row per (policy, size). */
+  result(): ObjectResult[] {
+    return this.#sims.map((s) => s.r);
+  }
+
+  #multi(): boolean {
+    return (this.#ctx.volumes?.length ?? 0) > 1;
+  }
 }
 
 interface BatchContext {

@@ -8,7 +8,9 @@
 import { PbxError } from "../common/mod.ts";
 import type { DiskParams } from "./disk.ts";
 import { type MrcPoint, StackDistance } from "./mrc.ts";
-import { batchKeys, computeNextUse, type ObjectResult, runObjectModel } from "./object_model.ts";
+import type { Model, ModelContext } from "./model.ts";
+import { batchKeys, computeNextUse, ObjectModel, type ObjectResult } from "./object_model.ts";
+import { SeedModel } from "./seed_sweep.ts";
 import { needsFuture, policyName } from "./policies/mod.ts";
 import { type SeedResult, SeedSim } from "./seed_model.ts";
 import { schedulerName } from "./schedulers/mod.ts";
@@ -116,7 +118,6 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   const source = await openSource(o);
   const sizes = o.cacheSizes.map((s) => sizeInBlocks(s, o.blockSize));
   const policies = o.policies.map(policyName);
-  let results: Result[];
   let requests = 0;
   const progress = (done: number) => {
     requests = done;
@@ -124,53 +125,25 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   };
   let sd: StackDistance | undefined;
   if (o.mrc) sd = new StackDistance(o.sample, 1 << 16);
-  if (o.model === "object") {
-    const configs = policies.flatMap((policy) => sizes.map((cacheSize) => ({ policy, cacheSize })));
-    if (sd) {
-      // one extra pass for the curve (the object model's pass is typed and tight; keep it so)
-      await mrcPass(source, sd, o.blockSize);
-    }
-    results = configs.length
-      ? await runObjectModel(source, configs, { blockSize: o.blockSize, onProgress: progress })
-      : [];
-    if (!configs.length && sd) requests = sd.requests;
-  } else {
-    const schedulers = o.schedulers.map(schedulerName);
-    const needNext = needsFuture(policies);
-    const nextUse = needNext ? await computeNextUse(source, o.blockSize) : undefined;
-    const sims: SeedSim[] = [];
-    for (const policy of policies) {
-      for (const scheduler of schedulers) {
-        for (const writeback of o.writebacks) {
-          for (const cacheSize of sizes) {
-            sims.push(
-              new SeedSim({ policy, scheduler, writeback, cacheSize }, {
-                blockSize: o.blockSize,
-                disk: o.disk,
-                threads: o.threads,
-                speed: o.speed,
-                crashAtUs: o.crashAtUs,
-                checkInvariants: o.checkInvariants,
-                readExpireUs: o.readExpireUs,
-                writeExpireUs: o.writeExpireUs,
-              }),
-            );
-          }
-        }
-      }
-    }
-    let idx = 0;
-    const mrc = sd && mrcFeeder(sd, source.unit, o.blockSize, source.volumes);
-    for await (const b of source.batches()) {
-      for (const sim of sims) sim.feed(b, source.unit === "object", { nextUse, base: idx });
-      mrc?.(b);
-      idx += b.n;
-      progress(idx);
-    }
-    results = sims.map((s) => s.finish());
-    const names = source.volumes ?? [];
-    if (names.length > 1) results.forEach((r, i) => r.volumes = sims[i].volumeCounts.rows(names, true));
+  const nextUse = needsFuture(policies) ? await computeNextUse(source, o.blockSize) : undefined;
+  const context: ModelContext = { unit: source.unit, volumes: source.volumes, nextUse };
+  const model: Model<Result> = o.model === "object"
+    ? new ObjectModel(
+      policies.flatMap((policy) => sizes.map((cacheSize) => ({ policy, cacheSize }))),
+      context,
+      o.blockSize,
+    )
+    : new SeedModel(seedSims(o, policies, sizes), context);
+  let idx = 0;
+  const mrc = sd && mrcFeeder(sd, source.unit, o.blockSize, source.volumes);
+  for await (const b of source.batches()) {
+    model.feed(b, idx);
+    mrc?.(b);
+    idx += b.n;
+    progress(idx);
   }
+  model.finish();
+  const results = model.result();
   if (o.auditKeys || o.checkInvariants) await auditKeys(source, o.blockSize);
   if (requests === 0 && o.trace) {
     const skipped = source.skipped ? ` (${source.skipped} malformed lines skipped)` : "";
@@ -190,6 +163,32 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
     report.mrc = { method: o.sample < 1 ? "shards" : "exact", sampleRate: o.sample, points };
   }
   return report;
+}
+
+/** One seed-model simulation per policy × scheduler × write-back × size. */
+function seedSims(o: CacheSimOptions, policies: readonly string[], sizes: readonly number[]): SeedSim[] {
+  const sims: SeedSim[] = [];
+  for (const policy of policies) {
+    for (const scheduler of o.schedulers.map(schedulerName)) {
+      for (const writeback of o.writebacks) {
+        for (const cacheSize of sizes) {
+          sims.push(
+            new SeedSim({ policy, scheduler, writeback, cacheSize }, {
+              blockSize: o.blockSize,
+              disk: o.disk,
+              threads: o.threads,
+              speed: o.speed,
+              crashAtUs: o.crashAtUs,
+              checkInvariants: o.checkInvariants,
+              readExpireUs: o.readExpireUs,
+              writeExpireUs: o.writeExpireUs,
+            }),
+          );
+        }
+      }
+    }
+  }
+  return sims;
 }
 
 /**
@@ -217,11 +216,6 @@ export async function auditKeys(source: TraceSource, blockSize: number): Promise
       `cache keys merged blocks: ${keySet.size} distinct keys for ${pairs.size} distinct (volume, block) pairs`,
     );
   }
-}
-
-async function mrcPass(source: TraceSource, sd: StackDistance, blockSize: number): Promise<void> {
-  const feed = mrcFeeder(sd, source.unit, blockSize, source.volumes);
-  for await (const b of source.batches()) feed(b);
 }
 
 /** A function that feeds one batch's cache keys to `sd` (reusing one key buffer across batches). */
