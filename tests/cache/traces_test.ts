@@ -8,7 +8,8 @@
  */
 
 import { assert, assertEquals, assertMatch, assertRejects } from "../_util/assert.ts";
-import { sh, testWith } from "../_util/mod.ts";
+import { runCli, sh, testWith } from "../_util/mod.ts";
+import { msrText, workload } from "./trace_writers.ts";
 import { PbxError } from "../../lib/common/mod.ts";
 import {
   generatedSource,
@@ -263,4 +264,27 @@ Deno.test("a long trace streams in memory proportional to the cache, not the tra
   assertEquals(r.requests, 3_000_000);
   // 3M requests would take ≥ 24 MB as one array of keys; the stream keeps one 64k-request batch
   assert(grown < 24 * 2 ** 20, `RSS grew ${(grown / 2 ** 20).toFixed(1)} MiB`);
+});
+
+Deno.test("format sniffing on a trace larger than one 4 MiB read leaves no read in flight to fail later", async () => {
+  const path = await Deno.makeTempFile({ prefix: "pbxkit-sniff-", suffix: ".csv" });
+  try {
+    await Deno.writeTextFile(path, msrText(workload(["hm_0", "src1_2"], 120_000, 3)));
+    assert((await Deno.stat(path)).size > 4 << 20);
+    const r = await runCli([
+      "cache-sim",
+      "--trace",
+      path,
+      "--model",
+      "object",
+      "--policy",
+      "lru",
+      "--cache-size",
+      "100",
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    assertMatch(r.stdout, /120000 requests/);
+  } finally {
+    await Deno.remove(path);
+  }
 });
