@@ -7,11 +7,16 @@
  * Options: `--requests N` (10M), `--objects N` (1M), `--alpha A` (1.0), `--cache-size N` (100000 objects),
  * `--runs N` (3, median reported), `--cachesim PATH` (or env LIBCACHESIM_CACHESIM), `--keep` (keep the trace).
  *
+ * A multi-volume MSR cell follows: `--msr-requests N` (2M) requests over six volumes (`hm_0`, `src1_2`, ...) that
+ * reuse block numbers, in MSR's own format; pbxkit reads that file, cachesim reads the same requests with the id
+ * column `hostname_disk_offset` (its csv reader takes one id column); miss ratios side by side, wall and CPU time.
+ * `--only msr` runs just that cell.
+ *
  * @module
  */
 
 import { barChart, hasCommand, runArgv } from "../lib/common/mod.ts";
-import { generatedSource, parseCount, writeOracle } from "../lib/cache/mod.ts";
+import { generatedSource, parseCount, Prng, writeOracle } from "../lib/cache/mod.ts";
 import { argValue, median, printTable, ratio, saveResults } from "./_util.ts";
 
 interface Measure {
@@ -29,17 +34,20 @@ function count(args: string[], name: string, fallback: string): number {
 const TIME = "/usr/bin/time";
 
 /** Run argv under GNU time (or without it), returning stdout, wall seconds and peak RSS. */
-async function timed(argv: string[], cwd?: string): Promise<{ stdout: string; wall: number; rssKiB: number }> {
+async function timed(
+  argv: string[],
+  cwd?: string,
+): Promise<{ stdout: string; wall: number; rssKiB: number; cpu: number }> {
   const tmp = await Deno.makeTempFile({ prefix: "pbxkit-bench-time-" });
   try {
     const useTime = hasCommand(TIME);
-    const full = useTime ? [TIME, "-o", tmp, "-f", "%e %M", ...argv] : argv;
+    const full = useTime ? [TIME, "-o", tmp, "-f", "%e %M %U %S", ...argv] : argv;
     const t0 = performance.now();
     const { stdout } = await runArgv(full, { cwd, timeoutMs: 6 * 3600_000 });
     const wallJs = (performance.now() - t0) / 1000;
-    if (!useTime) return { stdout, wall: wallJs, rssKiB: NaN };
-    const [wall, rss] = (await Deno.readTextFile(tmp)).trim().split(/\s+/).slice(-2).map(Number);
-    return { stdout, wall: wall > 0 ? wall : wallJs, rssKiB: rss };
+    if (!useTime) return { stdout, wall: wallJs, rssKiB: NaN, cpu: NaN };
+    const [wall, rss, user, sys] = (await Deno.readTextFile(tmp)).trim().split(/\s+/).slice(-4).map(Number);
+    return { stdout, wall: wall > 0 ? wall : wallJs, rssKiB: rss, cpu: user + sys };
   } finally {
     await Deno.remove(tmp).catch(() => {});
   }
@@ -54,7 +62,17 @@ export async function run(args: string[]): Promise<void> {
   const runs = count(args, "--runs", "3");
   const cachesim = argValue(args, "--cachesim") ?? Deno.env.get("LIBCACHESIM_CACHESIM");
   const spec = `zipf,alpha=${alpha},objects=${objects},requests=${requests},seed=1,write=0`;
+  const cli = new URL("../cli.ts", import.meta.url).pathname;
+  const config = new URL("../deno.json", import.meta.url).pathname;
   const dir = await Deno.makeTempDir({ prefix: "pbxkit-bench-cache-" });
+  if (argValue(args, "--only") === "msr") {
+    try {
+      await msrCell(args, { cli, config, dir, cachesim });
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+    return;
+  }
   const trace = `${dir}/zipf.oracleGeneral`;
   console.log(`trace: ${spec} -> ${trace}`);
   const tg = performance.now();
@@ -73,8 +91,6 @@ export async function run(args: string[]): Promise<void> {
   }
   if (!cachesimOk) console.log(`cachesim: ABSENT (${absentWhy}); only pbxkit's column is measured`);
 
-  const cli = new URL("../cli.ts", import.meta.url).pathname;
-  const config = new URL("../deno.json", import.meta.url).pathname;
   const rows: (string | number)[][] = [];
   const data: Record<string, unknown>[] = [];
   const groups: { label: string; values: number[] }[] = [];
@@ -83,15 +99,7 @@ export async function run(args: string[]): Promise<void> {
       const pb: Measure[] = [];
       const cs: Measure[] = [];
       for (let r = 0; r < runs; r++) {
-        const p = await timed([
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--quiet",
-          "--config",
-          config,
-          cli,
-          "cache-sim",
+        const p = await timed(cacheSimArgv({ cli, config }, [
           "--trace",
           trace,
           "--format",
@@ -103,7 +111,7 @@ export async function run(args: string[]): Promise<void> {
           "--cache-size",
           String(cacheSize),
           "--json",
-        ]);
+        ]));
         const j = JSON.parse(p.stdout);
         pb.push({
           wallSeconds: p.wall,
@@ -195,4 +203,131 @@ export async function run(args: string[]): Promise<void> {
     { spec, cacheSize, runs, cachesim: cachesimOk ? cachesim : `ABSENT (${absentWhy})`, data },
     svg,
   );
+  const msrDir = await Deno.makeTempDir({ prefix: "pbxkit-bench-msr-" });
+  try {
+    await msrCell(args, { cli, config, dir: msrDir, cachesim: cachesimOk ? cachesim : undefined });
+  } finally {
+    await Deno.remove(msrDir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** argv of `pbxkit cache-sim ARGS` run from this checkout. */
+function cacheSimArgv(o: { cli: string; config: string }, args: string[]): string[] {
+  return [Deno.execPath(), "run", "-A", "--quiet", "--config", o.config, o.cli, "cache-sim", ...args];
+}
+
+const MSR_VOLUMES = ["hm_0", "hm_1", "src1_2", "web_0", "proj_4", "prxy_0"];
+
+/** Write `n` MSR lines over six volumes (zipf blocks, shared block numbers) and the same requests for cachesim. */
+async function writeMsr(n: number, msrPath: string, lcsPath: string): Promise<void> {
+  const msr = await Deno.open(msrPath, { write: true, create: true, truncate: true });
+  const lcs = await Deno.open(lcsPath, { write: true, create: true, truncate: true });
+  const enc = new TextEncoder();
+  const rng = new Prng(2007);
+  let i = 0;
+  try {
+    for await (const b of generatedSource(`zipf,alpha=0.9,objects=400k,requests=${n},seed=5,write=0`).batches()) {
+      const a: string[] = [], c: string[] = [];
+      for (let k = 0; k < b.n; k++, i++) {
+        const vol = MSR_VOLUMES[Math.floor(rng.next() * rng.next() * MSR_VOLUMES.length)];
+        const [host, disk] = vol.split("_");
+        const off = b.addr[k] * 4096;
+        const ts = 128166372000000000 + i * 1337; // Windows filetime, 2007-02-22
+        const w = rng.next() < 0.3 ? "Write" : "Read";
+        a.push(`${ts},${host},${disk},${w},${off},4096,${1000 + (i % 500)}\n`);
+        c.push(`${ts},${vol}_${off},4096\n`);
+      }
+      await msr.write(enc.encode(a.join("")));
+      await lcs.write(enc.encode(c.join("")));
+    }
+  } finally {
+    msr.close();
+    lcs.close();
+  }
+}
+
+/** The multi-volume MSR cell (see the module comment). */
+async function msrCell(
+  args: string[],
+  o: { cli: string; config: string; dir: string; cachesim?: string },
+): Promise<void> {
+  const n = count(args, "--msr-requests", "2M");
+  let cachesim = o.cachesim;
+  if (cachesim && !(await Deno.stat(cachesim).then((st) => st.isFile, () => false))) {
+    console.log(`cachesim: ABSENT (${cachesim} does not exist)`);
+    cachesim = undefined;
+  } else if (!cachesim) console.log("cachesim: ABSENT (pass --cachesim PATH or set LIBCACHESIM_CACHESIM)");
+  const sizes = "1000,10000,50000";
+  const policies = "lru,fifo,arc,s3fifo";
+  const msrPath = `${o.dir}/msr6.csv`, lcsPath = `${o.dir}/msr6_lcs.csv`;
+  await writeMsr(n, msrPath, lcsPath);
+  const p = await timed(cacheSimArgv(o, [
+    "--trace",
+    msrPath,
+    "--format",
+    "msr",
+    "--model",
+    "object",
+    "--policy",
+    policies,
+    "--cache-size",
+    sizes,
+    "--json",
+  ]));
+  const j = JSON.parse(p.stdout);
+  const ours = new Map<string, number>();
+  for (const r of j.results) ours.set(`${r.policy}@${r.cacheSize}`, r.missRatio);
+  const theirs = new Map<string, number>();
+  let c: { wall: number; cpu: number; rssKiB: number } | undefined;
+  if (cachesim) {
+    const t = await timed([
+      cachesim,
+      lcsPath,
+      "csv",
+      policies,
+      sizes,
+      "--ignore-obj-size",
+      "1",
+      "--num-thread",
+      "1",
+      "-t",
+      "time-col=1,obj-id-col=2,obj-size-col=3,delimiter=,,has-header=false,obj-id-is-num=false",
+    ], o.dir);
+    c = t;
+    for (const m of t.stdout.matchAll(/ (\S+) cache size\s+(\d+), \d+ req, miss ratio ([\d.]+)/g)) {
+      const name = m[1].toLowerCase().startsWith("s3fifo") ? "s3fifo" : m[1].toLowerCase();
+      theirs.set(`${name}@${m[2]}`, Number(m[3]));
+    }
+  }
+  const rows: (string | number)[][] = [...ours].map(([k, v]) => {
+    const t = theirs.get(k);
+    return [
+      k,
+      v.toFixed(4),
+      t === undefined ? "-" : t.toFixed(4),
+      t === undefined ? "-" : v.toFixed(4) === t.toFixed(4) ? "same" : "DIFFERENT",
+    ];
+  });
+  printTable(
+    `cache-sim multi-volume MSR (${n} requests, ${MSR_VOLUMES.length} volumes), object model vs cachesim` +
+      (cachesim ? "" : " (cachesim ABSENT)"),
+    ["policy@size", "pbxkit miss", "cachesim miss", ""],
+    rows,
+  );
+  const timing = [["pbxkit", p.wall.toFixed(2), p.cpu.toFixed(2), (p.rssKiB / 1024).toFixed(0)]];
+  if (c) {
+    timing.push(["cachesim", c.wall.toFixed(2), c.cpu.toFixed(2), (c.rssKiB / 1024).toFixed(0)]);
+    timing.push([
+      "speed-up (time cachesim/pbxkit; RSS pbxkit/cachesim)",
+      ratio(c.wall, p.wall),
+      ratio(c.cpu, p.cpu),
+      ratio(p.rssKiB, c.rssKiB),
+    ]);
+  }
+  printTable("MSR cell timing (one run each; wall and CPU = user+sys, incl. start-up and parsing)", [
+    "impl",
+    "wall s",
+    "cpu s",
+    "peak RSS MiB",
+  ], timing);
 }

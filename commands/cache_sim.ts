@@ -27,22 +27,25 @@ import {
 import {
   type CacheSimOptions,
   type CacheSizeSpec,
+  DEFAULT_SEED_POLICIES,
   formatReport,
   generatedSource,
   parseDisk,
   parseFormat,
   parseGeneratorSpec,
   parseWriteback,
+  POLICIES,
   policyName,
   reportChart,
   reportJson,
   runCacheSim,
   schedulerName,
+  SCHEDULERS,
   writeOracle,
 } from "../lib/cache/mod.ts";
 
-const DEFAULT_SEED_POLICIES = "lru,fifo,clock,arc,s3fifo,opt";
-const DEFAULT_OBJECT_POLICIES = "lru,fifo,clock,lfu,arc,twoq,lirs,s3fifo,sieve,opt";
+const DEFAULT_SEED = DEFAULT_SEED_POLICIES.join(",");
+const ALL_POLICIES = Object.keys(POLICIES).join(",");
 
 /** Split `--writeback` lists: `seed,periodic,expire=10s,writethrough` → [seed, periodic,expire=10s, writethrough]. */
 export function splitWritebacks(text: string): string[] {
@@ -110,8 +113,8 @@ export function cacheSimCommand(): Command {
       new Option("--model <model>", "seed (the block cache DES) or object (libCacheSim-comparable)")
         .choices(["seed", "object"] as const).default("seed" as const),
     )
-    .option("--policy <list>", `eviction policies (default seed: ${DEFAULT_SEED_POLICIES}; object: all)`)
-    .option("--scheduler <list>", "I/O schedulers: first-pending, fifo, scan, clook, deadline", "first-pending")
+    .option("--policy <list>", `eviction policies: ${ALL_POLICIES} (default seed: ${DEFAULT_SEED}; object: all)`)
+    .option("--scheduler <list>", `I/O schedulers: ${Object.keys(SCHEDULERS).join(", ")}`, "first-pending")
     .option(
       "--writeback <list>",
       "write-back: seed, periodic[,expire=30s,interval=5s], writethrough (comma list)",
@@ -157,7 +160,7 @@ export function cacheSimCommand(): Command {
       if (model === "object" && (opts.scheduler !== "first-pending" || opts.writeback !== "seed" || opts.threads)) {
         log.warn("--scheduler, --writeback and --threads apply to --model seed; the object model ignores them");
       }
-      const policies = parseList(opts.policy ?? (model === "object" ? DEFAULT_OBJECT_POLICIES : DEFAULT_SEED_POLICIES))
+      const policies = parseList(opts.policy ?? (model === "object" ? ALL_POLICIES : DEFAULT_SEED))
         .map(policyName);
       const schedulers = parseList(opts.scheduler).map(schedulerName);
       const writebacks = splitWritebacks(opts.writeback).map(parseWriteback);

@@ -8,7 +8,7 @@
 
 export * from "./policy.ts";
 export { KeyMap } from "./keymap.ts";
-export { POLICIES, policyFactory, policyName } from "./policies/mod.ts";
+export { DEFAULT_SEED_POLICIES, needsFuture, POLICIES, policyFactory, policyName } from "./policies/mod.ts";
 export { schedulerName, SCHEDULERS } from "./schedulers/mod.ts";
 export type { IoTable, Scheduler, SchedulerOptions } from "./schedulers/mod.ts";
 export type { NodePool } from "./nodes.ts";
@@ -22,4 +22,8 @@ export * from "./mrc.ts";
 export * from "./run.ts";
 export * from "./report.ts";
 export * from "./chart.ts";
+export * from "./keys.ts";
+export * from "./model.ts";
+export * from "./seed_sweep.ts";
+export * from "./volumes.ts";
 export * from "./traces/mod.ts";

@@ -9,12 +9,14 @@
  */
 
 import { grown } from "./grow.ts";
+import type { Model, ModelContext } from "./model.ts";
 import { KeyMap } from "./keymap.ts";
-import { blockKey } from "./keys.ts";
-import { policyFactory, policyName } from "./policies/mod.ts";
+import { checkVolumes, type KeySpace, keySpace } from "./keys.ts";
+import { needsFuture, policyFactory, policyName } from "./policies/mod.ts";
 import type { Policy } from "./policy.ts";
 import { type ResultCounts, setRatios, zeroCounts } from "./result.ts";
 import type { AddressUnit, RequestBatch, TraceSource } from "./traces/batch.ts";
+import { VolumeCounter } from "./volumes.ts";
 
 /** One (policy, size) to run. */
 export interface ObjectConfig {
@@ -48,22 +50,34 @@ export interface KeyOptions {
   unit: AddressUnit;
   /** Block size for byte-addressed traces. */
   blockSize: number;
+  /** Volume names of the trace (checked against the key space as they grow). */
+  volumes?: readonly string[];
 }
 
 /** Fill `keys` with the batch's cache keys. */
 export function batchKeys(b: RequestBatch, keys: Float64Array, options: KeyOptions): void {
   if (options.unit === "object") keys.set(b.addr.subarray(0, b.n));
   else {
-    const blockSize = options.blockSize;
-    for (let i = 0; i < b.n; i++) keys[i] = blockKey(b.dev[i], b.addr[i], blockSize);
+    const space = spaceOf(options);
+    if (options.volumes) checkVolumes(options.volumes.length, space);
+    const { span, blockSize } = space;
+    const dev = b.dev, addr = b.addr;
+    for (let i = 0; i < b.n; i++) keys[i] = dev[i] * span + Math.floor(addr[i] / blockSize);
   }
+}
+
+const spaces = new Map<number, KeySpace>();
+function spaceOf(options: KeyOptions): KeySpace {
+  let s = spaces.get(options.blockSize);
+  if (!s) spaces.set(options.blockSize, s = keySpace(options.blockSize));
+  return s;
 }
 
 /** Next-use index of every request (Infinity encoded as -1), computed in one pass. */
 export async function computeNextUse(source: TraceSource, blockSize: number): Promise<Int32Array> {
   let next = new Int32Array(1 << 16);
   const last = new KeyMap(1 << 16);
-  const keyOptions: KeyOptions = { unit: source.unit, blockSize };
+  const keyOptions: KeyOptions = { unit: source.unit, blockSize, volumes: source.volumes };
   let keys = new Float64Array(0);
   let idx = 0;
   for await (const b of source.batches()) {
@@ -85,48 +99,90 @@ export async function computeNextUse(source: TraceSource, blockSize: number): Pr
   return next.subarray(0, idx);
 }
 
-/** Run every config over the trace in one pass. */
+/** Run every config over the trace in one pass (the {@linkcode ObjectModel} driven over the whole source). */
 export async function runObjectModel(
   source: TraceSource,
   configs: readonly ObjectConfig[],
   options: ObjectModelOptions = {},
 ): Promise<ObjectResult[]> {
   const blockSize = options.blockSize ?? 4096;
-  const needNext = configs.some((c) => policyName(c.policy) === "opt");
+  const needNext = needsFuture(configs.map((c) => c.policy));
   const nextUse = needNext ? await computeNextUse(source, blockSize) : undefined;
-  const sims = configs.map((c) => ({
-    config: c,
-    policy: policyFactory(c.policy)({ capacity: c.cacheSize }),
-    r: emptyResult(policyName(c.policy), c.cacheSize),
-  }));
-  const keyOptions: KeyOptions = { unit: source.unit, blockSize };
-  let keys = new Float64Array(0);
+  const model = new ObjectModel(configs, { unit: source.unit, volumes: source.volumes, nextUse }, blockSize);
   let idx = 0;
   for await (const b of source.batches()) {
-    let k = b.addr;
-    if (source.unit !== "object") {
-      if (keys.length < b.n) keys = new Float64Array(b.n);
-      batchKeys(b, keys, keyOptions);
-      k = keys;
-    }
-    for (const sim of sims) runBatch(sim.policy, b, k, nextUse, idx, sim.r);
+    model.feed(b, idx);
     idx += b.n;
     options.onProgress?.(idx);
   }
-  for (const s of sims) finish(s.r);
-  return sims.map((s) => s.r);
+  model.finish();
+  return model.result();
+}
+
+/** The object model as a {@linkcode Model}: every (policy, size) fed from one key computation per batch. */
+export class ObjectModel implements Model<ObjectResult> {
+  readonly #ctx: ModelContext;
+  readonly #keyOptions: KeyOptions;
+  readonly #sims: { policy: Policy; r: ObjectResult; vols: VolumeCounter }[];
+  #keys = new Float64Array(0);
+
+  /** Make the simulators for `configs` (block size for byte traces, default 4096). */
+  constructor(configs: readonly ObjectConfig[], context: ModelContext, blockSize = 4096) {
+    this.#ctx = context;
+    this.#keyOptions = { unit: context.unit, blockSize, volumes: context.volumes };
+    this.#sims = configs.map((c) => ({
+      policy: policyFactory(c.policy)({ capacity: c.cacheSize }),
+      r: emptyResult(policyName(c.policy), c.cacheSize),
+      vols: new VolumeCounter(),
+    }));
+  }
+
+  /** Replay one batch through every simulator. */
+  feed(b: RequestBatch, base: number): void {
+    let k = b.addr;
+    if (this.#ctx.unit !== "object") {
+      if (this.#keys.length < b.n) this.#keys = new Float64Array(b.n);
+      batchKeys(b, this.#keys, this.#keyOptions);
+      k = this.#keys;
+    }
+    const vn = this.#multi() ? this.#ctx.volumes!.length : 0;
+    const nextUse = this.#ctx.nextUse;
+    for (const sim of this.#sims) {
+      if (vn) sim.vols.ensure(vn);
+      runBatch(sim.policy, b, k, { nextUse, base, vols: vn ? sim.vols : undefined }, sim.r);
+    }
+  }
+
+  /** Derive the totals and the per-volume rows. */
+  finish(): void {
+    for (const s of this.#sims) {
+      finish(s.r);
+      if (this.#multi()) s.r.volumes = s.vols.rows(this.#ctx.volumes!, false);
+    }
+  }
+
+  /** One row per (policy, size). */
+  result(): ObjectResult[] {
+    return this.#sims.map((s) => s.r);
+  }
+
+  #multi(): boolean {
+    return (this.#ctx.volumes?.length ?? 0) > 1;
+  }
+}
+
+interface BatchContext {
+  nextUse: Int32Array | undefined;
+  base: number;
+  /** Per-volume counters (multi-volume traces only; `ensure`d for the batch). */
+  vols: VolumeCounter | undefined;
 }
 
 /** Replay one batch through one policy, accumulating into `r` (one fused loop, no per-request allocation). */
-function runBatch(
-  policy: Policy,
-  b: RequestBatch,
-  keys: Float64Array,
-  nextUse: Int32Array | undefined,
-  base: number,
-  r: ObjectResult,
-): void {
-  const n = b.n, size = b.size, op = b.op;
+function runBatch(policy: Policy, b: RequestBatch, keys: Float64Array, ctx: BatchContext, r: ObjectResult): void {
+  const { nextUse, base } = ctx;
+  const n = b.n, size = b.size, op = b.op, dev = b.dev;
+  const vReq = ctx.vols?.requests, vMiss = ctx.vols?.misses;
   let hits = 0, bytes = 0, missBytes = 0, writes = 0, writeMisses = 0;
   for (let i = 0; i < n; i++) {
     let next = Infinity;
@@ -138,10 +194,12 @@ function runBatch(
     const w = op[i];
     bytes += sz;
     writes += w;
+    if (vReq !== undefined) vReq[dev[i]]++;
     if (policy.access(keys[i], next)) hits++;
     else {
       missBytes += sz;
       writeMisses += w;
+      if (vMiss !== undefined) vMiss[dev[i]]++;
     }
   }
   r.requests += n;

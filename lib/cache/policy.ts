@@ -38,7 +38,13 @@ export interface Policy {
 }
 
 /** A policy constructor. */
-export type PolicyFactory = (options: PolicyOptions) => Policy;
+export type PolicyFactory = ((options: PolicyOptions) => Policy) & {
+  /**
+   * True when the policy needs each request's next-use index (the future, as OPT does): the models then compute it
+   * in a pre-pass (or take it from an oracleGeneral trace). Absent means false.
+   */
+  readonly needsFuture?: boolean;
+};
 
 /** Raised when every resident entry is pinned: the requester has to wait (the seed model checks before asking). */
 export class NoVictimError extends Error {

@@ -87,6 +87,31 @@ export function formatReport(report: CacheSimReport): string {
       }
     }
   }
+  const byVolume = report.results.filter((r) => r.volumes && r.volumes.length > 1);
+  if (byVolume.length > 0) {
+    const seed = report.model === "seed";
+    const header = ["policy", "size", "volume", "requests", "hits", "misses", "miss ratio"];
+    if (seed) header.push("disk R", "disk W");
+    out.push("\nby volume:");
+    out.push(formatTable(
+      header,
+      byVolume.flatMap((r) =>
+        r.volumes!.map((v) => {
+          const row: (string | number)[] = [
+            seed ? `${r.policy}/${r.scheduler}/${r.writeback}` : r.policy,
+            r.cacheSize,
+            v.volume,
+            v.requests,
+            v.hits,
+            v.misses,
+            pct(v.missRatio),
+          ];
+          if (seed) row.push(v.diskReads ?? 0, v.diskWrites ?? 0);
+          return row;
+        })
+      ),
+    ));
+  }
   if (report.mrc) {
     const pts = report.mrc.points;
     const step = Math.max(1, Math.ceil(pts.length / 16));

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { VolumeRow } from "./volumes.ts";
+
 /** What a result row of either model reports. */
 export interface ResultCounts {
   /** Eviction policy: its canonical name, or the name given with a custom `policyFactory`. */
@@ -33,10 +35,12 @@ export interface ResultCounts {
   reads: number;
   /** Write requests. */
   writes: number;
+  /** The same figures by volume, when the trace has more than one volume. */
+  volumes?: VolumeRow[];
 }
 
 /** The counters of a result row, all zero. */
-export type ZeroCounts = Omit<ResultCounts, "policy" | "scheduler" | "writeback" | "cacheSize">;
+export type ZeroCounts = Omit<ResultCounts, "policy" | "scheduler" | "writeback" | "cacheSize" | "volumes">;
 
 /** Zeroed counters for a new row (spread right after `cacheSize`, which keeps the JSON key order). */
 export function zeroCounts(): ZeroCounts {

@@ -8,8 +8,10 @@
 import { PbxError } from "../common/mod.ts";
 import type { DiskParams } from "./disk.ts";
 import { type MrcPoint, StackDistance } from "./mrc.ts";
-import { batchKeys, computeNextUse, type ObjectResult, runObjectModel } from "./object_model.ts";
-import { policyName } from "./policies/mod.ts";
+import type { Model, ModelContext } from "./model.ts";
+import { batchKeys, computeNextUse, ObjectModel, type ObjectResult } from "./object_model.ts";
+import { SeedModel } from "./seed_sweep.ts";
+import { needsFuture, policyName } from "./policies/mod.ts";
 import { type SeedResult, SeedSim } from "./seed_model.ts";
 import { schedulerName } from "./schedulers/mod.ts";
 import { generatedSource, traceSource } from "./traces/mod.ts";
@@ -65,6 +67,11 @@ export interface CacheSimOptions {
   readExpireUs?: number;
   /** Deadline scheduler: age after which a queued write is served first (µs; default 5 000 000). */
   writeExpireUs?: number;
+  /**
+   * Debug: audit the cache keys in an extra pass (distinct keys must equal distinct parsed (volume, block) pairs)
+   * and fail with `E_INTERNAL` when they do not. On with `checkInvariants`; tests turn it on.
+   */
+  auditKeys?: boolean;
   /** Progress callback (requests done, total if known). */
   onProgress?: (done: number, total?: number) => void;
 }
@@ -111,7 +118,6 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   const source = await openSource(o);
   const sizes = o.cacheSizes.map((s) => sizeInBlocks(s, o.blockSize));
   const policies = o.policies.map(policyName);
-  let results: Result[];
   let requests = 0;
   const progress = (done: number) => {
     requests = done;
@@ -119,51 +125,26 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   };
   let sd: StackDistance | undefined;
   if (o.mrc) sd = new StackDistance(o.sample, 1 << 16);
-  if (o.model === "object") {
-    const configs = policies.flatMap((policy) => sizes.map((cacheSize) => ({ policy, cacheSize })));
-    if (sd) {
-      // one extra pass for the curve (the object model's pass is typed and tight; keep it so)
-      await mrcPass(source, sd, o.blockSize);
-    }
-    results = configs.length
-      ? await runObjectModel(source, configs, { blockSize: o.blockSize, onProgress: progress })
-      : [];
-    if (!configs.length && sd) requests = sd.requests;
-  } else {
-    const schedulers = o.schedulers.map(schedulerName);
-    const needNext = policies.includes("opt");
-    const nextUse = needNext ? await computeNextUse(source, o.blockSize) : undefined;
-    const sims: SeedSim[] = [];
-    for (const policy of policies) {
-      for (const scheduler of schedulers) {
-        for (const writeback of o.writebacks) {
-          for (const cacheSize of sizes) {
-            sims.push(
-              new SeedSim({ policy, scheduler, writeback, cacheSize }, {
-                blockSize: o.blockSize,
-                disk: o.disk,
-                threads: o.threads,
-                speed: o.speed,
-                crashAtUs: o.crashAtUs,
-                checkInvariants: o.checkInvariants,
-                readExpireUs: o.readExpireUs,
-                writeExpireUs: o.writeExpireUs,
-              }),
-            );
-          }
-        }
-      }
-    }
-    let idx = 0;
-    const mrc = sd && mrcFeeder(sd, source.unit, o.blockSize);
-    for await (const b of source.batches()) {
-      for (const sim of sims) sim.feed(b, source.unit === "object", { nextUse, base: idx });
-      mrc?.(b);
-      idx += b.n;
-      progress(idx);
-    }
-    results = sims.map((s) => s.finish());
+  const nextUse = needsFuture(policies) ? await computeNextUse(source, o.blockSize) : undefined;
+  const context: ModelContext = { unit: source.unit, volumes: source.volumes, nextUse };
+  const model: Model<Result> = o.model === "object"
+    ? new ObjectModel(
+      policies.flatMap((policy) => sizes.map((cacheSize) => ({ policy, cacheSize }))),
+      context,
+      o.blockSize,
+    )
+    : new SeedModel(seedSims(o, policies, sizes), context);
+  let idx = 0;
+  const mrc = sd && mrcFeeder(sd, source.unit, o.blockSize, source.volumes);
+  for await (const b of source.batches()) {
+    model.feed(b, idx);
+    mrc?.(b);
+    idx += b.n;
+    progress(idx);
   }
+  model.finish();
+  const results = model.result();
+  if (o.auditKeys || o.checkInvariants) await auditKeys(source, o.blockSize);
   if (requests === 0 && o.trace) {
     const skipped = source.skipped ? ` (${source.skipped} malformed lines skipped)` : "";
     throw new PbxError("E_PARSE", `${o.trace}: no requests found${skipped}; is --format right?`);
@@ -184,14 +165,67 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   return report;
 }
 
-async function mrcPass(source: TraceSource, sd: StackDistance, blockSize: number): Promise<void> {
-  const feed = mrcFeeder(sd, source.unit, blockSize);
-  for await (const b of source.batches()) feed(b);
+/** One seed-model simulation per policy × scheduler × write-back × size. */
+function seedSims(o: CacheSimOptions, policies: readonly string[], sizes: readonly number[]): SeedSim[] {
+  const sims: SeedSim[] = [];
+  for (const policy of policies) {
+    for (const scheduler of o.schedulers.map(schedulerName)) {
+      for (const writeback of o.writebacks) {
+        for (const cacheSize of sizes) {
+          sims.push(
+            new SeedSim({ policy, scheduler, writeback, cacheSize }, {
+              blockSize: o.blockSize,
+              disk: o.disk,
+              threads: o.threads,
+              speed: o.speed,
+              crashAtUs: o.crashAtUs,
+              checkInvariants: o.checkInvariants,
+              readExpireUs: o.readExpireUs,
+              writeExpireUs: o.writeExpireUs,
+            }),
+          );
+        }
+      }
+    }
+  }
+  return sims;
+}
+
+/**
+ * The debug assertion behind {@linkcode CacheSimOptions.auditKeys}: replay the trace's key path and compare the
+ * distinct keys with the distinct (volume, block) pairs the parser produced. Fewer keys than pairs means two
+ * blocks share a key — a bug that would print an impossible miss ratio.
+ */
+export async function auditKeys(source: TraceSource, blockSize: number): Promise<void> {
+  const keySet = new Set<number>();
+  const pairs = new Set<string>();
+  const keyOptions = { unit: source.unit, blockSize, volumes: source.volumes };
+  let keys = new Float64Array(0);
+  for await (const b of source.batches()) {
+    if (keys.length < b.n) keys = new Float64Array(b.n);
+    batchKeys(b, keys, keyOptions);
+    for (let i = 0; i < b.n; i++) {
+      keySet.add(keys[i]);
+      const block = source.unit === "object" ? b.addr[i] : Math.floor(b.addr[i] / blockSize);
+      pairs.add(`${source.unit === "object" ? 0 : b.dev[i]}/${block}`);
+    }
+  }
+  if (keySet.size !== pairs.size) {
+    throw new PbxError(
+      "E_INTERNAL",
+      `cache keys merged blocks: ${keySet.size} distinct keys for ${pairs.size} distinct (volume, block) pairs`,
+    );
+  }
 }
 
 /** A function that feeds one batch's cache keys to `sd` (reusing one key buffer across batches). */
-function mrcFeeder(sd: StackDistance, unit: AddressUnit, blockSize: number): (b: RequestBatch) => void {
-  const keyOptions = { unit, blockSize };
+function mrcFeeder(
+  sd: StackDistance,
+  unit: AddressUnit,
+  blockSize: number,
+  volumes?: readonly string[],
+): (b: RequestBatch) => void {
+  const keyOptions = { unit, blockSize, volumes };
   let keys = new Float64Array(0);
   return (b) => {
     if (keys.length < b.n) keys = new Float64Array(b.n);

@@ -30,7 +30,8 @@ import { DiskModel, type DiskParams } from "./disk.ts";
 import { grown } from "./grow.ts";
 import { Histogram } from "./histogram.ts";
 import { KeyMap } from "./keymap.ts";
-import { DEVICE_SPAN } from "./keys.ts";
+import { keySpace } from "./keys.ts";
+import { VolumeCounter } from "./volumes.ts";
 import { policyFactory, policyName } from "./policies/mod.ts";
 import { NoVictimError, type Policy, type PolicyFactory } from "./policy.ts";
 import { type ResultCounts, setRatios, zeroCounts } from "./result.ts";
@@ -180,6 +181,9 @@ export class SeedSim {
   readonly #map: KeyMap;
   readonly #key: Float64Array;
   readonly #dev: Int32Array;
+  readonly #span: number;
+  /** Per-volume requests, misses and disk I/O (read by the driver for multi-volume traces). */
+  readonly volumeCounts: VolumeCounter = new VolumeCounter();
   readonly #block: Float64Array;
   readonly #flags: Uint8Array;
   readonly #users: Int32Array;
@@ -248,6 +252,7 @@ export class SeedSim {
     this.#cfg = config;
     this.#opts = options;
     this.#bs = options.blockSize ?? 4096;
+    this.#span = keySpace(this.#bs).span;
     const c = config.cacheSize;
     if (!(c >= 1)) throw new PbxError("E_USAGE", `cache size must be at least one block`);
     this.#cap = c;
@@ -500,6 +505,7 @@ export class SeedSim {
       r.reads++;
       this.#readLat.add(lat);
     }
+    this.volumeCounts.request(this.#tDev[t], this.#tAnyMiss[t] !== 0);
     if (this.#tAnyMiss[t]) {
       r.misses++;
       r.missBytes += bytes;
@@ -559,7 +565,7 @@ export class SeedSim {
   // ---------------------------------------------------------------- block operations
 
   #keyOf(t: number): number {
-    return this.#tDev[t] * DEVICE_SPAN + this.#tBlock[t];
+    return this.#tDev[t] * this.#span + this.#tBlock[t];
   }
 
   /** Returns true when the block is done, false when the thread blocked. */
@@ -854,6 +860,7 @@ export class SeedSim {
     const key = this.#key[s];
     if (io.write[id]) {
       this.#r.diskWrites++;
+      this.volumeCounts.disk(this.#dev[s], true);
       if (this.#check) {
         this.#setDiskVersion(key, io.version[id]);
         if (this.#cfg.writeback.mode === "writethrough") this.#setAcked(key, io.version[id]);
@@ -863,6 +870,7 @@ export class SeedSim {
       this.#setFlags(s, this.#flags[s] & ~WRITE_PENDING);
     } else {
       this.#r.diskReads++;
+      this.volumeCounts.disk(this.#dev[s], false);
       this.#version[s] = this.#diskVersion(key);
       if (this.#check) this.#checkRead(s);
       this.#setFlags(s, (this.#flags[s] & ~READ_PENDING) | VALID);

@@ -15,7 +15,8 @@
  */
 
 import { assertEquals } from "../_util/assert.ts";
-import { generatedSource, runObjectModel } from "../../lib/cache/mod.ts";
+import { generatedSource, runObjectModel, traceSource } from "../../lib/cache/mod.ts";
+import { BS, msrText, workload } from "./trace_writers.ts";
 
 interface RefCase {
   gen: string;
@@ -144,3 +145,53 @@ for (const c of LIBCACHESIM_REFERENCE) {
     assertEquals(mismatches, []);
   });
 }
+
+/**
+ * A multi-volume MSR trace (six volumes `hm_0`, `hm_1`, `src1_2`, `web_0`, `proj_4`, `prxy_0` reusing the same
+ * block numbers, Windows-filetime timestamps, 200 000 requests) against cachesim. The trace is
+ * `msrText(workload(MSR_VOLUMES, 200_000, 2007, 30_000))` from ./trace_writers.ts, written to `msr6.csv`. cachesim's
+ * csv reader takes one column as the object id, so the same requests were given to it with the id column
+ * `hostname_disk_offset` (a string it hashes): `awk -F, '{print $1","$2"_"$3"_"$5","$6}' msr6.csv > msr6_lcs.csv`,
+ * then `cachesim msr6_lcs.csv csv lru,fifo,arc,s3fifo 500,5000,20000 --ignore-obj-size 1 -t
+ * "time-col=1,obj-id-col=2,obj-size-col=3,delimiter=,,has-header=false,obj-id-is-num=false"` (libCacheSim aa0fc40,
+ * with the `n_miss` printf widening described above). pbxkit reads `msr6.csv` itself, as `--format msr`.
+ */
+export const LIBCACHESIM_MSR_REFERENCE: [string, number, number, number][] = [
+  ["lru", 500, 153248, 0.7662],
+  ["lru", 5000, 80427, 0.4021],
+  ["lru", 20000, 67808, 0.3390],
+  ["fifo", 500, 158742, 0.7937],
+  ["fifo", 5000, 92486, 0.4624],
+  ["fifo", 20000, 71168, 0.3558],
+  ["arc", 500, 114471, 0.5724],
+  ["arc", 5000, 77627, 0.3881],
+  ["arc", 20000, 67249, 0.3362],
+  ["s3fifo", 500, 114874, 0.5744],
+  ["s3fifo", 5000, 77869, 0.3893],
+  ["s3fifo", 20000, 67709, 0.3385],
+];
+
+/** The volumes of the MSR reference trace. */
+export const MSR_VOLUMES = ["hm_0", "hm_1", "src1_2", "web_0", "proj_4", "prxy_0"];
+
+Deno.test("multi-volume MSR trace: object model equals libCacheSim cachesim exactly", async () => {
+  const path = await Deno.makeTempFile({ prefix: "pbxkit-msr6-", suffix: ".csv" });
+  try {
+    await Deno.writeTextFile(path, msrText(workload(MSR_VOLUMES, 200_000, 2007, 30_000)));
+    const source = await traceSource(path, { format: "msr" });
+    const configs = LIBCACHESIM_MSR_REFERENCE.map(([policy, cacheSize]) => ({ policy, cacheSize }));
+    const results = await runObjectModel(source, configs, { blockSize: BS });
+    const mismatches: string[] = [];
+    results.forEach((r, i) => {
+      const [policy, size, misses, ratio] = LIBCACHESIM_MSR_REFERENCE[i];
+      assertEquals(r.requests, 200_000);
+      if (r.misses !== misses) mismatches.push(`${policy}@${size}: pbxkit ${r.misses} misses, cachesim ${misses}`);
+      const printed = Number(r.missRatio.toFixed(4));
+      if (Math.abs(printed - ratio) > 1e-9) mismatches.push(`${policy}@${size}: ratio ${printed} vs ${ratio}`);
+    });
+    assertEquals(mismatches, []);
+    assertEquals([...source.volumes!].sort(), [...MSR_VOLUMES].sort());
+  } finally {
+    await Deno.remove(path);
+  }
+});

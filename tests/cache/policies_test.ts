@@ -10,6 +10,7 @@ import { assert, assertAlmostEquals, assertEquals, assertThrows } from "../_util
 import {
   generatedSource,
   KeyMap,
+  needsFuture,
   NoVictimError,
   POLICIES,
   Prng,
@@ -135,4 +136,10 @@ Deno.test("SHARDS at a 10% sample stays within 3 points of the exact curve on a 
   const lru = await runObjectModel(generatedSource(spec), sizes.map((cacheSize) => ({ policy: "lru", cacheSize })));
   const approx = shards.curve(sizes);
   sizes.forEach((s, i) => assertAlmostEquals(approx[i].missRatio, lru[i].missRatio, 0.03, `SHARDS at ${s}`));
+});
+
+Deno.test("policies declare needsFuture on their factory (only OPT), and the registry answers by name or alias", () => {
+  assertEquals(Object.keys(POLICIES).filter((n) => POLICIES[n].needsFuture === true), ["opt"]);
+  assert(needsFuture(["lru", "belady"]));
+  assert(!needsFuture(["lru", "arc", "2q", "s3fifo"]));
 });

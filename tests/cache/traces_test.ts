@@ -8,7 +8,8 @@
  */
 
 import { assert, assertEquals, assertMatch, assertRejects } from "../_util/assert.ts";
-import { sh, testWith } from "../_util/mod.ts";
+import { runCli, sh, testWith } from "../_util/mod.ts";
+import { msrText, workload } from "./trace_writers.ts";
 import { PbxError } from "../../lib/common/mod.ts";
 import {
   generatedSource,
@@ -73,7 +74,8 @@ Events (8,0): 6 entries
 Deno.test("MSR Cambridge: filetime to µs, Read/Write, bytes, disks kept apart, CRLF", async () => {
   await withTemp(async (dir) => {
     await Deno.writeTextFile(`${dir}/hm_0.csv`, MSR);
-    const r = await collectAll(await traceSource(`${dir}/hm_0.csv`, { format: "msr" }));
+    const source = await traceSource(`${dir}/hm_0.csv`, { format: "msr" });
+    const r = await collectAll(source);
     assertEquals(r.length, 3);
     assertEquals(r.map((x) => x.op), [0, 1, 1]);
     assertEquals(r.map((x) => x.addr), [3154152448, 3154152448, 1024]);
@@ -82,6 +84,7 @@ Deno.test("MSR Cambridge: filetime to µs, Read/Write, bytes, disks kept apart, 
     assert(Math.abs(r[1].time - 1332052.6) < 2, `time ${r[1].time}`);
     assertEquals(r[0].dev, r[1].dev);
     assert(r[0].dev !== r[2].dev, "disk 0 and disk 1 are different devices");
+    assertEquals(source.volumes, ["hm_1", "hm_0"]);
     assertEquals(await sniffFormat(`${dir}/hm_0.csv`), "msr");
   });
 });
@@ -101,9 +104,11 @@ Deno.test("SPC/UMass: sectors to bytes, r/w in either case, seconds to µs", asy
 Deno.test("blkparse: queue events of reads and writes only; summaries ignored", async () => {
   await withTemp(async (dir) => {
     await Deno.writeTextFile(`${dir}/sda.txt`, BLKPARSE);
-    const r = await collectAll(await traceSource(`${dir}/sda.txt`, { format: "blkparse" }));
+    const source = await traceSource(`${dir}/sda.txt`, { format: "blkparse" });
+    const r = await collectAll(source);
     assertEquals(r.length, 2);
-    assertEquals(r[0], { time: 0, dev: (8 << 12) | 0, addr: 3417048 * 512, size: 8 * 512, op: 1 });
+    assertEquals(r[0], { time: 0, dev: 0, addr: 3417048 * 512, size: 8 * 512, op: 1 });
+    assertEquals(source.volumes?.[r[0].dev], "8,0");
     assertEquals(r[1].op, 0);
     assertEquals(r[1].size, 16 * 512);
     assert(r[0].dev !== r[1].dev);
@@ -259,4 +264,27 @@ Deno.test("a long trace streams in memory proportional to the cache, not the tra
   assertEquals(r.requests, 3_000_000);
   // 3M requests would take ≥ 24 MB as one array of keys; the stream keeps one 64k-request batch
   assert(grown < 24 * 2 ** 20, `RSS grew ${(grown / 2 ** 20).toFixed(1)} MiB`);
+});
+
+Deno.test("format sniffing on a trace larger than one 4 MiB read leaves no read in flight to fail later", async () => {
+  const path = await Deno.makeTempFile({ prefix: "pbxkit-sniff-", suffix: ".csv" });
+  try {
+    await Deno.writeTextFile(path, msrText(workload(["hm_0", "src1_2"], 120_000, 3)));
+    assert((await Deno.stat(path)).size > 4 << 20);
+    const r = await runCli([
+      "cache-sim",
+      "--trace",
+      path,
+      "--model",
+      "object",
+      "--policy",
+      "lru",
+      "--cache-size",
+      "100",
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    assertMatch(r.stdout, /120000 requests/);
+  } finally {
+    await Deno.remove(path);
+  }
 });

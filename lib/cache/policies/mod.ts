@@ -31,6 +31,14 @@ export const POLICIES: Readonly<Record<string, PolicyFactory>> = {
   opt,
 };
 
+/** The policies the seed model compares when `--policy` is absent (the object model runs every policy). */
+export const DEFAULT_SEED_POLICIES: readonly string[] = ["lru", "fifo", "clock", "arc", "s3fifo", "opt"];
+
+/** True when any of the named policies declares `needsFuture` (next-use indices must be computed). */
+export function needsFuture(names: readonly string[]): boolean {
+  return names.some((n) => policyFactory(n).needsFuture === true);
+}
+
 const ALIASES: Record<string, string> = { "2q": "twoq", belady: "opt", "s3-fifo": "s3fifo" };
 
 /** Canonical policy name for a user-given name; throws E_USAGE for an unknown one. */
@@ -38,7 +46,12 @@ export function policyName(name: string): string {
   const n = name.trim().toLowerCase();
   const canon = ALIASES[n] ?? n;
   if (!(canon in POLICIES)) {
-    throw new PbxError("E_USAGE", `unknown policy '${name}' (one of ${Object.keys(POLICIES).join(", ")}, 2q)`);
+    throw new PbxError(
+      "E_USAGE",
+      `unknown policy '${name}' (one of ${Object.keys(POLICIES).join(", ")}; aliases ${
+        Object.keys(ALIASES).join(", ")
+      })`,
+    );
   }
   return canon;
 }

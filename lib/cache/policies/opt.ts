@@ -156,3 +156,4 @@ export class Opt implements Policy {
 export function opt(options: PolicyOptions): Policy {
   return new Opt(options);
 }
+opt.needsFuture = true;

@@ -19,7 +19,7 @@ export interface RequestBatch {
   n: number;
   /** Request time in microseconds from the trace's first request (NaN when the trace has no times). */
   time: Float64Array;
-  /** Device (disk number, ASU, major:minor hash); 0 when the trace has one device. */
+  /** Dense volume id (index into {@linkcode TraceSource.volumes}, interned as first seen); 0 with one volume. */
   dev: Int32Array;
   /** Byte offset (`unit` "byte") or object id (`unit` "object"). */
   addr: Float64Array;
@@ -55,6 +55,11 @@ export interface TraceSource {
   readonly unit: AddressUnit;
   /** Total requests if known in advance (generators, oracle files), for the progress bar. */
   readonly total?: number;
+  /**
+   * Volume names by dense id (`hm_0`, `8,16`, `asu1`, a fio file name), filled as batches are read; empty for
+   * single-volume formats.
+   */
+  readonly volumes?: readonly string[];
   /** Malformed lines skipped so far (with `skipBad`). */
   readonly skipped: number;
   /** The batches. The same batch object may be returned every time. */

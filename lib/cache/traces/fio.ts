@@ -8,6 +8,7 @@
  */
 
 import { type RequestBatch, WRITE } from "./batch.ts";
+import { VolumeTable } from "../keys.ts";
 import type { Scan } from "./lines.ts";
 import { LINE_BAD, LINE_IGNORED, LINE_REQUEST, type LineParser } from "./text.ts";
 
@@ -15,13 +16,20 @@ import { LINE_BAD, LINE_IGNORED, LINE_REQUEST, type LineParser } from "./text.ts
 export function fioParser(): LineParser {
   let version = 0;
   let seq = 0;
-  const files = new Map<string, number>();
+  const volumes = new VolumeTable();
   let lastName = new Uint8Array(0);
   let lastDev = -1;
   const ends = new Int32Array(6);
   return {
     format: "fio",
     unit: "byte",
+    volumes,
+    reset() {
+      version = 0;
+      seq = 0;
+      lastName = new Uint8Array(0);
+      lastDev = -1;
+    },
     expected: "'fio version 2|3 iolog' then '[time] file read|write offset length'",
     parse(s: Scan, b: RequestBatch, i: number, lineNo: number): number {
       if (version === 0) {
@@ -64,10 +72,7 @@ export function fioParser(): LineParser {
       for (let k = 0; same && k < lastName.length; k++) same = buf[nameStart + k] === lastName[k];
       if (!same) {
         lastName = buf.slice(nameStart, nameEnd);
-        const name = new TextDecoder().decode(lastName);
-        let dev = files.get(name);
-        if (dev === undefined) files.set(name, dev = files.size);
-        lastDev = dev;
+        lastDev = volumes.intern(new TextDecoder().decode(lastName));
       }
       b.time[i] = t;
       b.dev[i] = lastDev;

@@ -20,6 +20,10 @@ export function lcsCsvParser(): LineParser {
     format: "lcs-csv",
     unit: "object",
     expected: "time,obj_id,obj_size[,op] (or a header naming the columns)",
+    reset() {
+      first = true;
+      cols = { time: 0, id: 1, size: 2, op: 3, next: -1 };
+    },
     parse(s: Scan, b: RequestBatch, i: number): number {
       if (first) {
         first = false;

@@ -51,11 +51,11 @@ export async function traceSource(path: string, options: TraceSourceOptions = {}
   const o = { skipBad: options.skipBad };
   switch (format) {
     case "msr":
-      return textSource(path, msrParser, o);
+      return textSource(path, msrParser(), o);
     case "spc":
-      return textSource(path, spcParser, o);
+      return textSource(path, spcParser(), o);
     case "blkparse":
-      return textSource(path, blkparseParser, o);
+      return textSource(path, blkparseParser(), o);
     case "fio":
       return textSource(path, fioParser(), o);
     case "lcs-csv":

@@ -75,8 +75,8 @@ export async function* prefetch(
     }
     return n;
   };
+  let pending = fill(cur);
   try {
-    let pending = fill(cur);
     for (;;) {
       const n = await pending;
       if (n === 0) break;
@@ -87,6 +87,9 @@ export async function* prefetch(
       yield ready.subarray(0, n);
     }
   } finally {
+    // A consumer that stops early (format sniffing reads one chunk) leaves a read in flight: closing the file
+    // cancels it, and its rejection must not surface as an uncaught error.
+    pending.catch(() => {});
     try {
       file.close();
     } catch { /* already closed */ }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { checkOffset } from "../keys.ts";
 import { osErrorReason, PbxError, toPbxError } from "../../common/mod.ts";
 import { newBatch, type TraceSource } from "./batch.ts";
 import { openTrace } from "./open.ts";
@@ -39,6 +40,7 @@ export function oracleSource(path: string): TraceSource {
       const put = (dv: DataView, o: number) => {
         const ts = dv.getUint32(o, true);
         const lo = dv.getUint32(o + 4, true), hi = dv.getUint32(o + 8, true);
+        if (hi >= 0x200000) tooBig(path, hi * 4294967296 + lo);
         if (t0 !== t0) t0 = ts;
         b.time[i] = (ts - t0) * 1e6;
         b.addr[i] = hi * 4294967296 + lo;
@@ -75,6 +77,7 @@ export function oracleSource(path: string): TraceSource {
             const ts = words[w];
             if (t0 !== t0) t0 = ts;
             time[i] = (ts - t0) * 1e6;
+            if (words[w + 2] >= 0x200000) tooBig(path, words[w + 2] * 4294967296 + words[w + 1]);
             addr[i] = words[w + 2] * 4294967296 + words[w + 1];
             size[i] = words[w + 3];
             const nhi = words[w + 5] | 0;
@@ -119,6 +122,12 @@ export function oracleSource(path: string): TraceSource {
       }
     },
   };
+}
+
+/** An object id of 2^53 or more is not exact in a JS number: refuse it rather than merge objects. */
+function tooBig(path: string, id: number): never {
+  checkOffset(id, "object id", path);
+  throw new Error("unreachable");
 }
 
 /**

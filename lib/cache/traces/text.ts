@@ -7,6 +7,7 @@
  */
 
 import { PbxError } from "../../common/mod.ts";
+import { checkOffset, OFFSET_LIMIT, type VolumeTable } from "../keys.ts";
 import { type AddressUnit, newBatch, type RequestBatch, type TraceSource } from "./batch.ts";
 import { Scan, splitLines } from "./lines.ts";
 import { openTrace } from "./open.ts";
@@ -22,6 +23,10 @@ export interface LineParser {
   readonly unit: AddressUnit;
   /** What a good line looks like (for error messages). */
   readonly expected: string;
+  /** Forget per-read state (a header seen, a version line) before a new read of the file; volumes are kept. */
+  reset?(): void;
+  /** The volumes the parser interned (multi-volume formats). */
+  readonly volumes?: VolumeTable;
   /**
    * Parse the line in `s` into slot `i` of `b` (time in µs, any origin). Returns LINE_REQUEST, LINE_IGNORED
    * (header, comment, another action) or LINE_BAD.
@@ -42,6 +47,7 @@ export function textSource(path: string, parser: LineParser, options: TextSource
   return {
     name: path,
     unit: parser.unit,
+    volumes: parser.volumes?.names ?? [],
     get skipped() {
       return state.skipped;
     },
@@ -57,10 +63,12 @@ async function* read(
 ): AsyncGenerator<RequestBatch> {
   const opened = await openTrace(path);
   state.skipped = 0; // a count of the file's lines, however many passes read it
+  parser.reset?.();
   const b = newBatch();
   const cap = b.time.length;
   const s = new Scan();
   let lineNo = 0;
+  const byte = parser.unit === "byte";
   let t0 = NaN;
   let i = 0;
   for await (const lines of splitLines(opened.chunks)) {
@@ -70,7 +78,14 @@ async function* read(
       const st = starts[k], en = ends[k];
       if (en <= st) continue;
       s.reset(buf, st, en);
-      const r = parser.parse(s, b, i, lineNo);
+      let r = parser.parse(s, b, i, lineNo);
+      if (r === LINE_REQUEST && !s.bad) {
+        const a = b.addr[i], end = byte ? a + b.size[i] : a;
+        if (a < 0 || b.size[i] < 0) r = LINE_BAD;
+        else if (a >= OFFSET_LIMIT || end > OFFSET_LIMIT) {
+          checkOffset(Math.max(a, end), byte ? "end offset" : "object id", `${path}:${lineNo}`);
+        }
+      }
       if (r === LINE_REQUEST && !s.bad) {
         const t = b.time[i];
         if (t0 !== t0 && t === t) t0 = t;
