@@ -15,7 +15,7 @@ export type { NodePool } from "./nodes.ts";
 export type { ResultCounts } from "./result.ts";
 export type { Compression, OpenedTrace } from "./traces/open.ts";
 export * from "./disk.ts";
-export * from "./writeback.ts";
+export * from "./writeback/mod.ts";
 export * from "./seed_model.ts";
 export * from "./object_model.ts";
 export * from "./mrc.ts";

@@ -17,7 +17,7 @@ import { schedulerName } from "./schedulers/mod.ts";
 import { generatedSource, traceSource } from "./traces/mod.ts";
 import type { AddressUnit, RequestBatch, TraceSource } from "./traces/batch.ts";
 import { DEFAULT_GENERATOR, formatGeneratorSpec } from "./traces/generators.ts";
-import type { WritebackParams } from "./writeback.ts";
+import type { WritebackSpec } from "./writeback/mod.ts";
 
 /** A `--cache-size` item: a count of blocks/objects or bytes. */
 export interface CacheSizeSpec {
@@ -44,7 +44,7 @@ export interface CacheSimOptions {
   /** Schedulers (seed model). */
   schedulers: string[];
   /** Write-back policies (seed model). */
-  writebacks: WritebackParams[];
+  writebacks: WritebackSpec[];
   /** Cache sizes. */
   cacheSizes: CacheSizeSpec[];
   /** Block size in bytes. */

@@ -38,7 +38,7 @@ import { type ResultCounts, setRatios, zeroCounts } from "./result.ts";
 import { IoTable, type Scheduler, schedulerName, SCHEDULERS } from "./schedulers/mod.ts";
 import { EventQueue } from "./sim.ts";
 import type { RequestBatch } from "./traces/batch.ts";
-import { writebackLabel, type WritebackParams } from "./writeback.ts";
+import type { WritebackHost, WritebackPolicy, WritebackSpec } from "./writeback/mod.ts";
 
 /** Entry flags (the user's, plus DIRTY for periodic write-back). */
 export const VALID = 1, READ_PENDING = 2, WRITE_PENDING = 4, FILL_PENDING = 8, IN_USE = 16, DIRTY = 32;
@@ -54,7 +54,7 @@ export interface SeedConfig {
   /** I/O scheduler. */
   scheduler: string;
   /** Write-back policy. */
-  writeback: WritebackParams;
+  writeback: WritebackSpec;
   /** Cache entries (blocks). */
   cacheSize: number;
   /** Use this policy constructor instead of looking `policy` up (extensions, tests of the invariant checker). */
@@ -176,6 +176,8 @@ export class SeedSim {
   readonly #diskList: DiskState[] = [];
   readonly #schedName: string;
   readonly #check: boolean;
+  readonly #wb: WritebackPolicy;
+  readonly #wbHost: WritebackHost;
 
   // entries
   readonly #map: KeyMap;
@@ -233,7 +235,6 @@ export class SeedSim {
   #lastArrival = NaN;
   #clock0 = 0;
   #idle: number;
-  #flushScheduled = false;
   #ended = false;
   #crashRecorded = false;
 
@@ -275,6 +276,8 @@ export class SeedSim {
     this.#freeTop = c;
     if (this.#check) this.#vIndex = new KeyMap(1024);
     this.#idle = options.threads && options.threads > 0 ? options.threads : Infinity;
+    this.#wb = config.writeback.create();
+    this.#wbHost = this.#makeWritebackHost();
     this.#policy = (config.policyFactory ?? policyFactory(config.policy))({
       capacity: c,
       pinned: (k) => this.#isPinned(this.#map.get(k)),
@@ -283,7 +286,7 @@ export class SeedSim {
     this.#r = {
       policy: config.policyFactory ? config.policy : policyName(config.policy),
       scheduler: this.#schedName,
-      writeback: writebackLabel(config.writeback),
+      writeback: config.writeback.label,
       model: "seed",
       cacheSize: c,
       ...zeroCounts(),
@@ -379,7 +382,7 @@ export class SeedSim {
     this.#advance(t);
     ev.pop();
     if (ev.kind === EV_DISK_DONE) this.#diskDone(ev.a, ev.b);
-    else if (ev.kind === EV_FLUSH) this.#flushTick();
+    else if (ev.kind === EV_FLUSH) this.#wb.tick(this.#wbHost);
     this.#drainRunnable();
   }
 
@@ -461,7 +464,7 @@ export class SeedSim {
     this.#tBytes[t] = bytes;
     this.#active++;
     if (this.#idle !== Infinity) this.#idle--;
-    this.#ensureFlushTick();
+    this.#wb.onRequest(this.#wbHost);
     this.#run(t);
   }
 
@@ -542,13 +545,8 @@ export class SeedSim {
     else this.#slotWaitHead = t;
     this.#slotWaitTail = t;
     this.#slotWaiters++;
-    // With periodic write-back, dirty blocks are not queued yet: queue the oldest so the wait ends.
-    for (let s = this.#dHead; s >= 0; s = this.#dNext[s]) {
-      if (this.#flags[s] & DIRTY) {
-        this.#queueDirty(s);
-        break;
-      }
-    }
+    // Dirty blocks (periodic write-back) are not queued yet: queue the oldest so the wait ends.
+    this.#wbHost.flushOldestDirty();
   }
 
   #wakeSlotWaiters(): void {
@@ -637,28 +635,9 @@ export class SeedSim {
   }
 
   #applyWrite(t: number, slot: number): boolean {
-    const mode = this.#cfg.writeback.mode;
-    const f = this.#flags[slot];
     const v = ++this.#verCounter;
     this.#version[slot] = v;
-    if (mode === "periodic") {
-      if (f & DIRTY) this.#r.writesAbsorbed++;
-      else this.#setFlags(slot, f | DIRTY);
-      this.#ack(slot, v);
-      // after the end-of-trace sync, late writes of requests still in flight are synced at once
-      if (this.#ended && this.#flags[slot] & DIRTY) this.#queueDirty(slot);
-      else this.#ensureFlushTick();
-      return true;
-    }
-    this.#setFlags(slot, f | WRITE_PENDING);
-    this.#queueIo(slot, true);
-    if (mode === "seed") {
-      this.#ack(slot, v);
-      return true;
-    }
-    // write-through: acknowledged when the disk write completes
-    this.#waitOn(t, slot, RESUME_CONTINUE);
-    return false;
+    return this.#wb.onWrite(this.#wbHost, t, slot, v);
   }
 
   /** Get a free entry for `key`: the policy admits it, evicting an unpinned victim if needed; -1 = wait. */
@@ -781,23 +760,62 @@ export class SeedSim {
     this.#queueIo(s, true);
   }
 
-  #ensureFlushTick(): void {
-    if (this.#flushScheduled || this.#cfg.writeback.mode !== "periodic") return;
-    this.#flushScheduled = true;
-    this.#ev.at(this.#ev.now + this.#cfg.writeback.intervalUs, EV_FLUSH);
+  /** Queue the disk write of slot `s` (dirty or freshly written). */
+  #queueWrite(s: number): void {
+    const f = this.#flags[s];
+    if (f & DIRTY) this.#queueDirty(s);
+    else {
+      this.#setFlags(s, f | WRITE_PENDING);
+      this.#queueIo(s, true);
+    }
   }
 
-  #flushTick(): void {
-    this.#flushScheduled = false;
-    const expire = this.#cfg.writeback.expireUs;
-    const now = this.#ev.now;
-    for (let s = this.#dHead; s >= 0;) {
-      const next = this.#dNext[s];
-      if (now - this.#dirtySince[s] < expire) break;
-      if (this.#flags[s] & DIRTY) this.#queueDirty(s);
-      s = next;
-    }
-    if (!this.#ended || this.#dirtyCount > 0) this.#ensureFlushTick();
+  /** The model as seen by its write-back policy. */
+  #makeWritebackHost(): WritebackHost {
+    // deno-lint-ignore no-this-alias
+    const sim = this;
+    return {
+      get now() {
+        return sim.#ev.now;
+      },
+      get ended() {
+        return sim.#ended;
+      },
+      get dirtyCount() {
+        return sim.#dirtyCount;
+      },
+      markDirty: (s) => {
+        const f = this.#flags[s];
+        if (f & DIRTY) {
+          this.#r.writesAbsorbed++;
+          return false;
+        }
+        this.#setFlags(s, f | DIRTY);
+        return true;
+      },
+      isDirty: (s) => (this.#flags[s] & DIRTY) !== 0,
+      queueWrite: (s) => this.#queueWrite(s),
+      ack: (s, v) => this.#ack(s, v),
+      waitForWrite: (t, s) => this.#waitOn(t, s, RESUME_CONTINUE),
+      flushDirtyOlderThan: (ageUs) => {
+        const now = this.#ev.now;
+        for (let s = this.#dHead; s >= 0;) {
+          const next = this.#dNext[s];
+          if (now - this.#dirtySince[s] < ageUs) break;
+          if (this.#flags[s] & DIRTY) this.#queueDirty(s);
+          s = next;
+        }
+      },
+      flushOldestDirty: () => {
+        for (let s = this.#dHead; s >= 0; s = this.#dNext[s]) {
+          if (this.#flags[s] & DIRTY) {
+            this.#queueDirty(s);
+            break;
+          }
+        }
+      },
+      tickAt: (at) => this.#ev.at(at, EV_FLUSH),
+    };
   }
 
   // ---------------------------------------------------------------- disks
@@ -863,7 +881,7 @@ export class SeedSim {
       this.volumeCounts.disk(this.#dev[s], true);
       if (this.#check) {
         this.#setDiskVersion(key, io.version[id]);
-        if (this.#cfg.writeback.mode === "writethrough") this.#setAcked(key, io.version[id]);
+        if (this.#wb.ackOnDisk) this.#setAcked(key, io.version[id]);
       }
       if (io.version[id] === this.#version[s]) this.#clean(s);
       else this.#violation(`block ${key}: written version ${io.version[id]} but cache holds ${this.#version[s]}`);
@@ -894,7 +912,7 @@ export class SeedSim {
       (f & WRITE_PENDING && !(f & VALID)) ||
       (f & DIRTY && !(f & VALID)) ||
       (f & DIRTY && f & WRITE_PENDING) ||
-      (f & DIRTY && this.#cfg.writeback.mode !== "periodic");
+      (f & DIRTY && !this.#wb.keepsDirty);
     if (bad) this.#violation(`block ${this.#key[s]}: impossible flags ${flagNames(f)}`);
   }
 
