@@ -96,6 +96,7 @@ export function cacheSimCommand(): Command {
       "pbxkit cache-sim --policy lru,arc --cache-size 500,3000",
       "pbxkit cache-sim --trace hm_0.csv.gz --format msr --scheduler first-pending,clook,deadline --writeback seed,periodic,writethrough --crash-at 10m",
       "pbxkit cache-sim --trace t.oracleGeneral --model object --policy lru,arc,s3fifo --cache-size 1000,10000 --json",
+      "pbxkit cache-sim --gen zipf,objects=1M,requests=10M --model object --policy lru,arc,s3fifo --cache-size 10000,20000,50000,100000,200000,500000 --jobs 2",
       "pbxkit cache-sim --gen zipf,alpha=1.0,objects=1M,requests=10M --model object --policy lru,s3fifo --mrc --sample 0.01 --chart mrc.svg",
     ],
   })
@@ -129,6 +130,10 @@ export function cacheSimCommand(): Command {
     )
     .option("--threads <n>", "closed loop with N threads (default: replay at the trace's timestamps)")
     .option("--speed <x>", "replay timestamps X times faster", "1")
+    .option(
+      "--jobs <n>",
+      "worker threads for the sweep (configurations dealt round-robin; the trace is read once); default: the cores",
+    )
     .option("--crash-at <duration>", "report acknowledged writes not on disk at this simulated time (e.g. 90s)")
     .option("--read-expire <duration>", "deadline scheduler: read expiry", "500ms")
     .option("--write-expire <duration>", "deadline scheduler: write expiry", "5s")
@@ -169,7 +174,10 @@ export function cacheSimCommand(): Command {
       if (writebacks.length === 0) throw usageError("--writeback: give at least one write-back policy");
       const threads = opts.threads === undefined ? 0 : parsePositive("--threads")(opts.threads);
       if (!Number.isInteger(threads)) throw usageError("--threads must be an integer");
+      const jobs = opts.jobs === undefined ? (navigator.hardwareConcurrency || 1) : parsePositive("--jobs")(opts.jobs);
+      if (!Number.isInteger(jobs)) throw usageError("--jobs must be an integer");
       const o: CacheSimOptions = {
+        jobs,
         trace: opts.trace,
         format: opts.format,
         gen: opts.gen,

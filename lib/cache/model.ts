@@ -21,10 +21,14 @@ export interface ModelContext {
 
 /** A simulation model over one trace: any number of configurations, one streamed pass. */
 export interface Model<R extends ResultCounts = ResultCounts> {
-  /** Replay one batch; `base` is the index in the trace of its first request. */
-  feed(batch: RequestBatch, base: number): void;
+  /**
+   * Replay one batch; `base` is the index in the trace of its first request. A model that works off the thread
+   * (the parallel sweep) returns a promise when it must be awaited before the next batch; the batch may be reused
+   * as soon as `feed` returns.
+   */
+  feed(batch: RequestBatch, base: number): void | Promise<void>;
   /** End of trace: drain whatever is pending (write-backs, queued I/O). Called once. */
-  finish(): void;
+  finish(): void | Promise<void>;
   /** One row per configuration, after `finish()`. */
   result(): R[];
 }

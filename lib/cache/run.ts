@@ -9,10 +9,11 @@ import { PbxError } from "../common/mod.ts";
 import type { DiskParams } from "./disk.ts";
 import { type MrcPoint, StackDistance } from "./mrc.ts";
 import type { Model, ModelContext } from "./model.ts";
-import { batchKeys, computeNextUse, ObjectModel, type ObjectResult } from "./object_model.ts";
-import { SeedModel } from "./seed_sweep.ts";
+import { batchKeys, computeNextUse } from "./object_model.ts";
+import { ParallelModel } from "./parallel.ts";
 import { needsFuture, policyName } from "./policies/mod.ts";
-import { type SeedResult, SeedSim } from "./seed_model.ts";
+import type { SeedOptions } from "./seed_model.ts";
+import { buildModel, type Result, type SeedJobConfig, type SweepJob } from "./sweep_job.ts";
 import { schedulerName } from "./schedulers/mod.ts";
 import { generatedSource, traceSource } from "./traces/mod.ts";
 import type { AddressUnit, RequestBatch, TraceSource } from "./traces/batch.ts";
@@ -72,12 +73,16 @@ export interface CacheSimOptions {
    * and fail with `E_INTERNAL` when they do not. On with `checkInvariants`; tests turn it on.
    */
   auditKeys?: boolean;
+  /**
+   * Worker threads for the sweep (default 1: this thread). With N > 1 the configurations are dealt to N workers
+   * (at most one per configuration); the trace is still read once, and the rows are the same as with one.
+   */
+  jobs?: number;
   /** Progress callback (requests done, total if known). */
   onProgress?: (done: number, total?: number) => void;
 }
 
-/** One result row. */
-export type Result = SeedResult | ObjectResult;
+export type { Result } from "./sweep_job.ts";
 
 /** What a run returns. */
 export interface CacheSimReport {
@@ -127,22 +132,19 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   if (o.mrc) sd = new StackDistance(o.sample, 1 << 16);
   const nextUse = needsFuture(policies) ? await computeNextUse(source, o.blockSize) : undefined;
   const context: ModelContext = { unit: source.unit, volumes: source.volumes, nextUse };
-  const model: Model<Result> = o.model === "object"
-    ? new ObjectModel(
-      policies.flatMap((policy) => sizes.map((cacheSize) => ({ policy, cacheSize }))),
-      context,
-      o.blockSize,
-    )
-    : new SeedModel(seedSims(o, policies, sizes), context);
-  let idx = 0;
   const mrc = sd && mrcFeeder(sd, source.unit, o.blockSize, source.volumes);
-  for await (const b of source.batches()) {
-    model.feed(b, idx);
-    mrc?.(b);
-    idx += b.n;
-    progress(idx);
+  const job = sweepJob(o, policies, sizes);
+  const jobs = Math.min(o.jobs ?? 1, job.configs.length);
+  const model: Model<Result> & { close?(): void } = jobs > 1
+    ? new ParallelModel(job, context, { jobs })
+    : buildModel(job, context);
+  try {
+    await replay(model, source, (b) => {
+      mrc?.(b);
+    }, progress);
+  } finally {
+    model.close?.();
   }
-  model.finish();
   const results = model.result();
   if (o.auditKeys || o.checkInvariants) await auditKeys(source, o.blockSize);
   if (requests === 0 && o.trace) {
@@ -165,30 +167,52 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   return report;
 }
 
-/** One seed-model simulation per policy × scheduler × write-back × size. */
-function seedSims(o: CacheSimOptions, policies: readonly string[], sizes: readonly number[]): SeedSim[] {
-  const sims: SeedSim[] = [];
+/** Feed every batch of `source` to `model` (and to `also`), then finish it. */
+async function replay(
+  model: Model<Result>,
+  source: TraceSource,
+  also: (b: RequestBatch) => void,
+  progress: (done: number) => void,
+): Promise<void> {
+  let idx = 0;
+  for await (const b of source.batches()) {
+    const wait = model.feed(b, idx);
+    also(b);
+    if (wait) await wait;
+    idx += b.n;
+    progress(idx);
+  }
+  await model.finish();
+}
+
+/** The sweep as data: one configuration per policy × size (object), or policy × scheduler × write-back × size. */
+function sweepJob(o: CacheSimOptions, policies: readonly string[], sizes: readonly number[]): SweepJob {
+  if (o.model === "object") {
+    return {
+      model: "object",
+      blockSize: o.blockSize,
+      configs: policies.flatMap((policy) => sizes.map((cacheSize) => ({ policy, cacheSize }))),
+    };
+  }
+  const configs: SeedJobConfig[] = [];
   for (const policy of policies) {
     for (const scheduler of o.schedulers.map(schedulerName)) {
       for (const writeback of o.writebacks) {
-        for (const cacheSize of sizes) {
-          sims.push(
-            new SeedSim({ policy, scheduler, writeback, cacheSize }, {
-              blockSize: o.blockSize,
-              disk: o.disk,
-              threads: o.threads,
-              speed: o.speed,
-              crashAtUs: o.crashAtUs,
-              checkInvariants: o.checkInvariants,
-              readExpireUs: o.readExpireUs,
-              writeExpireUs: o.writeExpireUs,
-            }),
-          );
-        }
+        for (const cacheSize of sizes) configs.push({ policy, scheduler, writeback: writeback.text, cacheSize });
       }
     }
   }
-  return sims;
+  const options: SeedOptions = {
+    blockSize: o.blockSize,
+    disk: o.disk,
+    threads: o.threads,
+    speed: o.speed,
+    crashAtUs: o.crashAtUs,
+    checkInvariants: o.checkInvariants,
+    readExpireUs: o.readExpireUs,
+    writeExpireUs: o.writeExpireUs,
+  };
+  return { model: "seed", options, configs };
 }
 
 /**

@@ -28,5 +28,5 @@ export function parseWriteback(text: string): WritebackSpec {
   if (!factory) {
     throw new PbxError("E_USAGE", `--writeback: unknown '${name}' (${Object.keys(WRITEBACKS).join(", ")})`);
   }
-  return factory.parse(pairs);
+  return { ...factory.parse(pairs), text };
 }

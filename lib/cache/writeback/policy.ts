@@ -54,6 +54,8 @@ export interface WritebackPolicy {
 export interface WritebackSpec {
   /** Policy name (`seed`, `periodic`, `writethrough`, ...). */
   readonly name: string;
+  /** The `--writeback` item it was parsed from (parsing it again gives the same spec: workers do). */
+  readonly text: string;
   /** Short label for tables and JSON, e.g. `periodic(30s)`. */
   readonly label: string;
   /** A new instance for one simulation. */
@@ -69,5 +71,5 @@ export interface WritebackFactory {
   /** One line for `--help`. */
   readonly describe: string;
   /** Parse `key=value` options (already split); throws E_USAGE on unknown keys or bad values. */
-  parse(pairs: readonly string[]): WritebackSpec;
+  parse(pairs: readonly string[]): Omit<WritebackSpec, "text">;
 }
