@@ -12,6 +12,10 @@
  * column `hostname_disk_offset` (its csv reader takes one id column); miss ratios side by side, wall and CPU time.
  * `--only msr` runs just that cell.
  *
+ * A sweep cell (`--only sweep` for just it): lru, arc, s3fifo x 6 sizes (10k..500k) on the same zipf trace,
+ * pbxkit `--jobs 2` (and `--jobs 1` for the speed-up) against `cachesim ... --num-thread 2`, wall, CPU, peak memory
+ * and every miss ratio compared.
+ *
  * @module
  */
 
@@ -90,6 +94,14 @@ export async function run(args: string[]): Promise<void> {
     }
   }
   if (!cachesimOk) console.log(`cachesim: ABSENT (${absentWhy}); only pbxkit's column is measured`);
+  if (argValue(args, "--only") === "sweep") {
+    try {
+      await sweepCell({ cli, config, dir, trace, requests, cachesim: cachesimOk ? cachesim : undefined });
+    } finally {
+      if (!args.includes("--keep")) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+    return;
+  }
 
   const rows: (string | number)[][] = [];
   const data: Record<string, unknown>[] = [];
@@ -185,6 +197,7 @@ export async function run(args: string[]): Promise<void> {
       data.push(entry);
       groups.push(group);
     }
+    await sweepCell({ cli, config, dir, trace, requests, cachesim: cachesimOk ? cachesim : undefined });
   } finally {
     if (!args.includes("--keep")) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
@@ -209,6 +222,82 @@ export async function run(args: string[]): Promise<void> {
   } finally {
     await Deno.remove(msrDir, { recursive: true }).catch(() => {});
   }
+}
+
+const SWEEP_POLICIES = ["lru", "arc", "s3fifo"];
+const SWEEP_SIZES = [10000, 20000, 50000, 100000, 200000, 500000];
+
+/** The sweep cell (see the module comment): one run each, pbxkit --jobs 1 and 2, cachesim --num-thread 2. */
+async function sweepCell(
+  o: { cli: string; config: string; dir: string; trace: string; requests: number; cachesim?: string },
+): Promise<void> {
+  const sweep = ["--policy", SWEEP_POLICIES.join(","), "--cache-size", SWEEP_SIZES.join(",")];
+  const rows: (string | number)[][] = [];
+  const miss = new Map<string, number[]>();
+  const note = (impl: string, t: { wall: number; cpu: number; rssKiB: number }) =>
+    rows.push([impl, t.wall.toFixed(2), t.cpu.toFixed(2), (t.rssKiB / 1024).toFixed(0)]);
+  const pb: Record<number, { wall: number; cpu: number; rssKiB: number }> = {};
+  for (const jobs of [1, 2]) {
+    const t = await timed(cacheSimArgv(o, [
+      "--trace",
+      o.trace,
+      "--format",
+      "oracle",
+      "--model",
+      "object",
+      ...sweep,
+      "--jobs",
+      String(jobs),
+      "--json",
+    ]));
+    pb[jobs] = t;
+    note(`pbxkit --jobs ${jobs}`, t);
+    for (const r of JSON.parse(t.stdout).results as { policy: string; cacheSize: number; missRatio: number }[]) {
+      const k = `${r.policy}/${r.cacheSize}`;
+      miss.set(k, [...(miss.get(k) ?? []).slice(0, jobs - 1), r.missRatio]);
+    }
+  }
+  rows.push(["pbxkit --jobs 1 / --jobs 2", ratio(pb[1].wall, pb[2].wall), "", ""]);
+  let same = "n/a";
+  if (o.cachesim) {
+    const c = await timed([
+      o.cachesim,
+      o.trace,
+      "oracleGeneral",
+      SWEEP_POLICIES.join(","),
+      SWEEP_SIZES.join(","),
+      "--ignore-obj-size",
+      "1",
+      "--num-thread",
+      "2",
+    ], o.dir);
+    note("cachesim --num-thread 2", c);
+    rows.push([
+      "cachesim / pbxkit --jobs 2",
+      ratio(c.wall, pb[2].wall),
+      ratio(c.cpu, pb[2].cpu),
+      ratio(pb[2].rssKiB, c.rssKiB) + " (pbxkit/cachesim)",
+    ]);
+    // e.g. "zipf.oracleGeneral  LRU cache size 10000, 10000000 req, miss ratio 0.3050, byte miss ratio 0.3050"
+    let matched = 0, equal = 0;
+    for (const m of c.stdout.matchAll(/\b([A-Za-z0-9-]+)\s+cache size\s+(\d+)\S*\s+\d+ req, miss ratio ([\d.]+)/g)) {
+      const mine = miss.get(`${m[1].toLowerCase().replace("-", "")}/${m[2]}`);
+      if (!mine) continue;
+      matched++;
+      if (mine[1].toFixed(4) === Number(m[3]).toFixed(4)) equal++;
+    }
+    same = `${equal}/${matched} of ${miss.size} miss ratios equal to 4 places`;
+  }
+  const jobsSame = [...miss.values()].every((v) => v.length === 2 && v[0] === v[1]);
+  printTable(
+    `sweep: ${
+      SWEEP_POLICIES.join(",")
+    } x ${SWEEP_SIZES.length} sizes, ${o.requests} requests (one run each; wall and ` +
+      `CPU incl. start-up and trace reading); --jobs 1 and 2 rows ${jobsSame ? "identical" : "DIFFERENT"}; ` +
+      `vs cachesim: ${same}`,
+    ["impl", "wall s", "CPU s", "peak RSS MiB"],
+    rows,
+  );
 }
 
 /** argv of `pbxkit cache-sim ARGS` run from this checkout. */
