@@ -326,11 +326,8 @@ function parseListener(cfg: TomlConfig, t: Record<string, unknown>, at: TomlPath
   });
   const l: ListenerConfig = { hostname: host, port };
   if ((t.tls_cert === undefined) !== (t.tls_key === undefined)) {
-    throw configError(
-      cfg,
-      [...at, t.tls_cert === undefined ? "tls_key" : "tls_cert"],
-      "needs tls_cert and tls_key together",
-    );
+    const [given, other] = t.tls_cert === undefined ? ["tls_key", "tls_cert"] : ["tls_cert", "tls_key"];
+    throw configError(cfg, [...at, given], `needs ${other} as well`);
   }
   if (t.tls_cert !== undefined) l.tlsFiles = { cert: String(t.tls_cert), key: String(t.tls_key) };
   if (t.redirect !== undefined) {
