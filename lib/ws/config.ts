@@ -305,11 +305,13 @@ function checkTable(
 
 /** Run a value check with the key as its label; its error gets the file and line in front. */
 function inFile<T>(cfg: TomlConfig, path: TomlPath, check: (label: string) => T): T {
+  const label = tomlPathText(path);
   try {
-    return check(tomlPathText(path));
+    return check(label);
   } catch (err) {
     if (!(err instanceof PbxError)) throw err;
-    throw configError(cfg, path, `is wrong: ${err.message}`, err.code);
+    const why = err.message.startsWith(`${label}: `) ? err.message.slice(label.length + 2) : err.message;
+    throw configError(cfg, path, `is wrong: ${why}`, err.code);
   }
 }
 
