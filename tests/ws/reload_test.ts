@@ -3,7 +3,7 @@
 // one with one log line; the plain listener redirects to https; connects during reloads are counted.
 import tls from "node:tls";
 import { assert, assertEquals, assertMatch } from "../_util/assert.ts";
-import { cliArgv, Proc, selfSignedCert, waitFor } from "../_util/mod.ts";
+import { cliArgv, denoRunArgv, Proc, ROOT, selfSignedCert, sh, testWith, waitFor } from "../_util/mod.ts";
 import { connect, dialNodeTls, startWsServe, type WebSocket } from "../../lib/ws/mod.ts";
 
 /** The serial number of the certificate a fresh TLS handshake on `port` gets (node:tls, hex upper case). */
@@ -195,3 +195,74 @@ Deno.test({
     }
   },
 });
+
+testWith(
+  "ws-serve reload under 16 concurrent connectors (own netns): none reset with tcp_migrate_req=1, bounded with 0",
+  { root: true, tools: ["ip", "openssl", "sysctl"] },
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "pbxkit-reload-ns-" });
+    const ns = `pbxkit-rl-${Deno.pid}`;
+    await sh(["ip", "netns", "add", ns]);
+    try {
+      await sh(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
+      const { cert, key } = await selfSignedCert(dir, { serial: "0x3003" });
+      await Deno.writeTextFile(
+        `${dir}/ws.toml`,
+        `echo = true\n[[listen]]\naddress = "127.0.0.1:0"\ntls_cert = "${cert}"\ntls_key = "${key}"\n`,
+      );
+      const results: Record<string, { ok: number; failed: number; reloads: number }> = {};
+      for (const migrate of ["1", "0"]) {
+        await sh(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", `net.ipv4.tcp_migrate_req=${migrate}`]);
+        const srv = new Proc([
+          "ip",
+          "netns",
+          "exec",
+          ns,
+          ...cliArgv(["ws-serve", "--config", `${dir}/ws.toml`, "--json"]),
+        ]);
+        try {
+          const line = await waitFor(() => proc1(srv), { timeoutMs: 30_000, what: `ws-serve in ${ns}: ${srv.stderr}` });
+          const port = JSON.parse(line).port as number;
+          const load = new Proc([
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            ...denoRunArgv(`${ROOT}/tests/ws/_connect_loop.ts`, [String(port), "16", "3000"]),
+          ]);
+          await waitFor(() => load.stderr.includes("load started"), { timeoutMs: 30_000, what: "the load to start" });
+          let reloads = 0;
+          for (; reloads < 10; reloads++) {
+            srv.child.kill("SIGHUP");
+            await new Promise((r) => setTimeout(r, 150));
+          }
+          const st = await load.done;
+          assertEquals(st.code, 0, load.stderr);
+          const r = JSON.parse(load.stdout.trim());
+          await waitFor(() => countOf(srv.stderr, /SIGHUP: reloaded/) === reloads, {
+            what: "reloads",
+            timeoutMs: 10_000,
+          });
+          results[migrate] = { ok: r.ok, failed: r.failed, reloads };
+          assert(r.ok > 100, `only ${r.ok} connects: ${JSON.stringify(r)}`);
+          for (const e of Object.keys(r.errors)) assertEquals(e, "ECONNRESET", JSON.stringify(r.errors));
+        } finally {
+          await srv.stop();
+        }
+      }
+      console.log(
+        `tcp_migrate_req=1: ${JSON.stringify(results["1"])}; tcp_migrate_req=0: ${JSON.stringify(results["0"])}`,
+      );
+      assertEquals(results["1"].failed, 0, "with tcp_migrate_req=1 the old socket's queue moves to the new one");
+      // without it: at most what was in flight at each swap (one per connector)
+      assert(results["0"].failed <= results["0"].reloads * 16, JSON.stringify(results["0"]));
+    } finally {
+      await sh(["ip", "netns", "del", ns], { check: false });
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+function proc1(p: Proc): string | undefined {
+  return p.stdout.split("\n").find((l) => l.startsWith("{"));
+}
