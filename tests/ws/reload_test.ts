@@ -139,6 +139,16 @@ Deno.test({
       assertMatch(fail2, /ws\.toml:4: 'max_conections' is not a known key/);
       assertEquals(await roundTrip(sipWs, "OPTIONS"), "OPTIONS");
 
+      // --- a listener added: needs a restart, one line, nothing changes ---
+      await Deno.writeTextFile(cfg, configText() + `\n[[listen]]\naddress = "127.0.0.1:0"\n`);
+      proc.child.kill("SIGHUP");
+      await waitFor(() => countOf(proc.stderr, /SIGHUP: reload failed/) === 3, {
+        timeoutMs: 10_000,
+        what: "failure 3",
+      });
+      assertMatch(proc.stderr.split("\n").filter((l) => /reload failed/.test(l))[2], /restart ws-serve/);
+      assertEquals(await peerSerial(port), "2002");
+
       // --- a good config change applies to new connections only: max_message 200 bytes ---
       await Deno.writeTextFile(cfg, configText('max_message = "200"'));
       proc.child.kill("SIGHUP");
