@@ -68,7 +68,7 @@ export function wsServeCommand(): Command {
         return r.join(", ");
       };
       const listeners = service.listeners.map((l) => ({
-        url: l.server.url("/"),
+        url: l.spec.redirect ? l.server.url("/").replace(/^ws:/, "http:") : l.server.url("/"),
         host: l.server.addr.hostname,
         port: l.server.addr.port,
         tls: l.server.secure,
@@ -90,7 +90,7 @@ export function wsServeCommand(): Command {
       } else {
         for (const l of listeners.filter((l) => !l.redirect)) console.log(`listening on ${l.url} (${roles(config)})`);
         for (const l of listeners.filter((l) => l.redirect)) {
-          console.log(`redirecting http://${l.url.slice("ws://".length)} to https`);
+          console.log(`redirecting ${l.url} to https`);
         }
       }
 

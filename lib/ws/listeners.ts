@@ -106,7 +106,17 @@ export interface ReloadResult {
   listeners: number;
 }
 
-function openTls(hostname: string, port: number, tls: { cert: string; key: string }): Deno.TlsListener {
+/**
+ * Open a TLS listener that a reload can join. `SO_REUSEPORT` would also let a second ws-serve (same user) share the
+ * port without a word, so a first listener (`probe`) checks with a plain bind that nothing holds the port yet.
+ */
+function openTls(
+  hostname: string,
+  port: number,
+  tls: { cert: string; key: string },
+  probe = false,
+): Deno.TlsListener {
+  if (probe && port !== 0) closeQuietly(openPlain(hostname, port));
   try {
     return Deno.listenTls({
       hostname,
@@ -165,7 +175,7 @@ export class WsService {
     try {
       for (const [i, l] of config.listeners.entries()) {
         const pem = pems[i];
-        sockets.push(pem ? openTls(l.hostname, l.port, pem) : openPlain(l.hostname, l.port));
+        sockets.push(pem ? openTls(l.hostname, l.port, pem, true) : openPlain(l.hostname, l.port));
       }
     } catch (err) {
       for (const s of sockets) closeQuietly(s);

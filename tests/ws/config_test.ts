@@ -87,6 +87,9 @@ Deno.test("ws config: bad keys, types and values name the file, the line and the
     ['[[listen]]\naddress = ":80"\nredirect = "ftp"\n', /^ws\.toml:3: 'listen\[0\]\.redirect' must be "https"/],
     ['origins = ["https://pbx.example.com/x"]\n', /^ws\.toml:1: 'origins' is wrong: .*not an origin/],
     ["echo = true\nwebphone = \n", /^ws\.toml:2: /], // a TOML syntax error: the parser's line
+    ['echo = true\nlisten = [{ address = ":80", tls = 1 }]\n', /^ws\.toml:2: 'listen\[0\]\.tls' is not a known key/],
+    ["echo = true\n[x]\nlisten = 1\n", /^ws\.toml:2: 'x' is not a known key/],
+    ["\n[echo]\na = 1\n", /^ws\.toml:2: 'echo' must be true or false, not a table$/],
     ['[[proxy]]\npath = "/a"\nupstream = "ws://h/"\n[[proxy]]\npath = "/a"\nupstream = "ws://g/"\n', /given twice/],
   ];
   for (const [text, re] of cases) {

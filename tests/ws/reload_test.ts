@@ -3,7 +3,7 @@
 // one with one log line; the plain listener redirects to https; connects during reloads are counted.
 import tls from "node:tls";
 import { assert, assertEquals, assertMatch } from "../_util/assert.ts";
-import { cliArgv, denoRunArgv, Proc, ROOT, selfSignedCert, sh, testWith, waitFor } from "../_util/mod.ts";
+import { cliArgv, denoRunArgv, Proc, ROOT, runCli, selfSignedCert, sh, testWith, waitFor } from "../_util/mod.ts";
 import { connect, dialNodeTls, startWsServe, type WebSocket } from "../../lib/ws/mod.ts";
 
 /** The serial number of the certificate a fresh TLS handshake on `port` gets (node:tls, hex upper case). */
@@ -87,6 +87,20 @@ Deno.test({
       const port: number = info.listeners[0].port, plainPort: number = info.listeners[1].port;
       assertEquals([info.listeners[0].tls, info.listeners[1].redirect], [true, true]);
       assertEquals(await peerSerial(port), "1001");
+      // SO_REUSEPORT must not let a second ws-serve share the port unnoticed
+      const second = await runCli([
+        "ws-serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "--tls-cert",
+        a.cert,
+        "--tls-key",
+        a.key,
+      ]);
+      assertEquals(second.code, 1, second.stderr);
+      assertMatch(second.stderr.trim(), /cannot listen on 127\.0\.0\.1:\d+: address already in use \[E_NETWORK\]$/);
 
       const dial = dialNodeTls({ ca: certA + certB });
       const echoWs = await connect(`wss://127.0.0.1:${port}/`, { dial });
