@@ -20,17 +20,20 @@
  * @module
  */
 
-import { parse as parseToml } from "smol-toml";
 import {
-  openRead,
-  osErrorReason,
+  configError,
+  isTomlTable,
   parseDuration,
   parseHostPort,
   parseIntIn,
   parseList,
   parsePort,
   parseSize,
-  PbxError,
+  parseTomlConfig,
+  readConfigText,
+  type TomlConfig,
+  type TomlPath,
+  tomlTypeName,
   usageError,
 } from "../common/mod.ts";
 import { type Cidr, parseCidr, parseIp } from "./net/addr.ts";
@@ -175,14 +178,7 @@ const TOML_KEYS: Record<string, keyof RawSettings> = {
 
 /** Read a TOML config file into raw settings. Throws `E_PARSE` with the parser's message, `E_USAGE` on bad keys. */
 export async function readConfigFile(path: string): Promise<RawSettings> {
-  const { file } = await openRead(path, { what: "--config" });
-  let text: string;
-  try {
-    text = new TextDecoder().decode(await new Response(file.readable).arrayBuffer());
-  } catch (err) {
-    throw new PbxError("E_INVALID_INPUT", `cannot read --config '${path}': ${osErrorReason(err)}`, { cause: err });
-  }
-  return parseConfigText(text, path);
+  return parseConfigText(await readConfigText(path, "--config"), path);
 }
 
 /** Keys whose TOML value must be a string (not a number, table or array). */
@@ -190,7 +186,8 @@ const STRING_KEYS = new Set(["interface", "backend", "scope", "state", "socket",
 /** Keys that take a list (an array, or one value). */
 const LIST_KEYS = new Set(["pbx", "exempt", "methods", "ports", "notify_cmd"]);
 
-function checkTomlType(source: string, key: string, v: unknown): void {
+function checkTomlType(config: TomlConfig, path: TomlPath, v: unknown): void {
+  const key = String(path[path.length - 1]);
   const scalar = (x: unknown) => typeof x === "string" || (typeof x === "number" && Number.isFinite(x));
   let ok: boolean;
   if (STRING_KEYS.has(key)) ok = typeof v === "string";
@@ -205,34 +202,27 @@ function checkTomlType(source: string, key: string, v: unknown): void {
       : LIST_KEYS.has(key)
       ? "a string, a number or an array of them"
       : "a string or a number";
-    const got = Array.isArray(v)
-      ? "an array"
-      : v instanceof Date
-      ? "a date"
-      : v === null
-      ? "null"
-      : typeof v === "object"
-      ? "a table"
-      : `a ${typeof v}`;
-    throw usageError(`${source}: '${key}' must be ${want}, not ${got}`);
+    throw configError(config, path, `must be ${want}, not ${tomlTypeName(v)}`);
   }
 }
 
 /** Parse TOML config text (sans-I/O part of {@linkcode readConfigFile}). */
 export function parseConfigText(text: string, source = "config"): RawSettings {
-  let doc: Record<string, unknown>;
-  try {
-    doc = parseToml(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new PbxError("E_PARSE", `${source}: ${(err as Error).message.split("\n")[0]}`);
-  }
+  const config = parseTomlConfig(text, source);
+  let doc = config.data;
   // allow a [ban] table or top-level keys
-  if (doc.ban && typeof doc.ban === "object" && !Array.isArray(doc.ban)) doc = doc.ban as Record<string, unknown>;
+  const table: string[] = [];
+  if (isTomlTable(doc.ban)) {
+    doc = doc.ban;
+    table.push("ban");
+  }
   const out: RawSettings = {};
   for (const [k, v] of Object.entries(doc)) {
     const key = TOML_KEYS[k];
-    if (!key) throw usageError(`${source}: unknown key '${k}' (known: ${Object.keys(TOML_KEYS).join(", ")})`);
-    checkTomlType(source, k, v);
+    if (!key) {
+      throw configError(config, [...table, k], `is not a known key (known: ${Object.keys(TOML_KEYS).join(", ")})`);
+    }
+    checkTomlType(config, [...table, k], v);
     const asList = (x: unknown): string[] => {
       if (Array.isArray(x)) return x.map((e) => String(e));
       return [String(x)];

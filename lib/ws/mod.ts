@@ -83,6 +83,8 @@ export {
 } from "./socket.ts";
 export { dialNodeTls, type NodeTlsOptions } from "./node_tls.ts";
 export {
+  type ConnListener,
+  listenError,
   serve,
   type ServeOptions,
   type ServerStats,
@@ -101,4 +103,31 @@ export {
   proxyUpgrade,
 } from "./proxy.ts";
 export { type Asset, assetFiles, contentType, safeSegments, staticFiles } from "./static.ts";
-export { echo, startWsServe, wsServeConfig, type WsServeOptions, type WsServeSettings } from "./service.ts";
+export {
+  checkDirectory,
+  echo,
+  readPem,
+  startWsServe,
+  wsServeConfig,
+  type WsServeOptions,
+  wsServeOptions,
+  type WsServeSettings,
+} from "./service.ts";
+export {
+  defaultWsServeConfig,
+  type ListenerConfig,
+  loadWsServeConfig,
+  parseWsServeToml,
+  resolveWsServeConfig,
+  type WsServeConfig,
+  type WsServeFlags,
+  type WsServeLayer,
+} from "./config.ts";
+export {
+  type ReloadResult,
+  type RunningListener,
+  SwappableListener,
+  WsService,
+  type WsServiceOptions,
+} from "./listeners.ts";
+export { httpsRedirect, redirectHost } from "./redirect.ts";

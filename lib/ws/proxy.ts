@@ -24,6 +24,8 @@ export interface ProxyRoute {
   path: string;
   /** Upstream WebSocket URL. */
   upstream: URL;
+  /** Subprotocols passed to this upstream (default: the server's `subprotocols`, else what the client offered). */
+  subprotocols?: string[];
 }
 
 /** Parse `PATH=ws://host:port/path` (throws `E_USAGE`). */

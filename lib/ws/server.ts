@@ -49,8 +49,22 @@ export interface UpgradeAnswer {
   handler?: (ws: WebSocket) => void | Promise<void>;
 }
 
+/** What the server accepts connections from: a `Deno.Listener`, or one that swaps sockets (listeners.ts). */
+export interface ConnListener {
+  /** The bound address. */
+  readonly addr: Deno.Addr;
+  /** The next connection. */
+  accept(): Promise<Deno.Conn>;
+  /** Stop listening. */
+  close(): void;
+}
+
 /** Options for {@linkcode serve}. */
 export interface ServeOptions {
+  /** Accept from this listener instead of listening on `hostname`/`port`/`tls` (it is closed on shutdown). */
+  listener?: ConnListener;
+  /** With `listener`: it is a TLS listener (`wss://` URLs, `X-Forwarded-Proto: https`). */
+  secure?: boolean;
   /** Address to bind (default 127.0.0.1). */
   hostname?: string;
   /** Port (default 8080; 0 picks a free one). */
@@ -112,8 +126,8 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
   /** Resolves when the server has stopped and every connection ended. */
   readonly finished: Promise<void>;
 
-  readonly #listener: Deno.Listener;
-  readonly #opts: ServeOptions;
+  readonly #listener: ConnListener;
+  #opts: ServeOptions;
   readonly #sockets = new Set<Deno.Conn>();
   readonly #websockets = new Set<WebSocket>();
   #pending: WebSocket[] = [];
@@ -129,27 +143,19 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
     this.#opts = options;
     const hostname = options.hostname ?? "127.0.0.1";
     const port = options.port ?? 8080;
-    this.secure = options.tls !== undefined;
+    this.secure = options.listener ? options.secure === true : options.tls !== undefined;
     try {
-      this.#listener = options.tls
-        ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key, alpnProtocols: ["http/1.1"] })
-        : Deno.listen({ hostname, port });
+      const tls = options.tls;
+      this.#listener = options.listener ??
+        (tls
+          ? Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key, alpnProtocols: ["http/1.1"] })
+          : Deno.listen({ hostname, port }));
     } catch (err) {
-      if (err instanceof Deno.errors.AddrInUse) {
-        throw new PbxError("E_NETWORK", `cannot listen on ${hostname}:${port}: address already in use`, { cause: err });
-      }
-      if (options.tls && !(err instanceof Deno.errors.PermissionDenied)) {
-        throw new PbxError("E_INVALID_INPUT", `cannot start TLS: ${(err as Error).message}`, { cause: err });
-      }
-      const code = err instanceof Deno.errors.PermissionDenied ? "E_PERMISSION" : "E_NETWORK";
-      throw new PbxError(code, `cannot listen on ${hostname}:${port}: ${osErrorReason(err)}`, { cause: err });
+      throw listenError(err, { hostname, port, tls: options.tls !== undefined });
     }
     this.addr = this.#listener.addr as Deno.NetAddr;
     this.finished = new Promise((r) => this.#resolveFinished = r);
-    const idle = options.idleTimeout ?? 120_000;
-    if (idle > 0) {
-      this.#idleTimer = setInterval(() => this.#checkIdle(idle), Math.max(50, Math.min(1000, idle / 4)));
-    }
+    this.#startIdleTimer();
     options.onListen?.(this.addr);
     this.#acceptLoop();
   }
@@ -158,6 +164,25 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
   url(path = "/"): string {
     const host = this.addr.hostname.includes(":") ? `[${this.addr.hostname}]` : this.addr.hostname;
     return `${this.secure ? "wss" : "ws"}://${host}:${this.addr.port}${path}`;
+  }
+
+  /**
+   * Use new options for what comes next (limits, origins, subprotocols, deflate, handlers): connections already
+   * open keep theirs. The address, TLS material and listener stay (swap the listener for a new certificate).
+   */
+  reconfigure(options: ServeOptions): void {
+    const { hostname, port, tls, listener, secure, onListen } = this.#opts;
+    this.#opts = { ...options, hostname, port, tls, listener, secure, onListen };
+    if (!this.#stopping) this.#startIdleTimer();
+  }
+
+  #startIdleTimer(): void {
+    if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
+    this.#idleTimer = undefined;
+    const idle = this.#opts.idleTimeout ?? 120_000;
+    if (idle > 0) {
+      this.#idleTimer = setInterval(() => this.#checkIdle(idle), Math.max(50, Math.min(1000, idle / 4)));
+    }
   }
 
   /** Live counters. */
@@ -457,6 +482,23 @@ async function lingerClose(conn: Deno.Conn): Promise<void> {
   } catch { /* closed or reset */ }
   clearTimeout(timer);
   closeQuietly(conn);
+}
+
+/**
+ * The `PbxError` for a failed `Deno.listen`/`Deno.listenTls`: `E_NETWORK` (address in use, not on this host),
+ * `E_PERMISSION` (a port below 1024 without the capability), `E_INVALID_INPUT` (a certificate or key TLS rejects).
+ */
+export function listenError(err: unknown, where: { hostname: string; port: number; tls?: boolean }): PbxError {
+  if (err instanceof Deno.errors.AddrInUse) {
+    return new PbxError("E_NETWORK", `cannot listen on ${where.hostname}:${where.port}: address already in use`, {
+      cause: err,
+    });
+  }
+  if (where.tls && !(err instanceof Deno.errors.PermissionDenied)) {
+    return new PbxError("E_INVALID_INPUT", `cannot start TLS: ${(err as Error).message}`, { cause: err });
+  }
+  const code = err instanceof Deno.errors.PermissionDenied ? "E_PERMISSION" : "E_NETWORK";
+  return new PbxError(code, `cannot listen on ${where.hostname}:${where.port}: ${osErrorReason(err)}`, { cause: err });
 }
 
 /** Start a WebSocket server (see {@linkcode ServeOptions}). Throws `E_NETWORK` when the port is taken. */

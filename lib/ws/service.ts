@@ -39,6 +39,8 @@ export interface WsServeOptions extends
     | "origins"
     | "deflate"
     | "onListen"
+    | "listener"
+    | "secure"
   > {
   /** Serve the echo endpoint on every path that is not a proxy route. */
   echo?: boolean;
@@ -71,7 +73,11 @@ export function wsServeConfig(settings: WsServeSettings): WsServeOptions {
   return { ...options, tls };
 }
 
-function readPem(path: string, flag: string): string {
+/**
+ * Read a PEM file (certificate or key); `flag` names it in messages. Throws `E_NOT_FOUND`, `E_PERMISSION`, or
+ * `E_USAGE` for a directory or device.
+ */
+export function readPem(path: string, flag: string): string {
   try {
     // a directory or a device (/dev/zero would be read forever) is not a PEM file
     if (!Deno.statSync(path).isFile) throw usageError(`${flag}: '${path}' is not a regular file`);
@@ -83,7 +89,8 @@ function readPem(path: string, flag: string): string {
   }
 }
 
-function checkDirectory(path: string, flag: string): void {
+/** Check that `path` is a directory (`E_NOT_FOUND`, or `E_USAGE` when it is something else); `flag` names it. */
+export function checkDirectory(path: string, flag: string): void {
   let isDirectory: boolean;
   try {
     isDirectory = Deno.statSync(path).isDirectory;
@@ -95,12 +102,17 @@ function checkDirectory(path: string, flag: string): void {
 
 /** Start the combined server. */
 export function startWsServe(options: WsServeOptions): WebSocketServer {
+  return serve(wsServeOptions(options));
+}
+
+/** The {@linkcode serve} options of the combined server: its routing (proxy, echo, static, assets) as handlers. */
+export function wsServeOptions(options: WsServeOptions): ServeOptions {
   const proxies = options.proxies ?? [];
-  const secure = options.tls !== undefined;
+  const secure = options.tls !== undefined || options.secure === true;
   const files = options.staticDir ? staticFiles(options.staticDir) : undefined;
   const assets = options.assets ? assetFiles(options.assets) : undefined;
   const hasHttp = files !== undefined || assets !== undefined;
-  return serve({
+  return {
     ...options,
     onUpgrade: (req: HttpRequest, offered: string[]) => {
       const route = proxies.find((r) => r.path === req.path);
@@ -109,7 +121,7 @@ export function startWsServe(options: WsServeOptions): WebSocketServer {
           offered,
           secure,
           maxMessage: options.maxMessage,
-          subprotocols: options.subprotocols,
+          subprotocols: route.subprotocols ?? options.subprotocols,
         });
       }
       if (options.echo) return { handler: echo };
@@ -124,5 +136,5 @@ export function startWsServe(options: WsServeOptions): WebSocketServer {
         return errorResponse(404, `no such file ${req.path}`);
       }
       : undefined,
-  });
+  };
 }

@@ -95,6 +95,8 @@ export interface CertOptions {
   key?: "ec" | "rsa";
   /** Validity in days (default 2). */
   days?: number;
+  /** Serial number, decimal or 0x-hex (default: openssl's random one). */
+  serial?: string;
 }
 
 /** Make a throw-away self-signed certificate with openssl (argv only) as `dir/cert.pem` and `dir/key.pem`. */
@@ -119,6 +121,7 @@ export async function selfSignedCert(dir: string, options: CertOptions = {}): Pr
     `/CN=${options.cn ?? "localhost"}`,
     "-addext",
     `subjectAltName=${options.san ?? "IP:127.0.0.1,DNS:localhost"}`,
+    ...(options.serial ? ["-set_serial", options.serial] : []),
   ]);
   return { cert, key };
 }

@@ -82,13 +82,13 @@ Deno.test("ban: bad --config, --state, --socket and empty lists are one-line err
       const [args, code, re] of [
         [
           ["ban", "--pcap", `${dir}/x.pcap`, "--config", dir],
-          1,
+          2,
           /--config '.*' is not a regular file \[E_INVALID_INPUT\]$/,
         ],
         [
           ["ban", "--pcap", `${dir}/x.pcap`, "--config", `${dir}/wrong.toml`],
           2,
-          /'interface' must be a string, not a number/,
+          /wrong\.toml:1: 'interface' must be a string, not a number \[E_USAGE\]$/,
         ],
         [["ban", "--pcap", `${dir}/x.pcap`, "--methods", ""], 2, /--methods/],
         [["ban", "list", ...m, "--state", dir], 1, /cannot read state file .*: is a directory \[E_STATE\]$/],
