@@ -4,9 +4,10 @@
  * @module
  */
 
-import { Command } from "@commander-js/extra-typings";
+import { Command, Option } from "@commander-js/extra-typings";
 import config from "./deno.json" with { type: "json" };
 import { configureCommand, runCli } from "./lib/cli/mod.ts";
+import { LOG_FORMATS } from "./lib/common/mod.ts";
 import { wsServeCommand } from "./commands/ws_serve.ts";
 import { banCommand } from "./commands/ban.ts";
 import { cacheSimCommand } from "./commands/cache_sim.ts";
@@ -23,6 +24,10 @@ export function buildProgram(): Command {
       .version(config.version, "-V, --version", "print the version")
       .option("-v, --verbose", "show debug output and stack traces")
       .option("-q, --quiet", "only print warnings and errors")
+      .addOption(
+        new Option("--log-format <format>", "log lines as text or one JSON object a line (journald, Loki)")
+          .choices(LOG_FORMATS).default("text"),
+      )
       .addHelpText("after", "\nExamples:\n  $ pbxkit ws-serve --echo --port 8080\n  $ pbxkit cache-sim --help\n"),
   );
   program.addCommand(wsServeCommand());

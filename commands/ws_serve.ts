@@ -8,6 +8,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { globalFlags, newCommand } from "../lib/cli/mod.ts";
 import {
+  announce,
   collect,
   log,
   MAX_TIMER_MS,
@@ -145,7 +146,7 @@ export function wsServeCommand(): Command {
           webphone: !!assets,
         });
       } else {
-        console.log(`listening on ${url} (${roles.join(", ")})`);
+        announce(`listening on ${url} (${roles.join(", ")})`, { url, roles });
       }
 
       let stopping = false;

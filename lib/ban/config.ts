@@ -20,17 +20,18 @@
  * @module
  */
 
-import { parse as parseToml } from "smol-toml";
 import {
-  openRead,
-  osErrorReason,
+  configError,
   parseDuration,
   parseHostPort,
   parseIntIn,
   parseList,
   parsePort,
   parseSize,
-  PbxError,
+  parseTomlText,
+  readTomlFile,
+  tomlKeyLine,
+  tomlTypeName,
   usageError,
 } from "../common/mod.ts";
 import { type Cidr, parseCidr, parseIp } from "./net/addr.ts";
@@ -173,16 +174,16 @@ const TOML_KEYS: Record<string, keyof RawSettings> = {
   nice: "nice",
 };
 
-/** Read a TOML config file into raw settings. Throws `E_PARSE` with the parser's message, `E_USAGE` on bad keys. */
+/** The TOML keys a ban config may hold, in the order the default config lists them. */
+export const BAN_CONFIG_KEYS: readonly string[] = Object.keys(TOML_KEYS);
+
+/**
+ * Read a TOML config file into raw settings. Every error is one line naming the file (and the line and key when
+ * there is one), exit status 2: unreadable file, bad TOML (`E_PARSE`), unknown key, wrong type, bad value (`E_USAGE`).
+ */
 export async function readConfigFile(path: string): Promise<RawSettings> {
-  const { file } = await openRead(path, { what: "--config" });
-  let text: string;
-  try {
-    text = new TextDecoder().decode(await new Response(file.readable).arrayBuffer());
-  } catch (err) {
-    throw new PbxError("E_INVALID_INPUT", `cannot read --config '${path}': ${osErrorReason(err)}`, { cause: err });
-  }
-  return parseConfigText(text, path);
+  const f = await readTomlFile(path, { what: "--config" });
+  return parseConfigText(f.text, path);
 }
 
 /** Keys whose TOML value must be a string (not a number, table or array). */
@@ -190,7 +191,7 @@ const STRING_KEYS = new Set(["interface", "backend", "scope", "state", "socket",
 /** Keys that take a list (an array, or one value). */
 const LIST_KEYS = new Set(["pbx", "exempt", "methods", "ports", "notify_cmd"]);
 
-function checkTomlType(source: string, key: string, v: unknown): void {
+function checkTomlType(where: (key: string) => string, key: string, v: unknown): void {
   const scalar = (x: unknown) => typeof x === "string" || (typeof x === "number" && Number.isFinite(x));
   let ok: boolean;
   if (STRING_KEYS.has(key)) ok = typeof v === "string";
@@ -205,34 +206,30 @@ function checkTomlType(source: string, key: string, v: unknown): void {
       : LIST_KEYS.has(key)
       ? "a string, a number or an array of them"
       : "a string or a number";
-    const got = Array.isArray(v)
-      ? "an array"
-      : v instanceof Date
-      ? "a date"
-      : v === null
-      ? "null"
-      : typeof v === "object"
-      ? "a table"
-      : `a ${typeof v}`;
-    throw usageError(`${source}: '${key}' must be ${want}, not ${got}`);
+    throw usageError(`${where(key)}'${key}' must be ${want}, not ${tomlTypeName(v)}`);
   }
 }
 
 /** Parse TOML config text (sans-I/O part of {@linkcode readConfigFile}). */
 export function parseConfigText(text: string, source = "config"): RawSettings {
-  let doc: Record<string, unknown>;
-  try {
-    doc = parseToml(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new PbxError("E_PARSE", `${source}: ${(err as Error).message.split("\n")[0]}`);
-  }
+  let doc = parseTomlText(text, source);
   // allow a [ban] table or top-level keys
-  if (doc.ban && typeof doc.ban === "object" && !Array.isArray(doc.ban)) doc = doc.ban as Record<string, unknown>;
+  let table: string | undefined;
+  if (doc.ban && typeof doc.ban === "object" && !Array.isArray(doc.ban)) {
+    doc = doc.ban as Record<string, unknown>;
+    table = "ban";
+  }
+  const lineOf = (k: string) => tomlKeyLine(text, k, table);
+  // `FILE:LINE: ` before a message about a key
+  const where = (k: string) => {
+    const line = lineOf(k);
+    return `${source}${line ? `:${line}` : ""}: `;
+  };
   const out: RawSettings = {};
   for (const [k, v] of Object.entries(doc)) {
     const key = TOML_KEYS[k];
-    if (!key) throw usageError(`${source}: unknown key '${k}' (known: ${Object.keys(TOML_KEYS).join(", ")})`);
-    checkTomlType(source, k, v);
+    if (!key) throw usageError(`${where(k)}unknown key '${k}' (known: ${BAN_CONFIG_KEYS.join(", ")})`);
+    checkTomlType(where, k, v);
     const asList = (x: unknown): string[] => {
       if (Array.isArray(x)) return x.map((e) => String(e));
       return [String(x)];
@@ -241,6 +238,13 @@ export function parseConfigText(text: string, source = "config"): RawSettings {
     else if (key === "notifyCmd") out.notifyCmd = Array.isArray(v) ? asList(v) : String(v);
     else if (key === "methods" || key === "ports") out[key] = Array.isArray(v) ? v.join(",") : String(v);
     else (out as Record<string, string>)[key] = String(v);
+    // the value itself, alone, so that a bad one is reported with its file, line and key (flags name the flag)
+    try {
+      resolveConfig({ [key]: out[key] }, {});
+    } catch (err) {
+      const msg = (err as Error).message.replace(/^--[a-z-]+:\s*/, "");
+      throw configError(source, lineOf(k), `'${k}': ${msg}`);
+    }
   }
   return out;
 }

@@ -15,3 +15,4 @@ export * from "./svg_chart.ts";
 export * from "./process.ts";
 export * from "./fs.ts";
 export * from "./bytes.ts";
+export * from "./toml.ts";

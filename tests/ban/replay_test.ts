@@ -82,7 +82,7 @@ Deno.test("ban: bad --config, --state, --socket and empty lists are one-line err
       const [args, code, re] of [
         [
           ["ban", "--pcap", `${dir}/x.pcap`, "--config", dir],
-          1,
+          2,
           /--config '.*' is not a regular file \[E_INVALID_INPUT\]$/,
         ],
         [
