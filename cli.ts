@@ -13,6 +13,7 @@ import { banCommand } from "./commands/ban.ts";
 import { cacheSimCommand } from "./commands/cache_sim.ts";
 import { bbbPackCommand } from "./commands/bbb_pack.ts";
 import { callCommand } from "./commands/call.ts";
+import { tftpServeCommand } from "./commands/tftp_serve.ts";
 
 /** Build the root program with every subcommand. */
 export function buildProgram(): Command {
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   program.addCommand(cacheSimCommand());
   program.addCommand(bbbPackCommand());
   program.addCommand(callCommand());
+  program.addCommand(tftpServeCommand());
   return program as unknown as Command;
 }
 
