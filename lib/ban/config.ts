@@ -22,15 +22,17 @@
 
 import {
   configError,
+  isTomlTable,
   parseDuration,
   parseHostPort,
   parseIntIn,
   parseList,
   parsePort,
   parseSize,
-  parseTomlText,
-  readTomlFile,
-  tomlKeyLine,
+  parseTomlConfig,
+  readConfigText,
+  type TomlConfig,
+  type TomlPath,
   tomlTypeName,
   usageError,
 } from "../common/mod.ts";
@@ -174,16 +176,9 @@ const TOML_KEYS: Record<string, keyof RawSettings> = {
   nice: "nice",
 };
 
-/** The TOML keys a ban config may hold, in the order the default config lists them. */
-export const BAN_CONFIG_KEYS: readonly string[] = Object.keys(TOML_KEYS);
-
-/**
- * Read a TOML config file into raw settings. Every error is one line naming the file (and the line and key when
- * there is one), exit status 2: unreadable file, bad TOML (`E_PARSE`), unknown key, wrong type, bad value (`E_USAGE`).
- */
+/** Read a TOML config file into raw settings. Throws `E_PARSE` with the parser's message, `E_USAGE` on bad keys. */
 export async function readConfigFile(path: string): Promise<RawSettings> {
-  const f = await readTomlFile(path, { what: "--config" });
-  return parseConfigText(f.text, path);
+  return parseConfigText(await readConfigText(path, "--config"), path);
 }
 
 /** Keys whose TOML value must be a string (not a number, table or array). */
@@ -191,7 +186,8 @@ const STRING_KEYS = new Set(["interface", "backend", "scope", "state", "socket",
 /** Keys that take a list (an array, or one value). */
 const LIST_KEYS = new Set(["pbx", "exempt", "methods", "ports", "notify_cmd"]);
 
-function checkTomlType(where: (key: string) => string, key: string, v: unknown): void {
+function checkTomlType(config: TomlConfig, path: TomlPath, v: unknown): void {
+  const key = String(path[path.length - 1]);
   const scalar = (x: unknown) => typeof x === "string" || (typeof x === "number" && Number.isFinite(x));
   let ok: boolean;
   if (STRING_KEYS.has(key)) ok = typeof v === "string";
@@ -206,30 +202,27 @@ function checkTomlType(where: (key: string) => string, key: string, v: unknown):
       : LIST_KEYS.has(key)
       ? "a string, a number or an array of them"
       : "a string or a number";
-    throw usageError(`${where(key)}'${key}' must be ${want}, not ${tomlTypeName(v)}`);
+    throw configError(config, path, `must be ${want}, not ${tomlTypeName(v)}`);
   }
 }
 
 /** Parse TOML config text (sans-I/O part of {@linkcode readConfigFile}). */
 export function parseConfigText(text: string, source = "config"): RawSettings {
-  let doc = parseTomlText(text, source);
+  const config = parseTomlConfig(text, source);
+  let doc = config.data;
   // allow a [ban] table or top-level keys
-  let table: string | undefined;
-  if (doc.ban && typeof doc.ban === "object" && !Array.isArray(doc.ban)) {
-    doc = doc.ban as Record<string, unknown>;
-    table = "ban";
+  const table: string[] = [];
+  if (isTomlTable(doc.ban)) {
+    doc = doc.ban;
+    table.push("ban");
   }
-  const lineOf = (k: string) => tomlKeyLine(text, k, table);
-  // `FILE:LINE: ` before a message about a key
-  const where = (k: string) => {
-    const line = lineOf(k);
-    return `${source}${line ? `:${line}` : ""}: `;
-  };
   const out: RawSettings = {};
   for (const [k, v] of Object.entries(doc)) {
     const key = TOML_KEYS[k];
-    if (!key) throw usageError(`${where(k)}unknown key '${k}' (known: ${BAN_CONFIG_KEYS.join(", ")})`);
-    checkTomlType(where, k, v);
+    if (!key) {
+      throw configError(config, [...table, k], `is not a known key (known: ${Object.keys(TOML_KEYS).join(", ")})`);
+    }
+    checkTomlType(config, [...table, k], v);
     const asList = (x: unknown): string[] => {
       if (Array.isArray(x)) return x.map((e) => String(e));
       return [String(x)];
@@ -238,15 +231,19 @@ export function parseConfigText(text: string, source = "config"): RawSettings {
     else if (key === "notifyCmd") out.notifyCmd = Array.isArray(v) ? asList(v) : String(v);
     else if (key === "methods" || key === "ports") out[key] = Array.isArray(v) ? v.join(",") : String(v);
     else (out as Record<string, string>)[key] = String(v);
-    // the value itself, alone, so that a bad one is reported with its file, line and key (flags name the flag)
-    try {
-      resolveConfig({ [key]: out[key] }, {});
-    } catch (err) {
-      const msg = (err as Error).message.replace(/^--[a-z-]+:\s*/, "");
-      throw configError(source, lineOf(k), `'${k}': ${msg}`);
-    }
+    checkValue(config, [...table, k], { [key]: out[key] });
   }
   return out;
+}
+
+/** Validate one file setting alone, so that a bad value is reported with its file, line and key (not its flag). */
+function checkValue(config: TomlConfig, path: TomlPath, raw: RawSettings): void {
+  try {
+    resolveConfig(raw, {});
+  } catch (err) {
+    const reason = (err as Error).message.replace(/^--[a-z-]+:\s*/, "").replace(/^--[a-z-]+ /, "");
+    throw configError(config, path, `is invalid: ${reason}`);
+  }
 }
 
 /** Split a command string into argv on whitespace (no shell, no quoting rules: use a TOML array for those). */

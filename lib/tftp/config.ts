@@ -18,12 +18,12 @@
 
 import {
   configError,
+  isTomlTable,
   parseIntIn,
   parsePort,
   parseSize,
-  parseTomlText,
-  readTomlFile,
-  tomlKeyLine,
+  parseTomlConfig,
+  readConfigText,
   tomlTypeName,
   usageError,
 } from "../common/mod.ts";
@@ -87,24 +87,24 @@ export const TFTP_CONFIG_KEYS: readonly string[] = Object.keys(KEYS);
 
 /** Read a TOML config file into raw settings (errors: one line with file, line and key, exit 2). */
 export async function readTftpConfigFile(path: string): Promise<TftpRawSettings> {
-  const f = await readTomlFile(path);
-  return parseTftpConfigText(f.text, path);
+  return parseTftpConfigText(await readConfigText(path, "--config"), path);
 }
 
 /** Parse TOML config text into raw settings; keys at the top level or in a `[tftp]` table. */
 export function parseTftpConfigText(text: string, source = "config"): TftpRawSettings {
-  let doc = parseTomlText(text, source);
-  let table: string | undefined;
-  if (doc.tftp && typeof doc.tftp === "object" && !Array.isArray(doc.tftp)) {
-    doc = doc.tftp as Record<string, unknown>;
-    table = "tftp";
+  const config = parseTomlConfig(text, source);
+  let doc = config.data;
+  const table: string[] = [];
+  if (isTomlTable(doc.tftp)) {
+    doc = doc.tftp;
+    table.push("tftp");
   }
   const out: TftpRawSettings = {};
   for (const [k, v] of Object.entries(doc)) {
     const spec = KEYS[k];
-    const line = tomlKeyLine(text, k, table);
-    if (!spec) throw configError(source, line, `unknown key '${k}' (known: ${TFTP_CONFIG_KEYS.join(", ")})`);
-    const bad = (want: string) => configError(source, line, `'${k}' must be ${want}, not ${tomlTypeName(v)}`);
+    const path = [...table, k];
+    if (!spec) throw configError(config, path, `is not a known key (known: ${TFTP_CONFIG_KEYS.join(", ")})`);
+    const bad = (want: string) => configError(config, path, `must be ${want}, not ${tomlTypeName(v)}`);
     switch (spec.type) {
       case "string":
         if (typeof v !== "string") throw bad("a string");
@@ -131,7 +131,8 @@ export function parseTftpConfigText(text: string, source = "config"): TftpRawSet
     try {
       resolveTftpConfig({ [spec.key]: out[spec.key] } as TftpRawSettings, {});
     } catch (err) {
-      throw configError(source, line, `'${k}': ${(err as Error).message.replace(/^--[a-z-]+:\s*/, "")}`);
+      const reason = (err as Error).message.replace(/^--[a-z-]+:\s*/, "").replace(/^--[a-z-]+ /, "");
+      throw configError(config, path, `is invalid: ${reason}`);
     }
   }
   return out;

@@ -88,7 +88,7 @@ Deno.test("ban: bad --config, --state, --socket and empty lists are one-line err
         [
           ["ban", "--pcap", `${dir}/x.pcap`, "--config", `${dir}/wrong.toml`],
           2,
-          /'interface' must be a string, not a number/,
+          /wrong\.toml:1: 'interface' must be a string, not a number \[E_USAGE\]$/,
         ],
         [["ban", "--pcap", `${dir}/x.pcap`, "--methods", ""], 2, /--methods/],
         [["ban", "list", ...m, "--state", dir], 1, /cannot read state file .*: is a directory \[E_STATE\]$/],
