@@ -8,7 +8,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { globalFlags, newCommand } from "../lib/cli/mod.ts";
 import {
-  announce,
   collect,
   log,
   MAX_TIMER_MS,
@@ -146,7 +145,7 @@ export function wsServeCommand(): Command {
           webphone: !!assets,
         });
       } else {
-        announce(`listening on ${url} (${roles.join(", ")})`, { url, roles });
+        console.log(`listening on ${url} (${roles.join(", ")})`);
       }
 
       let stopping = false;
