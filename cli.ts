@@ -4,14 +4,16 @@
  * @module
  */
 
-import { Command } from "@commander-js/extra-typings";
+import { Command, Option } from "@commander-js/extra-typings";
 import config from "./deno.json" with { type: "json" };
 import { configureCommand, runCli } from "./lib/cli/mod.ts";
+import { LOG_FORMATS } from "./lib/common/mod.ts";
 import { wsServeCommand } from "./commands/ws_serve.ts";
 import { banCommand } from "./commands/ban.ts";
 import { cacheSimCommand } from "./commands/cache_sim.ts";
 import { bbbPackCommand } from "./commands/bbb_pack.ts";
 import { callCommand } from "./commands/call.ts";
+import { tftpServeCommand } from "./commands/tftp_serve.ts";
 
 /** Build the root program with every subcommand. */
 export function buildProgram(): Command {
@@ -23,6 +25,10 @@ export function buildProgram(): Command {
       .version(config.version, "-V, --version", "print the version")
       .option("-v, --verbose", "show debug output and stack traces")
       .option("-q, --quiet", "only print warnings and errors")
+      .addOption(
+        new Option("--log-format <format>", "log lines as text or one JSON object a line (journald, Loki)")
+          .choices(LOG_FORMATS).default("text"),
+      )
       .addHelpText("after", "\nExamples:\n  $ pbxkit ws-serve --echo --port 8080\n  $ pbxkit cache-sim --help\n"),
   );
   program.addCommand(wsServeCommand());
@@ -30,6 +36,7 @@ export function buildProgram(): Command {
   program.addCommand(cacheSimCommand());
   program.addCommand(bbbPackCommand());
   program.addCommand(callCommand());
+  program.addCommand(tftpServeCommand());
   return program as unknown as Command;
 }
 

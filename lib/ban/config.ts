@@ -231,8 +231,19 @@ export function parseConfigText(text: string, source = "config"): RawSettings {
     else if (key === "notifyCmd") out.notifyCmd = Array.isArray(v) ? asList(v) : String(v);
     else if (key === "methods" || key === "ports") out[key] = Array.isArray(v) ? v.join(",") : String(v);
     else (out as Record<string, string>)[key] = String(v);
+    checkValue(config, [...table, k], { [key]: out[key] });
   }
   return out;
+}
+
+/** Validate one file setting alone, so that a bad value is reported with its file, line and key (not its flag). */
+function checkValue(config: TomlConfig, path: TomlPath, raw: RawSettings): void {
+  try {
+    resolveConfig(raw, {});
+  } catch (err) {
+    const reason = (err as Error).message.replace(/^--[a-z-]+:\s*/, "").replace(/^--[a-z-]+ /, "");
+    throw configError(config, path, `is invalid: ${reason}`);
+  }
 }
 
 /** Split a command string into argv on whitespace (no shell, no quoting rules: use a TOML array for those). */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkOutputPath, log, PbxError, printJsonLine, writeStdout } from "../common/mod.ts";
+import { announce, checkOutputPath, log, PbxError, printJsonLine } from "../common/mod.ts";
 import type { AudioPlan, MediaBridge } from "./audio.ts";
 import { EXIT_STATUS } from "./status.ts";
 import type { AudioSummary } from "./dsp.ts";
@@ -204,7 +204,7 @@ function summaryLine(s: CallSummary): string {
 export async function runCall(s: CallSettings): Promise<number> {
   const out = (e: CallEvent) => {
     if (s.json) printJsonLine(e);
-    else writeStdout(formatEvent(e) + "\n");
+    else announce(formatEvent(e), { ...e });
   };
   if (s.record !== undefined) await checkOutputPath(recordPath(s.record, { n: 1, peer: "" }), { what: "--record" });
   const plan = await audioPlan(s.audio);
@@ -247,7 +247,7 @@ export async function runCall(s: CallSettings): Promise<number> {
       }
     }
     if (s.json) printJsonLine({ event: "summary", ...summary });
-    else writeStdout(summaryLine(summary) + "\n");
+    else announce(summaryLine(summary), { event: "summary", ...summary });
     return summary;
   };
   try {

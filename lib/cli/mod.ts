@@ -6,7 +6,18 @@
  */
 
 import { Command, CommanderError } from "@commander-js/extra-typings";
-import { configureLogging, EXIT_USAGE, formatError, oneLine, PbxError, toPbxError } from "../common/mod.ts";
+import {
+  configureLogging,
+  EXIT_USAGE,
+  formatError,
+  jsonLogLine,
+  log,
+  LOG_FORMATS,
+  type LogFormat,
+  oneLine,
+  PbxError,
+  toPbxError,
+} from "../common/mod.ts";
 
 export type { ErrorCode, PbxError, PbxErrorOptions } from "../common/mod.ts";
 
@@ -59,11 +70,23 @@ export function notImplemented(name: string, issue: number): PbxError {
 export function globalFlags(cmd: Command<unknown[], Record<string, unknown>, Record<string, unknown>>): {
   verbose: boolean;
   quiet: boolean;
+  logFormat: LogFormat;
 } {
-  const opts = cmd.optsWithGlobals() as { verbose?: boolean; quiet?: boolean };
-  const flags = { verbose: !!opts.verbose, quiet: !!opts.quiet };
-  configureLogging(flags);
+  const opts = cmd.optsWithGlobals() as { verbose?: boolean; quiet?: boolean; logFormat?: string };
+  const logFormat: LogFormat = opts.logFormat === "json" ? "json" : "text";
+  const flags = { verbose: !!opts.verbose, quiet: !!opts.quiet, logFormat };
+  configureLogging({ ...flags, format: logFormat });
   return flags;
+}
+
+/** The `--log-format` value in argv (`--log-format json` or `--log-format=json`), before commander has parsed it. */
+function argvLogFormat(argv: readonly string[]): LogFormat | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--") break;
+    const v = argv[i] === "--log-format" ? argv[i + 1] : argv[i].startsWith("--log-format=") ? argv[i].slice(13) : "";
+    if ((LOG_FORMATS as readonly string[]).includes(v)) return v as LogFormat;
+  }
+  return undefined;
 }
 
 /**
@@ -75,6 +98,18 @@ export async function runCli(
   argv: readonly string[],
 ): Promise<number> {
   const verbose = argv.includes("--verbose") || argv.includes("-v");
+  // with --log-format json, even a usage error or a failure at start is one JSON line
+  const json = argvLogFormat(argv) === "json";
+  if (json) {
+    log.format = "json";
+    const outputError = (str: string) =>
+      writeErr(jsonLogLine("error", oneLine(str.replace(/^error: /, "")), { code: "E_USAGE" }) + "\n");
+    const walk = (c: Command<unknown[], Record<string, unknown>, Record<string, unknown>>) => {
+      c.configureOutput({ writeOut, writeErr, outputError });
+      for (const sub of c.commands) walk(sub as Command<unknown[], Record<string, unknown>, Record<string, unknown>>);
+    };
+    walk(program);
+  }
   try {
     await program.parseAsync(argv as string[], { from: "user" });
     return 0;
@@ -88,7 +123,8 @@ export async function runCli(
       return EXIT_USAGE; // commander already printed the one-line message
     }
     const e = toPbxError(err);
-    writeErr(formatError(e) + "\n");
+    if (json || log.format === "json") writeErr(jsonLogLine("error", oneLine(e.message), { code: e.code }) + "\n");
+    else writeErr(formatError(e) + "\n");
     if (verbose) {
       const stack = (e.cause instanceof Error ? e.cause.stack : undefined) ?? e.stack;
       if (stack) writeErr(stack + "\n");

@@ -22,5 +22,7 @@ export * from "./server.ts";
 export * from "./ffi.ts";
 export * from "./pool.ts";
 export * from "./source.ts";
+export * from "./config.ts";
+export * from "./daemon.ts";
 /** Re-exported: the logger type of {@linkcode TftpServerOptions.log}. */
 export type { Logger, LoggerOptions, LogLevel } from "../common/mod.ts";
