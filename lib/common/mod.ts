@@ -15,3 +15,5 @@ export * from "./svg_chart.ts";
 export * from "./process.ts";
 export * from "./fs.ts";
 export * from "./bytes.ts";
+export * from "./metrics.ts";
+export * from "./metrics_http.ts";
