@@ -11,14 +11,17 @@ import {
   collect,
   log,
   MAX_TIMER_MS,
+  MetricsRegistry,
   parseDuration,
   parseIntIn,
+  parseMetricsAddress,
   parsePort,
   parseSize,
   printJsonLine,
+  serveMetrics,
   usageError,
 } from "../lib/common/mod.ts";
-import { isToken, parseProxySpec, startWsServe, wsServeConfig } from "../lib/ws/mod.ts";
+import { isToken, parseProxySpec, startWsServe, WsMetrics, wsServeConfig } from "../lib/ws/mod.ts";
 import type { Asset } from "../lib/ws/mod.ts";
 import { webphoneAssets } from "../lib/call/webphone.ts";
 
@@ -44,6 +47,7 @@ export function wsServeCommand(): Command {
       "pbxkit ws-serve --echo --port 9001",
       "pbxkit ws-serve --host 0.0.0.0 --port 443 --tls-cert cert.pem --tls-key key.pem --proxy /pbxws=ws://127.0.0.1:8088/ws --subprotocol sip --webphone",
       "pbxkit ws-serve --static ./public --echo --origin https://pbx.example.com",
+      "pbxkit ws-serve --echo --metrics 127.0.0.1:9464",
     ],
   })
     .option("--host <addr>", "address to listen on", "127.0.0.1")
@@ -65,6 +69,7 @@ export function wsServeCommand(): Command {
       "--deflate-no-context-takeover",
       "compress each message on its own (answer server_no_context_takeover): saves ~256 KiB per connection",
     )
+    .option("--metrics <host:port>", "serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
     .option("--json", "print the listening address as one JSON line")
     .action(async function (opts) {
       globalFlags(this);
@@ -102,6 +107,7 @@ export function wsServeCommand(): Command {
       for (const s of opts.subprotocol ?? []) {
         if (!isToken(s)) throw usageError(`--subprotocol: '${s}' is not a token`);
       }
+      const metricsAddr = opts.metrics !== undefined ? parseMetricsAddress(opts.metrics) : undefined;
       const echo = opts.echo || (!proxies.length && !opts.static && !opts.webphone);
       // reads the PEM files and checks --static
       const config = wsServeConfig({
@@ -126,7 +132,16 @@ export function wsServeCommand(): Command {
       let assets: Map<string, Asset> | undefined;
       if (opts.webphone) assets = await webphoneAssets({ wsPath: proxies[0]?.path });
 
-      const server = startWsServe({ ...config, assets });
+      const registry = metricsAddr ? new MetricsRegistry() : undefined;
+      const metrics = registry ? new WsMetrics(registry) : undefined;
+      const metricsServer = registry && metricsAddr ? serveMetrics(registry, metricsAddr) : undefined;
+      let server;
+      try {
+        server = startWsServe({ ...config, assets, metrics });
+      } catch (err) {
+        await metricsServer?.shutdown();
+        throw err;
+      }
       const roles: string[] = [];
       if (echo) roles.push("echo");
       for (const p of proxies) roles.push(`proxy ${p.path} -> ${p.upstream.href}`);
@@ -143,9 +158,11 @@ export function wsServeCommand(): Command {
           proxies: proxies.map((p) => ({ path: p.path, upstream: p.upstream.href })),
           static: opts.static ?? null,
           webphone: !!assets,
+          metrics: metricsServer?.url ?? null,
         });
       } else {
         console.log(`listening on ${url} (${roles.join(", ")})`);
+        if (metricsServer) console.log(`metrics on ${metricsServer.url}`);
       }
 
       let stopping = false;
@@ -159,6 +176,7 @@ export function wsServeCommand(): Command {
       Deno.addSignalListener("SIGINT", onInt);
       Deno.addSignalListener("SIGTERM", onTerm);
       await server.finished;
+      await metricsServer?.shutdown();
       Deno.removeSignalListener("SIGINT", onInt);
       Deno.removeSignalListener("SIGTERM", onTerm);
     });

@@ -101,4 +101,5 @@ export {
   proxyUpgrade,
 } from "./proxy.ts";
 export { type Asset, assetFiles, contentType, safeSegments, staticFiles } from "./static.ts";
+export { WsMetrics } from "./metrics.ts";
 export { echo, startWsServe, wsServeConfig, type WsServeOptions, type WsServeSettings } from "./service.ts";

@@ -30,6 +30,7 @@ import {
 } from "./http.ts";
 import { closeQuietly, WebSocket, writeAll } from "./socket.ts";
 import { CloseCode } from "./frame.ts";
+import type { WsMetrics } from "./metrics.ts";
 
 const slog = log.child("ws-serve");
 
@@ -87,6 +88,8 @@ export interface ServeOptions {
   handler?: (ws: WebSocket) => void | Promise<void>;
   /** Called once listening, with the bound address. */
   onListen?: (addr: Deno.NetAddr) => void;
+  /** Prometheus series to count connections, refused handshakes, messages and close codes in. */
+  metrics?: WsMetrics;
 }
 
 /** Counters of a running server. */
@@ -145,6 +148,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       throw new PbxError(code, `cannot listen on ${hostname}:${port}: ${osErrorReason(err)}`, { cause: err });
     }
     this.addr = this.#listener.addr as Deno.NetAddr;
+    options.metrics?.watchSockets(() => this.#sockets.size);
     this.finished = new Promise((r) => this.#resolveFinished = r);
     const idle = options.idleTimeout ?? 120_000;
     if (idle > 0) {
@@ -218,8 +222,10 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
         continue;
       }
       this.#stats.accepted++;
+      this.#opts.metrics?.accepted();
       if (this.#sockets.size >= (this.#opts.maxConnections ?? 10000)) {
         this.#stats.refused++;
+        this.#opts.metrics?.rejected(503);
         this.#refuseBusy(conn);
         continue;
       }
@@ -284,13 +290,17 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       } catch (err) {
         clearTimeout(timer);
         if (timedOut) {
-          if (requests === 0) slog.debug("handshake timeout", { peer: remoteText });
+          if (requests === 0) {
+            slog.debug("handshake timeout", { peer: remoteText });
+            this.#opts.metrics?.handshakeTimeout();
+          }
           return;
         }
         throw err;
       }
       clearTimeout(timer);
       if (end === "too-large") {
+        this.#opts.metrics?.rejected(431);
         await this.#respond(conn, errorResponse(431, "request head over 16 KiB"), false);
         return;
       }
@@ -305,6 +315,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       } catch (err) {
         const e = err instanceof HttpError ? err : new HttpError(400, "bad request");
         this.#stats.refused++;
+        this.#opts.metrics?.rejected(e.status);
         await this.#respond(conn, errorResponse(e.status, e.message), false);
         return;
       }
@@ -365,11 +376,13 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
     const check = serverHandshake(req, base);
     if (!check.ok) {
       this.#stats.refused++;
+      o.metrics?.rejected(check.response.status);
       slog.debug(`refused upgrade: ${check.reason}`, { peer: req.remote, path: req.path });
       await this.#respond(conn, check.response, false);
       return;
     }
     if (this.#stopping) {
+      o.metrics?.rejected(503);
       await this.#respond(conn, errorResponse(503, "shutting down"), false);
       return;
     }
@@ -385,6 +398,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       }
       if ("status" in decided) {
         this.#stats.refused++;
+        o.metrics?.rejected((decided as HttpResponse).status);
         await this.#respond(conn, decided as HttpResponse, false);
         return;
       }
@@ -397,6 +411,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
         headers: answer.headers,
       });
       if (!hs.ok) {
+        o.metrics?.rejected(hs.response.status);
         await this.#respond(conn, hs.response, false);
         return;
       }
@@ -413,6 +428,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       closeTimeout: o.closeTimeout,
     });
     this.#websockets.add(ws);
+    o.metrics?.opened(ws);
     slog.debug("websocket open", {
       peer: req.remote,
       path: req.path,
@@ -434,6 +450,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
     } else this.#pending.push(ws);
     await ws.closed;
     this.#websockets.delete(ws);
+    o.metrics?.closed(ws);
   }
 }
 

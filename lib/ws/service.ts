@@ -39,6 +39,7 @@ export interface WsServeOptions extends
     | "origins"
     | "deflate"
     | "onListen"
+    | "metrics"
   > {
   /** Serve the echo endpoint on every path that is not a proxy route. */
   echo?: boolean;
@@ -110,6 +111,7 @@ export function startWsServe(options: WsServeOptions): WebSocketServer {
           secure,
           maxMessage: options.maxMessage,
           subprotocols: options.subprotocols,
+          metrics: options.metrics,
         });
       }
       if (options.echo) return { handler: echo };

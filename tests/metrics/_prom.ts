@@ -109,3 +109,26 @@ export class PrometheusServer {
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 }
+
+/**
+ * The value of one sample in an exposition text (`name` with exactly these labels), parsed here independently of
+ * lib/common/metrics.ts; undefined when absent.
+ */
+export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  const want = Object.entries(labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).sort().join(",");
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || !line.trim()) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got = (m[2] ?? "").match(/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"/g)?.sort().join(",") ?? "";
+    if (got === want) return m[3] === "+Inf" ? Infinity : Number(m[3]);
+  }
+  return undefined;
+}
+
+/** GET a /metrics URL; its body. */
+export async function scrape(url: string): Promise<string> {
+  const r = await fetch(url);
+  if (r.status !== 200) throw new Error(`scrape ${url}: HTTP ${r.status}`);
+  return await r.text();
+}
