@@ -15,6 +15,9 @@
  * scope = "ports"          # ports | all
  * ipset = true             # iptables backend: false = one rule per ban even with ipset installed
  * notify_cmd = ["/usr/local/bin/ban-mail", "--to", "admin@example.org"]
+ *
+ * [metrics]
+ * listen = "127.0.0.1:9464"  # Prometheus /metrics (off when absent); or top-level metrics = "..."
  * ```
  *
  * @module
@@ -28,6 +31,7 @@ import {
   parseHostPort,
   parseIntIn,
   parseList,
+  parseMetricsAddress,
   parsePort,
   parseSize,
   PbxError,
@@ -78,6 +82,8 @@ export interface BanConfig {
   recheckMs: number;
   /** Nice value for the daemon's threads (negative = higher priority; 0 leaves it). */
   nice: number;
+  /** Where the daemon serves Prometheus metrics (`--metrics`); off when undefined. */
+  metrics?: { hostname: string; port: number };
 }
 
 /** Default state file. */
@@ -149,6 +155,8 @@ export interface RawSettings {
   recheck?: string;
   /** Raw `nice` setting. */
   nice?: string;
+  /** Raw `metrics` setting (`HOST:PORT`; TOML `metrics = "..."` or `[metrics] listen = "..."`). */
+  metrics?: string;
 }
 
 const TOML_KEYS: Record<string, keyof RawSettings> = {
@@ -171,6 +179,7 @@ const TOML_KEYS: Record<string, keyof RawSettings> = {
   bpf: "bpf",
   recheck: "recheck",
   nice: "nice",
+  metrics: "metrics",
 };
 
 /** Read a TOML config file into raw settings. Throws `E_PARSE` with the parser's message, `E_USAGE` on bad keys. */
@@ -186,7 +195,7 @@ export async function readConfigFile(path: string): Promise<RawSettings> {
 }
 
 /** Keys whose TOML value must be a string (not a number, table or array). */
-const STRING_KEYS = new Set(["interface", "backend", "scope", "state", "socket", "bpf"]);
+const STRING_KEYS = new Set(["interface", "backend", "scope", "state", "socket", "bpf", "metrics"]);
 /** Keys that take a list (an array, or one value). */
 const LIST_KEYS = new Set(["pbx", "exempt", "methods", "ports", "notify_cmd"]);
 
@@ -226,8 +235,23 @@ export function parseConfigText(text: string, source = "config"): RawSettings {
   } catch (err) {
     throw new PbxError("E_PARSE", `${source}: ${(err as Error).message.split("\n")[0]}`);
   }
+  // a [metrics] table (listen = "HOST:PORT"), beside a [ban] table or top-level keys
+  const isTable = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+  let metricsTable: Record<string, unknown> | undefined;
+  if (isTable(doc.metrics)) {
+    metricsTable = doc.metrics;
+    for (const k of Object.keys(metricsTable)) {
+      if (k !== "listen") throw usageError(`${source}: unknown key 'metrics.${k}' (known: metrics.listen)`);
+    }
+    if (typeof metricsTable.listen !== "string") {
+      throw usageError(`${source}: 'metrics.listen' must be a string like "127.0.0.1:9464"`);
+    }
+    const { metrics: _, ...rest } = doc;
+    doc = rest;
+  }
   // allow a [ban] table or top-level keys
-  if (doc.ban && typeof doc.ban === "object" && !Array.isArray(doc.ban)) doc = doc.ban as Record<string, unknown>;
+  if (isTable(doc.ban)) doc = doc.ban;
   const out: RawSettings = {};
   for (const [k, v] of Object.entries(doc)) {
     const key = TOML_KEYS[k];
@@ -241,6 +265,10 @@ export function parseConfigText(text: string, source = "config"): RawSettings {
     else if (key === "notifyCmd") out.notifyCmd = Array.isArray(v) ? asList(v) : String(v);
     else if (key === "methods" || key === "ports") out[key] = Array.isArray(v) ? v.join(",") : String(v);
     else (out as Record<string, string>)[key] = String(v);
+  }
+  if (metricsTable) {
+    if (out.metrics !== undefined) throw usageError(`${source}: give 'metrics' or a [metrics] table, not both`);
+    out.metrics = metricsTable.listen as string;
   }
   return out;
 }
@@ -314,6 +342,7 @@ export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig 
     if (raw.bufferSize !== undefined) c.bufferSize = parseSize(raw.bufferSize, "--buffer-size");
     if (raw.bpf !== undefined) c.bpf = raw.bpf;
     if (raw.nice !== undefined) c.nice = parseIntIn(raw.nice, "--nice", { min: -20, max: 19 });
+    if (raw.metrics !== undefined) c.metrics = parseMetricsAddress(raw.metrics);
     if (raw.recheck !== undefined) c.recheckMs = Math.max(1000, parseDuration(raw.recheck, "--recheck"));
   }
   if (c.ports.length === 0) throw usageError("--ports: at least one port is needed");

@@ -20,20 +20,37 @@ export async function promtoolCheck(text: string): Promise<void> {
   assert(out.code === 0 && said === "", `promtool check metrics failed (exit ${out.code}): ${said}\n---\n${text}`);
 }
 
+/** Where Prometheus runs: argv wrapper (e.g. `ip netns exec NS`) and how to GET its API from the test. */
+export interface PromPlace {
+  /** Wrap the prometheus argv (default: as is). */
+  wrap?: (argv: string[]) => string[];
+  /** GET a URL on 127.0.0.1 where prometheus runs; the body (default: fetch). */
+  get?: (url: string) => Promise<string>;
+}
+
+async function fetchText(url: string): Promise<string> {
+  const r = await fetch(url);
+  const t = await r.text();
+  if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
+  return t;
+}
+
 /** A Prometheus server scraping one target. */
 export class PrometheusServer {
   readonly dir: string;
   readonly port: number;
   readonly proc: Proc;
+  readonly #get: (url: string) => Promise<string>;
 
-  private constructor(dir: string, port: number, proc: Proc) {
+  private constructor(dir: string, port: number, proc: Proc, get: (url: string) => Promise<string>) {
     this.dir = dir;
     this.port = port;
     this.proc = proc;
+    this.#get = get;
   }
 
   /** Start prometheus scraping `target` (`host:port`, path /metrics) every second; resolves when it is ready. */
-  static async start(target: string, job = "pbxkit"): Promise<PrometheusServer> {
+  static async start(target: string, place: PromPlace = {}, job = "pbxkit"): Promise<PrometheusServer> {
     const dir = await Deno.makeTempDir({ prefix: "pbxkit-prom-" });
     const port = freePort();
     const config = [
@@ -49,20 +66,21 @@ export class PrometheusServer {
       "",
     ].join("\n");
     await Deno.writeTextFile(`${dir}/prometheus.yml`, config);
-    const proc = new Proc([
+    const wrap = place.wrap ?? ((a: string[]) => a);
+    const get = place.get ?? fetchText;
+    const proc = new Proc(wrap([
       "prometheus",
       `--config.file=${dir}/prometheus.yml`,
       `--storage.tsdb.path=${dir}/data`,
       `--web.listen-address=127.0.0.1:${port}`,
       "--log.level=warn",
-    ]);
-    const p = new PrometheusServer(dir, port, proc);
+    ]));
+    const p = new PrometheusServer(dir, port, proc, get);
     try {
       await waitFor(async () => {
         try {
-          const r = await fetch(`http://127.0.0.1:${port}/-/ready`);
-          await r.body?.cancel();
-          return r.ok;
+          await get(`http://127.0.0.1:${port}/-/ready`);
+          return true;
         } catch {
           return false;
         }
@@ -76,8 +94,9 @@ export class PrometheusServer {
 
   /** Run an instant query; the vector's samples as {labels, value}. */
   async query(expr: string): Promise<{ metric: Record<string, string>; value: number }[]> {
-    const r = await fetch(`http://127.0.0.1:${this.port}/api/v1/query?query=${encodeURIComponent(expr)}`);
-    const j = await r.json();
+    const j = JSON.parse(
+      await this.#get(`http://127.0.0.1:${this.port}/api/v1/query?query=${encodeURIComponent(expr)}`),
+    );
     if (j.status !== "success") throw new Error(`prometheus query '${expr}' failed: ${JSON.stringify(j)}`);
     return (j.data.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => ({
       metric: s.metric,
