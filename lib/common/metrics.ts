@@ -100,7 +100,8 @@ export class HistogramChild {
   }
 }
 
-type Kind = "counter" | "gauge" | "histogram";
+/** A metric family's type, as written in its `# TYPE` line. */
+export type Kind = "counter" | "gauge" | "histogram";
 
 /** A metric family: one name, one help text, a child per label-value combination. */
 export class Metric<C> {
