@@ -101,7 +101,7 @@ export class HistogramChild {
 }
 
 /** A metric family's type, as written in its `# TYPE` line. */
-export type Kind = "counter" | "gauge" | "histogram";
+export type MetricKind = "counter" | "gauge" | "histogram";
 
 /** A metric family: one name, one help text, a child per label-value combination. */
 export class Metric<C> {
@@ -110,14 +110,14 @@ export class Metric<C> {
   /** The help text. */
   readonly help: string;
   /** The type. */
-  readonly kind: Kind;
+  readonly kind: MetricKind;
   /** Label names. */
   readonly labelNames: readonly string[];
   readonly #make: () => C;
   readonly #children = new Map<string, { values: readonly string[]; child: C }>();
 
   /** Use {@linkcode MetricsRegistry.counter} and friends. */
-  constructor(name: string, help: string, kind: Kind, labelNames: readonly string[], make: () => C) {
+  constructor(name: string, help: string, kind: MetricKind, labelNames: readonly string[], make: () => C) {
     this.name = name;
     this.help = help;
     this.kind = kind;
@@ -182,7 +182,7 @@ export class MetricsRegistry {
   readonly #metrics = new Map<string, Metric<unknown>>();
   readonly #hooks: (() => void)[] = [];
 
-  #add<C>(name: string, help: string, kind: Kind, labelNames: readonly string[], make: () => C): Metric<C> {
+  #add<C>(name: string, help: string, kind: MetricKind, labelNames: readonly string[], make: () => C): Metric<C> {
     if (!NAME_RE.test(name)) throw new Error(`bad metric name '${name}'`);
     if (this.#metrics.has(name)) throw new Error(`metric '${name}' registered twice`);
     if (kind === "counter" && !name.endsWith("_total")) throw new Error(`counter '${name}' must end in _total`);
