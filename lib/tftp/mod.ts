@@ -24,3 +24,4 @@ export * from "./pool.ts";
 export * from "./source.ts";
 /** Re-exported: the logger type of {@linkcode TftpServerOptions.log}. */
 export type { Logger, LoggerOptions, LogLevel } from "../common/mod.ts";
+export * from "./metrics.ts";
