@@ -1,7 +1,7 @@
 // ws-serve --metrics: a real Python client echoes N messages, raw sockets provoke refused handshakes; the scrape
 // passes promtool and carries the counts the test made, and a real Prometheus server scrapes the same numbers.
 import { assert, assertEquals } from "../_util/assert.ts";
-import { freePort, testWith } from "../_util/mod.ts";
+import { freePort, runCli, testWith } from "../_util/mod.ts";
 import { python, startServe } from "../ws/_serve.ts";
 import { PrometheusServer, promtoolCheck, sample, scrape } from "./_prom.ts";
 
@@ -108,5 +108,78 @@ testWith("ws-serve --metrics: echo counts, refused handshakes and close codes, s
     await prom?.stop();
     await srv.proc.stop();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const PY_PROXY = `
+import asyncio, sys, websockets
+async def main(base):
+    async with websockets.connect(base + "loop", compression=None, ping_interval=None) as ws:
+        for i in range(3):
+            await ws.send("via proxy %d" % i)
+            assert await ws.recv() == "via proxy %d" % i
+    try:
+        async with websockets.connect(base + "down", compression=None, ping_interval=None):
+            print("UNEXPECTED OPEN")
+    except websockets.exceptions.InvalidStatusCode as e:
+        print("DOWN", e.status_code)
+asyncio.run(main(sys.argv[1]))
+`;
+
+testWith("ws-serve --metrics: proxy upstream connects and errors, messages counted on both legs", {
+  tools: ["promtool", "/usr/bin/python3"],
+  files: ["/usr/lib/python3/dist-packages/websockets/__init__.py"],
+}, async () => {
+  const port = freePort(), mport = freePort(), dead = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "pbxkit-wsm-proxy-" });
+  const srv = await startServe([
+    "--echo",
+    "--proxy",
+    `/loop=ws://127.0.0.1:${port}/`, // through the proxy back to this server's own echo endpoint
+    "--proxy",
+    `/down=ws://127.0.0.1:${dead}/`, // nothing listens there
+    "--metrics",
+    `127.0.0.1:${mport}`,
+  ], { port });
+  try {
+    const r = await python(dir, PY_PROXY, [`ws://127.0.0.1:${port}/`]);
+    assertEquals(r.code, 0, r.stderr + r.stdout);
+    assert(r.stdout.includes("DOWN 502"), r.stdout);
+    const url = `http://127.0.0.1:${mport}/metrics`;
+    let text = await scrape(url);
+    for (let i = 0; i < 40 && sample(text, "pbxkit_ws_connections_open") !== 0; i++) {
+      await new Promise((res) => setTimeout(res, 50));
+      text = await scrape(url);
+    }
+    await promtoolCheck(text);
+    assertEquals(sample(text, "pbxkit_ws_proxy_upstream_connects_total", { route: "/loop" }), 1);
+    assertEquals(sample(text, "pbxkit_ws_proxy_upstream_errors_total", { route: "/down", reason: "error" }), 1);
+    assertEquals(sample(text, "pbxkit_ws_handshakes_rejected_total", { status: "502" }), 1);
+    // the client's connection on /loop and the proxy's upstream connection to / are both WebSockets of this server
+    assertEquals(sample(text, "pbxkit_ws_connections_total"), 2);
+    assertEquals(sample(text, "pbxkit_ws_messages_total", { direction: "in" }), 6);
+    assertEquals(sample(text, "pbxkit_ws_messages_total", { direction: "out" }), 6);
+    // the client's 1000 reaches the echo leg through the proxy
+    assertEquals(sample(text, "pbxkit_ws_close_received_total", { code: "1000" }), 2);
+  } finally {
+    await srv.proc.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ws-serve --metrics: a bad address is one usage line; a taken port fails before serving", async () => {
+  const bad = await runCli(["ws-serve", "--metrics", "localhost"]);
+  assertEquals(bad.code, 2, bad.stderr);
+  assertEquals(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+  assert(bad.stderr.includes("--metrics: 'localhost' is not HOST:PORT"), bad.stderr);
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (taken.addr as Deno.NetAddr).port;
+    const r = await runCli(["ws-serve", "--port", "0", "--metrics", `127.0.0.1:${port}`]);
+    assertEquals(r.code, 1, r.stderr);
+    assert(r.stderr.includes(`--metrics: cannot listen on 127.0.0.1:${port}`), r.stderr);
+    assert(!r.stdout.includes("listening on"), r.stdout);
+  } finally {
+    taken.close();
   }
 });
