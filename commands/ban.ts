@@ -66,6 +66,7 @@ async function configFrom(opts: FlagOpts): Promise<BanConfig> {
     bpf: opts.bpf,
     recheck: opts.recheck,
     nice: opts.nice,
+    metrics: opts.metrics,
     // only an explicit `--no-ipset` overrides the file (commander's default is true)
     ipset: opts.ipset === false ? "false" : undefined,
   };
@@ -174,6 +175,7 @@ export function banCommand(): Command {
       "pbxkit ban --pcap capture.pcap --json",
       "pbxkit ban --daemon --interface eth0 --pbx 192.0.2.10:5060 --exempt 192.0.2.0/24",
       "pbxkit ban --daemon --config /etc/pbxkit/ban.toml",
+      "pbxkit ban --daemon --interface eth0 --metrics 127.0.0.1:9464",
       "pbxkit ban list",
       "pbxkit ban unban 203.0.113.7",
     ],
@@ -208,6 +210,7 @@ export function banCommand(): Command {
       "--nice <n>",
       "the daemon's nice value; negative keeps bans fast on a busy machine, 0 leaves it (default: -10)",
     )
+    .option("--metrics <host:port>", "daemon: serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
     .option("--json", "one JSON line per ban on stdout");
   cmd.addCommand(statusCommand());
   cmd.addCommand(listCommand());

@@ -11,6 +11,7 @@ import {
   formatTable,
   log,
   parseIntIn,
+  parseMetricsAddress,
   parsePort,
   parseSize,
   PbxError,
@@ -84,6 +85,7 @@ export function bbbPackCommand(): Command {
     .option("--tftp-allow-write", "accept TFTP uploads (atomic: a partial upload never replaces a file)")
     .option("--tftp-max-blksize <n>", "largest blksize granted", "65464")
     .option("--tftp-max-windowsize <n>", "largest windowsize granted", "64")
+    .option("--metrics <host:port>", "with --tftp: serve Prometheus metrics at http://HOST:PORT/metrics")
     .option("--watch", "rebuild when the inputs change (Ctrl-C to stop)")
     .option("--json", "print the build report as JSON (one line per build with --watch)")
     .action(async function (opts) {
@@ -149,6 +151,7 @@ interface PackFlags extends
   tftpAllowWrite?: boolean;
   tftpMaxBlksize: string;
   tftpMaxWindowsize: string;
+  metrics?: string;
   watch?: boolean;
   json?: boolean;
 }
@@ -193,6 +196,8 @@ async function runPack(o: PackFlags): Promise<void> {
   if (o.tftpAddress?.some((a) => !a.trim())) throw new PbxError("E_USAGE", "--tftp-address: give an address, e.g. ::");
   const maxBlksize = parseIntIn(o.tftpMaxBlksize, "--tftp-max-blksize", { min: 8, max: 65464 });
   const maxWindowsize = parseIntIn(o.tftpMaxWindowsize, "--tftp-max-windowsize", { min: 1, max: 65535 });
+  if (o.metrics !== undefined && !o.tftp) throw new PbxError("E_USAGE", "--metrics needs --tftp");
+  const metrics = o.metrics !== undefined ? parseMetricsAddress(o.metrics) : undefined;
   const report = await pack(opts);
   if (o.json) (o.watch ? printJsonLine : (v: unknown) => printJson(v, { pretty: true }))(report);
   else writeStdout(formatReport(report));
@@ -208,6 +213,7 @@ async function runPack(o: PackFlags): Promise<void> {
         ? { port, hostnames: o.tftpAddress, allowWrite: o.tftpAllowWrite, maxBlksize, maxWindowsize }
         : undefined,
       watch: o.watch,
+      metrics,
       signal: stop.signal,
       onRebuild(r, changed) {
         if (o.json) printJsonLine(r);

@@ -7,8 +7,8 @@
 
 import type { Command } from "@commander-js/extra-typings";
 import { globalFlags, newCommand } from "../lib/cli/mod.ts";
-import { collect, log, printJsonLine } from "../lib/common/mod.ts";
-import { loadWsServeConfig, type WsServeConfig, WsService } from "../lib/ws/mod.ts";
+import { collect, log, MetricsRegistry, parseMetricsAddress, printJsonLine, serveMetrics } from "../lib/common/mod.ts";
+import { loadWsServeConfig, WsMetrics, type WsServeConfig, WsService } from "../lib/ws/mod.ts";
 import { webphoneAssets } from "../lib/call/webphone.ts";
 
 /** Build the `ws-serve` subcommand. */
@@ -28,6 +28,7 @@ export function wsServeCommand(): Command {
       "pbxkit ws-serve --host 0.0.0.0 --port 443 --tls-cert cert.pem --tls-key key.pem --proxy /pbxws=ws://127.0.0.1:8088/ws --subprotocol sip --webphone",
       "pbxkit ws-serve --static ./public --echo --origin https://pbx.example.com",
       "pbxkit ws-serve --config /etc/pbxkit/ws.toml          # then: kill -HUP <pid> after a certificate renewal",
+      "pbxkit ws-serve --echo --metrics 127.0.0.1:9464",
     ],
   })
     .option("--config <file>", "TOML config (see docs/ws-serve.md); flags override its keys")
@@ -50,15 +51,26 @@ export function wsServeCommand(): Command {
       "--deflate-no-context-takeover",
       "compress each message on its own (answer server_no_context_takeover): saves ~256 KiB per connection",
     )
+    .option("--metrics <host:port>", "serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
     .option("--json", "print the listening address as one JSON line")
     .action(async function (opts) {
       globalFlags(this);
-      const { config: configPath, json, ...flags } = opts;
+      const { config: configPath, json, metrics: metricsFlag, ...flags } = opts;
       // validates the flags and the file (one-line errors, exit 2) before anything listens
       const config = await loadWsServeConfig(flags, configPath);
+      const metricsAddr = metricsFlag !== undefined ? parseMetricsAddress(metricsFlag) : undefined;
       const assets = (c: WsServeConfig) =>
         c.webphone ? webphoneAssets({ wsPath: c.proxies[0]?.path }) : Promise.resolve(undefined);
-      const service = await WsService.start(config, { assets });
+      const registry = metricsAddr ? new MetricsRegistry() : undefined;
+      const metrics = registry ? new WsMetrics(registry) : undefined;
+      const metricsServer = registry && metricsAddr ? serveMetrics(registry, metricsAddr) : undefined;
+      let service: WsService;
+      try {
+        service = await WsService.start(config, { assets, metrics });
+      } catch (err) {
+        await metricsServer?.shutdown();
+        throw err;
+      }
       const roles = (c: WsServeConfig) => {
         const r: string[] = [];
         if (c.echo) r.push("echo");
@@ -86,12 +98,14 @@ export function wsServeCommand(): Command {
           static: config.staticDir ?? null,
           webphone: config.webphone,
           listeners,
+          metrics: metricsServer?.url ?? null,
         });
       } else {
         for (const l of listeners.filter((l) => !l.redirect)) console.log(`listening on ${l.url} (${roles(config)})`);
         for (const l of listeners.filter((l) => l.redirect)) {
           console.log(`redirecting ${l.url} to https`);
         }
+        if (metricsServer) console.log(`metrics on ${metricsServer.url}`);
       }
 
       let stopping = false;
@@ -118,6 +132,7 @@ export function wsServeCommand(): Command {
       Deno.addSignalListener("SIGTERM", onTerm);
       Deno.addSignalListener("SIGHUP", onHup);
       await service.finished;
+      await metricsServer?.shutdown();
       Deno.removeSignalListener("SIGINT", onInt);
       Deno.removeSignalListener("SIGTERM", onTerm);
       Deno.removeSignalListener("SIGHUP", onHup);

@@ -15,6 +15,9 @@
  * scope = "ports"          # ports | all
  * ipset = true             # iptables backend: false = one rule per ban even with ipset installed
  * notify_cmd = ["/usr/local/bin/ban-mail", "--to", "admin@example.org"]
+ *
+ * [metrics]
+ * listen = "127.0.0.1:9464"  # Prometheus /metrics (off when absent); or top-level metrics = "..."
  * ```
  *
  * @module
@@ -27,6 +30,7 @@ import {
   parseHostPort,
   parseIntIn,
   parseList,
+  parseMetricsAddress,
   parsePort,
   parseSize,
   parseTomlConfig,
@@ -81,6 +85,8 @@ export interface BanConfig {
   recheckMs: number;
   /** Nice value for the daemon's threads (negative = higher priority; 0 leaves it). */
   nice: number;
+  /** Where the daemon serves Prometheus metrics (`--metrics`); off when undefined. */
+  metrics?: { hostname: string; port: number };
 }
 
 /** Default state file. */
@@ -152,6 +158,8 @@ export interface RawSettings {
   recheck?: string;
   /** Raw `nice` setting. */
   nice?: string;
+  /** Raw `metrics` setting (`HOST:PORT`; TOML `metrics = "..."` or `[metrics] listen = "..."`). */
+  metrics?: string;
 }
 
 const TOML_KEYS: Record<string, keyof RawSettings> = {
@@ -174,6 +182,7 @@ const TOML_KEYS: Record<string, keyof RawSettings> = {
   bpf: "bpf",
   recheck: "recheck",
   nice: "nice",
+  metrics: "metrics",
 };
 
 /** Read a TOML config file into raw settings. Throws `E_PARSE` with the parser's message, `E_USAGE` on bad keys. */
@@ -182,7 +191,7 @@ export async function readConfigFile(path: string): Promise<RawSettings> {
 }
 
 /** Keys whose TOML value must be a string (not a number, table or array). */
-const STRING_KEYS = new Set(["interface", "backend", "scope", "state", "socket", "bpf"]);
+const STRING_KEYS = new Set(["interface", "backend", "scope", "state", "socket", "bpf", "metrics"]);
 /** Keys that take a list (an array, or one value). */
 const LIST_KEYS = new Set(["pbx", "exempt", "methods", "ports", "notify_cmd"]);
 
@@ -210,6 +219,19 @@ function checkTomlType(config: TomlConfig, path: TomlPath, v: unknown): void {
 export function parseConfigText(text: string, source = "config"): RawSettings {
   const config = parseTomlConfig(text, source);
   let doc = config.data;
+  // a [metrics] table (listen = "HOST:PORT"), beside a [ban] table or top-level keys
+  let metricsTable: Record<string, unknown> | undefined;
+  if (isTomlTable(doc.metrics)) {
+    metricsTable = doc.metrics;
+    for (const k of Object.keys(metricsTable)) {
+      if (k !== "listen") throw configError(config, ["metrics", k], "is not a known key (known: listen)");
+    }
+    if (typeof metricsTable.listen !== "string") {
+      throw configError(config, ["metrics", "listen"], 'must be a string like "127.0.0.1:9464"');
+    }
+    const { metrics: _, ...rest } = doc;
+    doc = rest;
+  }
   // allow a [ban] table or top-level keys
   const table: string[] = [];
   if (isTomlTable(doc.ban)) {
@@ -232,6 +254,12 @@ export function parseConfigText(text: string, source = "config"): RawSettings {
     else if (key === "methods" || key === "ports") out[key] = Array.isArray(v) ? v.join(",") : String(v);
     else (out as Record<string, string>)[key] = String(v);
     checkValue(config, [...table, k], { [key]: out[key] });
+  }
+  if (metricsTable) {
+    if (out.metrics !== undefined) {
+      throw configError(config, ["metrics"], "is given twice (a key and a [metrics] table)");
+    }
+    out.metrics = metricsTable.listen as string;
   }
   return out;
 }
@@ -315,6 +343,7 @@ export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig 
     if (raw.bufferSize !== undefined) c.bufferSize = parseSize(raw.bufferSize, "--buffer-size");
     if (raw.bpf !== undefined) c.bpf = raw.bpf;
     if (raw.nice !== undefined) c.nice = parseIntIn(raw.nice, "--nice", { min: -20, max: 19 });
+    if (raw.metrics !== undefined) c.metrics = parseMetricsAddress(raw.metrics);
     if (raw.recheck !== undefined) c.recheckMs = Math.max(1000, parseDuration(raw.recheck, "--recheck"));
   }
   if (c.ports.length === 0) throw usageError("--ports: at least one port is needed");

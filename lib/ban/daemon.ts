@@ -7,7 +7,15 @@
  * @module
  */
 
-import { log as rootLog, type Logger, runArgv } from "../common/mod.ts";
+import {
+  log as rootLog,
+  type Logger,
+  MetricsRegistry,
+  type MetricsServer,
+  runArgv,
+  serveMetrics,
+} from "../common/mod.ts";
+import { BanMetrics } from "./metrics.ts";
 import { type BanConfig, bpfFor } from "./config.ts";
 import { type BanEngine, type BanVerdict, formatDurationShort } from "./engine.ts";
 import { type BanElement, type Firewall, firewallFor } from "./firewall/mod.ts";
@@ -28,6 +36,11 @@ export interface DaemonOptions {
   json?: boolean;
   /** Called per ban after the firewall has it (tests, embedding). */
   onBan?: (v: BanVerdict, latencyMs: number) => void;
+  /**
+   * Put the daemon's metric families on this registry (so an embedder, e.g. the fleet, can add its own to the
+   * same scrape). Without it a registry is made when `cfg.metrics` is set. Served when `cfg.metrics` is set.
+   */
+  metrics?: MetricsRegistry;
 }
 
 /** The PBX's addresses on `iface` (all non-loopback addresses for `any`). */
@@ -70,6 +83,8 @@ export class BanDaemon {
   #retry: BanVerdict[] = [];
   #countMark = 0;
   #lastRecheck = Date.now();
+  #metrics?: BanMetrics;
+  #metricsServer?: MetricsServer;
 
   /** Make a daemon (nothing is touched until {@linkcode run}). */
   constructor(cfg: BanConfig, options: DaemonOptions = {}) {
@@ -78,6 +93,23 @@ export class BanDaemon {
     this.#log = rootLog.child("ban");
     this.#engine = engineFor(cfg);
     this.#fw = firewallFor(cfg);
+    const registry = options.metrics ?? (cfg.metrics ? new MetricsRegistry() : undefined);
+    if (registry) {
+      this.#metrics = new BanMetrics(registry, {
+        engine: () => this.#engine,
+        capture: () => this.#capture?.stats(),
+      });
+    }
+  }
+
+  /** The registry the daemon's metrics are on (undefined when metrics are off). */
+  get metrics(): MetricsRegistry | undefined {
+    return this.#metrics?.registry;
+  }
+
+  /** The metrics listener's address once running (undefined when not serving). */
+  get metricsAddr(): Deno.NetAddr | undefined {
+    return this.#metricsServer?.addr;
   }
 
   /** Set up the firewall, reconcile state, capture until stopped, save state. */
@@ -108,9 +140,11 @@ export class BanDaemon {
         snaplen: cfg.snaplen,
         bufferSize: cfg.bufferSize,
       });
+      if (cfg.metrics && this.#metrics) this.#metricsServer = serveMetrics(this.#metrics.registry, cfg.metrics);
       await this.#fw.setup();
       await this.#reconcile();
     } catch (err) {
+      await this.#metricsServer?.shutdown();
       await this.#capture?.closeAsync();
       await this.#control.close();
       this.#fw.close();
@@ -132,6 +166,7 @@ export class BanDaemon {
       find_time: formatDurationShort(cfg.findTimeMs),
       ban_time: formatDurationShort(cfg.banTimeMs),
       bans: this.#engine.bans().length,
+      metrics: this.#metricsServer?.url,
     });
     try {
       const engine = () => this.#engine;
@@ -146,6 +181,7 @@ export class BanDaemon {
       this.#capStats = this.#capture.stats();
       await this.#capture.closeAsync();
       await this.#control.close();
+      await this.#metricsServer?.shutdown();
       await this.#saving;
       await this.#save();
       this.#fw.close();
@@ -244,6 +280,7 @@ export class BanDaemon {
           await this.#fw.unban(ended.map((e) => ({ address: e.address, family: e.address.includes(":") ? 6 : 4 })));
         }
         for (const e of ended) this.#log.info("unban", { address: e.address, reason: e.reason });
+        this.#metrics?.unbanned("expired", ended.length);
         this.#dirty = true;
       }
       this.#capStats = this.#capture!.stats();
@@ -294,12 +331,14 @@ export class BanDaemon {
         error: (err as Error).message,
       });
       this.#retry.push(...verdicts);
+      this.#metrics?.firewallError();
       return;
     }
     const applied = performance.timeOrigin + performance.now(); // sub-millisecond wall clock
     for (const v of verdicts) {
       const latency = applied - v.last;
       this.#latencies.push(latency);
+      this.#metrics?.banned(latency);
       if (this.#latencies.length > 1000) this.#latencies.shift();
       this.#log.info("ban", {
         address: v.address,
@@ -404,6 +443,7 @@ export class BanDaemon {
         await this.#fw.unban([{ address: addr, family: ip.family }]);
         const ev = this.#engine.unban(addr);
         this.#log.info("unban", { address: addr, reason: "manual" });
+        if (ev) this.#metrics?.unbanned("manual");
         this.#dirty = true;
         this.#saving = this.#saving.then(() => this.#save());
         return { address: addr, wasBanned: ev !== undefined };
@@ -431,7 +471,12 @@ export class BanDaemon {
       if (next.pbxAddrs.length === 0) next.pbxAddrs = this.#cfg.pbxAddrs;
       const snap = this.#engine.snapshot();
       const prev = this.#cfg;
+      if (metricsKey(next) !== metricsKey(this.#cfg)) {
+        this.#log.warn("SIGHUP: a metrics address change needs a restart");
+        next.metrics = this.#cfg.metrics;
+      }
       this.#cfg = next;
+      this.#metrics?.carry(this.#engine);
       this.#engine = engineFor(next);
       for (const h of snap) {
         if (h.ban) this.#engine.restoreBan(h.ban);
@@ -451,6 +496,10 @@ export class BanDaemon {
       this.#log.error("SIGHUP: config reload failed, keeping the old one", { error: (err as Error).message });
     }
   }
+}
+
+function metricsKey(cfg: BanConfig): string {
+  return `${cfg.metrics?.hostname}:${cfg.metrics?.port}`;
 }
 
 /** A ban as printed by `--json` and `list`: times as ISO strings. */

@@ -143,6 +143,8 @@ export function formatDurationShort(ms: number): string {
 
 /** Packets in, verdicts out. */
 export class BanEngine {
+  /** SIP responses from the PBX by class: index 1 = 1xx ... 6 = 6xx (0: a status outside 100-699). */
+  readonly responseClasses: Float64Array = new Float64Array(7);
   /** Engine counters. */
   readonly stats: EngineStats = {
     responses: 0,
@@ -227,6 +229,7 @@ export class BanEngine {
     const { family, status, method, ts, transport = "udp" } = response;
     if (ts > this.#now) this.#now = ts;
     this.stats.responses++;
+    this.responseClasses[status >= 100 && status < 700 ? (status / 100) | 0 : 0]++;
     if (status >= 400) this.stats.errorResponses++;
     if (!this.#methods.has(method) || status < 200 || (status >= 300 && status < 400)) return;
     if (this.#exemptText(remote)) {
@@ -358,6 +361,7 @@ export class BanEngine {
     }
     this.stats.responses++;
     const status = info.status;
+    this.responseClasses[status >= 100 && status < 700 ? (status / 100) | 0 : 0]++;
     if (status >= 400) this.stats.errorResponses++;
     if (!this.#methods.has(info.method) || status < 200 || (status >= 300 && status < 400)) return;
     // exempt check on bytes, before making a string

@@ -22,6 +22,7 @@ export * from "./pcap_file.ts";
 export * from "./replay.ts";
 export * from "./state.ts";
 export { BanDaemon, banJson, interfaceAddresses, runDaemon } from "./daemon.ts";
+export { BAN_LATENCY_BUCKETS, BanMetrics, type BanMetricsSource } from "./metrics.ts";
 export { CompiledFilter, LIBPCAP_PATH, LiveCapture } from "./libpcap.ts";
 export * from "./firewall/mod.ts";
 export { controlRequest } from "./control.ts";

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { log, toPbxError } from "../common/mod.ts";
-import { formatPeer, TftpServer } from "../tftp/mod.ts";
+import { log, MetricsRegistry, type MetricsServer, serveMetrics, toPbxError } from "../common/mod.ts";
+import { formatPeer, TftpMetrics, TftpServer } from "../tftp/mod.ts";
 import type { TftpServerOptions } from "../tftp/mod.ts";
 import type { PackOptions, PackReport } from "./mod.ts";
 import { pack } from "./mod.ts";
@@ -16,6 +16,8 @@ import { watchInputs } from "./watch.ts";
 export interface DevLoopOptions {
   /** Serve the output directory over TFTP with these settings. */
   tftp?: Omit<TftpServerOptions, "root">;
+  /** Serve the TFTP server's Prometheus metrics here (`--metrics`; needs `tftp`). */
+  metrics?: { hostname: string; port: number };
   /** Rebuild when an input (kernel, apps, MLO, u-boot, eMMC layout) changes. */
   watch?: boolean;
   /** Ends the loop (and the server). */
@@ -33,9 +35,25 @@ export function packInputs(opts: PackOptions): string[] {
 export async function devLoop(opts: PackOptions, options: DevLoopOptions): Promise<void> {
   const { signal } = options;
   let server: TftpServer | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
     if (options.tftp) {
-      server = await TftpServer.listen({ ...options.tftp, root: opts.outDir });
+      let tftp = options.tftp;
+      if (options.metrics) {
+        const registry = new MetricsRegistry();
+        const m = new TftpMetrics(registry);
+        const theirs = tftp.onEvent;
+        tftp = {
+          ...tftp,
+          onEvent: (e) => {
+            m.onEvent(e);
+            theirs?.(e);
+          },
+        };
+        metricsServer = serveMetrics(registry, options.metrics);
+        log.info(`tftp: metrics on ${metricsServer.url}`);
+      }
+      server = await TftpServer.listen({ ...tftp, root: opts.outDir });
       log.info(`tftp: serving ${server.root} on udp ${server.addrs.map(formatPeer).join(", ")} (Ctrl-C to stop)`);
     }
     const work: Promise<void>[] = [new Promise((res) => signal.addEventListener("abort", () => res()))];
@@ -54,5 +72,6 @@ export async function devLoop(opts: PackOptions, options: DevLoopOptions): Promi
     await Promise.race(work);
   } finally {
     await server?.close();
+    await metricsServer?.shutdown();
   }
 }

@@ -16,3 +16,5 @@ export * from "./process.ts";
 export * from "./fs.ts";
 export * from "./bytes.ts";
 export * from "./toml.ts";
+export * from "./metrics.ts";
+export * from "./metrics_http.ts";

@@ -26,3 +26,4 @@ export * from "./config.ts";
 export * from "./daemon.ts";
 /** Re-exported: the logger type of {@linkcode TftpServerOptions.log}. */
 export type { Logger, LoggerOptions, LogLevel } from "../common/mod.ts";
+export * from "./metrics.ts";

@@ -99,6 +99,8 @@ export interface TransferEvent {
   retransmits?: number;
   /** Why the request was refused or the transfer failed, on `refused` and `failed`. */
   error?: string;
+  /** The TFTP error code the server answered with (RFC 1350 §5, 2347: 8), on `refused` and, when sent, `failed`. */
+  code?: number;
 }
 
 /** `::ffff:1.2.3.4` -> `1.2.3.4`, `[v6]:port` formatting. */
@@ -268,6 +270,8 @@ export class TftpServer {
         continue;
       }
       if (this.#active.size >= (this.#opts.maxTransfers ?? 128)) {
+        const client = formatPeer(from);
+        this.#emit({ kind: "refused", op: op2, file: req.filename, client, error: "server busy", code: ERR.UNDEFINED });
         await sock.send(encodeError(ERR.UNDEFINED, "server busy, try again"), from).catch(() => {});
         continue;
       }
@@ -296,7 +300,7 @@ export class TftpServer {
     const e = err instanceof PacketError ? err : new PacketError(ERR.UNDEFINED, "server error");
     if (!(err instanceof PacketError)) this.#log.warn(`${op} ${req.filename}: ${(err as Error)?.message ?? err}`);
     this.#log.info(`refused ${op} '${req.filename}' from ${formatPeer(client)}: ${e.message}`);
-    this.#emit({ kind: "refused", op, file: req.filename, client: formatPeer(client), error: e.message });
+    this.#emit({ kind: "refused", op, file: req.filename, client: formatPeer(client), error: e.message, code: e.code });
     return sock.send(encodeError(e.code, e.message), client).catch(() => {});
   }
 
@@ -483,6 +487,7 @@ export class TftpServer {
           bytes: s.bytesReceived,
           ms,
           error: why,
+          code: writeErr ? ERR.DISK_FULL : undefined,
         });
       }
     } finally {

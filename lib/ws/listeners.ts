@@ -26,6 +26,7 @@ import { type ConnListener, listenError, serve, type ServeOptions, type WebSocke
 import { checkDirectory, readPem, wsServeOptions } from "./service.ts";
 import { closeQuietly } from "./socket.ts";
 import type { Asset } from "./static.ts";
+import type { WsMetrics } from "./metrics.ts";
 
 const llog = log.child("ws-serve");
 
@@ -86,6 +87,8 @@ export class SwappableListener implements ConnListener {
 export interface WsServiceOptions {
   /** In-memory assets (the webphone) for a config; called at start and on each reload. */
   assets?: (config: WsServeConfig) => Promise<Map<string, Asset> | undefined>;
+  /** Prometheus counters shared by every listener (kept across reloads). */
+  metrics?: WsMetrics;
 }
 
 /** One running listener. */
@@ -184,7 +187,7 @@ export class WsService {
     const running = config.listeners.map((spec, i): RunningListener => {
       const swappable = spec.tlsFiles ? new SwappableListener(sockets[i]) : undefined;
       const listener = swappable ?? sockets[i];
-      const opts = serveOptions(config, spec, assets, sockets.map((s) => s.addr as Deno.NetAddr));
+      const opts = serveOptions(config, spec, assets, sockets.map((s) => s.addr as Deno.NetAddr), options.metrics);
       return { spec, swappable, server: serve({ ...opts, listener, secure: swappable !== undefined }) };
     });
     return new WsService(config, options, running);
@@ -237,7 +240,7 @@ export class WsService {
     }
     const addrs = now.map((l) => l.server.addr);
     for (const [i, l] of now.entries()) {
-      l.server.reconfigure(serveOptions(config, config.listeners[i], assets, addrs));
+      l.server.reconfigure(serveOptions(config, config.listeners[i], assets, addrs, this.#options.metrics));
       const next = fresh.get(i);
       if (next) l.swappable!.swap(next);
       l.spec = config.listeners[i];
@@ -259,8 +262,10 @@ function serveOptions(
   spec: ListenerConfig,
   assets: Map<string, Asset> | undefined,
   addrs: Deno.NetAddr[],
+  metrics: WsMetrics | undefined,
 ): ServeOptions {
   const limits = {
+    metrics,
     maxConnections: config.maxConnections,
     handshakeTimeout: config.handshakeTimeout,
     idleTimeout: config.idleTimeout,

@@ -131,3 +131,4 @@ export {
   type WsServiceOptions,
 } from "./listeners.ts";
 export { httpsRedirect, redirectHost } from "./redirect.ts";
+export { WsMetrics } from "./metrics.ts";

@@ -125,6 +125,8 @@ export class Protocol {
   // answers to messages that arrived before it still go out first.
   #closeSent = false;
   #closePending: Uint8Array | undefined;
+  #closePendingCode: number = CloseCode.NoStatus;
+  #closeSentCode: number | undefined;
   #closeReceived = false;
   #failed = false;
   #closeCode: number | undefined;
@@ -166,6 +168,10 @@ export class Protocol {
   /** True once this side has decided to send its close frame (it may still be pending). */
   get closeSent(): boolean {
     return this.#closeSent || this.#closePending !== undefined;
+  }
+  /** The code of the close frame this side wrote to the output (1005 when it carried none); undefined before. */
+  get closeSentCode(): number | undefined {
+    return this.#closeSentCode;
   }
   /** True while data may still be queued (before the close frame is written to the output). */
   get canSend(): boolean {
@@ -477,6 +483,7 @@ export class Protocol {
     if (!this.closeSent) {
       // Echo the status code (not the reason: nothing to gain, and it keeps the frame small).
       this.#closePending = closePayload(code === CloseCode.NoStatus ? undefined : code, "");
+      this.#closePendingCode = code;
     }
     return false;
   }
@@ -488,7 +495,10 @@ export class Protocol {
     this.#failed = true;
     this.#closeCode = code;
     this.#closeReason = reason;
-    if (!this.closeSent) this.#closePending = closePayload(code, reason);
+    if (!this.closeSent) {
+      this.#closePending = closePayload(code, reason);
+      this.#closePendingCode = code;
+    }
     this.#inPayload = false;
     this.#pieces.length = 0;
     return false;
@@ -558,6 +568,7 @@ export class Protocol {
     if (!isValidCloseCode(code)) throw new PbxError("E_INVALID_INPUT", `close code ${code} cannot be sent`);
     this.#queueFrame(Opcode.Close, closePayload(code, reason), false, false);
     this.#closeSent = true;
+    this.#closeSentCode = code;
   }
 
   /** Write one frame (header + payload) into the output. `owned`: payload may be kept by reference. */
@@ -632,6 +643,7 @@ export class Protocol {
     if (this.#closePending !== undefined && !this.#closeSent) {
       this.#queueFrame(Opcode.Close, this.#closePending, false, false);
       this.#closeSent = true;
+      this.#closeSentCode = this.#closePendingCode;
       this.#closePending = undefined;
     }
     this.#seal();

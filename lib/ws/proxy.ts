@@ -14,6 +14,7 @@ import { connect } from "./client.ts";
 import { CloseCode, isValidCloseCode } from "./frame.ts";
 import { errorResponse, type HttpRequest, type HttpResponse } from "./http.ts";
 import type { UpgradeAnswer } from "./server.ts";
+import type { WsMetrics } from "./metrics.ts";
 import type { CloseInfo, WebSocket } from "./socket.ts";
 
 const plog = log.child("proxy");
@@ -65,6 +66,8 @@ export interface ProxyOptions {
   highWaterMark?: number;
   /** CA certificates for a `wss://` upstream. */
   caCerts?: string[];
+  /** Count upstream connects and failures here. */
+  metrics?: WsMetrics;
 }
 
 /** The headers the upstream gets about the original client. */
@@ -111,8 +114,10 @@ export async function proxyUpgrade(
   } catch (err) {
     const e = err as PbxError;
     plog.warn(`upstream ${upstreamUrl.href} failed: ${e.message}`, { client: req.remote });
+    options.metrics?.upstreamFailed(route.path, e.code === "E_TIMEOUT" ? "timeout" : "error");
     return errorResponse(e.code === "E_TIMEOUT" ? 504 : 502, `upstream unavailable: ${e.message}`);
   }
+  options.metrics?.upstreamConnected(route.path);
   plog.debug("bridged", { client: req.remote, upstream: upstreamUrl.href, protocol: upstream.protocol || undefined });
   return {
     protocol: upstream.protocol || undefined,

@@ -30,6 +30,7 @@ import {
 } from "./http.ts";
 import { closeQuietly, WebSocket, writeAll } from "./socket.ts";
 import { CloseCode } from "./frame.ts";
+import type { WsMetrics } from "./metrics.ts";
 
 const slog = log.child("ws-serve");
 
@@ -101,6 +102,8 @@ export interface ServeOptions {
   handler?: (ws: WebSocket) => void | Promise<void>;
   /** Called once listening, with the bound address. */
   onListen?: (addr: Deno.NetAddr) => void;
+  /** Prometheus series to count connections, refused handshakes, messages and close codes in. */
+  metrics?: WsMetrics;
 }
 
 /** Counters of a running server. */
@@ -154,6 +157,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       throw listenError(err, { hostname, port, tls: options.tls !== undefined });
     }
     this.addr = this.#listener.addr as Deno.NetAddr;
+    options.metrics?.watchSockets(() => this.#sockets.size);
     this.finished = new Promise((r) => this.#resolveFinished = r);
     this.#startIdleTimer();
     options.onListen?.(this.addr);
@@ -243,8 +247,10 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
         continue;
       }
       this.#stats.accepted++;
+      this.#opts.metrics?.accepted();
       if (this.#sockets.size >= (this.#opts.maxConnections ?? 10000)) {
         this.#stats.refused++;
+        this.#opts.metrics?.rejected(503);
         this.#refuseBusy(conn);
         continue;
       }
@@ -309,13 +315,17 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       } catch (err) {
         clearTimeout(timer);
         if (timedOut) {
-          if (requests === 0) slog.debug("handshake timeout", { peer: remoteText });
+          if (requests === 0) {
+            slog.debug("handshake timeout", { peer: remoteText });
+            this.#opts.metrics?.handshakeTimeout();
+          }
           return;
         }
         throw err;
       }
       clearTimeout(timer);
       if (end === "too-large") {
+        this.#opts.metrics?.rejected(431);
         await this.#respond(conn, errorResponse(431, "request head over 16 KiB"), false);
         return;
       }
@@ -330,6 +340,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       } catch (err) {
         const e = err instanceof HttpError ? err : new HttpError(400, "bad request");
         this.#stats.refused++;
+        this.#opts.metrics?.rejected(e.status);
         await this.#respond(conn, errorResponse(e.status, e.message), false);
         return;
       }
@@ -390,11 +401,13 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
     const check = serverHandshake(req, base);
     if (!check.ok) {
       this.#stats.refused++;
+      o.metrics?.rejected(check.response.status);
       slog.debug(`refused upgrade: ${check.reason}`, { peer: req.remote, path: req.path });
       await this.#respond(conn, check.response, false);
       return;
     }
     if (this.#stopping) {
+      o.metrics?.rejected(503);
       await this.#respond(conn, errorResponse(503, "shutting down"), false);
       return;
     }
@@ -410,6 +423,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       }
       if ("status" in decided) {
         this.#stats.refused++;
+        o.metrics?.rejected((decided as HttpResponse).status);
         await this.#respond(conn, decided as HttpResponse, false);
         return;
       }
@@ -422,6 +436,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
         headers: answer.headers,
       });
       if (!hs.ok) {
+        o.metrics?.rejected(hs.response.status);
         await this.#respond(conn, hs.response, false);
         return;
       }
@@ -438,6 +453,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
       closeTimeout: o.closeTimeout,
     });
     this.#websockets.add(ws);
+    o.metrics?.opened(ws);
     slog.debug("websocket open", {
       peer: req.remote,
       path: req.path,
@@ -459,6 +475,7 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
     } else this.#pending.push(ws);
     await ws.closed;
     this.#websockets.delete(ws);
+    o.metrics?.closed(ws);
   }
 }
 

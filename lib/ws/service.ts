@@ -41,6 +41,7 @@ export interface WsServeOptions extends
     | "onListen"
     | "listener"
     | "secure"
+    | "metrics"
   > {
   /** Serve the echo endpoint on every path that is not a proxy route. */
   echo?: boolean;
@@ -122,6 +123,7 @@ export function wsServeOptions(options: WsServeOptions): ServeOptions {
           secure,
           maxMessage: options.maxMessage,
           subprotocols: route.subprotocols ?? options.subprotocols,
+          metrics: options.metrics,
         });
       }
       if (options.echo) return { handler: echo };

@@ -130,6 +130,14 @@ export class WebSocket implements AsyncIterable<Message> {
   readonly closed: Promise<CloseInfo>;
   /** Count of reads that returned data; the server's idle check compares it between ticks. */
   reads = 0;
+  /** Messages received (for metrics). */
+  messagesIn = 0;
+  /** Messages sent (queued with `send`/`sendBytes`; for metrics). */
+  messagesOut = 0;
+  /** Bytes read from the transport (frames, after TLS; for metrics). */
+  bytesIn = 0;
+  /** Bytes written to the transport (frames, before TLS; for metrics). */
+  bytesOut = 0;
 
   readonly #conn: WsConn;
   readonly #proto: Protocol;
@@ -252,6 +260,7 @@ export class WebSocket implements AsyncIterable<Message> {
       return Promise.reject(new PbxError("E_STATE", "cannot send: the WebSocket is closing or closed"));
     }
     this.#proto.sendBytes(bytes, text);
+    this.messagesOut++;
     if (!this.#inDispatch) this.#scheduleFlush();
     if (this.#proto.bufferedAmount + this.#inflight <= this.#hwm) return RESOLVED;
     return new Promise((r) => this.#drainWaiters.push(r));
@@ -323,6 +332,7 @@ export class WebSocket implements AsyncIterable<Message> {
       for (let o = 0; o < initial.length; o += buf.length) {
         const part = initial.subarray(o, o + buf.length);
         buf.set(part);
+        this.bytesIn += part.length;
         proto.receive(buf, part.length);
         this.#dispatch();
       }
@@ -356,6 +366,7 @@ export class WebSocket implements AsyncIterable<Message> {
         return this.#endOfInput();
       }
       this.reads++;
+      this.bytesIn += n;
       proto.receive(this.#readBuf, n);
       this.#inDispatch = true;
       try {
@@ -388,6 +399,7 @@ export class WebSocket implements AsyncIterable<Message> {
       const ev = events[i];
       switch (ev.type) {
         case "message": {
+          this.messagesIn++;
           let msg = new Message(ev.data, !ev.text);
           const ls = this.#listeners.message;
           if (ls.length > 0) {
@@ -490,6 +502,7 @@ export class WebSocket implements AsyncIterable<Message> {
     try {
       const p = this.#pieces[this.#pieceIdx];
       this.#pieceOff += n;
+      this.bytesOut += n;
       if (this.#pieceOff < p.length) return this.#writePiece();
       this.#inflight -= p.length;
       this.#pieceOff = 0;
@@ -577,6 +590,17 @@ export class WebSocket implements AsyncIterable<Message> {
     this.#wakeDrain();
     for (const l of this.#listeners.close) this.#call(l, info);
     this.#resolveClosed(info);
+  }
+
+  /** The code of the close frame this side sent (1005 when it had none), or undefined when none was sent. */
+  get closeSentCode(): number | undefined {
+    return this.#proto.closeSentCode;
+  }
+
+  /** The code of the peer's close frame (1005 when it had none), or 1006 when none arrived. */
+  get closeReceivedCode(): number {
+    const p = this.#proto;
+    return p.closeReceived ? p.closeCode ?? CloseCode.Abnormal : CloseCode.Abnormal;
   }
 
   /** How the connection ended (undefined while open). */

@@ -14,9 +14,13 @@ export interface Served {
   url: string;
 }
 
-/** Start `pbxkit ws-serve ARGS --port 0` and wait for its `listening on` line. */
-export async function startServe(args: string[], options: { defaultPort?: boolean } = {}): Promise<Served> {
-  const proc = new Proc(cliArgv(["ws-serve", ...(options.defaultPort ? [] : ["--port", "0"]), ...args]), {
+/** Start `pbxkit ws-serve --port 0 ARGS` (or `options.port`) and wait for its `listening on` line. */
+export async function startServe(
+  args: string[],
+  options: { defaultPort?: boolean; port?: number } = {},
+): Promise<Served> {
+  const portArgs = options.defaultPort ? [] : ["--port", String(options.port ?? 0)];
+  const proc = new Proc(cliArgv(["ws-serve", ...portArgs, ...args]), {
     env: { NO_COLOR: "1" },
   });
   let m: RegExpExecArray | null = null;
