@@ -12,7 +12,7 @@ Deno.test("ban config: [metrics] listen, top-level metrics, flags override, bad 
   assertThrows(
     () => parseConfigText("[metrics]\nport = 1\n", "ban.toml"),
     Error,
-    "ban.toml: unknown key 'metrics.port'",
+    "ban.toml:2: 'metrics.port' is not a known key",
   );
   assertThrows(() => parseConfigText("[metrics]\nlisten = 9464\n", "ban.toml"), Error, "'metrics.listen' must be");
   assertThrows(
