@@ -102,6 +102,7 @@ export interface FleetCoreStats {
 
 /** The fleet state machine (see the module doc). */
 export class FleetCore {
+  /** This node's name. */
   readonly node: string;
   #exempt: readonly Cidr[];
   #limits: RecordLimits;

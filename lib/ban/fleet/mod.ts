@@ -90,6 +90,7 @@ export interface FleetOptions {
 
 /** The daemon's fleet (see the module doc). */
 export class Fleet {
+  /** The settings it runs with. */
   readonly config: FleetConfig;
   #core: FleetCore;
   #link?: NatsLink;
