@@ -1,6 +1,7 @@
 /**
  * The daemon's control socket: a Unix stream socket where each connection sends one JSON request line
- * (`{"cmd":"status"}`, `{"cmd":"list"}`, `{"cmd":"unban","address":"..."}`) and gets one JSON response line.
+ * (`{"cmd":"status"}`, `{"cmd":"list"}`, `{"cmd":"unban","address":"..."}`,
+ * `{"cmd":"ban","bans":[{"address":"...","banTimeMs":3600000,"reason":"..."}]}`) and gets one JSON response line.
  *
  * @module
  */
@@ -13,6 +14,8 @@ export interface ControlRequest {
   cmd: string;
   /** For `unban`. */
   address?: string;
+  /** For `ban`: addresses with an optional ban time (ms, 0 = permanent) and reason. */
+  bans?: { address: string; banTimeMs?: number; reason?: string }[];
 }
 
 /** Handles a request; the result is sent back as JSON (`{"ok":true,...}` or `{"ok":false,"error":...}`). */
@@ -98,7 +101,7 @@ async function readLine(conn: Deno.Conn, timeoutMs: number): Promise<string> {
       if (n === null) break;
       chunks.push(buf.slice(0, n));
       total += n;
-      if (buf.subarray(0, n).includes(10) || total > 65536) break;
+      if (buf.subarray(0, n).includes(10) || total > 64 * 1024 * 1024) break;
     }
   } finally {
     clearTimeout(timer);

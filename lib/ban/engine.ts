@@ -32,6 +32,8 @@ export interface BanVerdict {
   expiresAt: number;
   /** Human reason, e.g. `10 failed REGISTER/INVITE within 10m (last: 403 REGISTER over udp)`. */
   reason: string;
+  /** The fleet node that made the ban (`--fleet`); absent for this host's own bans without a fleet. */
+  origin?: string;
 }
 
 /** A ban that ended. */
