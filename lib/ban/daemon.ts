@@ -103,6 +103,7 @@ export class BanDaemon {
       this.#metrics = new BanMetrics(registry, {
         engine: () => this.#engine,
         capture: () => this.#capture?.stats(),
+        fleet: cfg.fleet ? () => this.#fleet?.metrics() : undefined,
       });
     }
   }

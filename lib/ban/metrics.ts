@@ -8,6 +8,7 @@
 
 import type { CounterChild, HistogramChild, Metric, MetricsRegistry } from "../common/metrics.ts";
 import type { BanEngine } from "./engine.ts";
+import type { FleetMetrics } from "./fleet/mod.ts";
 import type { CaptureStats } from "./libpcap.ts";
 
 /** Buckets of the ban latency histogram, seconds: 0.5 ms to 10 s. */
@@ -36,6 +37,8 @@ export interface BanMetricsSource {
   engine(): BanEngine;
   /** libpcap's counters (`pcap_stats`), or undefined before the capture opened. */
   capture(): CaptureStats | undefined;
+  /** The fleet's figures (`--fleet`), or undefined without a fleet. */
+  fleet?(): FleetMetrics | undefined;
 }
 
 /** The ban daemon's metric families on a registry. */
@@ -86,6 +89,7 @@ export class BanMetrics {
       ["where"],
     );
     const dropKernel = capDropped.labels("kernel"), dropIf = capDropped.labels("interface");
+    const fleet = source.fleet ? fleetFamilies(r) : undefined;
     r.onCollect(() => {
       const e = source.engine();
       const c = this.#carried;
@@ -99,6 +103,17 @@ export class BanMetrics {
         capReceived.value = cap.received;
         dropKernel.value = cap.dropped;
         dropIf.value = cap.ifDropped;
+      }
+      const f = source.fleet?.();
+      if (fleet && f) {
+        fleet.connected.value = f.connected ? 1 : 0;
+        fleet.lastSeq.value = f.lastSeq;
+        fleet.lag.value = f.lagMessages;
+        fleet.latency.value = f.lastLatencyMs === null ? NaN : f.lastLatencyMs / 1000;
+        fleet.outbox.value = f.outbox;
+        fleet.published.value = f.published;
+        fleet.received.value = f.received;
+        fleet.rejected.value = f.rejected;
       }
     });
   }
@@ -126,4 +141,21 @@ export class BanMetrics {
   firewallError(): void {
     this.#fwErrors.value++;
   }
+}
+
+/** The fleet's series (`--fleet`), set from {@linkcode FleetMetrics} at each scrape. */
+function fleetFamilies(r: MetricsRegistry) {
+  return {
+    connected: r.gauge("pbxkit_ban_fleet_connected", "1 when connected to a NATS server with the bucket open.").series,
+    lastSeq: r.gauge("pbxkit_ban_fleet_last_sequence", "Last stream sequence of the fleet bucket applied here.").series,
+    lag: r.gauge("pbxkit_ban_fleet_lag_messages", "Fleet records pending behind the last one received.").series,
+    latency: r.gauge(
+      "pbxkit_ban_fleet_last_latency_seconds",
+      "Receive time minus the server's store time of the last fleet record (propagation plus clock skew).",
+    ).series,
+    outbox: r.gauge("pbxkit_ban_fleet_outbox", "Local bans and unbans waiting to be published to the fleet.").series,
+    published: r.counter("pbxkit_ban_fleet_published_total", "Records this host published to the fleet.").series,
+    received: r.counter("pbxkit_ban_fleet_received_total", "Fleet records received.").series,
+    rejected: r.counter("pbxkit_ban_fleet_rejected_total", "Fleet records rejected as invalid.").series,
+  };
 }
