@@ -1,6 +1,7 @@
 /**
  * The daemon's control socket: a Unix stream socket where each connection sends one JSON request line
- * (`{"cmd":"status"}`, `{"cmd":"list"}`, `{"cmd":"unban","address":"..."}`) and gets one JSON response line.
+ * (`{"cmd":"status"}`, `{"cmd":"list"}`, `{"cmd":"unban","address":"..."}`,
+ * `{"cmd":"import","bans":[["203.0.113.7",1767225600000],...],"reason":"..."}`) and gets one JSON response line.
  *
  * @module
  */
@@ -9,11 +10,20 @@ import { concatBytes, PbxError } from "../common/mod.ts";
 
 /** A control request. */
 export interface ControlRequest {
-  /** `status`, `list` or `unban`. */
+  /** `status`, `list`, `unban` or `import`. */
   cmd: string;
   /** For `unban`. */
   address?: string;
+  /** For `import`: `[address, expiresAt]` pairs (expiresAt in ms since the epoch, 0 = permanent). */
+  bans?: [string, number][];
+  /** For `import`: the reason recorded with each ban. */
+  reason?: string;
+  /** For `import`: the widest networks accepted, `[v4, v6]`. */
+  maxPrefix?: [number, number];
 }
+
+/** A request line may be this long at most (an import of 100,000 bans is about 4 MB). */
+export const CONTROL_MAX_LINE = 64 * 1024 * 1024;
 
 /** Handles a request; the result is sent back as JSON (`{"ok":true,...}` or `{"ok":false,"error":...}`). */
 export type ControlHandler = (req: ControlRequest) => Promise<Record<string, unknown>>;
@@ -55,7 +65,7 @@ export class ControlServer {
 
   async #handle(conn: Deno.UnixConn, handler: ControlHandler): Promise<void> {
     try {
-      const line = await readLine(conn, 5000);
+      const line = await readLine(conn, 30_000, CONTROL_MAX_LINE);
       let res: Record<string, unknown>;
       try {
         const req = JSON.parse(line) as ControlRequest;
@@ -83,9 +93,9 @@ export class ControlServer {
   }
 }
 
-async function readLine(conn: Deno.Conn, timeoutMs: number): Promise<string> {
+async function readLine(conn: Deno.Conn, timeoutMs: number, maxBytes = 65536): Promise<string> {
   const chunks: Uint8Array[] = [];
-  const buf = new Uint8Array(4096);
+  const buf = new Uint8Array(65536);
   let total = 0;
   const timer = setTimeout(() => {
     try {
@@ -98,7 +108,8 @@ async function readLine(conn: Deno.Conn, timeoutMs: number): Promise<string> {
       if (n === null) break;
       chunks.push(buf.slice(0, n));
       total += n;
-      if (buf.subarray(0, n).includes(10) || total > 65536) break;
+      if (buf.subarray(0, n).includes(10)) break;
+      if (total > maxBytes) throw new PbxError("E_LIMIT", `control request longer than ${maxBytes} bytes`);
     }
   } finally {
     clearTimeout(timer);
@@ -129,7 +140,7 @@ export async function controlRequest(
     const data = new TextEncoder().encode(JSON.stringify(req) + "\n");
     let o = 0;
     while (o < data.length) o += await conn.write(data.subarray(o));
-    const line = await readLine(conn, timeoutMs);
+    const line = await readLine(conn, timeoutMs, CONTROL_MAX_LINE);
     if (!line) throw new PbxError("E_PROTOCOL", `no answer from the daemon on ${path}`);
     const res = JSON.parse(line) as Record<string, unknown>;
     if (res.ok === false) throw new PbxError((res.code as "E_INTERNAL") ?? "E_INTERNAL", String(res.error));

@@ -32,6 +32,8 @@ export interface BanVerdict {
   expiresAt: number;
   /** Human reason, e.g. `10 failed REGISTER/INVITE within 10m (last: 403 REGISTER over udp)`. */
   reason: string;
+  /** Where the ban came from: absent for this host's own detection, `import` for `ban import`, or a node name. */
+  origin?: string;
 }
 
 /** A ban that ended. */
