@@ -9,30 +9,9 @@ import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
 import { cliArgv, ROOT, runCli, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { jitteredExpiries, parseBlocklist, parseCidr, seededRandom } from "../../lib/ban/mod.ts";
 import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
+import { blocklistSample } from "./_lab.ts";
 
 const NFT_LIB = "/usr/lib/x86_64-linux-gnu/libnftables.so.1";
-
-/**
- * A blocklist shaped like a real one (public ranges scanners come from: 45/8, 77/8, 103/8, 185/8, 194/8, 212/8,
- * and IPv6 under 2a01..2a08::/16, canonical RFC 5952 text), built here with the test's own PRNG.
- */
-function makeList(n4: number, n6: number, seed: number): { v4: string[]; v6: string[] } {
-  let x = seed >>> 0;
-  const rnd = (m: number) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % m;
-  };
-  const first = [45, 77, 103, 185, 194, 212];
-  const v4 = new Set<string>(), v6 = new Set<string>();
-  while (v4.size < n4) v4.add(`${first[rnd(6)]}.${rnd(256)}.${rnd(256)}.${1 + rnd(254)}`);
-  const h = () => (1 + rnd(65535)).toString(16);
-  while (v6.size < n6) v6.add(`2a0${1 + rnd(8)}:${h()}:${h()}::${h()}`);
-  return { v4: [...v4], v6: [...v6] };
-}
 
 Deno.test("blocklist: comments, IPv6, networks, JSON; bad lines reported by line number", () => {
   const text = [
@@ -146,7 +125,7 @@ testWith(
     const net = await TestNet.create(["pbx"]);
     const dir = await Deno.makeTempDir({ prefix: "pbxkit-import-" });
     try {
-      const { v4, v6 } = makeList(70_000, 30_000, 20261204);
+      const { v4, v6 } = blocklistSample(70_000, 30_000, 20261204);
       await Deno.writeTextFile(`${dir}/list.txt`, `# test blocklist\n${[...v4, ...v6].join("\n")}\n`);
       const flags = ["--state", `${dir}/state.json`, "--socket", `${dir}/ban.sock`];
       const imp = () =>
@@ -267,7 +246,7 @@ testWith(
         ...flags,
       ]);
       await waitFor(() => d.stderr.includes("[ban] started"), { timeoutMs: 30_000, what: "daemon start" });
-      const { v4, v6 } = makeList(1500, 500, 99);
+      const { v4, v6 } = blocklistSample(1500, 500, 99);
       await Deno.writeTextFile(`${dir}/l.txt`, [...v4, ...v6].join("\n"));
       const r = JSON.parse(
         (await net.run("pbx", cliArgv(["ban", "import", `${dir}/l.txt`, "--reason", "APIBAN", "--json", ...flags])))
