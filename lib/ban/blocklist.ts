@@ -72,7 +72,7 @@ export function parseTarget(text: string): Cidr | string {
   try {
     return parseCidr(text, "address");
   } catch (err) {
-    return (err as Error).message.replace(/^address: /, "");
+    return /prefix length/.test((err as Error).message) ? "bad prefix length" : "not an IP address or CIDR";
   }
 }
 
