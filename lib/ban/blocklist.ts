@@ -76,49 +76,69 @@ export function parseTarget(text: string): Cidr | string {
   }
 }
 
+/** A validated target: canonical text, family and prefix length. */
+export interface ValidTarget {
+  /** Canonical text: a bare address for a /32 or /128, else `net/len`. */
+  address: string;
+  /** 4 or 6. */
+  family: 4 | 6;
+  /** Prefix length. */
+  prefix: number;
+}
+
+/**
+ * Checks ban targets from outside (a blocklist line, a control request, later a fleet record): syntax, the widest
+ * network allowed, and the exempt networks. A plain dotted IPv4 address (most of a real list) is parsed without
+ * allocating; everything else through {@linkcode parseCidr}.
+ */
+export class TargetValidator {
+  readonly #max4: number;
+  readonly #max6: number;
+  readonly #exempt: readonly Cidr[];
+  readonly #scratch = new Uint8Array(4);
+
+  /** Rules: `maxPrefix4`/`maxPrefix6` (default 32/128: single addresses), `exempt`. */
+  constructor(options: Pick<BlocklistOptions, "maxPrefix4" | "maxPrefix6" | "exempt"> = {}) {
+    this.#max4 = options.maxPrefix4 ?? 32;
+    this.#max6 = options.maxPrefix6 ?? 128;
+    this.#exempt = options.exempt ?? [];
+  }
+
+  /** The target, or why it is refused. */
+  check(raw: string): ValidTarget | string {
+    const b = this.#scratch;
+    if (ipv4Into(raw, b)) {
+      const hit4 = this.#exempt.find((e) => cidrContains(e, 4, b, 0));
+      if (hit4) return `overlaps the exempt network ${hit4.text}`;
+      return { address: canonicalIpv4(raw, b), family: 4, prefix: 32 };
+    }
+    const c = parseTarget(raw);
+    if (typeof c === "string") return c;
+    const widest = c.family === 4 ? this.#max4 : this.#max6;
+    if (c.prefix < widest) return `network /${c.prefix} is wider than the maximum prefix /${widest} (--max-prefix)`;
+    const hit = this.#exempt.find((e) => cidrsOverlap(e, c));
+    if (hit) return `overlaps the exempt network ${hit.text}`;
+    return { address: targetText(c), family: c.family, prefix: c.prefix };
+  }
+}
+
 /** Parse and validate a blocklist; never throws on bad content (each bad line becomes an error). */
 export function parseBlocklist(text: string, options: BlocklistOptions = {}): ParsedBlocklist {
-  const max4 = options.maxPrefix4 ?? 32, max6 = options.maxPrefix6 ?? 128;
-  const exempt = options.exempt ?? [];
+  const validator = new TargetValidator(options);
   const maxEntries = options.maxEntries ?? 10_000_000;
   const entries: BlocklistEntry[] = [];
   const errors: BlocklistError[] = [];
   const seen = new Set<string>();
   let duplicates = 0;
-  const scratch = new Uint8Array(4);
   const add = (raw: string, line: number) => {
-    // fast path: a plain dotted IPv4 address (most of a real blocklist), parsed without allocating
-    if (ipv4Into(raw, scratch)) {
-      const hit4 = exempt.find((e) => cidrContains(e, 4, scratch, 0));
-      if (hit4) return errors.push({ line, text: cut(raw), error: `overlaps the exempt network ${hit4.text}` });
-      const address = canonicalIpv4(raw, scratch);
-      if (seen.has(address)) return duplicates++;
-      if (entries.length >= maxEntries) {
-        return errors.push({ line, text: cut(raw), error: `more than ${maxEntries} entries` });
-      }
-      seen.add(address);
-      entries.push({ address, family: 4, prefix: 32, line });
-      return;
-    }
-    const c = parseTarget(raw);
-    if (typeof c === "string") return errors.push({ line, text: cut(raw), error: c });
-    const widest = c.family === 4 ? max4 : max6;
-    if (c.prefix < widest) {
-      return errors.push({
-        line,
-        text: cut(raw),
-        error: `network /${c.prefix} is wider than the maximum prefix /${widest} (--max-prefix)`,
-      });
-    }
-    const hit = exempt.find((e) => cidrsOverlap(e, c));
-    if (hit) return errors.push({ line, text: cut(raw), error: `overlaps the exempt network ${hit.text}` });
-    const address = targetText(c);
-    if (seen.has(address)) return duplicates++;
+    const t = validator.check(raw);
+    if (typeof t === "string") return errors.push({ line, text: cut(raw), error: t });
+    if (seen.has(t.address)) return duplicates++;
     if (entries.length >= maxEntries) {
       return errors.push({ line, text: cut(raw), error: `more than ${maxEntries} entries` });
     }
-    seen.add(address);
-    entries.push({ address, family: c.family, prefix: c.prefix, line });
+    seen.add(t.address);
+    entries.push({ address: t.address, family: t.family, prefix: t.prefix, line });
   };
   const trimmed = text.trimStart();
   if (trimmed.startsWith("[")) {

@@ -15,7 +15,7 @@ import { type CaptureStats, LiveCapture } from "./libpcap.ts";
 import { engineCounters, engineFor } from "./replay.ts";
 import { loadState, saveState } from "./state.ts";
 import { type ControlRequest, ControlServer } from "./control.ts";
-import { cidrsOverlap, parseTarget, targetText } from "./blocklist.ts";
+import { parseTarget, targetText, TargetValidator } from "./blocklist.ts";
 import { parseCidr, parseIp } from "./net/addr.ts";
 import { setNice } from "./priority.ts";
 
@@ -370,7 +370,11 @@ export class BanDaemon {
     if (!(max4 >= 0 && max4 <= 32 && max6 >= 0 && max6 <= 128)) {
       throw new PbxError("E_INVALID_INPUT", "import: bad maxPrefix");
     }
-    const exempt = [...this.#cfg.exempt, ...this.#cfg.pbxAddrs];
+    const validator = new TargetValidator({
+      maxPrefix4: max4,
+      maxPrefix6: max6,
+      exempt: [...this.#cfg.exempt, ...this.#cfg.pbxAddrs],
+    });
     const now = Date.now();
     const verdicts: BanVerdict[] = [];
     const rejected: { index: number; address: string; error: string }[] = [];
@@ -383,15 +387,12 @@ export class BanDaemon {
     req.bans.forEach((pair, index) => {
       const [text, until] = Array.isArray(pair) ? pair : [undefined, undefined];
       if (typeof text !== "string") return reject(index, text, "not an address string");
-      const c = parseTarget(text);
+      const c = validator.check(text);
       if (typeof c === "string") return reject(index, text, c);
-      if (c.prefix < (c.family === 4 ? max4 : max6)) return reject(index, text, `network /${c.prefix} too wide`);
-      const hit = exempt.find((e) => cidrsOverlap(e, c));
-      if (hit) return reject(index, text, `overlaps the exempt network ${hit.text}`);
       if (typeof until !== "number" || !(until === 0 || (until > now && until < now + MAX_IMPORT_BAN_MS))) {
         return reject(index, text, "expiry is not 0 (permanent) nor in the next 10 years");
       }
-      const address = targetText(c);
+      const address = c.address;
       if (seen.has(address) || this.#engine.banOf(address)) return alreadyBanned++;
       seen.add(address);
       verdicts.push({
