@@ -12,7 +12,8 @@
  *
  * Options: --packets N (default 1000000), --runs N (default 3), --no-live, --no-tshark, --tshark-timeout SECONDS,
  * --no-import, --only import, --import-count N (default 100000), --naive N (default 5000), --naive-cli N
- * (default 300).
+ * (default 300), --no-fleet, --only fleet, --fleet-bans N (default 1000), --fleet-burst N (default 10000).
+ * Fleet cells: see `ban_fleet.ts`.
  *
  * @module
  */
@@ -25,6 +26,7 @@ import { readWithLibpcap } from "../lib/ban/libpcap.ts";
 import { hasCommand, lineChart, Progress } from "../lib/common/mod.ts";
 import { median, OUT_DIR, peerAbsent, percentile, printTable, ratio, saveResults } from "./_util.ts";
 import { cliArgv, denoRunArgv, ROOT, TestNet, waitFor } from "../tests/_util/mod.ts";
+import { fleetBench } from "./ban_fleet.ts";
 import { blocklistSample, FLOOD_REGISTER, kamailioCfg, rng } from "../tests/ban/_lab.ts";
 
 const PBX4 = "192.0.2.10", PBX6 = "2001:db8::10";
@@ -297,6 +299,10 @@ export async function run(args: string[]): Promise<void> {
     await saveResults("ban-import", { import: await importBench(args) });
     return;
   }
+  if (arg(args, "--only", "") === "fleet") {
+    await saveResults("ban-fleet", { fleet: await fleetBench(args) });
+    return;
+  }
   const packets = Number(arg(args, "--packets", "1000000"));
   const runs = Number(arg(args, "--runs", "3"));
   await Deno.mkdir(OUT_DIR, { recursive: true });
@@ -390,6 +396,9 @@ export async function run(args: string[]): Promise<void> {
   }
   if (!args.includes("--no-import")) {
     results.import = await importBench(args);
+  }
+  if (!args.includes("--no-fleet")) {
+    results.fleet = await fleetBench(args);
   }
   const live = results.live as { ladder?: { offered: number; achieved: number; dropped: number }[] } | undefined;
   const svg = live?.ladder?.length
