@@ -71,6 +71,15 @@ async function configFrom(opts: FlagOpts): Promise<BanConfig> {
     bpf: opts.bpf,
     recheck: opts.recheck,
     nice: opts.nice,
+    fleet: opts.fleet,
+    fleetNode: opts.fleetNode,
+    fleetBucket: opts.fleetBucket,
+    fleetUser: opts.fleetUser,
+    fleetPassword: opts.fleetPassword,
+    fleetCreds: opts.fleetCreds,
+    fleetTlsCa: opts.fleetTlsCa,
+    fleetMaxPrefix: opts.fleetMaxPrefix,
+    fleetReplicas: opts.fleetReplicas,
     // only an explicit `--no-ipset` overrides the file (commander's default is true)
     ipset: opts.ipset === false ? "false" : undefined,
   };
@@ -128,8 +137,8 @@ function listCommand(): Command {
     if (bans.length === 0) return writeStdout("no bans\n");
     writeStdout(
       formatTable(
-        ["address", "family", "failures", "expires", "reason"],
-        bans.map((b) => [b.address, b.family, b.failures, b.expires ?? "never", b.reason]),
+        ["address", "family", "failures", "expires", "origin", "reason"],
+        bans.map((b) => [b.address, b.family, b.failures, b.expires ?? "never", b.origin ?? "-", b.reason]),
       ) + "\n",
     );
   });
@@ -274,6 +283,8 @@ export function banCommand(): Command {
       "pbxkit ban --pcap capture.pcap --json",
       "pbxkit ban --daemon --interface eth0 --pbx 192.0.2.10:5060 --exempt 192.0.2.0/24",
       "pbxkit ban --daemon --config /etc/pbxkit/ban.toml",
+      "pbxkit ban --daemon --pbx 192.0.2.10 --fleet tls://nats1.example.org:4222 --fleet-node edge-1 " +
+      "--fleet-creds /etc/pbxkit/fleet.creds --fleet-tls-ca /etc/pbxkit/nats-ca.pem",
       "pbxkit ban list",
       "pbxkit ban unban 203.0.113.7",
       "pbxkit ban import blocklist.txt --ban-time 24h",
@@ -310,6 +321,15 @@ export function banCommand(): Command {
       "--nice <n>",
       "the daemon's nice value; negative keeps bans fast on a busy machine, 0 leaves it (default: -10)",
     )
+    .option("--fleet <url>", "share bans over NATS JetStream: nats://HOST:4222 or tls://HOST:4222, repeatable", collect)
+    .option("--fleet-node <name>", "this host's name in the fleet (default: the host name)")
+    .option("--fleet-bucket <name>", "the fleet's KV bucket (default: pbxkit_bans)")
+    .option("--fleet-user <name>", "NATS user (with --fleet-password; better in the config file)")
+    .option("--fleet-password <pw>", "NATS password (visible in ps: prefer fleet_password in a 0600 --config)")
+    .option("--fleet-creds <file>", "NATS .creds file (JWT and NKey seed)")
+    .option("--fleet-tls-ca <file>", "CA certificate that signs the NATS servers' certificates (turns TLS on)")
+    .option("--fleet-max-prefix <v4,v6>", "widest network a fleet record may ban (default: 32,128 = single hosts)")
+    .option("--fleet-replicas <n>", "replicas when this host creates the bucket: 1, 3 or 5 (default: 1)")
     .option("--json", "one JSON line per ban on stdout");
   cmd.addCommand(statusCommand());
   cmd.addCommand(listCommand());

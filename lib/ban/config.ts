@@ -15,6 +15,11 @@
  * scope = "ports"          # ports | all
  * ipset = true             # iptables backend: false = one rule per ban even with ipset installed
  * notify_cmd = ["/usr/local/bin/ban-mail", "--to", "admin@example.org"]
+ * # share bans with the other PBXs over NATS JetStream (see docs/ban.md)
+ * fleet = ["tls://nats1.example.org:4222", "tls://nats2.example.org:4222"]
+ * fleet_node = "edge-1"
+ * fleet_creds = "/etc/pbxkit/fleet.creds"
+ * fleet_tls_ca = "/etc/pbxkit/nats-ca.pem"
  * ```
  *
  * @module
@@ -37,6 +42,7 @@ import { type Cidr, parseCidr, parseIp } from "./net/addr.ts";
 import { DEFAULT_EXEMPT } from "./engine.ts";
 import { BACKENDS } from "./firewall/mod.ts";
 import type { BanScope } from "./firewall/types.ts";
+import { DEFAULT_FLEET_MAX_AGE_MS, type FleetConfig, NODE_NAME_RE } from "./fleet/mod.ts";
 
 /** Everything `pbxkit ban` needs to run. */
 export interface BanConfig {
@@ -78,7 +84,12 @@ export interface BanConfig {
   recheckMs: number;
   /** Nice value for the daemon's threads (negative = higher priority; 0 leaves it). */
   nice: number;
+  /** Share bans over NATS JetStream (undefined: no fleet). */
+  fleet?: FleetConfig;
 }
+
+/** Default KV bucket of the fleet. */
+export const DEFAULT_FLEET_BUCKET = "pbxkit_bans";
 
 /** Default state file. */
 export const DEFAULT_STATE = "/var/lib/pbxkit/ban-state.json";
@@ -149,6 +160,24 @@ export interface RawSettings {
   recheck?: string;
   /** Raw `nice` setting. */
   nice?: string;
+  /** Raw `fleet` setting: server URLs. */
+  fleet?: string[];
+  /** Raw `fleetNode` setting. */
+  fleetNode?: string;
+  /** Raw `fleetBucket` setting. */
+  fleetBucket?: string;
+  /** Raw `fleetUser` setting. */
+  fleetUser?: string;
+  /** Raw `fleetPassword` setting. */
+  fleetPassword?: string;
+  /** Raw `fleetCreds` setting. */
+  fleetCreds?: string;
+  /** Raw `fleetTlsCa` setting. */
+  fleetTlsCa?: string;
+  /** Raw `fleetMaxPrefix` setting (`32,128` or `/24,/64`). */
+  fleetMaxPrefix?: string;
+  /** Raw `fleetReplicas` setting. */
+  fleetReplicas?: string;
 }
 
 const TOML_KEYS: Record<string, keyof RawSettings> = {
@@ -171,6 +200,15 @@ const TOML_KEYS: Record<string, keyof RawSettings> = {
   bpf: "bpf",
   recheck: "recheck",
   nice: "nice",
+  fleet: "fleet",
+  fleet_node: "fleetNode",
+  fleet_bucket: "fleetBucket",
+  fleet_user: "fleetUser",
+  fleet_password: "fleetPassword",
+  fleet_creds: "fleetCreds",
+  fleet_tls_ca: "fleetTlsCa",
+  fleet_max_prefix: "fleetMaxPrefix",
+  fleet_replicas: "fleetReplicas",
 };
 
 /** Read a TOML config file into raw settings. Throws `E_PARSE` with the parser's message, `E_USAGE` on bad keys. */
@@ -186,9 +224,22 @@ export async function readConfigFile(path: string): Promise<RawSettings> {
 }
 
 /** Keys whose TOML value must be a string (not a number, table or array). */
-const STRING_KEYS = new Set(["interface", "backend", "scope", "state", "socket", "bpf"]);
+const STRING_KEYS = new Set([
+  "interface",
+  "backend",
+  "scope",
+  "state",
+  "socket",
+  "bpf",
+  "fleet_node",
+  "fleet_bucket",
+  "fleet_user",
+  "fleet_password",
+  "fleet_creds",
+  "fleet_tls_ca",
+]);
 /** Keys that take a list (an array, or one value). */
-const LIST_KEYS = new Set(["pbx", "exempt", "methods", "ports", "notify_cmd"]);
+const LIST_KEYS = new Set(["pbx", "exempt", "methods", "ports", "notify_cmd", "fleet", "fleet_max_prefix"]);
 
 function checkTomlType(source: string, key: string, v: unknown): void {
   const scalar = (x: unknown) => typeof x === "string" || (typeof x === "number" && Number.isFinite(x));
@@ -237,10 +288,11 @@ export function parseConfigText(text: string, source = "config"): RawSettings {
       if (Array.isArray(x)) return x.map((e) => String(e));
       return [String(x)];
     };
-    if (key === "pbx" || key === "exempt") out[key] = asList(v);
+    if (key === "pbx" || key === "exempt" || key === "fleet") out[key] = asList(v);
     else if (key === "notifyCmd") out.notifyCmd = Array.isArray(v) ? asList(v) : String(v);
-    else if (key === "methods" || key === "ports") out[key] = Array.isArray(v) ? v.join(",") : String(v);
-    else (out as Record<string, string>)[key] = String(v);
+    else if (key === "methods" || key === "ports" || key === "fleetMaxPrefix") {
+      out[key] = Array.isArray(v) ? v.join(",") : String(v);
+    } else (out as Record<string, string>)[key] = String(v);
   }
   return out;
 }
@@ -316,9 +368,82 @@ export function resolveConfig(file: RawSettings, flags: RawSettings): BanConfig 
     if (raw.nice !== undefined) c.nice = parseIntIn(raw.nice, "--nice", { min: -20, max: 19 });
     if (raw.recheck !== undefined) c.recheckMs = Math.max(1000, parseDuration(raw.recheck, "--recheck"));
   }
+  c.fleet = resolveFleet(file, flags, c.banTimeMs);
   if (c.ports.length === 0) throw usageError("--ports: at least one port is needed");
   if (c.findTimeMs <= 0) throw usageError("--find-time must be positive");
   return c;
+}
+
+/** A fleet server URL: `nats://HOST:PORT` or `tls://HOST:PORT` (IPv6 in brackets), no credentials in it. */
+export function parseFleetServer(text: string): string {
+  const m = /^(nats|tls):\/\/([^/?#@\s]+)$/.exec(text.trim());
+  if (!m) {
+    if (/^[a-z]+:\/\/[^/]*@/i.test(text.trim())) {
+      throw usageError("--fleet: put credentials in --fleet-user/--fleet-password or --fleet-creds, not in the URL");
+    }
+    throw usageError(`--fleet: '${text}' is not nats://HOST:PORT or tls://HOST:PORT`);
+  }
+  const hp = parseHostPort(m[2], "--fleet");
+  if (!hp.host) throw usageError(`--fleet: '${text}' has no host`);
+  return `${m[1]}://${m[2]}${hp.port === undefined ? ":4222" : ""}`;
+}
+
+function resolveFleet(file: RawSettings, flags: RawSettings, banTimeMs: number): FleetConfig | undefined {
+  const pick = <K extends keyof RawSettings>(k: K): RawSettings[K] => flags[k] !== undefined ? flags[k] : file[k];
+  const servers = pick("fleet");
+  const others = (["fleetNode", "fleetBucket", "fleetUser", "fleetPassword", "fleetCreds", "fleetTlsCa"] as const)
+    .filter((k) => pick(k) !== undefined);
+  if (!servers || servers.length === 0) {
+    if (others.length) throw usageError(`--${kebab(others[0])} needs --fleet nats://HOST:4222`);
+    return undefined;
+  }
+  const node = pick("fleetNode") ?? Deno.hostname().split(".")[0];
+  if (!NODE_NAME_RE.test(node)) {
+    throw usageError(`--fleet-node: '${node}' must be 1-64 letters, digits, '.', '_' or '-'`);
+  }
+  const bucket = pick("fleetBucket") ?? DEFAULT_FLEET_BUCKET;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(bucket)) {
+    throw usageError(`--fleet-bucket: '${bucket}' must be 1-64 letters, digits, '_' or '-'`);
+  }
+  const user = pick("fleetUser"), password = pick("fleetPassword"), creds = pick("fleetCreds");
+  if ((user === undefined) !== (password === undefined)) {
+    throw usageError("--fleet-user and --fleet-password go together");
+  }
+  if (creds !== undefined && user !== undefined) {
+    throw usageError("--fleet-creds and --fleet-user/--fleet-password are exclusive");
+  }
+  const tlsCa = pick("fleetTlsCa");
+  let maxPrefix4 = 32, maxPrefix6 = 128;
+  const mp = pick("fleetMaxPrefix");
+  if (mp !== undefined) {
+    const parts = parseList(mp).map((p) => p.replace(/^\//, ""));
+    if (parts.length < 1 || parts.length > 2) {
+      throw usageError(`--fleet-max-prefix: '${mp}' is not V4[,V6], e.g. 32,128`);
+    }
+    maxPrefix4 = parseIntIn(parts[0], "--fleet-max-prefix (IPv4)", { min: 8, max: 32 });
+    if (parts[1] !== undefined) maxPrefix6 = parseIntIn(parts[1], "--fleet-max-prefix (IPv6)", { min: 16, max: 128 });
+  }
+  const r = pick("fleetReplicas");
+  const replicas = r === undefined ? 1 : parseIntIn(r, "--fleet-replicas", { min: 1, max: 5 });
+  if (replicas !== 1 && replicas !== 3 && replicas !== 5) throw usageError("--fleet-replicas: 1, 3 or 5");
+  const maxAgeMs = Math.max(DEFAULT_FLEET_MAX_AGE_MS, banTimeMs);
+  return {
+    servers: servers.flatMap((s) => parseList(s)).map(parseFleetServer),
+    node,
+    bucket,
+    user,
+    password,
+    credsFile: creds,
+    tlsCa,
+    maxPrefix4,
+    maxPrefix6,
+    replicas,
+    maxAgeMs,
+  };
+}
+
+function kebab(k: string): string {
+  return k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
 /** Link types whose frames may carry an in-packet 802.1Q tag (Ethernet). */

@@ -1,7 +1,8 @@
 /**
  * The daemon's control socket: a Unix stream socket where each connection sends one JSON request line
  * (`{"cmd":"status"}`, `{"cmd":"list"}`, `{"cmd":"unban","address":"..."}`,
- * `{"cmd":"import","bans":[["203.0.113.7",1767225600000],...],"reason":"..."}`) and gets one JSON response line.
+ * `{"cmd":"import","bans":[["203.0.113.7",1767225600000],...],"reason":"..."}`,
+ * `{"cmd":"ban","bans":[{"address":"...","banTimeMs":3600000,"reason":"..."}]}`) and gets one JSON response line.
  *
  * @module
  */
@@ -14,8 +15,11 @@ export interface ControlRequest {
   cmd: string;
   /** For `unban`. */
   address?: string;
-  /** For `import`: `[address, expiresAt]` pairs (expiresAt in ms since the epoch, 0 = permanent). */
-  bans?: [string, number][];
+  /**
+   * For `import`: `[address, expiresAt]` pairs (expiresAt in ms since the epoch, 0 = permanent); for `ban`: objects
+   * with an address, an optional ban time (ms, 0 = permanent) and reason.
+   */
+  bans?: ([string, number] | { address: string; banTimeMs?: number; reason?: string })[];
   /** For `import`: the reason recorded with each ban. */
   reason?: string;
   /** For `import`: the widest networks accepted, `[v4, v6]`. */

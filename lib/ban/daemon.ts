@@ -2,7 +2,9 @@
  * The `pbxkit ban --daemon` loop: libpcap capture -> engine -> firewall, with state persisted and reconciled with
  * the kernel at start (no ban lost, none added twice), a control socket for `status`/`list`/`unban`, one log line
  * per ban and unban, `--notify-cmd` run per ban (argv, the address appended), SIGTERM/SIGINT for a clean exit with
- * state saved, SIGHUP to reload the config file.
+ * state saved, SIGHUP to reload the config file. With `--fleet`, every ban this host applies is published to the
+ * fleet's NATS KV bucket and every other host's bans are applied here ({@linkcode BanDaemon.applyBans} is the one
+ * path all bans go through).
  *
  * @module
  */
@@ -16,8 +18,9 @@ import { engineCounters, engineFor } from "./replay.ts";
 import { loadState, saveState } from "./state.ts";
 import { type ControlRequest, ControlServer } from "./control.ts";
 import { parseTarget, targetText, TargetValidator } from "./blocklist.ts";
-import { parseCidr, parseIp } from "./net/addr.ts";
+import { canonicalIp, parseCidr, parseIp } from "./net/addr.ts";
 import { setNice } from "./priority.ts";
+import { Fleet, type FleetCommand, type FleetMetrics, type FleetSaved } from "./fleet/mod.ts";
 
 /** Options for {@linkcode runDaemon}. */
 export interface DaemonOptions {
@@ -84,6 +87,8 @@ export class BanDaemon {
   #retry: BanVerdict[] = [];
   #countMark = 0;
   #lastRecheck = Date.now();
+  #fleet?: Fleet;
+  #savedFleet?: FleetSaved;
 
   /** Make a daemon (nothing is touched until {@linkcode run}). */
   constructor(cfg: BanConfig, options: DaemonOptions = {}) {
@@ -124,6 +129,17 @@ export class BanDaemon {
       });
       await this.#fw.setup();
       await this.#reconcile();
+      if (cfg.fleet) {
+        this.#fleet = new Fleet(cfg.fleet, {
+          exempt: cfg.exempt,
+          saved: this.#savedFleet,
+          log: this.#log,
+          apply: (cmds) => this.#applyFleet(cmds),
+          onChange: () => this.#dirty = true,
+        });
+        for (const b of this.#engine.bans()) this.#fleet.known(b);
+        await this.#fleet.start();
+      }
     } catch (err) {
       await this.#capture?.closeAsync();
       await this.#control.close();
@@ -146,6 +162,7 @@ export class BanDaemon {
       find_time: formatDurationShort(cfg.findTimeMs),
       ban_time: formatDurationShort(cfg.banTimeMs),
       bans: this.#engine.bans().length,
+      fleet: cfg.fleet ? `${cfg.fleet.node}@${cfg.fleet.servers.join(",")}/${cfg.fleet.bucket}` : "off",
     });
     try {
       const engine = () => this.#engine;
@@ -160,6 +177,7 @@ export class BanDaemon {
       this.#capStats = this.#capture.stats();
       await this.#capture.closeAsync();
       await this.#control.close();
+      await this.#fleet?.close();
       await this.#saving;
       await this.#save();
       this.#fw.close();
@@ -181,6 +199,7 @@ export class BanDaemon {
   async #reconcile(): Promise<void> {
     const now = Date.now();
     const state = await loadState(this.#cfg.statePath);
+    this.#savedFleet = state.fleet;
     const kernel = await this.#fw.list();
     const inKernel = new Map(kernel.map((e) => [e.address, e]));
     const missing = [];
@@ -257,7 +276,10 @@ export class BanDaemon {
         if (!this.#fw.expiresItself) {
           await this.#fw.unban(ended.map((e) => ({ address: e.address, family: e.address.includes(":") ? 6 : 4 })));
         }
-        for (const e of ended) this.#log.info("unban", { address: e.address, reason: e.reason });
+        for (const e of ended) {
+          this.#log.info("unban", { address: e.address, reason: e.reason });
+          this.#fleet?.ended(e.address, e.address.includes(":") ? 6 : 4);
+        }
         this.#dirty = true;
       }
       this.#capStats = this.#capture!.stats();
@@ -296,6 +318,90 @@ export class BanDaemon {
     } catch (err) {
       this.#log.error("firewall check failed", { error: (err as Error).message });
     }
+  }
+
+  /** The fleet, when `--fleet` is on (its `publishBans` is the batch publish; its `metrics()` the health getter). */
+  get fleet(): Fleet | undefined {
+    return this.#fleet;
+  }
+
+  /** The fleet's health for a metrics exporter (undefined without `--fleet`). */
+  fleetMetrics(): FleetMetrics | undefined {
+    return this.#fleet?.metrics();
+  }
+
+  /**
+   * The one path every ban this daemon makes goes through (engine verdicts, retries, imports): one firewall batch,
+   * the engine told (for bans it did not decide itself), one log line each, saved, and published to the fleet.
+   */
+  applyBans(verdicts: BanVerdict[]): Promise<void> {
+    for (const v of verdicts) if (this.#engine.banOf(v.address) !== v) this.#engine.restoreBan(v);
+    return this.#applyBans(verdicts);
+  }
+
+  async #applyFleet(cmds: FleetCommand[]): Promise<void> {
+    const now = Date.now();
+    const bans: BanVerdict[] = [];
+    const unbans: { address: string; family: 4 | 6; origin: string; seq: number }[] = [];
+    const seqOf = new Map<string, number>();
+    for (const c of cmds) {
+      if (c.kind === "ban") {
+        const r = c.record;
+        // later records for the same address win (stream order)
+        const i = unbans.findIndex((u) => u.address === r.addr);
+        if (i >= 0) unbans.splice(i, 1);
+        bans.push({
+          address: r.addr,
+          family: r.family,
+          failures: 0,
+          first: r.at,
+          last: r.at,
+          expiresAt: r.until,
+          reason: r.reason,
+          origin: r.origin,
+        });
+        seqOf.set(r.addr, c.seq);
+      } else if (c.kind === "unban") {
+        const i = bans.findIndex((b) => b.address === c.record.addr);
+        if (i >= 0) bans.splice(i, 1);
+        unbans.push({ address: c.record.addr, family: c.record.family, origin: c.record.origin, seq: c.seq });
+      }
+    }
+    if (unbans.length) {
+      try {
+        await this.#fw.unban(unbans);
+      } catch (err) {
+        this.#log.error("firewall refused a fleet unban", { error: (err as Error).message });
+      }
+      for (const u of unbans) {
+        this.#engine.unban(u.address, "fleet");
+        this.#log.info("unban", { address: u.address, reason: `fleet (by ${u.origin})`, seq: u.seq });
+      }
+    }
+    if (bans.length) {
+      try {
+        await this.#fw.ban(bans.map((b) => banElement(b, now)));
+      } catch (err) {
+        this.#log.error("firewall refused fleet bans; retrying every second", { error: (err as Error).message });
+        this.#retry.push(...bans);
+      }
+      const applied = performance.timeOrigin + performance.now();
+      for (const b of bans) {
+        this.#engine.restoreBan(b);
+        this.#log.info("fleet ban", {
+          address: b.address,
+          origin: b.origin,
+          reason: b.reason,
+          until: new Date(b.expiresAt).toISOString(),
+          seq: seqOf.get(b.address) ?? 0,
+        });
+        if (this.#opts.json) {
+          console.log(JSON.stringify({ event: "fleet-ban", ...banJson(b), appliedUs: Math.round(applied * 1000) }));
+        }
+      }
+    }
+    this.#dirty = true;
+    this.#saving = this.#saving.then(() => this.#save());
   }
 
   /**
@@ -353,6 +459,18 @@ export class BanDaemon {
       this.#opts.onBan?.(v, latency);
       // a bulk import would start one notify process per address: notify is for detected bans
       if (!options.bulk) this.#notify(v.address);
+    }
+    if (this.#fleet) {
+      // this host's own bans: detected here, or imported here (`ban import`); another node's are not re-published
+      const own = verdicts.filter((v) =>
+        v.origin === undefined || v.origin === "import" || v.origin === this.#fleet!.config.node
+      );
+      for (const v of own) v.origin = this.#fleet.config.node;
+      if (own.length) {
+        this.#fleet.publishBans(
+          own.map((v) => ({ address: v.address, family: v.family, until: v.expiresAt, reason: v.reason })),
+        );
+      }
     }
     this.#dirty = true;
     // persist right away: a ban must survive a crash
@@ -463,6 +581,7 @@ export class BanDaemon {
         savedAt: 0,
         hosts: this.#engine.snapshot(),
         status: this.#status(),
+        fleet: this.#fleet?.saved() ?? this.#savedFleet,
       });
     } catch (err) {
       this.#dirty = true;
@@ -489,6 +608,7 @@ export class BanDaemon {
         ? { last: this.#latencies[this.#latencies.length - 1], p50: lat[Math.floor(lat.length / 2)], max: lat.at(-1) }
         : undefined,
       counters: engineCounters(this.#engine),
+      fleet: this.#fleet?.status(),
     };
   }
 
@@ -507,9 +627,38 @@ export class BanDaemon {
         await this.#fw.unban([{ address: addr, family: ip.family }]);
         const ev = this.#engine.unban(addr);
         this.#log.info("unban", { address: addr, reason: "manual" });
+        this.#fleet?.publishUnban(addr, ip.family, `manual unban on ${this.#fleet.config.node}`);
         this.#dirty = true;
         this.#saving = this.#saving.then(() => this.#save());
         return { address: addr, wasBanned: ev !== undefined };
+      }
+      case "ban": {
+        // a batch of bans from outside the capture (e.g. a blocklist): through the one ban path
+        const list = (Array.isArray(req.bans) ? req.bans : []) as {
+          address: string;
+          banTimeMs?: number;
+          reason?: string;
+        }[];
+        if (list.length === 0 || list.length > 1_000_000) throw new Error("ban: give 'bans', a list of 1 to 1e6 bans");
+        const now = Date.now();
+        const verdicts: BanVerdict[] = [];
+        for (const b of list) {
+          const ip = typeof b?.address === "string" ? parseIp(b.address) : undefined;
+          if (!ip) throw new Error(`ban: '${String(b?.address).slice(0, 60)}' is not an IP address`);
+          const ms = b.banTimeMs ?? this.#cfg.banTimeMs;
+          if (!Number.isSafeInteger(ms) || ms < 0) throw new Error("ban: banTimeMs must be a non-negative integer");
+          verdicts.push({
+            address: canonicalIp(b.address)!,
+            family: ip.family,
+            failures: 0,
+            first: now,
+            last: now,
+            expiresAt: ms === 0 ? 0 : now + ms,
+            reason: typeof b.reason === "string" ? b.reason.slice(0, 200) : "manual ban",
+          });
+        }
+        await this.applyBans(verdicts);
+        return { banned: verdicts.length };
       }
       default:
         throw new Error(`unknown control command '${req.cmd}'`);
@@ -566,7 +715,7 @@ export function banJson(v: BanVerdict): Record<string, unknown> {
     last: new Date(v.last).toISOString(),
     expires: v.expiresAt === 0 ? null : new Date(v.expiresAt).toISOString(),
     reason: v.reason,
-    origin: v.origin ?? "local",
+    origin: v.origin ?? null,
   };
 }
 

@@ -27,6 +27,7 @@ export { BanDaemon, banJson, interfaceAddresses, runDaemon } from "./daemon.ts";
 export { CompiledFilter, LIBPCAP_PATH, LiveCapture } from "./libpcap.ts";
 export * from "./firewall/mod.ts";
 export { controlRequest } from "./control.ts";
+export * from "./fleet/mod.ts";
 export { Decoder, type DecodeStats, LinkType, Payload, type PbxFilter } from "./net/decode.ts";
 export { FragReassembler, type FragStats } from "./net/ipfrag.ts";
 export { TcpReassembler, type TcpStats } from "./net/tcp_stream.ts";
@@ -68,8 +69,8 @@ export interface BanListEntry {
   expires: string | null;
   /** Why. */
   reason: string;
-  /** `local` (detected here), `import`, another node, or `firewall` (not in pbxkit's state). */
-  origin: string;
+  /** The fleet node that made the ban (null: this host, no fleet). */
+  origin?: string | null;
 }
 
 /** `ban list`: current bans (from the daemon, else the firewall joined with the saved state). */
@@ -89,7 +90,7 @@ export async function banList(cfg: BanConfig): Promise<BanListEntry[]> {
         failures: b?.failures ?? 0,
         expires: e.expiresInMs !== undefined ? new Date(now + e.expiresInMs).toISOString() : null,
         reason: b?.reason ?? "in the firewall (not in pbxkit's state)",
-        origin: b ? b.origin ?? "local" : "firewall",
+        origin: b ? b.origin ?? null : "firewall",
       };
     });
   } finally {

@@ -9,6 +9,7 @@
 import { dirname } from "node:path";
 import { log, osErrorReason, PbxError, writeFileAtomic } from "../common/mod.ts";
 import type { HostRecord } from "./engine.ts";
+import type { FleetSaved } from "./fleet/mod.ts";
 
 /** The state file's content. */
 export interface BanState {
@@ -20,6 +21,8 @@ export interface BanState {
   hosts: HostRecord[];
   /** The daemon's counters and settings at save time, for `ban status`. */
   status?: Record<string, unknown>;
+  /** The fleet's last applied sequence and unpublished records (`--fleet`). */
+  fleet?: FleetSaved;
 }
 
 /** An empty state. */

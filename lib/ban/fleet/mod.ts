@@ -1,0 +1,268 @@
+/**
+ * `pbxkit ban --fleet`: every ban one daemon makes is in every other daemon's firewall within milliseconds, over a
+ * NATS JetStream KV bucket. {@linkcode FleetCore} is the sans-I/O state machine (records in, firewall commands out;
+ * local bans in, records to publish out), {@linkcode NatsLink} the NATS adapter, {@linkcode Fleet} joins them for
+ * the daemon: batched application of received records, an outbox published whenever the server is reachable, and
+ * the figures `ban status --json` and metrics read ({@linkcode Fleet.metrics}).
+ *
+ * @module
+ */
+
+import { type Logger, osErrorReason, PbxError } from "../../common/mod.ts";
+import type { Cidr } from "../net/addr.ts";
+import { type FleetCommand, FleetCore, type FleetCoreStats } from "./core.ts";
+import { NatsLink } from "./nats.ts";
+import type { FleetRecord } from "./records.ts";
+
+export * from "./core.ts";
+export * from "./records.ts";
+export { NatsLink, type NatsLinkOptions } from "./nats.ts";
+
+/** The fleet's settings (from `--fleet*` flags or `fleet*` config keys). */
+export interface FleetConfig {
+  /** Server URLs, `nats://HOST:PORT` or `tls://HOST:PORT`. */
+  servers: string[];
+  /** This node's name. */
+  node: string;
+  /** KV bucket. */
+  bucket: string;
+  /** User (with `password`). */
+  user?: string;
+  /** Password (never logged, never passed to a child). */
+  password?: string;
+  /** A NATS `.creds` file. */
+  credsFile?: string;
+  /** CA certificate file for TLS to the servers. */
+  tlsCa?: string;
+  /** Widest IPv4 prefix accepted from the fleet. */
+  maxPrefix4: number;
+  /** Widest IPv6 prefix accepted from the fleet. */
+  maxPrefix6: number;
+  /** Replicas of the bucket when this node creates it. */
+  replicas: number;
+  /** Bucket age limit and longest ban shared, ms. */
+  maxAgeMs: number;
+}
+
+/** What the daemon saves of the fleet in its state file. */
+export interface FleetSaved {
+  /** Bucket the sequence belongs to. */
+  bucket: string;
+  /** Last stream sequence applied. */
+  lastSeq: number;
+  /** Records not yet published. */
+  outbox: FleetRecord[];
+}
+
+/** The small getter a metrics exporter reads. */
+export interface FleetMetrics {
+  /** Connected to a server with the bucket open. */
+  connected: boolean;
+  /** Last stream sequence applied. */
+  lastSeq: number;
+  /** Messages pending behind the last received (0 = caught up). */
+  lagMessages: number;
+  /** Receive time minus server store time of the last record, ms. */
+  lastLatencyMs: number | null;
+  /** Records waiting to be published. */
+  outbox: number;
+  /** Records published. */
+  published: number;
+  /** Records received. */
+  received: number;
+  /** Records rejected as invalid. */
+  rejected: number;
+}
+
+/** Options for {@linkcode Fleet}. */
+export interface FleetOptions {
+  /** This host's exempt list. */
+  exempt: readonly Cidr[];
+  /** State saved by the previous run (ignored when it is for another bucket). */
+  saved?: FleetSaved;
+  /** Logger (the daemon's; a `fleet` child is used). */
+  log: Logger;
+  /** Apply firewall commands (called serially, in stream order, batched). */
+  apply: (cmds: FleetCommand[]) => Promise<void>;
+  /** The sequence or outbox changed (persist soon). */
+  onChange: () => void;
+}
+
+/** The daemon's fleet (see the module doc). */
+export class Fleet {
+  readonly config: FleetConfig;
+  #core: FleetCore;
+  #link?: NatsLink;
+  #o: FleetOptions;
+  #log: Logger;
+  #pending: FleetCommand[] = [];
+  #applying: Promise<void> = Promise.resolve();
+  #flushing = false;
+  #timer?: ReturnType<typeof setInterval>;
+  #connectedSince = 0;
+
+  /** Make the fleet (nothing connects before {@linkcode start}). */
+  constructor(config: FleetConfig, options: FleetOptions) {
+    this.config = config;
+    this.#o = options;
+    this.#log = options.log.child("fleet");
+    const saved = options.saved?.bucket === config.bucket ? options.saved : undefined;
+    this.#core = new FleetCore({
+      node: config.node,
+      exempt: options.exempt,
+      maxPrefix4: config.maxPrefix4,
+      maxPrefix6: config.maxPrefix6,
+      maxAgeMs: config.maxAgeMs,
+      lastSeq: saved?.lastSeq ?? 0,
+      outbox: saved?.outbox ?? [],
+    });
+  }
+
+  /** The core (tests, import). */
+  get core(): FleetCore {
+    return this.#core;
+  }
+
+  /** Start connecting in the background; throws only for an unreadable creds file. */
+  async start(): Promise<void> {
+    const c = this.config;
+    let creds: Uint8Array | undefined;
+    if (c.credsFile) {
+      try {
+        creds = await Deno.readFile(c.credsFile);
+      } catch (err) {
+        throw new PbxError("E_USAGE", `--fleet-creds: cannot read '${c.credsFile}': ${osErrorReason(err)}`);
+      }
+    }
+    this.#link = new NatsLink({
+      servers: c.servers,
+      node: c.node,
+      bucket: c.bucket,
+      replicas: c.replicas,
+      maxAgeMs: c.maxAgeMs,
+      user: c.user,
+      password: c.password,
+      creds,
+      tlsCa: c.tlsCa,
+      log: this.#log,
+      resumeAfter: () => this.#core.lastSeq,
+      onReset: () => this.#core.resetSequence(),
+      onEntry: (e) => this.#onCommands(this.#core.receive(e, Date.now())),
+      onConnected: (up) => {
+        this.#connectedSince = up ? Date.now() : 0;
+        if (up) this.flush();
+      },
+    });
+    this.#link.start();
+    this.#timer = setInterval(() => {
+      if (this.#core.stats().outbox > 0) this.flush();
+    }, 1000);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** A ban in force here already (restored state): its fleet copy is not applied again. */
+  known(ban: { address: string; family: 4 | 6; expiresAt: number; origin?: string; reason: string }): void {
+    this.#core.known(ban);
+  }
+
+  /** Publish local bans (one batch: the daemon's ban path and `ban import` call this). */
+  publishBans(bans: readonly { address: string; family: 4 | 6; until: number; reason: string }[]): void {
+    const now = Date.now();
+    for (const b of bans) this.#core.localBan({ ...b, now });
+    this.#o.onChange();
+    this.flush();
+  }
+
+  /** Publish an unban (lifts the ban on every host). */
+  publishUnban(address: string, family: 4 | 6, reason: string): void {
+    this.#core.localUnban({ address, family, reason, now: Date.now() });
+    this.#o.onChange();
+    this.flush();
+  }
+
+  /** A ban here ended on expiry. */
+  ended(address: string, family: 4 | 6): void {
+    this.#core.ended(address, family);
+  }
+
+  /** Publish what the outbox holds, now, if connected. */
+  flush(): void {
+    if (this.#flushing || !this.#link?.connected) return;
+    this.#flushing = true;
+    (async () => {
+      try {
+        for (;;) {
+          const batch = this.#core.takeOutbox();
+          if (batch.length === 0) break;
+          const r = await this.#link!.publish(batch);
+          for (const i of r.ok) this.#core.published(batch[i].key, batch[i].record);
+          for (const i of r.failed) this.#core.publishFailed(batch[i].key, batch[i].record);
+          this.#o.onChange();
+          if (r.failed.length) {
+            this.#log.warn("fleet publish failed; kept in the outbox", { records: r.failed.length });
+            break;
+          }
+        }
+      } finally {
+        this.#flushing = false;
+      }
+    })();
+  }
+
+  #onCommands(cmds: FleetCommand[]): void {
+    for (const c of cmds) {
+      if (c.kind === "log") {
+        if (c.level === "warn") this.#log.warn(c.msg, c.fields);
+        else this.#log.info(c.msg, c.fields);
+      } else this.#pending.push(c);
+    }
+    this.#o.onChange();
+    if (this.#pending.length === 0) return;
+    // batch what arrived in the same tick into one firewall transaction
+    this.#applying = this.#applying.then(async () => {
+      const take = this.#pending;
+      this.#pending = [];
+      if (take.length) await this.#o.apply(take).catch((err) => this.#log.error("fleet apply failed", { error: err }));
+    });
+  }
+
+  /** What the state file keeps. */
+  saved(): FleetSaved {
+    return { bucket: this.config.bucket, lastSeq: this.#core.lastSeq, outbox: this.#core.pendingRecords() };
+  }
+
+  /** For metrics: connected, lag, outbox, counters. */
+  metrics(): FleetMetrics {
+    const s = this.#core.stats();
+    return {
+      connected: this.#link?.connected ?? false,
+      lastSeq: s.lastSeq,
+      lagMessages: s.lagMessages,
+      lastLatencyMs: s.lastLatencyMs,
+      outbox: s.outbox,
+      published: s.published,
+      received: s.received,
+      rejected: s.rejected,
+    };
+  }
+
+  /** `ban status --json`'s `fleet` object. */
+  status(): Record<string, unknown> & FleetCoreStats {
+    return {
+      node: this.config.node,
+      bucket: this.config.bucket,
+      servers: this.config.servers,
+      connected: this.#link?.connected ?? false,
+      server: this.#link?.server ?? "",
+      connectedSince: this.#connectedSince ? new Date(this.#connectedSince).toISOString() : null,
+      ...this.#core.stats(),
+    };
+  }
+
+  /** Disconnect (waits for the last firewall batch). */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#link?.close();
+    await this.#applying;
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * The fleet's NATS adapter: connects (retrying in the background, never failing the daemon), opens or creates the
+ * JetStream KV bucket (history 1 per key, age limit = the longest ban), watches it from the last sequence applied
+ * and publishes records. The library's own reconnect logic and ordered consumer carry the watch across server
+ * restarts and cluster fail-overs. Credentials go to the client library only (never argv, never logs).
+ *
+ * @module
+ */
+
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { Logger } from "../../common/mod.ts";
+import type { ReceivedEntry } from "./core.ts";
+import { encodeRecord, type FleetRecord } from "./records.ts";
+
+/** Connection settings of the fleet. */
+export interface NatsLinkOptions {
+  /** `nats://HOST:PORT` or `tls://HOST:PORT` URLs (no credentials in them). */
+  servers: readonly string[];
+  /** This node's name (connection name `pbxkit-ban NODE`). */
+  node: string;
+  /** KV bucket name. */
+  bucket: string;
+  /** Replicas when this node creates the bucket (1, 3 or 5). */
+  replicas: number;
+  /** Bucket age limit, ms. */
+  maxAgeMs: number;
+  /** User name. */
+  user?: string;
+  /** Password. */
+  password?: string;
+  /** Content of a `.creds` file (JWT + NKey seed). */
+  creds?: Uint8Array;
+  /** CA certificate file that signs the servers' certificates (turns TLS on). */
+  tlsCa?: string;
+  /** Sequence to resume after (0 = start from the bucket's current values); asked at every (re)subscribe. */
+  resumeAfter: () => number;
+  /** Called when the bucket's last sequence is below ours (the bucket was recreated). */
+  onReset: () => void;
+  /** Each entry from the watch. */
+  onEntry: (e: ReceivedEntry) => void;
+  /** Connected (and the bucket open) or not. */
+  onConnected: (up: boolean) => void;
+  /** Logger (child `fleet`). */
+  log: Logger;
+}
+
+/** The adapter (see the module doc). */
+export class NatsLink {
+  #o: NatsLinkOptions;
+  #nc?: NatsConnection;
+  #kv?: KV;
+  #closed = false;
+  #up = false;
+  #loop?: Promise<void>;
+  #server = "";
+  #sleepTimer?: ReturnType<typeof setTimeout>;
+  #wake?: () => void;
+
+  /** Make a link; nothing happens before {@linkcode start}. */
+  constructor(options: NatsLinkOptions) {
+    this.#o = options;
+  }
+
+  /** True when connected and the bucket is open. */
+  get connected(): boolean {
+    return this.#up;
+  }
+
+  /** The server currently connected to, or "". */
+  get server(): string {
+    return this.#up ? this.#server : "";
+  }
+
+  /** Connect in the background (retrying until {@linkcode close}). */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  #setUp(up: boolean): void {
+    if (up === this.#up) return;
+    this.#up = up;
+    this.#o.onConnected(up);
+  }
+
+  async #sleep(ms: number): Promise<void> {
+    await new Promise<void>((r) => {
+      this.#wake = r;
+      this.#sleepTimer = setTimeout(r, ms);
+    });
+    clearTimeout(this.#sleepTimer);
+  }
+
+  async #run(): Promise<void> {
+    const o = this.#o;
+    let delay = 500, lastError = "";
+    while (!this.#closed) {
+      let nc: NatsConnection | undefined;
+      try {
+        nc = await connect({
+          servers: [...o.servers],
+          name: `pbxkit-ban ${o.node}`,
+          user: o.creds ? undefined : o.user,
+          pass: o.creds ? undefined : o.password,
+          authenticator: o.creds ? credsAuthenticator(o.creds) : undefined,
+          tls: o.tlsCa ? { caFile: o.tlsCa } : undefined,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 500,
+          reconnectJitter: 100,
+          timeout: 2000,
+          pingInterval: 5000,
+          maxPingOut: 2,
+          noRandomize: false,
+        });
+        if (this.#closed) {
+          await nc.close();
+          return;
+        }
+        this.#nc = nc;
+        this.#server = nc.getServer();
+        const kv = await this.#openBucket(nc);
+        this.#kv = kv;
+        delay = 500;
+        lastError = "";
+        this.#watchStatus(nc);
+        o.log.info("fleet connected", { server: this.#server, bucket: o.bucket });
+        this.#setUp(true);
+        await this.#watch(kv);
+      } catch (err) {
+        const msg = (err as Error).message ?? String(err);
+        if (msg !== lastError && !this.#closed) {
+          o.log.warn("fleet unreachable; banning goes on locally, retrying", {
+            servers: o.servers.join(","),
+            error: msg.slice(0, 200),
+          });
+          lastError = msg;
+        }
+      }
+      this.#setUp(false);
+      this.#kv = undefined;
+      if (nc && !nc.isClosed()) await nc.close().catch(() => {});
+      this.#nc = undefined;
+      if (this.#closed) return;
+      await this.#sleep(delay);
+      delay = Math.min(delay * 2, 4000);
+    }
+  }
+
+  async #openBucket(nc: NatsConnection): Promise<KV> {
+    const o = this.#o;
+    const jsm = await jetstreamManager(nc, { timeout: 3000 });
+    const stream = `KV_${o.bucket}`;
+    let exists = true;
+    try {
+      await jsm.streams.info(stream);
+    } catch {
+      exists = false;
+    }
+    const kvm = new Kvm(jetstream(nc, { timeout: 3000 }));
+    if (exists) return await kvm.open(o.bucket);
+    return await kvm.create(o.bucket, { history: 1, ttl: o.maxAgeMs, replicas: o.replicas, maxValueSize: 1024 });
+  }
+
+  #watchStatus(nc: NatsConnection): void {
+    (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect") {
+          this.#o.log.warn("fleet disconnected; banning goes on locally, reconnecting", { server: s.server });
+          this.#setUp(false);
+        } else if (s.type === "reconnect") {
+          this.#server = nc.getServer();
+          this.#o.log.info("fleet reconnected", { server: this.#server });
+          if (this.#kv) this.#setUp(true);
+        }
+      }
+    })().catch(() => {});
+  }
+
+  async #watch(kv: KV): Promise<void> {
+    const o = this.#o;
+    let after = o.resumeAfter();
+    if (after > 0) {
+      const st = await kv.status();
+      const last = st.streamInfo.state.last_seq;
+      if (last < after) {
+        o.log.warn("fleet bucket is behind our last sequence (recreated?); replaying it", { last, ours: after });
+        o.onReset();
+        after = 0;
+      }
+    }
+    const w = await kv.watch(after > 0 ? { key: ">", resumeFromRevision: after + 1 } : { key: ">" });
+    for await (const e of w) {
+      o.onEntry({
+        seq: e.revision,
+        key: e.key,
+        value: e.value,
+        operation: e.operation,
+        serverTime: e.created.getTime(),
+        pending: e.delta,
+      });
+    }
+    // the watch ended (connection closed or consumer gone): the caller reconnects and resumes
+  }
+
+  /** Publish records (pipelined); returns the ones acknowledged and the ones that failed. */
+  async publish(batch: readonly { key: string; record: FleetRecord }[]): Promise<{ ok: number[]; failed: number[] }> {
+    const ok: number[] = [], failed: number[] = [];
+    const kv = this.#kv;
+    if (!kv || !this.#up) return { ok, failed: batch.map((_, i) => i) };
+    const res = await Promise.allSettled(batch.map((b) => kv.put(b.key, encodeRecord(b.record))));
+    res.forEach((r, i) => (r.status === "fulfilled" ? ok : failed).push(i));
+    return { ok, failed };
+  }
+
+  /** Disconnect and stop retrying. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wake?.();
+    await this.#nc?.close().catch(() => {});
+    await this.#loop?.catch(() => {});
+  }
+}

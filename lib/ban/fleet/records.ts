@@ -1,0 +1,145 @@
+/**
+ * The fleet's wire records: one JSON object per key of the NATS KV bucket, the key derived from the address
+ * (`v4.203.0.113.7`, `v6.2001_db8__7`). A ban carries its absolute expiry (`until`, ms since the epoch: nats-server
+ * 2.9 has no per-message TTL, so each host sets its own nft timeout to `until - now`), its origin node and reason. An
+ * unban is a record too (a later value under the same key), so a host that joins late sees it.
+ *
+ * Decoding is strict: exact field set and types, canonical address text, family and prefix consistent, prefix no
+ * wider than the configured maximum, times in a sane range, bounded sizes. Anything else is rejected with a reason.
+ *
+ * @module
+ */
+
+import { canonicalIp, parseIp } from "../net/addr.ts";
+
+/** Record format version. */
+export const FLEET_RECORD_VERSION = 1;
+/** Largest encoded record accepted, bytes. */
+export const MAX_RECORD_BYTES = 1024;
+/** Longest reason, characters. */
+export const MAX_REASON_CHARS = 240;
+/** A node name: what `--fleet-node` accepts and an origin must look like. */
+export const NODE_NAME_RE: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** How far in the future an origin's clock may be and its record still count as sane, ms. */
+export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+/** A ban or unban as the fleet shares it. */
+export interface FleetRecord {
+  /** Format version (1). */
+  v: 1;
+  /** What happened. */
+  op: "ban" | "unban";
+  /** Canonical address (network address when `len` is shorter than the family's width). */
+  addr: string;
+  /** 4 or 6. */
+  family: 4 | 6;
+  /** Prefix length (32/128 for one host). */
+  len: number;
+  /** When the origin made it (its clock, ms since the epoch). */
+  at: number;
+  /** Ban: absolute expiry, ms since the epoch. Unban: 0. */
+  until: number;
+  /** The node that made it. */
+  origin: string;
+  /** Why (a ban's reason, or who lifted it). */
+  reason: string;
+}
+
+/** Limits a receiver checks records against. */
+export interface RecordLimits {
+  /** Widest IPv4 prefix accepted (default 32: single hosts only). */
+  maxPrefix4: number;
+  /** Widest IPv6 prefix accepted (default 128). */
+  maxPrefix6: number;
+  /** Longest ban accepted (`until - at`), and how old a record may be, ms. */
+  maxAgeMs: number;
+}
+
+/** A reason as a record may carry it: control characters replaced by spaces, cut to {@linkcode MAX_REASON_CHARS}. */
+export function cleanReason(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, " ").slice(0, MAX_REASON_CHARS);
+}
+
+/** The KV key of an address (`v4.203.0.113.7`, `v6.2001_db8__7`, with `=LEN` for a prefix). */
+export function recordKey(addr: string, family: 4 | 6, len: number): string {
+  const full = family === 4 ? 32 : 128;
+  const base = family === 4 ? `v4.${addr}` : `v6.${addr.replaceAll(":", "_")}`;
+  return len === full ? base : `${base}=${len}`;
+}
+
+/** Encode a record as its JSON bytes. */
+export function encodeRecord(r: FleetRecord): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({
+    v: r.v,
+    op: r.op,
+    addr: r.addr,
+    family: r.family,
+    len: r.len,
+    at: r.at,
+    until: r.until,
+    origin: r.origin,
+    reason: r.reason,
+  }));
+}
+
+/** The result of {@linkcode decodeRecord}. */
+export type DecodeResult = { ok: true; record: FleetRecord } | { ok: false; error: string };
+
+const FIELDS = ["addr", "at", "family", "len", "op", "origin", "reason", "until", "v"];
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * Decode and validate a record received under `key` at local time `now`. Never throws: a hostile or malformed
+ * record is `{ ok: false, error }`.
+ */
+export function decodeRecord(key: string, bytes: Uint8Array, options: RecordLimits & { now: number }): DecodeResult {
+  const bad = (error: string): DecodeResult => ({ ok: false, error });
+  if (bytes.length === 0) return bad("empty record");
+  if (bytes.length > MAX_RECORD_BYTES) return bad(`record of ${bytes.length} bytes (limit ${MAX_RECORD_BYTES})`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return bad("not UTF-8 JSON");
+  }
+  if (!doc || typeof doc !== "object" || Array.isArray(doc)) return bad("not a JSON object");
+  const o = doc as Record<string, unknown>;
+  const keys = Object.keys(o).sort();
+  if (keys.join() !== FIELDS.join()) return bad(`fields ${keys.slice(0, 12).join(",")} (want ${FIELDS.join(",")})`);
+  if (o.v !== FLEET_RECORD_VERSION) return bad(`version ${String(o.v).slice(0, 20)} (want 1)`);
+  if (o.op !== "ban" && o.op !== "unban") return bad("op is not ban or unban");
+  if (o.family !== 4 && o.family !== 6) return bad("family is not 4 or 6");
+  if (typeof o.addr !== "string" || o.addr.length > 45) return bad("addr is not an address");
+  const ip = parseIp(o.addr);
+  if (!ip || canonicalIp(o.addr) !== o.addr) return bad(`addr '${o.addr}' is not a canonical IP address`);
+  if (ip.family !== o.family) return bad(`addr '${o.addr}' is not IPv${o.family}`);
+  const full = o.family === 4 ? 32 : 128;
+  if (typeof o.len !== "number" || !Number.isInteger(o.len) || o.len < 0 || o.len > full) {
+    return bad(`len ${String(o.len).slice(0, 20)} is not a prefix length of IPv${o.family}`);
+  }
+  const widest = o.family === 4 ? options.maxPrefix4 : options.maxPrefix6;
+  if (o.len < widest) return bad(`prefix /${o.len} is wider than the allowed /${widest}`);
+  for (let bit = o.len; bit < full; bit++) {
+    if (ip.bytes[bit >> 3] & (0x80 >> (bit & 7))) return bad(`${o.addr}/${o.len} has host bits set`);
+  }
+  if (typeof o.origin !== "string" || !NODE_NAME_RE.test(o.origin)) return bad("origin is not a node name");
+  if (typeof o.reason !== "string" || o.reason.length > MAX_REASON_CHARS || CONTROL.test(o.reason)) {
+    return bad(`reason is not text of at most ${MAX_REASON_CHARS} printable characters`);
+  }
+  for (const f of ["at", "until"] as const) {
+    if (typeof o[f] !== "number" || !Number.isSafeInteger(o[f]) || (o[f] as number) < 0) {
+      return bad(`${f} is not a time in ms`);
+    }
+  }
+  const at = o.at as number, until = o.until as number;
+  if (at > options.now + MAX_FUTURE_SKEW_MS) return bad(`at ${at} is in the future`);
+  if (at < options.now - options.maxAgeMs) return bad(`at ${at} is older than the bucket's age limit`);
+  if (o.op === "ban") {
+    if (until <= at) return bad("until is not after at");
+    if (until - at > options.maxAgeMs) return bad(`ban of ${until - at} ms is longer than the limit`);
+  } else if (until !== 0) return bad("an unban's until must be 0");
+  if (key !== recordKey(o.addr, o.family, o.len)) return bad(`key '${key.slice(0, 80)}' does not match the address`);
+  return { ok: true, record: o as unknown as FleetRecord };
+}
