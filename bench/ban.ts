@@ -5,7 +5,15 @@
  * against kamailio with zero pcap drops, and ban latency from the threshold-crossing response's capture timestamp
  * to the element being in the nftables set.
  *
- * Options: --packets N (default 1000000), --runs N (default 3), --no-live, --no-tshark, --tshark-timeout SECONDS.
+ * Import cell (root, own namespace, real nft): `pbxkit ban import` of 100,000 IPv4+IPv6 addresses (one batched
+ * transaction) straight and through a running daemon, beside the naive way, one element per nft command (libnftables
+ * in process, and one `nft` process per element), with CrowdSec's nftables bouncer before batching (~40
+ * decisions/s) as the anchor.
+ *
+ * Options: --packets N (default 1000000), --runs N (default 3), --no-live, --no-tshark, --tshark-timeout SECONDS,
+ * --no-import, --only import, --import-count N (default 100000), --naive N (default 5000), --naive-cli N
+ * (default 300), --no-fleet, --only fleet, --fleet-bans N (default 1000), --fleet-burst N (default 10000).
+ * Fleet cells: see `ban_fleet.ts`.
  *
  * @module
  */
@@ -17,8 +25,9 @@ import { PcapWriter, readCaptureFile } from "../lib/ban/pcap_file.ts";
 import { readWithLibpcap } from "../lib/ban/libpcap.ts";
 import { hasCommand, lineChart, Progress } from "../lib/common/mod.ts";
 import { median, OUT_DIR, peerAbsent, percentile, printTable, ratio, saveResults } from "./_util.ts";
-import { ROOT, TestNet, waitFor } from "../tests/_util/mod.ts";
-import { FLOOD_REGISTER, kamailioCfg, rng } from "../tests/ban/_lab.ts";
+import { cliArgv, denoRunArgv, ROOT, TestNet, waitFor } from "../tests/_util/mod.ts";
+import { fleetBench } from "./ban_fleet.ts";
+import { blocklistSample, FLOOD_REGISTER, kamailioCfg, rng } from "../tests/ban/_lab.ts";
 
 const PBX4 = "192.0.2.10", PBX6 = "2001:db8::10";
 
@@ -127,8 +136,173 @@ async function tshark(path: string, timeoutS: number): Promise<{ seconds: number
   return { seconds: (performance.now() - t0) / 1000, all, regInv };
 }
 
+/** CrowdSec's nftables bouncer before it batched: about 40 decisions per second (issue 11's anchor). */
+const CROWDSEC_UNBATCHED_PER_S = 40;
+
+/** The import cell: pbxkit's batched import of a 100k blocklist vs one element per nft command. */
+async function importBench(args: string[]): Promise<Record<string, unknown>> {
+  if (Deno.uid() !== 0 || !hasCommand("nft") || !hasCommand("ip")) {
+    peerAbsent("import cell (root, nft)", "run as root with nftables installed");
+    return { skipped: true };
+  }
+  const count = Number(arg(args, "--import-count", "100000"));
+  const runs = Number(arg(args, "--runs", "3"));
+  const net = await TestNet.create(["pbx"]);
+  const dir = await Deno.makeTempDir({ prefix: "pbxkit-ban-import-bench-" });
+  try {
+    const n6 = Math.round(count * 0.3);
+    const { v4, v6 } = blocklistSample(count - n6, n6, 20261204);
+    const list = `${dir}/blocklist.txt`;
+    await Deno.writeTextFile(list, `# bench blocklist\n${[...v4, ...v6].join("\n")}\n`);
+    const flags = ["--state", `${dir}/state.json`, "--socket", `${dir}/ban.sock`];
+    const samples: { firewallMs: number; totalMs: number; wallMs: number; distinctSeconds: number }[] = [];
+    for (let i = 0; i < runs; i++) {
+      await net.run("pbx", cliArgv(["ban", "cleanup", ...flags]));
+      await Deno.remove(`${dir}/state.json`).catch(() => {});
+      const t0 = performance.now();
+      const r = JSON.parse(
+        (await net.run("pbx", cliArgv(["ban", "import", list, "--ban-time", "1h", "--json", ...flags]))).stdout,
+      );
+      const wallMs = performance.now() - t0;
+      if (r.imported !== count) throw new Error(`import applied ${r.imported} of ${count}`);
+      samples.push({
+        firewallMs: r.firewallMs,
+        totalMs: r.totalMs,
+        wallMs,
+        distinctSeconds: r.expiries.distinctSeconds,
+      });
+      console.log(
+        `  run ${i + 1}: firewall transaction ${r.firewallMs.toFixed(0)} ms, import ${r.totalMs.toFixed(0)} ms, ` +
+          `process ${wallMs.toFixed(0)} ms`,
+      );
+    }
+    const inSet = async () => {
+      let n = 0;
+      for (const set of ["ban4", "ban6"]) {
+        const doc = JSON.parse((await net.run("pbx", ["nft", "-j", "list", "set", "inet", "pbxkit", set])).stdout);
+        n += doc.nftables.find((x: { set?: unknown }) => x.set).set.elem?.length ?? 0;
+      }
+      return n;
+    };
+    const elements = await inSet();
+    // through a running daemon (its state knows the bans)
+    let daemon: Record<string, number> | undefined;
+    await net.run("pbx", cliArgv(["ban", "cleanup", ...flags]));
+    await Deno.remove(`${dir}/state.json`).catch(() => {});
+    const d = net.spawn("pbx", [`${ROOT}/pbxkit`, "ban", "--daemon", "--interface", "lo", "--quiet", ...flags]);
+    try {
+      await waitFor(() => Deno.stat(`${dir}/ban.sock`).then(() => true, () => false), {
+        timeoutMs: 30_000,
+        what: "daemon",
+      });
+      const t0 = performance.now();
+      const r = JSON.parse(
+        (await net.run("pbx", cliArgv(["ban", "import", list, "--ban-time", "1h", "--json", ...flags]))).stdout,
+      );
+      if (r.via !== "daemon" || r.imported !== count) throw new Error(`daemon import: ${JSON.stringify(r)}`);
+      daemon = { firewallMs: r.firewallMs, totalMs: r.totalMs, wallMs: performance.now() - t0 };
+      await d.stop("SIGTERM", 30_000);
+    } catch (err) {
+      console.log(`daemon import: FAILED: ${(err as Error).message}`);
+    }
+    const naiveN = Number(arg(args, "--naive", "5000")), naiveCli = Number(arg(args, "--naive-cli", "300"));
+    await net.run("pbx", cliArgv(["ban", "cleanup", ...flags]));
+    const naive = JSON.parse(
+      (await net.run("pbx", denoRunArgv(`${ROOT}/bench/_nft_naive.ts`, [list, String(naiveN), String(naiveCli)])))
+        .stdout,
+    );
+    const best = samples.reduce((a, b) => (a.firewallMs < b.firewallMs ? a : b));
+    const txRate = count / (best.firewallMs / 1000);
+    const e2eRate = count / (median(samples.map((x) => x.wallMs)) / 1000);
+    const rows: (string | number)[][] = [
+      [
+        "pbxkit ban import (one transaction)",
+        count,
+        best.firewallMs.toFixed(0),
+        Math.round(txRate),
+        "1",
+      ],
+      [
+        "pbxkit ban import, whole process",
+        count,
+        median(samples.map((x) => x.wallMs)).toFixed(0),
+        Math.round(e2eRate),
+        "-",
+      ],
+    ];
+    if (daemon) {
+      rows.push([
+        "pbxkit ban import via daemon",
+        count,
+        daemon.firewallMs.toFixed(0),
+        Math.round(count / (daemon.firewallMs / 1000)),
+        "-",
+      ]);
+    }
+    rows.push(
+      [
+        "naive: 1 element per libnftables command",
+        naive.ffi.count,
+        (naive.ffi.seconds * 1000).toFixed(0),
+        Math.round(naive.ffi.perSecond),
+        ratio(txRate, naive.ffi.perSecond),
+      ],
+      [
+        "naive: 1 nft process per element",
+        naive.cli.count,
+        (naive.cli.seconds * 1000).toFixed(0),
+        Math.round(naive.cli.perSecond),
+        ratio(txRate, naive.cli.perSecond),
+      ],
+      ["anchor: CrowdSec nft bouncer before batching", "-", "-", CROWDSEC_UNBATCHED_PER_S, ratio(txRate, 40)],
+    );
+    printTable(`import of ${count} addresses (${count - n6} IPv4 + ${n6} IPv6), ±10% jitter`, [
+      "method",
+      "elements",
+      "ms",
+      "elements/s",
+      "pbxkit x faster",
+    ], rows);
+    console.log(
+      `pbxkit import vs naive per-element libnftables: ${ratio(txRate, naive.ffi.perSecond)}; vs one nft process ` +
+        `per element: ${ratio(txRate, naive.cli.perSecond)}; vs CrowdSec's ~40/s: ${ratio(txRate, 40)}`,
+    );
+    console.log(
+      `elements in the nft sets after import: ${elements} (expected ${count}); expiries over ` +
+        `${best.distinctSeconds} distinct seconds; 100k naively: ${(count / naive.ffi.perSecond).toFixed(1)} s ` +
+        `(libnftables), ${(count / naive.cli.perSecond / 60).toFixed(1)} min (nft processes), ` +
+        `${(count / 40 / 60).toFixed(0)} min (CrowdSec anchor). Measured on a shared, loaded machine: indicative.`,
+    );
+    return {
+      count,
+      ipv6: n6,
+      runs: samples,
+      bestFirewallMs: best.firewallMs,
+      transactionPerSecond: Math.round(txRate),
+      endToEndPerSecond: Math.round(e2eRate),
+      elementsInSets: elements,
+      daemon,
+      naive,
+      crowdsecAnchorPerSecond: CROWDSEC_UNBATCHED_PER_S,
+      ratioVsNaiveFfi: txRate / naive.ffi.perSecond,
+      ratioVsNaiveCli: txRate / naive.cli.perSecond,
+    };
+  } finally {
+    await net.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
 /** The benchmark entry. */
 export async function run(args: string[]): Promise<void> {
+  if (arg(args, "--only", "") === "import") {
+    await saveResults("ban-import", { import: await importBench(args) });
+    return;
+  }
+  if (arg(args, "--only", "") === "fleet") {
+    await saveResults("ban-fleet", { fleet: await fleetBench(args) });
+    return;
+  }
   const packets = Number(arg(args, "--packets", "1000000"));
   const runs = Number(arg(args, "--runs", "3"));
   await Deno.mkdir(OUT_DIR, { recursive: true });
@@ -219,6 +393,12 @@ export async function run(args: string[]): Promise<void> {
 
   if (!args.includes("--no-live")) {
     results.live = await liveBench(args);
+  }
+  if (!args.includes("--no-import")) {
+    results.import = await importBench(args);
+  }
+  if (!args.includes("--no-fleet")) {
+    results.fleet = await fleetBench(args);
   }
   const live = results.live as { ladder?: { offered: number; achieved: number; dropped: number }[] } | undefined;
   const svg = live?.ladder?.length

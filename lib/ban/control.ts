@@ -1,6 +1,7 @@
 /**
  * The daemon's control socket: a Unix stream socket where each connection sends one JSON request line
  * (`{"cmd":"status"}`, `{"cmd":"list"}`, `{"cmd":"unban","address":"..."}`,
+ * `{"cmd":"import","bans":[["203.0.113.7",1767225600000],...],"reason":"..."}`,
  * `{"cmd":"ban","bans":[{"address":"...","banTimeMs":3600000,"reason":"..."}]}`) and gets one JSON response line.
  *
  * @module
@@ -10,13 +11,23 @@ import { concatBytes, PbxError } from "../common/mod.ts";
 
 /** A control request. */
 export interface ControlRequest {
-  /** `status`, `list` or `unban`. */
+  /** `status`, `list`, `unban` or `import`. */
   cmd: string;
   /** For `unban`. */
   address?: string;
-  /** For `ban`: addresses with an optional ban time (ms, 0 = permanent) and reason. */
-  bans?: { address: string; banTimeMs?: number; reason?: string }[];
+  /**
+   * For `import`: `[address, expiresAt]` pairs (expiresAt in ms since the epoch, 0 = permanent); for `ban`: objects
+   * with an address, an optional ban time (ms, 0 = permanent) and reason.
+   */
+  bans?: ([string, number] | { address: string; banTimeMs?: number; reason?: string })[];
+  /** For `import`: the reason recorded with each ban. */
+  reason?: string;
+  /** For `import`: the widest networks accepted, `[v4, v6]`. */
+  maxPrefix?: [number, number];
 }
+
+/** A request line may be this long at most (an import of 100,000 bans is about 4 MB). */
+export const CONTROL_MAX_LINE = 64 * 1024 * 1024;
 
 /** Handles a request; the result is sent back as JSON (`{"ok":true,...}` or `{"ok":false,"error":...}`). */
 export type ControlHandler = (req: ControlRequest) => Promise<Record<string, unknown>>;
@@ -58,7 +69,7 @@ export class ControlServer {
 
   async #handle(conn: Deno.UnixConn, handler: ControlHandler): Promise<void> {
     try {
-      const line = await readLine(conn, 5000);
+      const line = await readLine(conn, 30_000, CONTROL_MAX_LINE);
       let res: Record<string, unknown>;
       try {
         const req = JSON.parse(line) as ControlRequest;
@@ -86,9 +97,9 @@ export class ControlServer {
   }
 }
 
-async function readLine(conn: Deno.Conn, timeoutMs: number): Promise<string> {
+async function readLine(conn: Deno.Conn, timeoutMs: number, maxBytes = 65536): Promise<string> {
   const chunks: Uint8Array[] = [];
-  const buf = new Uint8Array(4096);
+  const buf = new Uint8Array(65536);
   let total = 0;
   const timer = setTimeout(() => {
     try {
@@ -101,7 +112,8 @@ async function readLine(conn: Deno.Conn, timeoutMs: number): Promise<string> {
       if (n === null) break;
       chunks.push(buf.slice(0, n));
       total += n;
-      if (buf.subarray(0, n).includes(10) || total > 64 * 1024 * 1024) break;
+      if (buf.subarray(0, n).includes(10)) break;
+      if (total > maxBytes) throw new PbxError("E_LIMIT", `control request longer than ${maxBytes} bytes`);
     }
   } finally {
     clearTimeout(timer);
@@ -132,7 +144,7 @@ export async function controlRequest(
     const data = new TextEncoder().encode(JSON.stringify(req) + "\n");
     let o = 0;
     while (o < data.length) o += await conn.write(data.subarray(o));
-    const line = await readLine(conn, timeoutMs);
+    const line = await readLine(conn, timeoutMs, CONTROL_MAX_LINE);
     if (!line) throw new PbxError("E_PROTOCOL", `no answer from the daemon on ${path}`);
     const res = JSON.parse(line) as Record<string, unknown>;
     if (res.ok === false) throw new PbxError((res.code as "E_INTERNAL") ?? "E_INTERNAL", String(res.error));

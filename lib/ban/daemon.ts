@@ -14,6 +14,7 @@ import {
   type Logger,
   MetricsRegistry,
   type MetricsServer,
+  PbxError,
   runArgv,
   serveMetrics,
 } from "../common/mod.ts";
@@ -25,6 +26,7 @@ import { type CaptureStats, LiveCapture } from "./libpcap.ts";
 import { engineCounters, engineFor } from "./replay.ts";
 import { loadState, saveState } from "./state.ts";
 import { type ControlRequest, ControlServer } from "./control.ts";
+import { parseTarget, targetText, TargetValidator } from "./blocklist.ts";
 import { canonicalIp, parseCidr, parseIp } from "./net/addr.ts";
 import { setNice } from "./priority.ts";
 import { Fleet, type FleetCommand, type FleetMetrics, type FleetSaved } from "./fleet/mod.ts";
@@ -45,6 +47,19 @@ export interface DaemonOptions {
    */
   metrics?: MetricsRegistry;
 }
+
+/** How {@linkcode BanDaemon} applies a batch of bans. */
+interface ApplyOptions {
+  /** A bulk source (`import`): one summary log line, no per-ban latency nor notify command. */
+  bulk?: string;
+  /** Throw the firewall's error instead of retrying. */
+  throwOnError?: boolean;
+}
+
+/** Bans one import request may carry at most. */
+const IMPORT_MAX = 2_000_000;
+/** Imported bans end within 10 years (or are permanent). */
+const MAX_IMPORT_BAN_MS = 10 * 365 * 86_400_000;
 
 /** The PBX's addresses on `iface` (all non-loopback addresses for `any`). */
 export function interfaceAddresses(iface: string): string[] {
@@ -428,11 +443,19 @@ export class BanDaemon {
     this.#saving = this.#saving.then(() => this.#save());
   }
 
-  async #applyBans(verdicts: BanVerdict[]): Promise<void> {
+  /**
+   * Every ban this daemon puts in force goes through here, whatever decided it (its own detection, `ban import`,
+   * and other sources to come): the firewall gets them in one batch, then each is logged (a bulk import logs one
+   * summary line), printed with `--json`, passed to `onBan` and saved. Detected bans the firewall refuses are
+   * retried every second; with `throwOnError` (imports) the error goes back to the caller instead.
+   */
+  async #applyBans(verdicts: BanVerdict[], options: ApplyOptions = {}): Promise<void> {
     const now = Date.now();
+    const t0 = performance.now();
     try {
       await this.#fw.ban(verdicts.map((v) => banElement(v, now)));
     } catch (err) {
+      if (options.throwOnError) throw err;
       this.#log.error("firewall refused the ban; retrying every second", {
         addresses: verdicts.map((v) => v.address).join(","),
         error: (err as Error).message,
@@ -442,18 +465,29 @@ export class BanDaemon {
       return;
     }
     const applied = performance.timeOrigin + performance.now(); // sub-millisecond wall clock
+    if (options.bulk) {
+      this.#log.info("ban", {
+        count: verdicts.length,
+        origin: options.bulk,
+        reason: verdicts[0]?.reason,
+        firewall_ms: Number((performance.now() - t0).toFixed(1)),
+      });
+    }
     for (const v of verdicts) {
       const latency = applied - v.last;
-      this.#latencies.push(latency);
-      this.#metrics?.banned(latency);
-      if (this.#latencies.length > 1000) this.#latencies.shift();
-      this.#log.info("ban", {
-        address: v.address,
-        failures: v.failures,
-        reason: v.reason,
-        ban_time: formatDurationShort(this.#cfg.banTimeMs),
-        latency_ms: Number(latency.toFixed(3)),
-      });
+      if (options.bulk) this.#metrics?.bannedInBulk();
+      else {
+        this.#latencies.push(latency);
+        this.#metrics?.banned(latency);
+        if (this.#latencies.length > 1000) this.#latencies.shift();
+        this.#log.info("ban", {
+          address: v.address,
+          failures: v.failures,
+          reason: v.reason,
+          ban_time: formatDurationShort(this.#cfg.banTimeMs),
+          latency_ms: Number(latency.toFixed(3)),
+        });
+      }
       if (this.#opts.json) {
         console.log(JSON.stringify({
           event: "ban",
@@ -465,10 +499,14 @@ export class BanDaemon {
         }));
       }
       this.#opts.onBan?.(v, latency);
-      this.#notify(v.address);
+      // a bulk import would start one notify process per address: notify is for detected bans
+      if (!options.bulk) this.#notify(v.address);
     }
     if (this.#fleet) {
-      const own = verdicts.filter((v) => v.origin === undefined || v.origin === this.#fleet!.config.node);
+      // this host's own bans: detected here, or imported here (`ban import`); another node's are not re-published
+      const own = verdicts.filter((v) =>
+        v.origin === undefined || v.origin === "import" || v.origin === this.#fleet!.config.node
+      );
       for (const v of own) v.origin = this.#fleet.config.node;
       if (own.length) {
         const recs = this.#fleet.publishBans(
@@ -481,6 +519,74 @@ export class BanDaemon {
     this.#dirty = true;
     // persist right away: a ban must survive a crash
     this.#saving = this.#saving.then(() => this.#save());
+  }
+
+  /** `import` on the control socket: validate every pair like any input, then one batch through `#applyBans`. */
+  async #import(req: ControlRequest): Promise<Record<string, unknown>> {
+    if (!Array.isArray(req.bans)) throw new PbxError("E_INVALID_INPUT", "import: 'bans' must be a list");
+    if (req.bans.length > IMPORT_MAX) throw new PbxError("E_LIMIT", `import: more than ${IMPORT_MAX} bans`);
+    const reason = typeof req.reason === "string" && req.reason.trim()
+      ? req.reason.trim().slice(0, 200)
+      : "imported blocklist";
+    const [max4, max6] = Array.isArray(req.maxPrefix) ? req.maxPrefix.map(Number) : [32, 128];
+    if (!(max4 >= 0 && max4 <= 32 && max6 >= 0 && max6 <= 128)) {
+      throw new PbxError("E_INVALID_INPUT", "import: bad maxPrefix");
+    }
+    const validator = new TargetValidator({
+      maxPrefix4: max4,
+      maxPrefix6: max6,
+      exempt: [...this.#cfg.exempt, ...this.#cfg.pbxAddrs],
+    });
+    const now = Date.now();
+    const verdicts: BanVerdict[] = [];
+    const rejected: { index: number; address: string; error: string }[] = [];
+    let alreadyBanned = 0, rejectedCount = 0;
+    const seen = new Set<string>();
+    const reject = (index: number, address: unknown, error: string) => {
+      rejectedCount++;
+      if (rejected.length < 20) rejected.push({ index, address: String(address).slice(0, 80), error });
+    };
+    req.bans.forEach((pair, index) => {
+      const [text, until] = Array.isArray(pair) ? pair : [undefined, undefined];
+      if (typeof text !== "string") return reject(index, text, "not an address string");
+      const c = validator.check(text);
+      if (typeof c === "string") return reject(index, text, c);
+      if (typeof until !== "number" || !(until === 0 || (until > now && until < now + MAX_IMPORT_BAN_MS))) {
+        return reject(index, text, "expiry is not 0 (permanent) nor in the next 10 years");
+      }
+      const address = c.address;
+      if (seen.has(address) || this.#engine.banOf(address)) return alreadyBanned++;
+      seen.add(address);
+      verdicts.push({
+        address,
+        family: c.family,
+        failures: 0,
+        first: now,
+        last: now,
+        expiresAt: until,
+        reason,
+        origin: "import",
+      });
+    });
+    if (rejectedCount > 0) {
+      this.#log.warn("import: entries rejected", {
+        count: rejectedCount,
+        first: rejected[0]?.address,
+        error: rejected[0]?.error,
+      });
+    }
+    const t0 = performance.now();
+    if (verdicts.length) {
+      await this.#applyBans(verdicts, { bulk: "import", throwOnError: true });
+      for (const v of verdicts) this.#engine.restoreBan(v);
+    }
+    return {
+      imported: verdicts.length,
+      alreadyBanned,
+      rejected: rejectedCount,
+      rejectedSample: rejected,
+      firewallMs: performance.now() - t0,
+    };
   }
 
   #notify(address: string): void {
@@ -552,14 +658,16 @@ export class BanDaemon {
 
   async #onControl(req: ControlRequest): Promise<Record<string, unknown>> {
     switch (req.cmd) {
+      case "import":
+        return await this.#import(req);
       case "status":
         return { status: this.#status(), firewall: await this.#fw.counters() };
       case "list":
         return { bans: this.#engine.bans().map(banJson) };
       case "unban": {
-        const ip = req.address ? parseIp(req.address) : undefined;
-        if (!ip) throw new Error(`'${req.address}' is not an IP address`);
-        const addr = canonicalIp(req.address!)!;
+        const ip = typeof req.address === "string" ? parseTarget(req.address) : "missing";
+        if (typeof ip === "string") throw new Error(`'${req.address}' is not an IP address or network`);
+        const addr = targetText(ip);
         await this.#fw.unban([{ address: addr, family: ip.family }]);
         const ev = this.#engine.unban(addr);
         this.#log.info("unban", { address: addr, reason: "manual" });
@@ -571,7 +679,11 @@ export class BanDaemon {
       }
       case "ban": {
         // a batch of bans from outside the capture (e.g. a blocklist): through the one ban path
-        const list = Array.isArray(req.bans) ? req.bans : [];
+        const list = (Array.isArray(req.bans) ? req.bans : []) as {
+          address: string;
+          banTimeMs?: number;
+          reason?: string;
+        }[];
         if (list.length === 0 || list.length > 1_000_000) throw new Error("ban: give 'bans', a list of 1 to 1e6 bans");
         const now = Date.now();
         const verdicts: BanVerdict[] = [];

@@ -32,7 +32,10 @@ export interface BanVerdict {
   expiresAt: number;
   /** Human reason, e.g. `10 failed REGISTER/INVITE within 10m (last: 403 REGISTER over udp)`. */
   reason: string;
-  /** The fleet node that made the ban (`--fleet`); absent for this host's own bans without a fleet. */
+  /**
+   * Where the ban came from: absent for this host's own detection (without a fleet), `import` for `ban import`
+   * without a fleet, or the fleet node that made it (`--fleet`).
+   */
   origin?: string;
 }
 

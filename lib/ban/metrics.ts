@@ -132,6 +132,11 @@ export class BanMetrics {
     this.#latency.observe(Math.max(0, latencyMs) / 1000);
   }
 
+  /** A ban from a bulk source (an import): counted, no latency (it was not detected). */
+  bannedInBulk(): void {
+    this.#bans.value++;
+  }
+
   /** A ban was lifted. */
   unbanned(reason: "expired" | "manual", n = 1): void {
     this.#unbans.labels(reason).value += n;

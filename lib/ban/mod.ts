@@ -13,7 +13,7 @@ import { PbxError } from "../common/mod.ts";
 import type { BanConfig } from "./config.ts";
 import { controlRequest } from "./control.ts";
 import { firewallFor } from "./firewall/mod.ts";
-import { canonicalIp as canonical, parseIp as parseAddr } from "./net/addr.ts";
+import { parseTarget, targetText } from "./blocklist.ts";
 import { loadState, saveState } from "./state.ts";
 
 export * from "./engine.ts";
@@ -21,6 +21,8 @@ export * from "./config.ts";
 export * from "./pcap_file.ts";
 export * from "./replay.ts";
 export * from "./state.ts";
+export * from "./blocklist.ts";
+export * from "./import.ts";
 export { BanDaemon, banJson, interfaceAddresses, runDaemon } from "./daemon.ts";
 export { BAN_LATENCY_BUCKETS, BanMetrics, type BanMetricsSource } from "./metrics.ts";
 export { CompiledFilter, LIBPCAP_PATH, LiveCapture } from "./libpcap.ts";
@@ -89,7 +91,7 @@ export async function banList(cfg: BanConfig): Promise<BanListEntry[]> {
         failures: b?.failures ?? 0,
         expires: e.expiresInMs !== undefined ? new Date(now + e.expiresInMs).toISOString() : null,
         reason: b?.reason ?? "in the firewall (not in pbxkit's state)",
-        origin: b?.origin ?? null,
+        origin: b ? b.origin ?? null : "firewall",
       };
     });
   } finally {
@@ -97,11 +99,15 @@ export async function banList(cfg: BanConfig): Promise<BanListEntry[]> {
   }
 }
 
-/** `ban unban ADDR`: through the daemon when it runs (so it forgets too), else in the firewall and state file. */
+/**
+ * `ban unban ADDR` (an address, or an imported network `a/len`): through the daemon when it runs (so it forgets
+ * too), else in the firewall and state file.
+ */
 export async function banUnban(cfg: BanConfig, address: string): Promise<{ address: string; via: string }> {
-  const ip = parseAddr(address);
-  if (!ip) throw new PbxError("E_USAGE", `'${address}' is not an IP address`);
-  const addr = canonical(address)!;
+  const target = parseTarget(address);
+  if (typeof target === "string") throw new PbxError("E_USAGE", `'${address}' is not an IP address or network`);
+  const ip = { family: target.family };
+  const addr = targetText(target);
   const live = await controlRequest(cfg.socketPath, { cmd: "unban", address: addr });
   if (live) return { address: addr, via: "daemon" };
   const fw = firewallFor(cfg);

@@ -206,6 +206,21 @@ export function rng(seed: number): () => number {
   };
 }
 
+/**
+ * A blocklist shaped like a real one: distinct IPv4 addresses in public ranges SIP scanners come from (45/8, 77/8,
+ * 103/8, 185/8, 194/8, 212/8) and IPv6 under 2a01..2a08::/16 in canonical RFC 5952 text, from `rng(seed)`.
+ */
+export function blocklistSample(n4: number, n6: number, seed: number): { v4: string[]; v6: string[] } {
+  const r = rng(seed);
+  const rnd = (m: number) => Math.floor(r() * m);
+  const first = [45, 77, 103, 185, 194, 212];
+  const v4 = new Set<string>(), v6 = new Set<string>();
+  while (v4.size < n4) v4.add(`${first[rnd(6)]}.${rnd(256)}.${rnd(256)}.${1 + rnd(254)}`);
+  const h = () => (1 + rnd(65535)).toString(16);
+  while (v6.size < n6) v6.add(`2a0${1 + rnd(8)}:${h()}:${h()}::${h()}`);
+  return { v4: [...v4], v6: [...v6] };
+}
+
 /** Options for {@linkcode waitForExpiry}. */
 export interface ExpiryWait {
   /** True once the ban is out of the firewall. */

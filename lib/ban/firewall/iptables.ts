@@ -1,6 +1,7 @@
 /**
  * The iptables backend: argv only, never a shell. With `ipset` installed, bans are members of the sets `pbxkit4`
- * and `pbxkit6` (hash:ip with timeouts, so the kernel expires them) matched by rules in pbxkit's own chain
+ * and `pbxkit6` (hash:ip with timeouts, so the kernel expires them; `pbxkit4net`/`pbxkit6net`, hash:net, for
+ * imported networks) matched by rules in pbxkit's own chain
  * `PBXKIT`; without ipset, each ban is a pair of rules in that chain and the daemon removes them when they expire.
  * The only change outside pbxkit's chain is one jump rule from INPUT, tagged with the comment `pbxkit`.
  *
@@ -9,13 +10,30 @@
 
 import { hasCommand, PbxError, runArgv } from "../../common/mod.ts";
 import { canonicalIp } from "../net/addr.ts";
+import { checkedTarget, isNetwork } from "./target.ts";
 import type { BanElement, DropCounters, Firewall, FirewallEntry, FirewallOptions } from "./types.ts";
 
 const CHAIN = "PBXKIT";
 const SET = { 4: "pbxkit4", 6: "pbxkit6" } as const;
+/** ipsets for imported networks (hash:net). */
+const NET_SET = { 4: "pbxkit4net", 6: "pbxkit6net" } as const;
+
+/** Members per ipset at most (ipset's default, 65536, is too small for a large blocklist). */
+const IPSET_MAXELEM = 4_194_304;
+
+function ipsetOf(address: string, family: 4 | 6): string {
+  return isNetwork(address) ? NET_SET[family] : SET[family];
+}
 const TOOL = { 4: "iptables", 6: "ip6tables" } as const;
 /** The INPUT rule that jumps to pbxkit's chain (without the `-C`/`-I`/`-D` in front). */
 const JUMP = ["INPUT", "-j", CHAIN, "-m", "comment", "--comment", "pbxkit"];
+
+/** Canonical text of a listed address or network (`ipset save` prints networks as `a/len`). */
+function targetOf(text: string): string {
+  const slash = text.indexOf("/");
+  if (slash < 0) return canonicalIp(text) ?? text;
+  return `${canonicalIp(text.slice(0, slash)) ?? text.slice(0, slash)}${text.slice(slash)}`;
+}
 
 async function run(argv: string[], check = true) {
   return await runArgv(argv, { check, timeoutMs: 15_000 });
@@ -47,23 +65,20 @@ export class IptablesFirewall implements Firewall {
     for (const fam of [4, 6] as const) {
       const ipt = TOOL[fam];
       if (this.#ipset) {
-        await run([
-          "ipset",
-          "create",
-          SET[fam],
-          "hash:ip",
-          "family",
-          fam === 4 ? "inet" : "inet6",
-          "timeout",
-          "0",
-          "-exist",
-        ]);
+        for (const [name, type] of [[SET[fam], "hash:ip"], [NET_SET[fam], "hash:net"]]) {
+          const create = ["ipset", "create", name, type, "family", fam === 4 ? "inet" : "inet6", "timeout", "0"];
+          // room for large imports (ipset's default is 65536); a set made by an older pbxkit keeps its size
+          const r = await run([...create, "maxelem", String(IPSET_MAXELEM), "-exist"], false);
+          if (r.code !== 0) await run([...create, "-exist"]);
+        }
       }
       await run([ipt, "-w", "-N", CHAIN], false);
       if (this.#ipset) {
         await run([ipt, "-w", "-F", CHAIN]);
-        for (const m of this.#portMatch()) {
-          await run([ipt, "-w", "-A", CHAIN, "-m", "set", "--match-set", SET[fam], "src", ...m, "-j", "DROP"]);
+        for (const set of [SET[fam], NET_SET[fam]]) {
+          for (const m of this.#portMatch()) {
+            await run([ipt, "-w", "-A", CHAIN, "-m", "set", "--match-set", set, "src", ...m, "-j", "DROP"]);
+          }
         }
       }
       const has = await run([ipt, "-w", "-C", ...JUMP], false);
@@ -71,12 +86,15 @@ export class IptablesFirewall implements Firewall {
     }
   }
 
-  /** Add bans (one `ipset restore` batch, or rules). */
+  /** Add bans (one `ipset restore` batch on stdin, argv only; or rules). Addresses are re-validated first. */
   async ban(elements: readonly BanElement[]): Promise<void> {
     if (elements.length === 0) return;
+    for (const e of elements) checkedTarget(e.address, e.family);
     if (this.#ipset) {
       const lines = elements.map((e) =>
-        `add ${SET[e.family]} ${e.address}${e.timeoutMs > 0 ? ` timeout ${Math.ceil(e.timeoutMs / 1000)}` : ""}`
+        `add ${ipsetOf(e.address, e.family)} ${e.address}${
+          e.timeoutMs > 0 ? ` timeout ${Math.ceil(e.timeoutMs / 1000)}` : ""
+        }`
       );
       await runArgv(["ipset", "restore", "-exist"], { stdin: lines.join("\n") + "\n", timeoutMs: 15_000 });
       return;
@@ -94,7 +112,7 @@ export class IptablesFirewall implements Firewall {
   async unban(elements: readonly { address: string; family: 4 | 6 }[]): Promise<void> {
     for (const e of elements) {
       if (this.#ipset) {
-        await run(["ipset", "del", SET[e.family], e.address, "-exist"], false);
+        await run(["ipset", "del", ipsetOf(e.address, e.family), e.address, "-exist"], false);
         continue;
       }
       for (const m of this.#portMatch()) {
@@ -108,13 +126,15 @@ export class IptablesFirewall implements Firewall {
     const out: FirewallEntry[] = [];
     for (const fam of [4, 6] as const) {
       if (this.#ipset) {
-        const r = await run(["ipset", "save", SET[fam]], false);
-        if (r.code !== 0) continue;
-        for (const line of r.stdout.split("\n")) {
-          const m = /^add \S+ (\S+)(?: timeout (\d+))?/.exec(line);
-          if (!m) continue;
-          const t = m[2] !== undefined ? Number(m[2]) : 0;
-          out.push({ address: canonicalIp(m[1]) ?? m[1], family: fam, expiresInMs: t > 0 ? t * 1000 : undefined });
+        for (const set of [SET[fam], NET_SET[fam]]) {
+          const r = await run(["ipset", "save", set], false);
+          if (r.code !== 0) continue;
+          for (const line of r.stdout.split("\n")) {
+            const m = /^add \S+ (\S+)(?: timeout (\d+))?/.exec(line);
+            if (!m) continue;
+            const t = m[2] !== undefined ? Number(m[2]) : 0;
+            out.push({ address: targetOf(m[1]), family: fam, expiresInMs: t > 0 ? t * 1000 : undefined });
+          }
         }
       } else {
         const r = await run([TOOL[fam], "-w", "-S", CHAIN], false);
@@ -159,7 +179,10 @@ export class IptablesFirewall implements Firewall {
       }
       await run([ipt, "-w", "-F", CHAIN], false);
       await run([ipt, "-w", "-X", CHAIN], false);
-      if (hasCommand("ipset")) await run(["ipset", "destroy", SET[fam]], false);
+      if (hasCommand("ipset")) {
+        await run(["ipset", "destroy", SET[fam]], false);
+        await run(["ipset", "destroy", NET_SET[fam]], false);
+      }
     }
   }
 

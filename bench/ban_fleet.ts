@@ -1,0 +1,212 @@
+/**
+ * The fleet cells of `deno task bench ban` (root, in namespaces the bench makes and deletes): a real `nats-server`
+ * with JetStream and three `pbxkit ban --daemon --fleet` hosts with real nft. Propagation latency is measured from
+ * the origin's set insert (its `--json` ban event, stamped after the firewall call returned) to the element being
+ * in each other host's set (its `fleet-ban` event, stamped the same way), over 1,000 single bans from rotating
+ * origins and during a burst of 10,000 bans in one import, then checked against the kernel sets. Printed beside the
+ * anchors: CrowdSec's bouncers poll every 10 s by default, APIBAN clients pull every 4-5 minutes.
+ *
+ * @module
+ */
+
+import { controlRequest } from "../lib/ban/control.ts";
+import { hasCommand } from "../lib/common/mod.ts";
+import { peerAbsent, percentile, printTable } from "./_util.ts";
+import { cliArgv, type Proc, ROOT, sh, TestNet, waitFor } from "../tests/_util/mod.ts";
+import { blocklistSample } from "../tests/ban/_lab.ts";
+
+interface Event {
+  event: string;
+  address: string;
+  appliedUs: number;
+}
+
+/** Parse a daemon's `--json` stdout into address -> applied time (µs) for the given event kind. */
+function eventsOf(p: Proc, kind: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of p.stdout.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      const e = JSON.parse(line) as Event;
+      if (e.event === kind && !out.has(e.address)) out.set(e.address, e.appliedUs);
+    } catch { /* a partial last line */ }
+  }
+  return out;
+}
+
+/** Latencies (ms) from each origin ban to its arrival on the other hosts; counts the ones that never arrived. */
+function propagation(
+  bans: { address: string; origin: number }[],
+  daemons: Proc[],
+): { samples: number[]; missing: number } {
+  const own = daemons.map((d) => eventsOf(d, "ban"));
+  const got = daemons.map((d) => eventsOf(d, "fleet-ban"));
+  const samples: number[] = [];
+  let missing = 0;
+  for (const b of bans) {
+    const t0 = own[b.origin].get(b.address);
+    for (let h = 0; h < daemons.length; h++) {
+      if (h === b.origin) continue;
+      const t1 = got[h].get(b.address);
+      if (t0 === undefined || t1 === undefined) missing++;
+      else samples.push((t1 - t0) / 1000);
+    }
+  }
+  return { samples, missing };
+}
+
+function stats(s: number[]): { p50: number; p99: number; max: number; n: number } {
+  return { p50: percentile(s, 50), p99: percentile(s, 99), max: percentile(s, 100), n: s.length };
+}
+
+/** The fleet cells; skipped loudly when root, nats-server, nft or `--fleet` are missing. */
+export async function fleetBench(args: string[]): Promise<Record<string, unknown>> {
+  if (Deno.uid() !== 0 || !hasCommand("nats-server") || !hasCommand("nft") || !hasCommand("ip")) {
+    peerAbsent("fleet cells (root, nats-server, nft)", "run as root with nats-server and nftables installed");
+    return { skipped: true };
+  }
+  const help = await sh(cliArgv(["ban", "--help"]), { check: false });
+  if (!help.stdout.includes("--fleet ")) {
+    peerAbsent("fleet cells", "this pbxkit has no `ban --fleet` yet");
+    return { skipped: true };
+  }
+  const singles = Number(args[args.indexOf("--fleet-bans") + 1] ?? "") || 1000;
+  const burst = Number(args[args.indexOf("--fleet-burst") + 1] ?? "") || 10_000;
+  const net = await TestNet.create(["nats", "pbx1", "pbx2", "pbx3"]);
+  const dir = await Deno.makeTempDir({ prefix: "pbxkit-ban-fleet-bench-" });
+  const h = net.hosts;
+  try {
+    const nats = net.spawn("nats", [
+      "nats-server",
+      "-js",
+      "-a",
+      h.nats.ipv4,
+      "-p",
+      "4222",
+      "-sd",
+      `${dir}/js`,
+    ]);
+    await waitFor(() => nats.stderr.includes("Server is ready"), { timeoutMs: 20_000, what: "nats-server" });
+    const names = ["pbx1", "pbx2", "pbx3"];
+    const daemons: Proc[] = [];
+    for (const name of names) {
+      await Deno.mkdir(`${dir}/${name}`);
+      daemons.push(net.spawn(name, [
+        `${ROOT}/pbxkit`,
+        "ban",
+        "--daemon",
+        "--quiet",
+        "--json",
+        "--interface",
+        "eth0",
+        "--pbx",
+        h[name].ipv4,
+        "--ban-time",
+        "1h",
+        "--state",
+        `${dir}/${name}/state.json`,
+        "--socket",
+        `${dir}/${name}/ban.sock`,
+        "--fleet",
+        `nats://${h.nats.ipv4}:4222`,
+        "--fleet-node",
+        name,
+      ]));
+    }
+    const sock = (i: number) => `${dir}/${names[i]}/ban.sock`;
+    for (let i = 0; i < 3; i++) {
+      await waitFor(() => Deno.stat(sock(i)).then(() => true, () => false), { timeoutMs: 30_000, what: names[i] });
+    }
+    const ban = (i: number, addrs: string[]) =>
+      controlRequest(sock(i), {
+        cmd: "import",
+        bans: addrs.map((a) => [a, Date.now() + 3_600_000] as [string, number]),
+        reason: "bench",
+      }, { timeoutMs: 120_000 });
+    // warm-up: the fleet is connected when a ban from each host reaches the others
+    const total = singles + burst + 3, n6 = Math.floor(total / 4);
+    const { v4, v6 } = blocklistSample(total - n6, n6, 11);
+    const pool = [...v4, ...v6];
+    const warm = pool.splice(0, 3);
+    for (let i = 0; i < 3; i++) await ban(i, [warm[i]]);
+    await waitFor(() => daemons.every((d) => eventsOf(d, "fleet-ban").size >= 2), {
+      timeoutMs: 30_000,
+      what: "fleet warm-up",
+    });
+    console.log(`fleet: ${singles} single bans from rotating origins ...`);
+    const single: { address: string; origin: number }[] = [];
+    for (let k = 0; k < singles; k++) {
+      const b = { address: pool[k], origin: k % 3 };
+      single.push(b);
+      await ban(b.origin, [b.address]);
+      if (k % 10 === 9) await new Promise((r) => setTimeout(r, 5));
+    }
+    await waitFor(() => propagation(single, daemons).missing === 0, { timeoutMs: 60_000, intervalMs: 500 }).catch(
+      () => {},
+    );
+    const one = propagation(single, daemons);
+    console.log(`fleet: burst of ${burst} bans in one import on pbx1 ...`);
+    const burstList = pool.slice(singles, singles + burst).map((address) => ({ address, origin: 0 }));
+    await ban(0, burstList.map((b) => b.address));
+    await waitFor(() => propagation(burstList, daemons).missing === 0, { timeoutMs: 120_000, intervalMs: 1000 })
+      .catch(() => {});
+    const many = propagation(burstList, daemons);
+    // the kernel sets agree with the events
+    const inSets: number[] = [];
+    for (const name of names) {
+      let n = 0;
+      for (const set of ["ban4", "ban6"]) {
+        const doc = JSON.parse((await net.run(name, ["nft", "-j", "list", "set", "inet", "pbxkit", set])).stdout);
+        n += doc.nftables.find((x: { set?: unknown }) => x.set).set.elem?.length ?? 0;
+      }
+      inSets.push(n);
+    }
+    const s1 = stats(one.samples), s2 = stats(many.samples);
+    printTable("fleet propagation, origin's set insert -> element in the other hosts' sets (ms)", [
+      "case",
+      "deliveries",
+      "missing",
+      "p50",
+      "p99",
+      "max",
+      "goal p99 < 20 ms",
+    ], [
+      [
+        `${singles} single bans, 3 hosts`,
+        s1.n,
+        one.missing,
+        s1.p50.toFixed(2),
+        s1.p99.toFixed(2),
+        s1.max.toFixed(2),
+        s1.p99 < 20 ? "MET" : "NOT MET",
+      ],
+      [
+        `burst of ${burst} bans`,
+        s2.n,
+        many.missing,
+        s2.p50.toFixed(2),
+        s2.p99.toFixed(2),
+        s2.max.toFixed(2),
+        s2.p99 < 20 ? "MET" : "NOT MET",
+      ],
+      ["anchor: CrowdSec bouncer poll (default)", "-", "-", "≤ 10000", "10000", "10000 (users: 10-40 s)", "-"],
+      ["anchor: APIBAN client cron", "-", "-", "240000-300000", "300000", "300000", "-"],
+    ]);
+    const expected = 3 + singles + burst;
+    console.log(
+      `elements in the hosts' nft sets: ${
+        inSets.join(", ")
+      } (expected ${expected} each). Shared loaded machine: indicative.`,
+    );
+    return {
+      singles: { ...s1, missing: one.missing },
+      burst: { ...s2, missing: many.missing, size: burst },
+      inSets,
+      expectedInSets: expected,
+      anchors: { crowdsecPollMs: 10_000, apibanCronMs: [240_000, 300_000] },
+    };
+  } finally {
+    await net.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * `pbxkit ban import` through the fleet: a real `nats-server` with JetStream and two `ban --daemon --fleet` hosts
+ * with real nft, each in its own namespace. A blocklist imported on one host is in the other host's nft set with
+ * the same jittered absolute expiries, origin the importing node, and the other host's own exempt list still rules.
+ */
+
+import { assert, assertEquals } from "../_util/assert.ts";
+import { cliArgv, type Proc, ROOT, TestNet, testWith, waitFor } from "../_util/mod.ts";
+import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
+import { blocklistSample } from "./_lab.ts";
+
+const NFT_LIB = "/usr/lib/x86_64-linux-gnu/libnftables.so.1";
+
+testWith(
+  "ban import with --fleet: the list reaches the other host's nft set with the same expiries; its exempt list rules",
+  { tools: ["nats-server", "nft", "ip"], files: [NFT_LIB, LIBPCAP_PATH], root: true },
+  async () => {
+    const net = await TestNet.create(["nats", "edge1", "edge2"]);
+    const dir = await Deno.makeTempDir({ prefix: "pbxkit-import-fleet-" });
+    const h = net.hosts;
+    try {
+      const nats = net.spawn("nats", ["nats-server", "-js", "-a", h.nats.ipv4, "-p", "4222", "-sd", `${dir}/js`]);
+      await waitFor(() => nats.stderr.includes("Server is ready"), { timeoutMs: 20_000, what: "nats-server" });
+      const flags = (name: string) => ["--state", `${dir}/${name}/state.json`, "--socket", `${dir}/${name}/ban.sock`];
+      const daemons: Record<string, Proc> = {};
+      for (const name of ["edge1", "edge2"]) {
+        await Deno.mkdir(`${dir}/${name}`);
+        daemons[name] = net.spawn(name, [
+          `${ROOT}/pbxkit`,
+          "ban",
+          "--daemon",
+          "--interface",
+          "eth0",
+          "--pbx",
+          h[name].ipv4,
+          // edge2 exempts one network of the list; edge1 (the importer) does not
+          ...(name === "edge2" ? ["--exempt", "127.0.0.0/8", "--exempt", "45.0.0.0/8"] : []),
+          "--fleet",
+          `nats://${h.nats.ipv4}:4222`,
+          "--fleet-node",
+          name,
+          ...flags(name),
+        ]);
+      }
+      for (const d of Object.values(daemons)) {
+        await waitFor(() => d.stderr.includes("fleet connected"), { timeoutMs: 30_000, what: "fleet connected" });
+      }
+      const { v4, v6 } = blocklistSample(1500, 500, 4242);
+      await Deno.writeTextFile(`${dir}/list.txt`, [...v4, ...v6].join("\n") + "\n");
+      const r = JSON.parse(
+        (await net.run(
+          "edge1",
+          cliArgv([
+            "ban",
+            "import",
+            `${dir}/list.txt`,
+            "--reason",
+            "APIBAN",
+            "--seed",
+            "5",
+            "--json",
+            ...flags("edge1"),
+          ]),
+        )).stdout,
+      );
+      assertEquals([r.via, r.imported], ["daemon", 2000]);
+      const exempted = v4.filter((a) => a.startsWith("45.")).length;
+      assert(exempted > 100, String(exempted));
+      const list2 = async () =>
+        JSON.parse((await net.run("edge2", cliArgv(["ban", "export", "--json", ...flags("edge2")]))).stdout) as {
+          address: string;
+          until: string;
+          origin: string;
+          reason: string;
+        }[];
+      let got: Awaited<ReturnType<typeof list2>> = [];
+      await waitFor(async () => (got = await list2()).length >= 2000 - exempted, {
+        timeoutMs: 30_000,
+        intervalMs: 500,
+        what: "the import on edge2",
+      }).catch(() => {});
+      assertEquals(got.length, 2000 - exempted, "edge2 has every imported ban but the ones it exempts");
+      assert(got.every((b) => b.origin === "edge1" && b.reason === "APIBAN"), JSON.stringify(got[0]));
+      assert(!got.some((b) => b.address.startsWith("45.")), "edge2 applied a ban in its exempt network");
+      // the same absolute (jittered) expiries on both hosts
+      const list1 = JSON.parse(
+        (await net.run("edge1", cliArgv(["ban", "export", "--json", ...flags("edge1")]))).stdout,
+      );
+      const until1 = new Map(list1.map((b: { address: string; until: string }) => [b.address, Date.parse(b.until)]));
+      let maxSkew = 0;
+      for (const b of got) {
+        maxSkew = Math.max(maxSkew, Math.abs(Date.parse(b.until) - (until1.get(b.address) as number)));
+      }
+      assert(maxSkew <= 1000, `expiries differ by up to ${maxSkew} ms`);
+      assert(new Set(got.map((b) => Math.floor(Date.parse(b.until) / 1000))).size > 300, "expiries not spread");
+      // and they are in edge2's kernel set
+      const doc = JSON.parse((await net.run("edge2", ["nft", "-j", "list", "set", "inet", "pbxkit", "ban6"])).stdout);
+      assertEquals(doc.nftables.find((x: { set?: unknown }) => x.set).set.elem.length, 500);
+      for (const d of Object.values(daemons)) assertEquals((await d.stop("SIGTERM", 10_000)).code, 0);
+    } finally {
+      await net.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+);
