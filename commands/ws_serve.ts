@@ -18,7 +18,7 @@ import {
   printJsonLine,
   usageError,
 } from "../lib/common/mod.ts";
-import { isToken, parseProxySpec, startWsServe, wsServeConfig } from "../lib/ws/mod.ts";
+import { isToken, parseProxySpec, startWsServe, startWsServeWorkers, wsServeConfig } from "../lib/ws/mod.ts";
 import type { Asset } from "../lib/ws/mod.ts";
 import { webphoneAssets } from "../lib/call/webphone.ts";
 
@@ -44,6 +44,7 @@ export function wsServeCommand(): Command {
       "pbxkit ws-serve --echo --port 9001",
       "pbxkit ws-serve --host 0.0.0.0 --port 443 --tls-cert cert.pem --tls-key key.pem --proxy /pbxws=ws://127.0.0.1:8088/ws --subprotocol sip --webphone",
       "pbxkit ws-serve --static ./public --echo --origin https://pbx.example.com",
+      "pbxkit ws-serve --echo --port 9001 --workers 2",
     ],
   })
     .option("--host <addr>", "address to listen on", "127.0.0.1")
@@ -65,6 +66,7 @@ export function wsServeCommand(): Command {
       "--deflate-no-context-takeover",
       "compress each message on its own (answer server_no_context_takeover): saves ~256 KiB per connection",
     )
+    .option("--workers <n>", "N servers on the same port (SO_REUSEPORT), one per worker thread", "1")
     .option("--json", "print the listening address as one JSON line")
     .action(async function (opts) {
       globalFlags(this);
@@ -81,6 +83,7 @@ export function wsServeCommand(): Command {
       }
       const maxMessage = parseSize(opts.maxMessage, "--max-message");
       if (maxMessage < 125 || maxMessage > 2 ** 31) throw usageError("--max-message must be from 125 bytes to 2GiB");
+      const workers = parseIntIn(opts.workers, "--workers", { min: 1, max: 256 });
       const maxConnections = parseIntIn(opts.maxConnections, "--max-connections", { min: 1, max: 1_000_000 });
       const idleTimeout = opts.idleTimeout === "0"
         ? 0
@@ -126,12 +129,15 @@ export function wsServeCommand(): Command {
       let assets: Map<string, Asset> | undefined;
       if (opts.webphone) assets = await webphoneAssets({ wsPath: proxies[0]?.path });
 
-      const server = startWsServe({ ...config, assets });
+      const server = workers > 1
+        ? await startWsServeWorkers({ ...config, assets }, workers)
+        : startWsServe({ ...config, assets });
       const roles: string[] = [];
       if (echo) roles.push("echo");
       for (const p of proxies) roles.push(`proxy ${p.path} -> ${p.upstream.href}`);
       if (opts.static) roles.push(`static ${opts.static}`);
       if (assets) roles.push("webphone at /");
+      if (workers > 1) roles.push(`${workers} workers`);
       const url = server.url("/");
       if (opts.json) {
         printJsonLine({
@@ -143,6 +149,7 @@ export function wsServeCommand(): Command {
           proxies: proxies.map((p) => ({ path: p.path, upstream: p.upstream.href })),
           static: opts.static ?? null,
           webphone: !!assets,
+          workers,
         });
       } else {
         console.log(`listening on ${url} (${roles.join(", ")})`);

@@ -102,3 +102,4 @@ export {
 } from "./proxy.ts";
 export { type Asset, assetFiles, contentType, safeSegments, staticFiles } from "./static.ts";
 export { echo, startWsServe, wsServeConfig, type WsServeOptions, type WsServeSettings } from "./service.ts";
+export { startWsServeWorkers, type WorkerServeOptions, WorkerServers } from "./workers.ts";

@@ -57,6 +57,8 @@ export interface ServeOptions {
   port?: number;
   /** PEM certificate chain and key: serve `wss://` and `https://`. */
   tls?: { cert: string; key: string };
+  /** Listen with `SO_REUSEPORT`, so several servers (one per worker) share the port. */
+  reusePort?: boolean;
   /** Largest message in bytes (1009 beyond; default 16 MiB). */
   maxMessage?: number;
   /** Most simultaneous connections (WebSocket and HTTP); more are answered 503. Default 10000. */
@@ -129,11 +131,19 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
     this.#opts = options;
     const hostname = options.hostname ?? "127.0.0.1";
     const port = options.port ?? 8080;
+    const reusePort = options.reusePort === true;
     this.secure = options.tls !== undefined;
     try {
       this.#listener = options.tls
-        ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key, alpnProtocols: ["http/1.1"] })
-        : Deno.listen({ hostname, port });
+        ? Deno.listenTls({
+          hostname,
+          port,
+          reusePort,
+          cert: options.tls.cert,
+          key: options.tls.key,
+          alpnProtocols: ["http/1.1"],
+        })
+        : Deno.listen({ hostname, port, reusePort });
     } catch (err) {
       if (err instanceof Deno.errors.AddrInUse) {
         throw new PbxError("E_NETWORK", `cannot listen on ${hostname}:${port}: address already in use`, { cause: err });
