@@ -1,22 +1,37 @@
 /**
- * `deno task bench ws`: echo throughput (messages/s) and p99 round trip of pbxkit's WebSocket server against
- * Deno's built-in `Deno.upgradeWebSocket` server and Node's `ws` package, with the same load generator
- * (`../shared/bench/wsload.c`, built with `gcc -O2`), server pinned to core 0 and generator to core 1 with
- * `taskset`. 1/16/256 connections x 32 B/16 KiB text messages, a few seconds per cell.
+ * `deno task bench ws`: echo throughput (messages/s), p99 round trip and server CPU per echoed message of
+ * pbxkit's WebSocket server against Deno's built-in `Deno.upgradeWebSocket` server and Node's `ws` package, with
+ * the same load generator (`bench/wsload.c`, pbxkit's copy of `../shared/bench/wsload.c` with `-P PID`: the
+ * server's utime+stime from `/proc/PID/stat` over exactly the measured window, all threads), built with `gcc -O2`.
+ * Servers are pinned to core 0 and the generator to core 1 with `taskset`. Cells: 1/16/256 connections x
+ * 32 B/16 KiB text messages plus 1024 x 32 B. Every cell runs `--rounds` times, servers interleaved (the order
+ * rotates each round); the table prints each figure's median and its spread (min-max over the rounds).
  *
- *   deno task bench ws [--seconds 1.5] [--warmup 0.3] [--depth 1] [--rounds 2] [--only pbxkit,deno,node]
+ *   deno task bench ws [--seconds 1.5] [--warmup 0.3] [--depth 1] [--rounds 3] [--only pbxkit,deno,node]
+ *                      [--cells 256x32,1024x32] [--workers 2]
+ *
+ * `--workers N` adds a `pbxkit wN` server (`ws-serve --workers N`) that is not pinned (its workers may use both
+ * cores, competing with the generator for core 1).
  *
  * @module
  */
 
 import { barChart, hasCommand, runArgv } from "../lib/common/mod.ts";
-import { argValue, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
+import { argValue, median, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
 import { cliArgv, freePort, ROOT, waitForPort } from "../tests/_util/mod.ts";
 
 const WORK = `${ROOT}/.tmp/bench-peers`;
-const WSLOAD_SRC = `${ROOT}/../shared/bench/wsload.c`;
-const CONNS = [1, 16, 256];
-const SIZES = [32, 16384];
+const WSLOAD_SRC = `${ROOT}/bench/wsload.c`;
+/** The grid: connections x message size. */
+const CELLS: readonly { conns: number; size: number }[] = [
+  { conns: 1, size: 32 },
+  { conns: 1, size: 16384 },
+  { conns: 16, size: 32 },
+  { conns: 16, size: 16384 },
+  { conns: 256, size: 32 },
+  { conns: 256, size: 16384 },
+  { conns: 1024, size: 32 },
+];
 
 const DENO_ECHO = `const port = Number(Deno.args[0]);
 Deno.serve({ hostname: "127.0.0.1", port, onListen: () => console.log("ready") }, (req) => {
@@ -32,18 +47,21 @@ wss.on("connection", (ws) => ws.on("message", (data, isBinary) => ws.send(data, 
 wss.on("listening", () => console.log("ready"));
 `;
 
-interface Cell {
-  conns: number;
-  size: number;
+/** One measured run of one cell against one server. */
+interface Sample {
   rate: number;
   p50: number;
   p99: number;
+  /** Server CPU (utime+stime) per echoed message, µs. */
+  cpu: number;
   errors: number;
 }
 
 interface Peer {
   name: string;
   argv: (port: number) => string[];
+  /** Pin the server to core 0 (default true). */
+  pin?: boolean;
 }
 
 async function buildWsload(): Promise<string> {
@@ -75,9 +93,10 @@ async function nodePeer(): Promise<Peer | undefined> {
   return { name: "node ws", argv: (port) => ["node", `${WORK}/node_echo.js`, String(port)] };
 }
 
-function parseLine(line: string, conns: number, size: number): Cell {
-  const num = (k: string) => Number(new RegExp(`${k}=([\\d.]+)`).exec(line)?.[1] ?? NaN);
-  return { conns, size, rate: num("rate"), p50: num("p50"), p99: num("p99"), errors: num("errors") };
+function parseSample(text: string): Sample {
+  const num = (k: string) => Number(new RegExp(`${k}=(-?[\\d.]+)`).exec(text)?.[1] ?? NaN);
+  const cpu = num("cpu_us_per_msg");
+  return { rate: num("rate"), p50: num("p50"), p99: num("p99"), cpu: cpu >= 0 ? cpu : NaN, errors: num("errors") };
 }
 
 interface Running {
@@ -89,7 +108,7 @@ interface Running {
 /** The load generator on core 1 against 127.0.0.1:`port` (`depth` only when given, as wsload's default). */
 function wsloadArgv(
   wsload: string,
-  o: { port: number; conns: number; size: number; seconds: number; warmup: number; depth?: number },
+  o: { port: number; conns: number; size: number; seconds: number; warmup: number; depth?: number; pid?: number },
 ): string[] {
   return [
     "taskset",
@@ -109,13 +128,16 @@ function wsloadArgv(
     String(o.seconds),
     "-w",
     String(o.warmup),
+    ...(o.pid === undefined ? [] : ["-P", String(o.pid)]),
   ];
 }
 
 async function startPeer(peer: Peer, wsload: string): Promise<Running> {
   const port = freePort();
-  const child = new Deno.Command("taskset", {
-    args: ["-c", "0", ...peer.argv(port)],
+  const argv = peer.argv(port);
+  // taskset execs the server, so the child's pid is the server's own (its /proc/PID/stat covers all threads).
+  const child = new Deno.Command(peer.pin === false ? argv[0] : "taskset", {
+    args: peer.pin === false ? argv.slice(1) : ["-c", "0", ...argv],
     stdout: "null",
     stderr: "null",
     env: { NO_COLOR: "1" },
@@ -134,14 +156,43 @@ async function runCell(
   wsload: string,
   cell: { conns: number; size: number },
   opts: { seconds: number; warmup: number; depth: number },
-): Promise<Cell> {
+): Promise<Sample> {
   const out = await runArgv(
-    wsloadArgv(wsload, { port: r.port, ...cell, depth: opts.depth, seconds: opts.seconds, warmup: opts.warmup }),
+    wsloadArgv(wsload, {
+      port: r.port,
+      ...cell,
+      depth: opts.depth,
+      seconds: opts.seconds,
+      warmup: opts.warmup,
+      pid: r.child.pid,
+    }),
     { timeoutMs: (opts.seconds + opts.warmup) * 1000 + 60_000, check: false },
   );
-  const line = out.stdout.trim().split("\n").pop() ?? "";
-  console.log(`  ${r.peer.name.padEnd(8)} ${line || out.stderr.trim()}`);
-  return parseLine(line, cell.conns, cell.size);
+  const lines = out.stdout.trim().split("\n");
+  const sample = parseSample(lines.join(" "));
+  console.log(
+    `  ${r.peer.name.padEnd(9)} ${lines[0] || out.stderr.trim()} ` +
+      `cpu=${Number.isFinite(sample.cpu) ? sample.cpu.toFixed(2) : "?"}us/msg`,
+  );
+  return sample;
+}
+
+/** `median (min-max)` of samples, with `digits` decimals. */
+function spread(xs: number[], digits = 0): string {
+  const ok = xs.filter(Number.isFinite);
+  if (ok.length === 0) return "n/a";
+  const f = (x: number) => x.toFixed(digits);
+  const lo = Math.min(...ok), hi = Math.max(...ok);
+  return ok.length === 1 ? f(ok[0]) : `${f(median(ok))} (${f(lo)}-${f(hi)})`;
+}
+
+function parseCells(text: string | undefined): { conns: number; size: number }[] {
+  if (text === undefined) return [...CELLS];
+  return text.split(",").map((t) => {
+    const m = /^(\d+)x(\d+)$/.exec(t.trim());
+    if (!m) throw new Error(`--cells: '${t}' is not CONNSxSIZE (e.g. 256x32)`);
+    return { conns: Number(m[1]), size: Number(m[2]) };
+  });
 }
 
 /** Run the benchmark. */
@@ -154,8 +205,10 @@ export async function run(args: string[]): Promise<void> {
     seconds: flag("--seconds", 1.5),
     warmup: flag("--warmup", 0.3),
     depth: flag("--depth", 1),
-    rounds: flag("--rounds", 2),
+    rounds: flag("--rounds", 3),
+    workers: flag("--workers", 0),
   };
+  const cells = parseCells(argValue(args, "--cells"));
   const only = argValue(args, "--only")?.split(",") ?? ["pbxkit", "deno", "node"];
   for (const t of ["gcc", "taskset"]) {
     if (!hasCommand(t)) {
@@ -166,10 +219,14 @@ export async function run(args: string[]): Promise<void> {
   const wsload = await buildWsload();
   await Deno.writeTextFile(`${WORK}/deno_echo.ts`, DENO_ECHO);
   const peers: Peer[] = [];
-  if (only.includes("pbxkit")) {
+  const pbxkitArgv = (port: number, extra: string[] = []) =>
+    cliArgv(["ws-serve", "--echo", "--port", String(port), "--idle-timeout", "0", ...extra]);
+  if (only.includes("pbxkit")) peers.push({ name: "pbxkit", argv: (port) => pbxkitArgv(port) });
+  if (opts.workers > 1) {
     peers.push({
-      name: "pbxkit",
-      argv: (port) => cliArgv(["ws-serve", "--echo", "--port", String(port), "--idle-timeout", "0"]),
+      name: `pbxkit w${opts.workers}`,
+      argv: (port) => pbxkitArgv(port, ["--workers", String(opts.workers)]),
+      pin: false,
     });
   }
   if (only.includes("deno")) {
@@ -182,28 +239,24 @@ export async function run(args: string[]): Promise<void> {
     const n = await nodePeer();
     if (n) peers.push(n);
   }
+  const cellName = (c: { conns: number; size: number }) => `${c.conns} x ${c.size} B`;
   console.log(
-    `echo: ${CONNS.join("/")} connections x ${
-      SIZES.join("/")
-    } B text, depth ${opts.depth}, ${opts.seconds}s per cell ` +
-      `(+${opts.warmup}s warm-up), best of ${opts.rounds} rounds; servers on core 0, wsload on core 1`,
+    `echo: ${cells.map(cellName).join(", ")} text, depth ${opts.depth}, ${opts.seconds}s per run ` +
+      `(+${opts.warmup}s warm-up), ${opts.rounds} interleaved rounds; servers on core 0, wsload on core 1`,
   );
   // All servers run side by side (idle while not measured); each cell is measured for every server back to back,
-  // `--rounds` times in rotation, keeping each server's best: fairer on a machine whose load varies.
+  // `--rounds` times with the order rotated each round: fairer on a machine whose load varies.
   const running: Running[] = [];
-  const results: Record<string, Cell[]> = {};
+  const results: Record<string, Record<string, Sample[]>> = {};
   try {
     for (const p of peers) running.push(await startPeer(p, wsload));
-    for (const conns of CONNS) {
-      for (const size of SIZES) {
-        for (let round = 0; round < opts.rounds; round++) {
-          for (const r of running) {
-            const c = await runCell(r, wsload, { conns, size }, opts);
-            const list = results[r.peer.name] ??= [];
-            const prev = list.find((x) => x.conns === conns && x.size === size);
-            if (!prev) list.push(c);
-            else if (!(prev.rate >= c.rate)) Object.assign(prev, c);
-          }
+    for (const cell of cells) {
+      console.log(cellName(cell));
+      for (let round = 0; round < opts.rounds; round++) {
+        for (let k = 0; k < running.length; k++) {
+          const r = running[(k + round) % running.length];
+          const sample = await runCell(r, wsload, cell, opts);
+          ((results[r.peer.name] ??= {})[cellName(cell)] ??= []).push(sample);
         }
       }
     }
@@ -217,32 +270,38 @@ export async function run(args: string[]): Promise<void> {
   }
 
   const names = peers.map((p) => p.name);
-  const rows = CONNS.flatMap((c) =>
-    SIZES.map((s) => {
-      const get = (n: string) => results[n]?.find((x) => x.conns === c && x.size === s);
-      const pbx = get("pbxkit"), deno = get("deno"), node = get("node ws");
-      return [
-        `${c} x ${s} B`,
-        ...names.map((n) => Math.round(get(n)?.rate ?? NaN)),
-        ...names.map((n) => (get(n)?.p99 ?? NaN).toFixed(0)),
-        pbx && deno ? ratio(pbx.rate, deno.rate) : "n/a",
-        pbx && node ? ratio(pbx.rate, node.rate) : "n/a",
-      ];
-    })
-  );
+  const get = (n: string, c: { conns: number; size: number }) => results[n]?.[cellName(c)] ?? [];
+  const med = (n: string, c: { conns: number; size: number }, k: keyof Sample) =>
+    median(get(n, c).map((s) => s[k]).filter(Number.isFinite));
+  const rows = cells.map((c) => [
+    cellName(c),
+    ...names.map((n) => spread(get(n, c).map((s) => s.rate))),
+    ...names.map((n) => spread(get(n, c).map((s) => s.cpu), 2)),
+    ...names.map((n) => spread(get(n, c).map((s) => s.p99))),
+    ratio(med("pbxkit", c, "rate"), med("deno", c, "rate")),
+    ratio(med("pbxkit", c, "cpu"), med("deno", c, "cpu")),
+    ratio(med("pbxkit", c, "rate"), med("node ws", c, "rate")),
+  ]);
   printTable(
-    "WebSocket echo: messages/s (higher is better) and p99 round trip in µs (lower is better)",
-    ["case", ...names.map((n) => `${n} msg/s`), ...names.map((n) => `${n} p99 µs`), "pbxkit/deno", "pbxkit/node"],
+    `WebSocket echo, median (min-max) of ${opts.rounds} rounds: messages/s (higher is better), server CPU µs per ` +
+      "message (utime+stime / echoed messages; lower is better), p99 round trip µs",
+    [
+      "case",
+      ...names.map((n) => `${n} msg/s`),
+      ...names.map((n) => `${n} CPU µs/msg`),
+      ...names.map((n) => `${n} p99 µs`),
+      "pbxkit/deno msg/s",
+      "pbxkit/deno CPU",
+      "pbxkit/node msg/s",
+    ],
     rows,
   );
   const svg = barChart(
-    CONNS.flatMap((c) =>
-      SIZES.map((s) => ({
-        label: `${c}c ${s >= 1024 ? `${s / 1024}KiB` : `${s}B`}`,
-        values: names.map((n) => results[n]?.find((x) => x.conns === c && x.size === s)?.rate ?? 0),
-      }))
-    ),
-    { title: "WebSocket echo throughput (msg/s)", yLabel: "messages / s", seriesNames: names },
+    cells.map((c) => ({
+      label: `${c.conns}c ${c.size >= 1024 ? `${c.size / 1024}KiB` : `${c.size}B`}`,
+      values: names.map((n) => med(n, c, "rate") || 0),
+    })),
+    { title: "WebSocket echo throughput (msg/s, median)", yLabel: "messages / s", seriesNames: names },
   );
-  await saveResults("ws", { options: opts, results }, svg);
+  await saveResults("ws", { options: opts, cells, results }, svg);
 }

@@ -7,8 +7,17 @@
 
 import type { Command } from "@commander-js/extra-typings";
 import { globalFlags, newCommand } from "../lib/cli/mod.ts";
-import { collect, log, MetricsRegistry, parseMetricsAddress, printJsonLine, serveMetrics } from "../lib/common/mod.ts";
-import { loadWsServeConfig, WsMetrics, type WsServeConfig, WsService } from "../lib/ws/mod.ts";
+import {
+  collect,
+  log,
+  MetricsRegistry,
+  parseIntIn,
+  parseMetricsAddress,
+  printJsonLine,
+  serveMetrics,
+  usageError,
+} from "../lib/common/mod.ts";
+import { loadWsServeConfig, startWsServiceWorkers, WsMetrics, type WsServeConfig, WsService } from "../lib/ws/mod.ts";
 import { webphoneAssets } from "../lib/call/webphone.ts";
 
 /** Build the `ws-serve` subcommand. */
@@ -29,6 +38,7 @@ export function wsServeCommand(): Command {
       "pbxkit ws-serve --static ./public --echo --origin https://pbx.example.com",
       "pbxkit ws-serve --config /etc/pbxkit/ws.toml          # then: kill -HUP <pid> after a certificate renewal",
       "pbxkit ws-serve --echo --metrics 127.0.0.1:9464",
+      "pbxkit ws-serve --echo --port 9001 --workers 2",
     ],
   })
     .option("--config <file>", "TOML config (see docs/ws-serve.md); flags override its keys")
@@ -52,15 +62,22 @@ export function wsServeCommand(): Command {
       "compress each message on its own (answer server_no_context_takeover): saves ~256 KiB per connection",
     )
     .option("--metrics <host:port>", "serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
+    .option("--workers <n>", "N servers on the same port (SO_REUSEPORT), one per worker thread", "1")
     .option("--json", "print the listening address as one JSON line")
     .action(async function (opts) {
       globalFlags(this);
-      const { config: configPath, json, metrics: metricsFlag, ...flags } = opts;
+      const { config: configPath, json, metrics: metricsFlag, workers: workersFlag, ...flags } = opts;
       // validates the flags and the file (one-line errors, exit 2) before anything listens
       const config = await loadWsServeConfig(flags, configPath);
       const metricsAddr = metricsFlag !== undefined ? parseMetricsAddress(metricsFlag) : undefined;
+      const workers = parseIntIn(workersFlag, "--workers", { min: 1, max: 256 });
       const assets = (c: WsServeConfig) =>
         c.webphone ? webphoneAssets({ wsPath: c.proxies[0]?.path }) : Promise.resolve(undefined);
+      if (workers > 1) {
+        if (metricsAddr) throw usageError("--metrics is not available with --workers yet: use one worker");
+        await runWorkers(config, workers, { json: json ?? false, assets });
+        return;
+      }
       const registry = metricsAddr ? new MetricsRegistry() : undefined;
       const metrics = registry ? new WsMetrics(registry) : undefined;
       const metricsServer = registry && metricsAddr ? serveMetrics(registry, metricsAddr) : undefined;
@@ -137,4 +154,51 @@ export function wsServeCommand(): Command {
       Deno.removeSignalListener("SIGTERM", onTerm);
       Deno.removeSignalListener("SIGHUP", onHup);
     });
+}
+
+/** `--workers N`: N whole servers on one port; SIGTERM/SIGINT close them all with 1001, SIGHUP says it needs a restart. */
+async function runWorkers(
+  config: WsServeConfig,
+  n: number,
+  o: { json: boolean; assets: (c: WsServeConfig) => Promise<Awaited<ReturnType<typeof webphoneAssets>> | undefined> },
+): Promise<void> {
+  const server = await startWsServiceWorkers(config, n, { assets: o.assets });
+  const url = server.url("/");
+  if (o.json) {
+    printJsonLine({
+      url,
+      host: server.addr.hostname,
+      port: server.addr.port,
+      tls: server.secure,
+      echo: config.echo,
+      proxies: config.proxies.map((p) => ({ path: p.path, upstream: p.upstream.href })),
+      static: config.staticDir ?? null,
+      webphone: config.webphone,
+      workers: n,
+    });
+  } else {
+    const roles: string[] = [];
+    if (config.echo) roles.push("echo");
+    for (const p of config.proxies) roles.push(`proxy ${p.path} -> ${p.upstream.href}`);
+    if (config.staticDir) roles.push(`static ${config.staticDir}`);
+    if (config.webphone) roles.push("webphone at /");
+    roles.push(`${n} workers`);
+    console.log(`listening on ${url} (${roles.join(", ")})`);
+  }
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${sig}: closing ${server.stats.websockets} connection(s) with 1001`);
+    server.shutdown({ code: 1001, reason: "server shutting down", timeout: 3000 });
+  };
+  const onInt = () => stop("SIGINT"), onTerm = () => stop("SIGTERM");
+  const onHup = () => log.warn("SIGHUP: reloading is not available with --workers; restart ws-serve to apply a change");
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
+  Deno.addSignalListener("SIGHUP", onHup);
+  await server.finished;
+  Deno.removeSignalListener("SIGINT", onInt);
+  Deno.removeSignalListener("SIGTERM", onTerm);
+  Deno.removeSignalListener("SIGHUP", onHup);
 }

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { log, PbxError } from "../common/mod.ts";
+import { log, PbxError, usageError } from "../common/mod.ts";
 import type { ListenerConfig, WsServeConfig } from "./config.ts";
 import { httpsRedirect } from "./redirect.ts";
 import { type ConnListener, listenError, serve, type ServeOptions, type WebSocketServer } from "./server.ts";
@@ -27,6 +27,7 @@ import { checkDirectory, readPem, wsServeOptions } from "./service.ts";
 import { closeQuietly } from "./socket.ts";
 import type { Asset } from "./static.ts";
 import type { WsMetrics } from "./metrics.ts";
+import { startWsServeWorkers, type WorkerServers } from "./workers.ts";
 
 const llog = log.child("ws-serve");
 
@@ -254,6 +255,40 @@ export class WsService {
   async shutdown(options: { code?: number; reason?: string; timeout?: number } = {}): Promise<void> {
     await Promise.all(this.listeners.map((l) => l.server.shutdown(options)));
   }
+}
+
+/**
+ * `ws-serve --workers N`: start N copies of the server of a one-listener config in N workers on the same port
+ * ({@linkcode startWsServeWorkers}). A config with several listeners (or a redirect) is refused (`E_USAGE`): each
+ * worker would need them all, and SIGHUP reloads are not offered with workers yet.
+ */
+export async function startWsServiceWorkers(
+  config: WsServeConfig,
+  n: number,
+  options: Pick<WsServiceOptions, "assets"> = {},
+): Promise<WorkerServers> {
+  const l = config.listeners[0];
+  if (config.listeners.length !== 1 || l.redirect) {
+    throw usageError("--workers: needs exactly one listener (no redirect listener); run one ws-serve per listener");
+  }
+  if (config.staticDir) checkDirectory(config.staticDir, "static");
+  const assets = await options.assets?.(config);
+  return await startWsServeWorkers({
+    hostname: l.hostname,
+    port: l.port,
+    tls: l.tlsFiles ? readTlsFiles(l.tlsFiles) : undefined,
+    echo: config.echo,
+    proxies: config.proxies,
+    staticDir: config.staticDir,
+    assets,
+    maxMessage: config.maxMessage,
+    maxConnections: config.maxConnections,
+    handshakeTimeout: config.handshakeTimeout,
+    idleTimeout: config.idleTimeout,
+    subprotocols: config.subprotocols,
+    origins: config.origins,
+    deflate: config.deflate,
+  }, n);
 }
 
 /** The serve options of one listener: the combined server, or the https redirect. */

@@ -126,9 +126,11 @@ export {
 export {
   type ReloadResult,
   type RunningListener,
+  startWsServiceWorkers,
   SwappableListener,
   WsService,
   type WsServiceOptions,
 } from "./listeners.ts";
 export { httpsRedirect, redirectHost } from "./redirect.ts";
 export { WsMetrics } from "./metrics.ts";
+export { startWsServeWorkers, type WorkerServeOptions, WorkerServers } from "./workers.ts";

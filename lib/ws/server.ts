@@ -72,6 +72,8 @@ export interface ServeOptions {
   port?: number;
   /** PEM certificate chain and key: serve `wss://` and `https://`. */
   tls?: { cert: string; key: string };
+  /** Listen with `SO_REUSEPORT`, so several servers (one per worker) share the port. */
+  reusePort?: boolean;
   /** Largest message in bytes (1009 beyond; default 16 MiB). */
   maxMessage?: number;
   /** Most simultaneous connections (WebSocket and HTTP); more are answered 503. Default 10000. */
@@ -146,13 +148,14 @@ export class WebSocketServer implements AsyncIterable<WebSocket> {
     this.#opts = options;
     const hostname = options.hostname ?? "127.0.0.1";
     const port = options.port ?? 8080;
+    const reusePort = options.reusePort === true;
     this.secure = options.listener ? options.secure === true : options.tls !== undefined;
     try {
       const tls = options.tls;
       this.#listener = options.listener ??
         (tls
-          ? Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key, alpnProtocols: ["http/1.1"] })
-          : Deno.listen({ hostname, port }));
+          ? Deno.listenTls({ hostname, port, reusePort, cert: tls.cert, key: tls.key, alpnProtocols: ["http/1.1"] })
+          : Deno.listen({ hostname, port, reusePort }));
     } catch (err) {
       throw listenError(err, { hostname, port, tls: options.tls !== undefined });
     }

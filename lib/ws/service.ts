@@ -31,6 +31,7 @@ export interface WsServeOptions extends
     | "hostname"
     | "port"
     | "tls"
+    | "reusePort"
     | "maxMessage"
     | "maxConnections"
     | "handshakeTimeout"

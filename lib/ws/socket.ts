@@ -11,6 +11,7 @@ import { Protocol, type ProtocolOptions } from "./protocol.ts";
 import { CloseCode } from "./frame.ts";
 import { acquireKernel, KERNEL_BYTES, releaseKernel, type SimdKernel } from "./simd.ts";
 import type { HttpRequest } from "./http.ts";
+import { rawReader, syncSender } from "./fast_io.ts";
 import { log, PbxError } from "../common/mod.ts";
 
 const wslog = log.child("ws");
@@ -162,10 +163,16 @@ export class WebSocket implements AsyncIterable<Message> {
   #transportClosing = false;
   #inDispatch = false;
   readonly #kernel: SimdKernel | undefined;
+  /** Synchronous libc send for plain TCP (see `fast_io.ts`), or undefined. */
+  readonly #send: ((bytes: Uint8Array) => number) | undefined;
+  /** Deno's read op without `TcpConn.read()`'s wrapper (0 at EOF), or undefined. */
+  readonly #rawRead: ((buf: Uint8Array) => Promise<number>) | undefined;
 
   /** Wrap a connected socket whose opening handshake is done. Starts reading at once. */
   constructor(conn: WsConn, options: WebSocketOptions = {}) {
     this.#conn = conn;
+    this.#send = syncSender(conn);
+    this.#rawRead = rawReader(conn);
     const size = options.readBufferSize ?? 64 * 1024;
     // Only servers unmask (client-bound frames are unmasked), so only they take a SIMD kernel.
     this.#kernel = options.role !== "client" && size <= KERNEL_BYTES ? acquireKernel() : undefined;
@@ -354,14 +361,15 @@ export class WebSocket implements AsyncIterable<Message> {
       this.#drainWaiters.push(this.#readNext);
       return;
     }
-    this.#conn.read(this.#readBuf).then(this.#onRead, this.#onReadError);
+    const raw = this.#rawRead;
+    (raw !== undefined ? raw(this.#readBuf) : this.#conn.read(this.#readBuf)).then(this.#onRead, this.#onReadError);
   };
 
   #onRead = (n: number | null): void => {
     if (this.#done) return;
     const proto = this.#proto;
     try {
-      if (n === null) {
+      if (n === null || n === 0) { // 0: end of stream from the raw read op (conn.read gives null)
         proto.receiveEof();
         return this.#endOfInput();
       }
@@ -476,23 +484,48 @@ export class WebSocket implements AsyncIterable<Message> {
       return;
     }
     const pieces = this.#proto.dataToSend();
-    if (pieces.length === 0) {
-      this.#writing = false;
-      this.#inflight = 0;
-      if (this.#drainWaiters.length > 0 && this.bufferedAmount <= this.#hwm) this.#wakeDrain();
-      if (this.#proto.state === "closed") this.#closeTransport();
-      return;
-    }
+    if (pieces.length === 0) return this.#endWriter();
+    this.#startBatch(pieces);
+    this.#writePiece();
+  }
+
+  #startBatch(pieces: Uint8Array[]): void {
     let total = 0;
     for (let i = 0; i < pieces.length; i++) total += pieces[i].length;
     this.#inflight = total;
     this.#pieces = pieces;
     this.#pieceIdx = 0;
     this.#pieceOff = 0;
-    this.#writePiece();
+  }
+
+  /** Nothing left to write: the writer stops (wakes drain waiters, finishes a close). */
+  #endWriter(): void {
+    this.#writing = false;
+    this.#inflight = 0;
+    if (this.#drainWaiters.length > 0 && this.bufferedAmount <= this.#hwm) this.#wakeDrain();
+    if (this.#proto.state === "closed") this.#closeTransport();
   }
 
   #writePiece(): void {
+    const send = this.#send;
+    if (send !== undefined) {
+      // Synchronous send while the kernel takes whole pieces; the first short write goes on with conn.write().
+      for (;;) {
+        const p = this.#pieces[this.#pieceIdx];
+        const o = this.#pieceOff;
+        const n = send(o === 0 ? p : p.subarray(o));
+        this.#pieceOff += n;
+        if (this.#pieceOff < p.length) break;
+        this.#inflight -= p.length;
+        this.#pieceOff = 0;
+        if (++this.#pieceIdx < this.#pieces.length) continue;
+        if (this.#drainWaiters.length > 0 && this.bufferedAmount <= this.#hwm) this.#wakeDrain();
+        // the next batch (usually none: the writer ends here without a promise)
+        const pieces = this.#done ? [] : this.#proto.dataToSend();
+        if (pieces.length === 0) return this.#endWriter();
+        this.#startBatch(pieces);
+      }
+    }
     const p = this.#pieces[this.#pieceIdx];
     const o = this.#pieceOff;
     this.#conn.write(o === 0 ? p : p.subarray(o)).then(this.#onWritten, this.#onWriteError);
