@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Cidr, cidrContains, parseCidr } from "./net/addr.ts";
+import { type Cidr, cidrContains, formatIpv6, parseCidr } from "./net/addr.ts";
 
 /** A validated ban target from a blocklist. */
 export interface BlocklistEntry {
@@ -88,14 +88,15 @@ export interface ValidTarget {
 
 /**
  * Checks ban targets from outside (a blocklist line, a control request, later a fleet record): syntax, the widest
- * network allowed, and the exempt networks. A plain dotted IPv4 address (most of a real list) is parsed without
- * allocating; everything else through {@linkcode parseCidr}.
+ * network allowed, and the exempt networks. A plain IPv4 or IPv6 address (most of a real list) is parsed without
+ * allocating; networks and anything else through {@linkcode parseCidr}.
  */
 export class TargetValidator {
   readonly #max4: number;
   readonly #max6: number;
   readonly #exempt: readonly Cidr[];
   readonly #scratch = new Uint8Array(4);
+  readonly #scratch6 = new Uint8Array(16);
 
   /** Rules: `maxPrefix4`/`maxPrefix6` (default 32/128: single addresses), `exempt`. */
   constructor(options: Pick<BlocklistOptions, "maxPrefix4" | "maxPrefix6" | "exempt"> = {}) {
@@ -111,6 +112,12 @@ export class TargetValidator {
       const hit4 = this.#exempt.find((e) => cidrContains(e, 4, b, 0));
       if (hit4) return `overlaps the exempt network ${hit4.text}`;
       return { address: canonicalIpv4(raw, b), family: 4, prefix: 32 };
+    }
+    const b6 = this.#scratch6;
+    if (ipv6Into(raw, b6)) {
+      const hit6 = this.#exempt.find((e) => cidrContains(e, 6, b6, 0));
+      if (hit6) return `overlaps the exempt network ${hit6.text}`;
+      return { address: formatIpv6(b6, 0), family: 6, prefix: 128 };
     }
     const c = parseTarget(raw);
     if (typeof c === "string") return c;
@@ -181,28 +188,90 @@ export function parseBlocklist(text: string, options: BlocklistOptions = {}): Pa
 
 /** Parse a plain dotted IPv4 address into `out` (no allocation); false when `s` is anything else. */
 export function ipv4Into(s: string, out: Uint8Array): boolean {
+  return ipv4At(s, 0, s.length, out, 0);
+}
+
+/** Parse `s[from..to)` as dotted IPv4 into `out[off..off+4)` without allocating. */
+function ipv4At(s: string, from: number, to: number, out: Uint8Array, off: number): boolean {
   let part = 0, digits = 0, v = 0;
-  for (let i = 0; i < s.length; i++) {
+  for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
     if (c >= 48 && c <= 57) {
       v = v * 10 + (c - 48);
       if (++digits > 3 || v > 255) return false;
     } else if (c === 46) {
       if (digits === 0 || part === 3) return false;
-      out[part++] = v;
+      out[off + part++] = v;
       v = 0;
       digits = 0;
     } else return false;
   }
   if (part !== 3 || digits === 0) return false;
-  out[3] = v;
+  out[off + 3] = v;
   return true;
 }
 
-/** The canonical text of a parsed IPv4 address: `s` itself unless it has leading zeros. */
+/**
+ * Parse an IPv6 address (hex groups, one `::`, an optional dotted IPv4 tail; no zone, no brackets) into 16 bytes
+ * of `out` without allocating; false when `s` is anything else.
+ */
+export function ipv6Into(s: string, out: Uint8Array): boolean {
+  const n = s.length;
+  if (n < 2 || n > 45) return false;
+  let w = 0, gap = -1, i = 0;
+  if (s.charCodeAt(0) === 58) {
+    if (s.charCodeAt(1) !== 58) return false;
+    gap = 0;
+    i = 2;
+  }
+  while (i < n) {
+    const start = i;
+    let v = 0, d = 0;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      const x = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+      if (x < 0) break;
+      if (++d > 4) return false;
+      v = v * 16 + x;
+      i++;
+    }
+    if (i < n && s.charCodeAt(i) === 46) {
+      if (w > 6 || !ipv4At(s, start, n, out, 2 * w)) return false;
+      w += 2;
+      break;
+    }
+    if (d === 0 || w >= 8) return false;
+    out[2 * w] = v >> 8;
+    out[2 * w + 1] = v & 0xff;
+    w++;
+    if (i === n) break;
+    if (s.charCodeAt(i) !== 58) return false;
+    i++;
+    if (i < n && s.charCodeAt(i) === 58) {
+      if (gap >= 0) return false;
+      gap = w;
+      i++;
+    } else if (i === n) return false;
+  }
+  if (gap < 0) return w === 8;
+  if (w > 7) return false; // '::' stands for at least one zero group
+  const tail = w - gap;
+  for (let k = tail - 1; k >= 0; k--) {
+    out[2 * (8 - tail + k)] = out[2 * (gap + k)];
+    out[2 * (8 - tail + k) + 1] = out[2 * (gap + k) + 1];
+  }
+  for (let k = gap; k < 8 - tail; k++) out[2 * k] = out[2 * k + 1] = 0;
+  return true;
+}
+
+/** The canonical text of a parsed IPv4 address: `s` itself unless a part has a leading zero. */
 function canonicalIpv4(s: string, b: Uint8Array): string {
-  const t = `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  return t.length === s.length ? s : t;
+  for (let i = 0; i < s.length - 1; i++) {
+    if (s.charCodeAt(i) === 48 && (i === 0 || s.charCodeAt(i - 1) === 46) && s.charCodeAt(i + 1) !== 46) {
+      return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+    }
+  }
+  return s;
 }
 
 function cut(s: string): string {

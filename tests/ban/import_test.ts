@@ -7,7 +7,15 @@
 
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
 import { cliArgv, ROOT, runCli, TestNet, testWith, waitFor } from "../_util/mod.ts";
-import { jitteredExpiries, parseBlocklist, parseCidr, seededRandom } from "../../lib/ban/mod.ts";
+import {
+  ipv4Into,
+  ipv6Into,
+  jitteredExpiries,
+  parseBlocklist,
+  parseCidr,
+  parseIp,
+  seededRandom,
+} from "../../lib/ban/mod.ts";
 import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
 import { blocklistSample } from "./_lab.ts";
 
@@ -53,6 +61,67 @@ Deno.test("blocklist: comments, IPv6, networks, JSON; bad lines reported by line
   assertEquals(json.entries.map((e) => e.address), ["192.0.2.1", "2001:db8::1"]);
   assertEquals(json.errors.map((e) => e.line), [3, 4]);
   assertEquals(parseBlocklist("[1, 2").errors.length, 1);
+});
+
+Deno.test("ipv6Into/ipv4Into agree with the general address parser on valid, odd and malformed text", () => {
+  const r = seededRandom(99);
+  const b16 = new Uint8Array(16), b4 = new Uint8Array(4);
+  const cases: string[] = [
+    "::",
+    "::1",
+    "1::",
+    "2001:db8::7",
+    "2001:DB8:0:0:0:0:0:7",
+    "::ffff:192.0.2.1",
+    "64:ff9b::198.51.100.7",
+    "1:2:3:4:5:6:7:8",
+    "1:2:3:4:5:6:7::",
+    "::2:3:4:5:6:7:8",
+    "1:2:3:4:5:6:1.2.3.4",
+    "1:2:3:4:5:6:7:8:9",
+    "1::2::3",
+    ":1::",
+    "1:",
+    ":::",
+    "12345::",
+    "g::1",
+    "1.2.3.4",
+    "::1.2.3",
+    "::256.1.1.1",
+    "1:2:3:4:5:6:7:1.2.3.4",
+    "",
+    "0000:0000::00ff",
+  ];
+  for (let i = 0; i < 3000; i++) {
+    // random groups, some zero runs, random case and leading zeros, sometimes compressed, sometimes broken
+    const g = Array.from({ length: 8 }, () => (r() < 0.3 ? 0 : Math.floor(r() * 65536)));
+    let parts = g.map((x) => {
+      let t = x.toString(16);
+      if (r() < 0.2) t = t.padStart(4, "0");
+      return r() < 0.2 ? t.toUpperCase() : t;
+    });
+    if (r() < 0.5) {
+      const a = Math.floor(r() * 8), len = 1 + Math.floor(r() * (8 - a));
+      parts = [...parts.slice(0, a), "", ...parts.slice(a + len)];
+      if (a === 0) parts.unshift("");
+      if (a + len === 8) parts.push("");
+    }
+    let t = parts.join(":");
+    if (r() < 0.1) t = t.slice(0, Math.floor(r() * t.length)) + ":" + t.slice(Math.floor(r() * t.length));
+    cases.push(t.replace(/^:::/, "::").replace(/:::$/, "::"));
+  }
+  let valid = 0;
+  for (const c of cases) {
+    const ref = parseIp(c);
+    const got = ipv6Into(c, b16);
+    if (got) valid++;
+    assertEquals(got, ref?.family === 6, `ipv6Into('${c}')`);
+    if (got) assertEquals(b16, ref!.bytes, c);
+    const got4 = ipv4Into(c, b4);
+    assertEquals(got4, ref?.family === 4, `ipv4Into('${c}')`);
+  }
+  // both kinds are well represented
+  assert(valid > 1000 && cases.length - valid > 200, `${valid} valid of ${cases.length}`);
 });
 
 Deno.test("jittered expiries: within +-10% of the ban time, spread over many seconds, same seed same spread", () => {
