@@ -14,6 +14,7 @@ import { cacheSimCommand } from "./commands/cache_sim.ts";
 import { bbbPackCommand } from "./commands/bbb_pack.ts";
 import { callCommand } from "./commands/call.ts";
 import { tftpServeCommand } from "./commands/tftp_serve.ts";
+import { serviceCommand } from "./commands/service.ts";
 
 /** Build the root program with every subcommand. */
 export function buildProgram(): Command {
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   program.addCommand(bbbPackCommand());
   program.addCommand(callCommand());
   program.addCommand(tftpServeCommand());
+  program.addCommand(serviceCommand());
   return program as unknown as Command;
 }
 
