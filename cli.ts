@@ -15,6 +15,7 @@ import { bbbPackCommand } from "./commands/bbb_pack.ts";
 import { callCommand } from "./commands/call.ts";
 import { tftpServeCommand } from "./commands/tftp_serve.ts";
 import { serviceCommand } from "./commands/service.ts";
+import { completionsCommand } from "./commands/completions.ts";
 
 /** Build the root program with every subcommand. */
 export function buildProgram(): Command {
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   program.addCommand(callCommand());
   program.addCommand(tftpServeCommand());
   program.addCommand(serviceCommand());
+  program.addCommand(completionsCommand());
   return program as unknown as Command;
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Command, Option } from "@commander-js/extra-typings";
+import { Argument, type Command, Option } from "@commander-js/extra-typings";
 import { globalFlags, newCommand } from "../lib/cli/mod.ts";
 import { printJson, usageError, writeStdout } from "../lib/common/mod.ts";
 import { applyInstall, installPlan, SERVICE_NAMES, type ServiceName } from "../lib/service/mod.ts";
@@ -32,7 +32,7 @@ export function serviceCommand(): Command {
       "pbxkit service install tftp --root /tmp/root --json",
     ],
   })
-    .argument("<name>", `the service: ${SERVICE_NAMES.join(", ")}`)
+    .addArgument(new Argument("<name>", "the service").choices(SERVICE_NAMES))
     .option("--dry-run", "only show what would be written")
     .option("--root <dir>", "write under DIR instead of / (packaging, tests)")
     .option("--exec <path>", "the pbxkit launcher the unit runs (default: this checkout's ./pbxkit)")
