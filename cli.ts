@@ -14,6 +14,8 @@ import { cacheSimCommand } from "./commands/cache_sim.ts";
 import { bbbPackCommand } from "./commands/bbb_pack.ts";
 import { callCommand } from "./commands/call.ts";
 import { tftpServeCommand } from "./commands/tftp_serve.ts";
+import { serviceCommand } from "./commands/service.ts";
+import { completionsCommand } from "./commands/completions.ts";
 
 /** Build the root program with every subcommand. */
 export function buildProgram(): Command {
@@ -37,6 +39,8 @@ export function buildProgram(): Command {
   program.addCommand(bbbPackCommand());
   program.addCommand(callCommand());
   program.addCommand(tftpServeCommand());
+  program.addCommand(serviceCommand());
+  program.addCommand(completionsCommand());
   return program as unknown as Command;
 }
 

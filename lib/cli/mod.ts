@@ -132,3 +132,4 @@ export async function runCli(
     return e.exitCode;
   }
 }
+export * from "./completions.ts";

@@ -69,7 +69,7 @@ export interface TftpRawSettings {
 }
 
 /** Default served directory (the unit's `StateDirectory=pbxkit`). */
-export const DEFAULT_TFTP_ROOT = "/var/lib/pbxkit/tftp";
+export const DEFAULT_TFTP_ROOT = "/var/lib/pbxkit-tftp";
 
 const KEYS: Record<string, { key: keyof TftpRawSettings; type: "string" | "int" | "size" | "bool" | "list" }> = {
   root: { key: "root", type: "string" },
