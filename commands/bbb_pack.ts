@@ -36,6 +36,7 @@ export function bbbPackCommand(): Command {
     examples: [
       "pbxkit bbb-pack --kernel os.bin --app a.bin --app b.bin --out build/ --ipaddr 192.168.7.2 --serverip 192.168.7.1",
       "pbxkit bbb-pack --kernel os.bin --app a.bin --out build/ --tftp --watch",
+      "pbxkit bbb-pack --kernel os.bin --app a.bin --out build/ --self-update --tftp --watch",
       "pbxkit bbb-pack --kernel os.bin --app a.bin --out build/ --sdcard sd.img --mlo MLO --uboot u-boot.img",
       "pbxkit bbb-pack inspect build/apps.bin",
     ],
@@ -70,7 +71,8 @@ export function bbbPackCommand(): Command {
     )
     .option("--flash-kernel", "dev mode: also write the kernel to the eMMC at --kernel-block")
     .option("--kernel-max <size>", "refuse a kernel larger than this", "80MiB")
-    .option("--ddr-size <size>", "DDR size from 0x80000000", "512MiB")
+    .option("--ddr-base <addr>", "DDR start address (QEMU's ARM virt board: 0x40000000)", addr("--ddr-base"))
+    .option("--ddr-size <size>", "DDR size from --ddr-base", "512MiB")
     .option("--uboot-reserve <size>", "top of DDR reserved for relocated u-boot", "34MiB")
     .option("--uimage", "also write a legacy u-boot uImage (as mkimage -T kernel -C none)")
     .option("--uimage-name <name>", "uImage name (default: the kernel's file name)")
@@ -78,6 +80,9 @@ export function bbbPackCommand(): Command {
     .option("--mlo <file>", "MLO for --sdcard")
     .option("--uboot <file>", "u-boot.img for --sdcard")
     .option("--sdcard-size <size>", "FAT32 partition size for --sdcard", "64MiB")
+    .option("--self-update", "uEnv.txt also fetches uEnv.txt over TFTP and writes it to the boot partition when new")
+    .option("--self-update-part <part>", "boot partition --self-update rewrites (u-boot INTERFACE DEV:PART)", "mmc 1:1")
+    .option("--replace-stable", "with --self-update: this dev uEnv.txt may replace a stable self-updating one")
     .option("--emmc-mbr <file>", "eMMC layout (MBR sector or disk image): warn when raw writes overlap a partition")
     .option("--tftp", "serve the output directory over TFTP after building")
     .option("--tftp-port <port>", "TFTP port", "69")
@@ -136,6 +141,7 @@ interface PackFlags extends
     | "mlo"
     | "uboot"
     | "emmcMbr"
+    | "ddrBase"
   > {
   kernel?: string;
   app?: string[];
@@ -154,6 +160,9 @@ interface PackFlags extends
   metrics?: string;
   watch?: boolean;
   json?: boolean;
+  selfUpdate?: boolean;
+  selfUpdatePart: string;
+  replaceStable?: boolean;
 }
 
 function packOptions(o: PackFlags): PackOptions {
@@ -165,6 +174,7 @@ function packOptions(o: PackFlags): PackOptions {
   }
   if (o.sdcard && (!o.mlo || !o.uboot)) throw new PbxError("E_USAGE", "--sdcard needs --mlo FILE and --uboot FILE");
   if (!o.sdcard && (o.mlo || o.uboot)) throw new PbxError("E_USAGE", "--mlo/--uboot are only used with --sdcard FILE");
+  if (o.replaceStable && !o.selfUpdate) throw new PbxError("E_USAGE", "--replace-stable needs --self-update");
   return {
     kernel: o.kernel,
     apps: o.app,
@@ -178,7 +188,9 @@ function packOptions(o: PackFlags): PackOptions {
     kernelBlock: o.kernelBlock,
     flashKernel: o.flashKernel,
     kernelMax: parseSize(o.kernelMax, "--kernel-max"),
+    ddrBase: o.ddrBase,
     ddrSize: parseSize(o.ddrSize, "--ddr-size"),
+    selfUpdate: o.selfUpdate ? { part: o.selfUpdatePart, replaceStable: o.replaceStable } : undefined,
     ubootReserve: parseSize(o.ubootReserve, "--uboot-reserve"),
     uimage: o.uimage,
     uimageName: o.uimageName,

@@ -20,7 +20,8 @@ import type { Partition } from "./mbr.ts";
 import { buildSdCard, SD_PART_SIZE } from "./sdcard.ts";
 import { buildUImage, parseUImage, UIMAGE_MAGIC } from "./uimage.ts";
 import type { UImageHeader } from "./uimage.ts";
-import { blocks, buildUEnv, buildUEnvCmd } from "./uenv.ts";
+import { blocks, buildUEnv, buildUEnvCmd, hex } from "./uenv.ts";
+import { buildSelfUpdateUEnv, SELF_UPDATE_SCRATCH, selfUpdateCmd } from "./self_update.ts";
 import type { BootMode } from "./uenv.ts";
 
 export * from "./apps_image.ts";
@@ -30,6 +31,7 @@ export * from "./gap.ts";
 export * from "./layout.ts";
 export * from "./mbr.ts";
 export * from "./sdcard.ts";
+export * from "./self_update.ts";
 export * from "./uenv.ts";
 export * from "./uimage.ts";
 export * from "./watch.ts";
@@ -87,7 +89,14 @@ export interface PackOptions {
   sdcardSize?: number;
   /** eMMC layout (MBR sector or disk image) to check raw writes against. */
   emmcMbr?: string;
-  /** DDR size in bytes from `0x80000000` (default 512 MiB). */
+  /**
+   * Make `uEnv.txt` self-updating (see {@linkcode buildSelfUpdateUEnv}): `part` is the boot partition it rewrites
+   * (default `mmc 1:1`), `replaceStable` lets this dev script replace a stable self-updating one.
+   */
+  selfUpdate?: { part?: string; replaceStable?: boolean };
+  /** DDR start address (default `0x80000000`, the AM335x's; QEMU's ARM virt board has its RAM at `0x40000000`). */
+  ddrBase?: number;
+  /** DDR size in bytes from `ddrBase` (default 512 MiB). */
   ddrSize?: number;
   /** Bytes at the top of DDR kept free for relocated u-boot (default 34 MiB). */
   ubootReserve?: number;
@@ -226,6 +235,7 @@ export async function pack(o: PackOptions): Promise<PackReport> {
     appsBlock,
     kernelBlock,
     flashKernel: o.flashKernel,
+    ddrBase: o.ddrBase,
     ddrSize: o.ddrSize,
     ubootReserve: o.ubootReserve,
     emmcPartitions: partitions,
@@ -243,7 +253,19 @@ export async function pack(o: PackOptions): Promise<PackReport> {
     appsSize: appsBin.length,
     flashKernel: o.flashKernel,
   };
-  const uenvText = buildUEnv(uenvOpts);
+  if (o.selfUpdate) {
+    // The scratch RAM (CRC words, current and fetched script) starts at the kernel address, before the kernel loads.
+    const end = kernelAddr + SELF_UPDATE_SCRATCH + 0x10000;
+    if (end > layout.reserved.start) {
+      throw new PbxError(
+        "E_INVALID_INPUT",
+        `--self-update: its scratch RAM ${hex(kernelAddr)}-${hex(end - 1)} runs into u-boot's ${
+          hex(layout.reserved.start)
+        }`,
+      );
+    }
+  }
+  const uenvText = o.selfUpdate ? buildSelfUpdateUEnv(uenvOpts, o.selfUpdate) : buildUEnv(uenvOpts);
   const uenv = new TextEncoder().encode(uenvText);
   const epoch = o.sourceDateEpoch ?? sourceDateEpoch();
 
@@ -299,7 +321,7 @@ export async function pack(o: PackOptions): Promise<PackReport> {
     mode,
     files,
     apps: entries,
-    uenvcmd: buildUEnvCmd(uenvOpts),
+    uenvcmd: o.selfUpdate ? selfUpdateCmd(uenvOpts) : buildUEnvCmd(uenvOpts),
     layout,
     partitions,
     appsGap,

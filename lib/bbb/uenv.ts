@@ -40,6 +40,11 @@ export interface UEnvOptions {
   kernelFile?: string;
   /** TFTP file name of the apps image (default `apps.bin`). */
   appsFile?: string;
+  /**
+   * Commands run first, after the `setenv ipaddr`/`serverip` (which stable mode then also gets when given): the
+   * self-update's `run pbx_up` (see {@linkcode buildSelfUpdateUEnv}).
+   */
+  prelude?: readonly string[];
 }
 
 /** `0x` + lowercase hex, the way u-boot scripts are usually written. */
@@ -75,9 +80,12 @@ export function buildUEnvCmd(o: UEnvOptions): string {
   }
   const k = hex(o.kernelAddr), kcount = hex(blocks(o.kernelSize)), kblock = hex(o.kernelBlock);
   const cmds: string[] = [];
-  if (o.mode === "dev") {
+  if (o.mode === "dev" || o.prelude?.length) {
     if (o.ipaddr !== undefined) cmds.push(`setenv ipaddr ${checkIpv4(o.ipaddr, "--ipaddr")}`);
     if (o.serverip !== undefined) cmds.push(`setenv serverip ${checkIpv4(o.serverip, "--serverip")}`);
+  }
+  cmds.push(...o.prelude ?? []);
+  if (o.mode === "dev") {
     const a = hex(o.appsAddr);
     cmds.push(`tftp ${k} ${kname}`, `tftp ${a} ${aname}`, `mmc dev ${dev}`);
     cmds.push(`mmc write ${a} ${hex(o.appsBlock)} ${hex(blocks(o.appsSize))}`);

@@ -1,9 +1,10 @@
 // Unit tests of the image formats and layout checks (pure functions, no tools).
-import { assert, assertEquals, assertMatch, assertThrows } from "../_util/assert.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes, assertThrows } from "../_util/assert.ts";
 import {
   blocks,
   buildFat32,
   buildMbr,
+  buildSelfUpdateUEnv,
   buildUEnv,
   buildUImage,
   checkLayout,
@@ -197,4 +198,51 @@ Deno.test("FAT32: DOS times, minimum size, files too big, reproducible", () => {
   assertEquals(a.head, b.head);
   assertEquals(a.size, 131072 * 512);
   assert(a.clusters >= 65525);
+});
+
+Deno.test("self-updating uEnv.txt: one step per variable, guards, and the partition checked", () => {
+  const layout = {
+    mode: "dev" as const,
+    kernelAddr: 0x80000000,
+    appsAddr: 0x90000000,
+    appsBlock: 0x28000,
+    kernelBlock: 0x800,
+    kernelSize: 300_000,
+    appsSize: 201_216,
+    ipaddr: "192.168.7.2",
+    serverip: "192.168.7.1",
+  };
+  const text = buildSelfUpdateUEnv(layout);
+  const lines = text.trimEnd().split("\n");
+  const vars = new Map(lines.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  assertEquals(vars.get("pbx_kind"), "dev");
+  assertEquals(
+    vars.get("uenvcmd"),
+    "setenv ipaddr 192.168.7.2; setenv serverip 192.168.7.1; run pbx_up; tftp 0x80000000 os.bin; " +
+      "tftp 0x90000000 apps.bin; mmc dev 1; mmc write 0x90000000 0x28000 0x189; go 0x80000000",
+  );
+  // the fetched script lands 1 MiB + 4 KiB above the scratch start, the current one 4 KiB above it
+  assertStringIncludes(vars.get("pbx_up")!, "if tftp 0x80101000 uEnv.txt; then run pbx_up1;");
+  assertStringIncludes(vars.get("pbx_up4")!, "fatload mmc 1:1 0x80001000 uEnv.txt 0x100000");
+  assertStringIncludes(vars.get("pbx_up5")!, "cmp.l 0x80000000 0x80000004 1");
+  assertStringIncludes(vars.get("pbx_up6")!, "fatwrite mmc 1:1 0x80101000 uEnv.txt ${pbx_nsize}");
+  // the fetched size is saved before the partition's copy is loaded (which sets filesize again)
+  assertEquals(vars.get("pbx_up1"), "setenv pbx_nsize ${filesize}; run pbx_up2");
+  // no echo over u-boot's 16 arguments, no backslash (env import -t would eat it), \n line ends
+  for (const v of vars.values()) {
+    for (const m of v.matchAll(/echo ([^;]*)/g)) assert(m[1].split(" ").length < 15, m[1]);
+    assert(!v.includes("\\") && !v.includes("\r"));
+  }
+  const stable = buildSelfUpdateUEnv({ ...layout, mode: "stable" }, { part: "mmc 0:1" });
+  assertStringIncludes(stable, "pbx_kind=stable\n");
+  assertStringIncludes(stable, 'test "${pbx_kind}" = stable || test "${pbx_kind}" = dev-replaces-stable');
+  assertStringIncludes(
+    stable,
+    "uenvcmd=setenv ipaddr 192.168.7.2; setenv serverip 192.168.7.1; run pbx_up; mmc dev 1;",
+  );
+  assertStringIncludes(buildSelfUpdateUEnv(layout, { replaceStable: true }), "pbx_kind=dev-replaces-stable\n");
+  assertThrows(() => buildSelfUpdateUEnv({ ...layout, mode: "stable" }, { replaceStable: true }), PbxError);
+  for (const part of ["mmc 1:1; reset", "mmc", "mmc 1", "mmc ${x}:1"]) {
+    assertThrows(() => buildSelfUpdateUEnv(layout, { part }), PbxError, "--self-update-part");
+  }
 });

@@ -10,6 +10,28 @@ import { Proc, waitFor } from "../_util/mod.ts";
 /** Debian's u-boot-qemu build for the ARM virt board. */
 export const UBOOT = "/usr/lib/u-boot/qemu_arm/u-boot.bin";
 
+/** Extra QEMU devices for {@linkcode UbootConsole.boot}. */
+export interface UbootBootOptions {
+  /** A raw disk image attached as virtio block device 0 (`virtio 0:1` is its first partition). */
+  disk?: string;
+  /** Serve this directory with QEMU's own TFTP server at 10.0.2.2. */
+  tftpDir?: string;
+}
+
+/** QEMU arguments for the network (user mode, optional built-in TFTP) and the optional virtio disk. */
+export function qemuDevices(o: UbootBootOptions): string[] {
+  const net = [
+    "-netdev",
+    `user,id=n0${o.tftpDir ? `,tftp=${o.tftpDir}` : ""}`,
+    "-device",
+    "virtio-net-device,netdev=n0",
+  ];
+  const disk = o.disk
+    ? ["-drive", `if=none,id=d0,format=raw,file=${o.disk}`, "-device", "virtio-blk-device,drive=d0"]
+    : [];
+  return [...net, ...disk];
+}
+
 /** u-boot's serial console over QEMU's stdio. */
 export class UbootConsole {
   #proc: Proc;
@@ -23,7 +45,7 @@ export class UbootConsole {
   }
 
   /** Start QEMU with u-boot and networking, and stop autoboot at the prompt. */
-  static async boot(timeoutMs = 90_000): Promise<UbootConsole> {
+  static async boot(timeoutMs = 90_000, options: UbootBootOptions = {}): Promise<UbootConsole> {
     const proc = new Proc([
       "qemu-system-arm",
       "-M",
@@ -33,14 +55,9 @@ export class UbootConsole {
       "-bios",
       UBOOT,
       "-nographic",
-      "-monitor",
-      "none",
       "-serial",
-      "stdio",
-      "-netdev",
-      "user,id=n0",
-      "-device",
-      "virtio-net-device,netdev=n0",
+      "mon:stdio",
+      ...qemuDevices(options),
     ], { stdin: true });
     const c = new UbootConsole(proc);
     try {
@@ -68,15 +85,49 @@ export class UbootConsole {
     const from = this.#mark;
     await this.write(`${line}; echo ${marker}\n`);
     const re = new RegExp(`\\n${marker}\\r?\\n`);
-    await waitFor(() => re.test(this.#proc.stdout.slice(from)), {
-      timeoutMs,
-      intervalMs: 50,
-      what: `u-boot: ${line}; console: ${this.#proc.stdout.slice(from).slice(-1500)}`,
-    });
+    try {
+      await waitFor(() => re.test(this.#proc.stdout.slice(from)), { timeoutMs, intervalMs: 50 });
+    } catch {
+      throw new Error(`timed out waiting for u-boot: ${line}; console: ${this.#proc.stdout.slice(from).slice(-2500)}`);
+    }
     const out = this.#proc.stdout.slice(from);
     const end = out.search(re);
     this.#mark = from + end + marker.length + 2;
     return out.slice(0, end);
+  }
+
+  /**
+   * Press the board's reset button (QEMU's monitor `system_reset`, reached with Ctrl-A c on the console: works even
+   * when u-boot has jumped into a kernel) and stop autoboot again; resolves with the console since the reset.
+   */
+  async reset(timeoutMs = 60_000): Promise<string> {
+    const from = this.#proc.stdout.length;
+    await this.write("\x01c");
+    await this.write("system_reset\n");
+    await this.write("\x01c");
+    await waitFor(() => this.#proc.stdout.slice(from).includes("Hit any key"), { timeoutMs, what: "autoboot prompt" });
+    await waitFor(async () => {
+      await this.write("\n");
+      return /Hit any key[^]*=> /.test(this.#proc.stdout.slice(from));
+    }, { timeoutMs, intervalMs: 150, what: "u-boot prompt after reset" });
+    this.#mark = this.#proc.stdout.length;
+    await this.run("echo ready", 30_000);
+    return this.#proc.stdout.slice(from);
+  }
+
+  /** Type a command line and wait until the console since then matches `until` (for a `go` that never returns). */
+  async runUntil(line: string, until: RegExp, timeoutMs = 60_000): Promise<string> {
+    const from = this.#proc.stdout.length;
+    await this.write(`${line}\n`);
+    try {
+      await waitFor(() => until.test(this.#proc.stdout.slice(from)), { timeoutMs, intervalMs: 50 });
+    } catch {
+      throw new Error(
+        `timed out waiting for ${until} after: ${line}; console: ${this.#proc.stdout.slice(from).slice(-2500)}`,
+      );
+    }
+    this.#mark = this.#proc.stdout.length;
+    return this.#proc.stdout.slice(from);
   }
 
   /** u-boot's crc32 of a memory range. */
