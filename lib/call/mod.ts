@@ -7,7 +7,8 @@
  */
 
 import { checkOutputPath, log, PbxError, printJsonLine, writeStdout } from "../common/mod.ts";
-import type { AudioPlan, MediaBridge } from "./audio.ts";
+import type { AudioPlan } from "./audio.ts";
+import type { MediaBridge } from "./media.ts";
 import { EXIT_STATUS } from "./status.ts";
 import type { AudioSummary } from "./dsp.ts";
 import type { CallEvent, CallReport, DtmfMode } from "./ua.ts";
@@ -21,7 +22,8 @@ export type { CallOutcome } from "./status.ts";
 export type { CallEvent, CallReport, DtmfMode } from "./ua.ts";
 export { webphoneAssets } from "./webphone.ts";
 export type { WebphoneAsset, WebphoneOptions } from "./webphone.ts";
-export type { AudioFeed, AudioPlan, DtmfTiming, MediaBridge, Recorder } from "./audio.ts";
+export type { AudioFeed, AudioPlan, DtmfTiming, Recorder } from "./audio.ts";
+export type { MediaBridge } from "./media.ts";
 export type { Audio } from "./wav.ts";
 export type { AudioSummary } from "./dsp.ts";
 export type { WebrtcEngine, WebrtcEngineName } from "./webrtc_shim.ts";
@@ -64,6 +66,8 @@ export interface CallSettings {
   hangupAfterPlay: boolean;
   /** Cancel after ringing this long (ms). */
   ringTimeoutMs: number;
+  /** Media must connect this long after the answer (ms; default 15 s), else the call is media-failed (exit 9). */
+  mediaTimeoutMs?: number;
   /** Connect/registration timeout (ms). */
   connectTimeoutMs: number;
   /** Listen: answer automatically. */
@@ -120,7 +124,7 @@ export async function audioPlan(a: CallSettings["audio"]): Promise<AudioPlan> {
 export async function mediaFactory(engine: WebrtcEngine, plan: AudioPlan): Promise<() => MediaBridge> {
   const Media = engine.name === "wrtc"
     ? (await import("./media_wrtc.ts")).WrtcMedia
-    : (await import("./werift_adapter.ts")).WeriftMedia;
+    : (await import("./media_werift.ts")).WeriftMedia;
   const make = (): MediaBridge => new Media(engine, plan);
   if (plan.kind !== "echo") return make;
   return () => {
@@ -263,6 +267,7 @@ export async function runCall(s: CallSettings): Promise<number> {
         dtmfMode: s.dtmfMode,
         maxCalls: s.maxCalls,
         codecs: s.codecs,
+        mediaTimeoutMs: s.mediaTimeoutMs,
         signal: ac.signal,
         onCallEnd: async (r, media) => {
           await finishCall(r, media);
@@ -282,6 +287,7 @@ export async function runCall(s: CallSettings): Promise<number> {
         dtmfMode: s.dtmfMode,
         extraHeaders: s.headers,
         codecs: s.codecs,
+        mediaTimeoutMs: s.mediaTimeoutMs,
         signal: ac.signal,
       });
     } finally {
