@@ -68,6 +68,11 @@ export function callCommand(): Command {
     .option("--duration <time>", "hang up this long after the answer (default: when the far end does)")
     .option("--hangup-after-play", "hang up when --play has been played once")
     .option("--ring-timeout <time>", "give up (CANCEL) when not answered within this time", "60s")
+    .option(
+      "--media-timeout <time>",
+      "hang up as media-failed (exit 9) when media is not up this long after the answer",
+      "15s",
+    )
     .option("--connect-timeout <time>", "time allowed for the WebSocket and the registration", "15s")
     .option("--codecs <list>", "audio codecs to use, in order of preference, e.g. pcma,pcmu or opus")
     .option("--header <header>", "extra SIP header on the INVITE, 'Name: value' (repeatable)", collect)
@@ -161,6 +166,7 @@ export function callCommand(): Command {
         hangupAfterPlay: !!opts.hangupAfterPlay,
         ringTimeoutMs: parseDuration(opts.ringTimeout, "--ring-timeout"),
         connectTimeoutMs: parseDuration(opts.connectTimeout, "--connect-timeout"),
+        mediaTimeoutMs: parseDuration(opts.mediaTimeout, "--media-timeout"),
         autoAnswer,
         answerDelayMs,
         rejectStatus: opts.reject === undefined

@@ -253,6 +253,14 @@ Deno.test("cli: call usage errors exit 2 with one line; missing --play file exit
     assertEquals(bad.stderr.trim().split("\n").length, 1, bad.stderr);
     assertMatch(bad.stderr.trim(), re);
   }
+  // a refused WebSocket: exit 7 and ONE error line (the socket used to print its own line first)
+  const refused = await runCli(["call", "sip:1@x", "--ws", "ws://127.0.0.1:1/", "--no-register"]);
+  assertEquals(refused.code, 7, refused.stderr);
+  assertEquals(refused.stderr.trim().split("\n"), [
+    "pbxkit: error: WebSocket to ws://127.0.0.1:1/ failed: " +
+    refused.stderr.trim().replace(/^.*failed: /, "").replace(/ \[E_NETWORK\]$/, "") + " [E_NETWORK]",
+  ]);
+  assertMatch(refused.stderr, /refused/i);
   const h = await runCli(["call", "--help"]);
   assertEquals(h.code, 0);
   assertStringIncludes(h.stdout, "Examples:");
