@@ -1,6 +1,6 @@
 /**
  * The one interface every media stack implements ({@linkcode MediaBridge}: wrtc in `media_wrtc.ts`, werift in
- * `media_werift.ts`), and the description of a loaded WebRTC stack ({@linkcode WebrtcEngine}). Types only: the
+ * `media_werift.ts`, plain RTP in `media_rtp.ts`), and the description of a loaded WebRTC stack ({@linkcode WebrtcEngine}). Types only: the
  * stacks and the shim import this file, never each other.
  *
  * @module
@@ -8,8 +8,8 @@
 
 import type { AudioFeed, DtmfTiming, Recorder } from "./audio.ts";
 
-/** The WebRTC stacks pbxkit can run JsSIP on. */
-export type WebrtcEngineName = "wrtc" | "werift";
+/** The media stacks pbxkit can run JsSIP on: two WebRTC stacks, and plain RTP (`rtp_pc.ts`, `media_rtp.ts`). */
+export type WebrtcEngineName = "wrtc" | "werift" | "rtp";
 
 /** What the rest of lib/call needs from a WebRTC stack. */
 export interface WebrtcEngine {

@@ -29,13 +29,17 @@ export { codecOf, filterCodecs } from "./sdp.ts";
 
 /** Options for {@linkcode Phone.open}. */
 export interface PhoneOptions {
-  /** WebSocket URL of the PBX (for the Via and for the default socket). */
+  /** WebSocket URL of the PBX (for the default socket), or the `udp://`/`tcp://`/`tls://` next hop (for messages). */
   ws: string;
   /**
    * The JsSIP socket; default: pbxkit's own WebSocket client for `ws` ({@linkcode SipWsSocket}, TCP_NODELAY, whole
    * frames), with the system's trust store for `wss://` (give one from `wsSocketFor` for `--ca`/`--insecure`).
    */
   socket?: unknown;
+  /** Host for JsSIP's Via (the socket puts the port and `rport` in); default JsSIP's random `.invalid` name. */
+  viaHost?: string;
+  /** Our Contact URI (over UDP/TCP/TLS: our real address); default JsSIP's. */
+  contactUri?: string;
   /** Our SIP URI, e.g. `sip:alice@pbx.example`. */
   uri: string;
   /** Digest password. */
@@ -164,6 +168,8 @@ export class Phone {
     try {
       ua = new JsSIP.UA({
         sockets: [socket],
+        ...(options.viaHost ? { via_host: options.viaHost } : {}),
+        ...(options.contactUri ? { contact_uri: options.contactUri } : {}),
         uri: options.uri,
         password: options.password,
         authorization_user: options.authUser,
@@ -222,9 +228,13 @@ export class Phone {
               ? `closed${e?.code ? ` (code ${e.code})` : ""}`
               : "refused, unreachable, or not a WebSocket endpoint");
           fail(
-            new PbxError("E_NETWORK", `WebSocket to ${options.ws} failed: ${why}`, {
-              exitCode: EXIT_STATUS["network-error"],
-            }),
+            new PbxError(
+              "E_NETWORK",
+              `${/^wss?:/.test(options.ws) ? "WebSocket" : "SIP"} to ${options.ws} failed: ${why}`,
+              {
+                exitCode: EXIT_STATUS["network-error"],
+              },
+            ),
           );
         }
       });

@@ -36,7 +36,11 @@ export async function installWebrtc(name: WebrtcEngineName = "wrtc"): Promise<We
     }
     return installed;
   }
-  const engine = name === "wrtc" ? await loadWrtc() : await loadWerift();
+  const engine = name === "wrtc"
+    ? await loadWrtc()
+    : name === "rtp"
+    ? (await import("./rtp_pc.ts")).rtpEngine()
+    : await loadWerift();
   const g = globalThis as Record<string, unknown>;
   if (g.window === undefined) g.window = globalThis;
   g.RTCPeerConnection = engine.RTCPeerConnection;
