@@ -8,7 +8,16 @@
 import type { Command } from "@commander-js/extra-typings";
 import { globalFlags, newCommand } from "../lib/cli/mod.ts";
 import { collect, parseDuration, parseIntIn, parseList, usageError } from "../lib/common/mod.ts";
-import { chooseWebrtc, type DtmfMode, exitStatusHelp, outcomeError, runCall } from "../lib/call/mod.ts";
+import {
+  chooseWebrtc,
+  type DtmfMode,
+  exitStatusHelp,
+  outcomeError,
+  runCall,
+  type SipTransport,
+  type WebrtcEngineName,
+} from "../lib/call/mod.ts";
+import { parseRtpPorts } from "../lib/call/media_rtp.ts";
 import { DTMF_PATTERN } from "../lib/call/audio.ts";
 import { parseFailIf, readUsers, runLoad } from "../lib/call/load/mod.ts";
 
@@ -28,13 +37,15 @@ function parseCodecs(text: string): string[] {
 /** Build the `call` subcommand. */
 export function callCommand(): Command {
   const cmd = newCommand("call", {
-    summary: "Place and auto-answer SIP calls over WebSocket with JsSIP, with real audio",
-    description: "Register to a PBX over WebSocket (JsSIP, digest auth), place a call or answer incoming ones, send\n" +
+    summary: "Place and auto-answer SIP calls (UDP, TCP, TLS, WebSocket) with JsSIP, with real audio",
+    description: "Register to a PBX (JsSIP, digest auth), place a call or answer incoming ones, send\n" +
       "a WAV file or a tone, record what is heard to WAV, send DTMF, and exit with a status that says how the call\n" +
       `ended: ${exitStatusHelp()}.\n` +
-      "Media is WebRTC (ICE + DTLS-SRTP) through @roamhq/wrtc, or werift with --webrtc werift.\n" +
+      "SIP over UDP/TCP/TLS (--transport, --proxy; RFC 3263 DNS) carries plain RTP (PCMU/PCMA, RFC 4733 DTMF).\n" +
+      "Over --ws media is WebRTC (ICE + DTLS-SRTP) through @roamhq/wrtc, or werift with --webrtc werift.\n" +
       "wss:// with a self-signed certificate needs --ca FILE or --insecure. Reference: docs/call.md",
     examples: [
+      "pbxkit call sip:100@pbx.lan --proxy pbx.lan --user 200 --password secret --tone 440 --duration 10s",
       "pbxkit call sip:100@pbx.example --ws wss://pbx.example/ws --user 200 --password secret --tone 440 --duration 10s",
       "pbxkit call 100 --ws ws://pbx.lan:8088/ws --user 200@pbx.lan --password s3 --play hello.wav --record heard.wav",
       "pbxkit call sip:ivr@pbx.lan --ws ws://pbx.lan:8088/ws --user 200 --password s3 --dtmf 1234# --duration 8s",
@@ -45,7 +56,11 @@ export function callCommand(): Command {
     ],
   })
     .argument("[target]", "whom to call: sip:EXT@DOMAIN, EXT@DOMAIN or EXT")
-    .option("--ws <url>", "PBX WebSocket URL (ws:// or wss://)")
+    .option("--ws <url>", "PBX WebSocket URL (ws:// or wss://); without it SIP goes over --transport udp")
+    .option("--transport <t>", "SIP transport: udp, tcp, tls, ws or wss (default: ws/wss with --ws, else udp)")
+    .option("--proxy <host[:port]>", "outbound proxy/registrar for udp/tcp/tls (default: the target's host, DNS SRV)")
+    .option("--local-port <port>", "our SIP port for udp/tcp/tls (default: any free one)")
+    .option("--rtp-ports <min-max>", "UDP port range for plain RTP media (udp/tcp/tls)", "10000-20000")
     .option("--user <user>", "our SIP user: NAME or NAME@DOMAIN")
     .option("--password <password>", "digest password (or set PBXKIT_SIP_PASSWORD)")
     .option("--auth-user <name>", "digest user name when it differs from --user")
@@ -68,6 +83,11 @@ export function callCommand(): Command {
     .option("--duration <time>", "hang up this long after the answer (default: when the far end does)")
     .option("--hangup-after-play", "hang up when --play has been played once")
     .option("--ring-timeout <time>", "give up (CANCEL) when not answered within this time", "60s")
+    .option(
+      "--media-timeout <time>",
+      "hang up as media-failed (exit 9) when media is not up this long after the answer",
+      "15s",
+    )
     .option("--connect-timeout <time>", "time allowed for the WebSocket and the registration", "15s")
     .option("--codecs <list>", "audio codecs to use, in order of preference, e.g. pcma,pcmu or opus")
     .option("--header <header>", "extra SIP header on the INVITE, 'Name: value' (repeatable)", collect)
@@ -92,7 +112,17 @@ export function callCommand(): Command {
     .action(async function (target, opts) {
       globalFlags(this);
       const listen = !!opts.listen;
-      if (!opts.ws) throw usageError("--ws URL is required (the PBX's ws:// or wss:// WebSocket)");
+      const transport = opts.transport ?? (opts.ws ? (/^wss:/i.test(opts.ws) ? "wss" : "ws") : "udp");
+      if (!["udp", "tcp", "tls", "ws", "wss"].includes(transport)) {
+        throw usageError(`--transport: udp, tcp, tls, ws or wss, not '${transport}'`);
+      }
+      const overWs = transport === "ws" || transport === "wss";
+      if (overWs && !opts.ws) throw usageError(`--transport ${transport} needs --ws URL (the PBX's WebSocket)`);
+      if (!overWs && opts.ws) throw usageError(`--ws goes with --transport ws or wss, not ${transport}`);
+      if (overWs && (opts.proxy || opts.localPort)) {
+        throw usageError("--proxy and --local-port go with udp, tcp or tls");
+      }
+      if (!overWs && opts.load !== undefined) throw usageError("--load runs over --ws for now");
       if (listen && target) throw usageError("give either a target to call or --listen, not both");
       if (!listen && !target) throw usageError("missing target (sip:EXT@DOMAIN), or use --listen");
       if (!listen && (opts.autoAnswer !== undefined || opts.reject || opts.maxCalls)) {
@@ -113,11 +143,22 @@ export function callCommand(): Command {
       if (opts.webrtc !== undefined && opts.webrtc !== "wrtc" && opts.webrtc !== "werift") {
         throw usageError(`--webrtc: 'wrtc' or 'werift', not '${opts.webrtc}'`);
       }
+      if (!overWs && opts.webrtc !== undefined) {
+        throw usageError("--webrtc goes with ws/wss (udp/tcp/tls use plain RTP)");
+      }
       const dtmfMode = opts.dtmfMode as DtmfMode;
       if (!["auto", "rfc4733", "info", "inband"].includes(dtmfMode)) {
         throw usageError(`--dtmf-mode: auto, rfc4733, info or inband, not '${opts.dtmfMode}'`);
       }
-      const webrtc = chooseWebrtc(opts.webrtc, dtmfMode);
+      const webrtc: WebrtcEngineName = overWs ? chooseWebrtc(opts.webrtc, dtmfMode) : "rtp";
+      const rtpPorts = parseRtpPorts(opts.rtpPorts);
+      if (!overWs && opts.codecs !== undefined) {
+        for (const c of parseCodecs(opts.codecs)) {
+          if (c !== "pcmu" && c !== "pcma" && c !== "telephone-event") {
+            throw usageError(`--codecs: plain RTP media has pcmu and pcma, not ${c}`);
+          }
+        }
+      }
       if (opts.dtmf !== undefined && !DTMF_PATTERN.test(opts.dtmf)) {
         throw usageError(`--dtmf: '${opts.dtmf}' has characters other than 0-9 A-D * # ,`);
       }
@@ -145,7 +186,13 @@ export function callCommand(): Command {
       const settings = {
         target,
         listen,
-        ws: opts.ws,
+        ws: opts.ws ?? "",
+        transport: transport as SipTransport,
+        proxy: opts.proxy,
+        localPort: opts.localPort === undefined
+          ? undefined
+          : parseIntIn(opts.localPort, "--local-port", { min: 1, max: 65535 }),
+        rtpPorts,
         user: opts.user,
         domain: opts.domain,
         password,
@@ -161,6 +208,7 @@ export function callCommand(): Command {
         hangupAfterPlay: !!opts.hangupAfterPlay,
         ringTimeoutMs: parseDuration(opts.ringTimeout, "--ring-timeout"),
         connectTimeoutMs: parseDuration(opts.connectTimeout, "--connect-timeout"),
+        mediaTimeoutMs: parseDuration(opts.mediaTimeout, "--media-timeout"),
         autoAnswer,
         answerDelayMs,
         rejectStatus: opts.reject === undefined

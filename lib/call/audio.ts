@@ -273,19 +273,3 @@ export class Recorder {
     await writeWav(path, rate && rate !== a.sampleRate ? resample(a, rate) : a);
   }
 }
-
-/** The media side of one call, whatever the WebRTC stack: JsSIP gets `stream`, and `attach` wires the pc. */
-export interface MediaBridge {
-  /** The local MediaStream to hand to JsSIP (`mediaStream` option). */
-  readonly stream: unknown;
-  /** The outgoing audio. */
-  readonly feed: AudioFeed;
-  /** The incoming audio. */
-  readonly recorder: Recorder;
-  /** Wire a new RTCPeerConnection (from JsSIP's `peerconnection` event). */
-  attach(pc: unknown): void;
-  /** Send RFC 4733 telephone-events, when the stack can; resolves false when it cannot. */
-  sendRfc4733?(digits: string, timing: Required<DtmfTiming>): Promise<boolean>;
-  /** Stop sending and receiving. */
-  close(): void;
-}

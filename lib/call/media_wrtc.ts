@@ -5,9 +5,9 @@
  * @module
  */
 
-import { AudioFeed, type AudioPlan, type DtmfTiming, type MediaBridge, Recorder } from "./audio.ts";
+import { AudioFeed, type AudioPlan, type DtmfTiming, Recorder } from "./audio.ts";
+import type { MediaBridge, WebrtcEngine } from "./media.ts";
 import { floatToInt16 } from "./wav.ts";
-import type { WebrtcEngine } from "./webrtc_shim.ts";
 
 const RATE = 48000;
 const FRAME = RATE / 100;

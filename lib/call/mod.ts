@@ -7,13 +7,18 @@
  */
 
 import { announce, checkOutputPath, log, PbxError, printJsonLine } from "../common/mod.ts";
-import type { AudioPlan, MediaBridge } from "./audio.ts";
+import type { AudioPlan } from "./audio.ts";
+import type { MediaBridge } from "./media.ts";
 import { EXIT_STATUS } from "./status.ts";
 import type { AudioSummary } from "./dsp.ts";
 import type { CallEvent, CallReport, DtmfMode } from "./ua.ts";
 import { readWav } from "./wav.ts";
 import { installWebrtc, type WebrtcEngine, type WebrtcEngineName } from "./webrtc_shim.ts";
-import { type TlsTrust, wsSocketFor } from "./ws_socket.ts";
+import type { TlsTrust } from "./ws_socket.ts";
+import type { SipTransport } from "./sip_dns.ts";
+import type { RtpCodecName } from "./rtp_sdp.ts";
+import type { RtpMediaOptions } from "./media_rtp.ts";
+import { openSignalling } from "./transport.ts";
 
 export { EXIT_STATUS, exitStatusHelp, outcomeFromFailure, outcomeFromStatus } from "./status.ts";
 export { chooseWebrtc } from "./webrtc_shim.ts";
@@ -21,11 +26,14 @@ export type { CallOutcome } from "./status.ts";
 export type { CallEvent, CallReport, DtmfMode } from "./ua.ts";
 export { webphoneAssets } from "./webphone.ts";
 export type { WebphoneAsset, WebphoneOptions } from "./webphone.ts";
-export type { AudioFeed, AudioPlan, DtmfTiming, MediaBridge, Recorder } from "./audio.ts";
+export type { AudioFeed, AudioPlan, DtmfTiming, Recorder } from "./audio.ts";
+export type { MediaBridge } from "./media.ts";
 export type { Audio } from "./wav.ts";
 export type { AudioSummary } from "./dsp.ts";
 export type { WebrtcEngine, WebrtcEngineName } from "./webrtc_shim.ts";
 export type { TlsTrust } from "./ws_socket.ts";
+export type { SipTransport } from "./sip_dns.ts";
+export type { RtpMediaOptions } from "./media_rtp.ts";
 export type { ErrorCode, PbxError, PbxErrorOptions } from "../common/mod.ts";
 
 /** Everything `pbxkit call` can be asked to do. */
@@ -34,8 +42,16 @@ export interface CallSettings {
   target?: string;
   /** Answer incoming calls instead of calling. */
   listen: boolean;
-  /** PBX WebSocket URL (`ws://` or `wss://`). */
+  /** PBX WebSocket URL (`ws://` or `wss://`); empty with `--transport udp|tcp|tls`. */
   ws: string;
+  /** SIP transport (default: ws/wss with `--ws`). */
+  transport?: SipTransport;
+  /** Outbound proxy/registrar `HOST[:PORT]` for udp/tcp/tls (default: the target's host, RFC 3263). */
+  proxy?: string;
+  /** Local SIP port for udp/tcp/tls (default: any). */
+  localPort?: number;
+  /** RTP port range for plain RTP media (default 10000-20000). */
+  rtpPorts?: { min: number; max: number };
   /** Our user (`alice` or `alice@pbx.example`). */
   user?: string;
   /** SIP domain when `user` has none (default: the target's domain, else the WebSocket host). */
@@ -64,6 +80,8 @@ export interface CallSettings {
   hangupAfterPlay: boolean;
   /** Cancel after ringing this long (ms). */
   ringTimeoutMs: number;
+  /** Media must connect this long after the answer (ms; default 15 s), else the call is media-failed (exit 9). */
+  mediaTimeoutMs?: number;
   /** Connect/registration timeout (ms). */
   connectTimeoutMs: number;
   /** Listen: answer automatically. */
@@ -89,7 +107,7 @@ export interface CallSettings {
 }
 
 /** Build our SIP URI from `--user`/`--domain`/target/ws. */
-export function ownUri(s: Pick<CallSettings, "user" | "domain" | "target" | "ws">): string {
+export function ownUri(s: Pick<CallSettings, "user" | "domain" | "target" | "ws" | "proxy">): string {
   const user = s.user ?? "pbxkit";
   if (/^sips?:/i.test(user)) return user;
   if (user.includes("@")) return `sip:${user}`;
@@ -98,6 +116,7 @@ export function ownUri(s: Pick<CallSettings, "user" | "domain" | "target" | "ws"
     const m = /^(?:sips?:)?[^@]+@([^;>?]+)/i.exec(s.target);
     if (m) domain = m[1];
   }
+  if (!domain && !s.ws && s.proxy) domain = s.proxy.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
   if (!domain) {
     try {
       domain = new URL(s.ws).hostname;
@@ -117,11 +136,22 @@ export async function audioPlan(a: CallSettings["audio"]): Promise<AudioPlan> {
 }
 
 /** Make the per-call media for the chosen stack. */
-export async function mediaFactory(engine: WebrtcEngine, plan: AudioPlan): Promise<() => MediaBridge> {
-  const Media = engine.name === "wrtc"
-    ? (await import("./media_wrtc.ts")).WrtcMedia
-    : (await import("./werift_adapter.ts")).WeriftMedia;
-  const make = (): MediaBridge => new Media(engine, plan);
+export async function mediaFactory(
+  engine: WebrtcEngine,
+  plan: AudioPlan,
+  rtp?: RtpMediaOptions,
+): Promise<() => MediaBridge> {
+  let make: () => MediaBridge;
+  if (engine.name === "rtp") {
+    if (!rtp) throw new PbxError("E_INTERNAL", "plain RTP media needs its local address and ports");
+    const { RtpMedia } = await import("./media_rtp.ts");
+    make = () => new RtpMedia(plan, rtp);
+  } else {
+    const Media = engine.name === "wrtc"
+      ? (await import("./media_wrtc.ts")).WrtcMedia
+      : (await import("./media_werift.ts")).WeriftMedia;
+    make = () => new Media(engine, plan);
+  }
   if (plan.kind !== "echo") return make;
   return () => {
     const m: MediaBridge = make();
@@ -208,23 +238,42 @@ export async function runCall(s: CallSettings): Promise<number> {
   };
   if (s.record !== undefined) await checkOutputPath(recordPath(s.record, { n: 1, peer: "" }), { what: "--record" });
   const plan = await audioPlan(s.audio);
+  const transport = s.transport ?? "ws";
+  const plainRtp = transport !== "ws" && transport !== "wss" && s.webrtc === "rtp";
   const engine = await installWebrtc(s.webrtc);
-  const makeMedia = await mediaFactory(engine, plan);
-  const socket = await wsSocketFor(s.ws, s.tls);
+  const uri = ownUri(s);
+  const sig = await openSignalling({
+    transport,
+    ws: s.ws,
+    proxy: s.proxy,
+    target: s.target,
+    uri,
+    localPort: s.localPort,
+    tls: s.tls,
+  });
+  const rtpCodecs = (s.codecs ?? []).filter((c): c is RtpCodecName => c === "pcmu" || c === "pcma");
+  const makeMedia = await mediaFactory(
+    engine,
+    plan,
+    plainRtp
+      ? { localIp: sig.localIp!, ports: s.rtpPorts ?? { min: 10000, max: 20000 }, codecs: rtpCodecs }
+      : undefined,
+  );
   const { Phone } = await import("./ua.ts");
   if (s.sipTrace) {
     const JsSIP = (await import("jssip")).default as unknown as { debug: { enable(ns: string): void } };
     JsSIP.debug.enable("JsSIP:Transport");
   }
-  const uri = ownUri(s);
   const phone = await Phone.open({
-    ws: s.ws,
-    socket,
+    ws: sig.label,
+    socket: sig.socket,
+    viaHost: sig.viaHost,
+    contactUri: sig.contactUri,
     uri,
     password: s.password,
     authUser: s.authUser,
     displayName: s.displayName,
-    register: s.listen ? true : s.register,
+    register: s.listen && (transport === "ws" || transport === "wss") ? true : s.register,
     timeoutMs: s.connectTimeoutMs,
     onEvent: out,
   });
@@ -263,6 +312,7 @@ export async function runCall(s: CallSettings): Promise<number> {
         dtmfMode: s.dtmfMode,
         maxCalls: s.maxCalls,
         codecs: s.codecs,
+        mediaTimeoutMs: s.mediaTimeoutMs,
         signal: ac.signal,
         onCallEnd: async (r, media) => {
           await finishCall(r, media);
@@ -282,6 +332,7 @@ export async function runCall(s: CallSettings): Promise<number> {
         dtmfMode: s.dtmfMode,
         extraHeaders: s.headers,
         codecs: s.codecs,
+        mediaTimeoutMs: s.mediaTimeoutMs,
         signal: ac.signal,
       });
     } finally {

@@ -10,9 +10,9 @@
  */
 
 import { PbxError } from "../common/mod.ts";
+import type { WebrtcEngine, WebrtcEngineName } from "./media.ts";
 
-/** The WebRTC stacks pbxkit can run JsSIP on. */
-export type WebrtcEngineName = "wrtc" | "werift";
+export type { WebrtcEngine, WebrtcEngineName } from "./media.ts";
 
 /**
  * The stack to run when the user did not name one: `wrtc` (native, fastest to connect), except that RFC 4733 DTMF
@@ -21,20 +21,6 @@ export type WebrtcEngineName = "wrtc" | "werift";
 export function chooseWebrtc(requested: WebrtcEngineName | undefined, dtmfMode: string): WebrtcEngineName {
   if (requested) return requested;
   return dtmfMode === "rfc4733" ? "werift" : "wrtc";
-}
-
-/** What the rest of lib/call needs from a WebRTC stack. */
-export interface WebrtcEngine {
-  /** Which stack this is. */
-  readonly name: WebrtcEngineName;
-  /** The `RTCPeerConnection` constructor JsSIP will use. */
-  readonly RTCPeerConnection: unknown;
-  /** The `RTCSessionDescription` constructor JsSIP will use. */
-  readonly RTCSessionDescription: unknown;
-  /** The `MediaStream` constructor. */
-  readonly MediaStream: unknown;
-  /** The stack's module (wrtc's default export or werift's namespace), for the audio layer. */
-  readonly module: Record<string, unknown>;
 }
 
 let installed: WebrtcEngine | undefined;
@@ -50,7 +36,11 @@ export async function installWebrtc(name: WebrtcEngineName = "wrtc"): Promise<We
     }
     return installed;
   }
-  const engine = name === "wrtc" ? await loadWrtc() : await loadWerift();
+  const engine = name === "wrtc"
+    ? await loadWrtc()
+    : name === "rtp"
+    ? (await import("./rtp_pc.ts")).rtpEngine()
+    : await loadWerift();
   const g = globalThis as Record<string, unknown>;
   if (g.window === undefined) g.window = globalThis;
   g.RTCPeerConnection = engine.RTCPeerConnection;

@@ -116,14 +116,11 @@ export class SipWsSocket {
       if (attempt !== this.#attempt) return;
       // node's own TLS error (with its code) is the cause of connect()'s E_NETWORK
       const root = (err.cause instanceof Error ? err.cause : err) as Error & { code?: string };
-      if (err instanceof PbxError && err.code === "E_PROTOCOL") {
-        log.error(`${this.#u.protocol.slice(0, -1)} ${this.#u.host}: ${err.message}`);
-        return this.#closed(true, 1002, err.message);
-      }
+      // the reason travels with JsSIP's 'disconnected' event into the one error line pbxkit prints
+      if (err instanceof PbxError && err.code === "E_PROTOCOL") return this.#closed(true, 1002, err.message);
       const msg = /self[- ]signed|unable to verify|certificate|CERT/i.test(`${root.message} ${root.code ?? ""}`)
         ? `TLS certificate of ${this.#u.host} not trusted (${root.message}); pass --ca FILE to trust it, or --insecure`
         : `${root.message}`;
-      log.error(`${this.#u.protocol.slice(0, -1)} ${this.#u.host}: ${msg}`);
       this.#closed(true, 1006, msg);
     });
   }

@@ -221,7 +221,14 @@ Deno.test("webphone: page, app and a browser build of JsSIP that loads", async (
 
 Deno.test("cli: call usage errors exit 2 with one line; missing --play file exits 1", async () => {
   const cases: [string[], string][] = [
-    [["call", "sip:1@x"], "--ws"],
+    [["call", "sip:1@x", "--transport", "ws"], "--ws"],
+    [["call", "sip:1@x", "--transport", "sctp"], "--transport"],
+    [["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", "--transport", "udp"], "--ws goes with"],
+    [["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", "--proxy", "pbx.lan"], "--proxy"],
+    [["call", "sip:1@x", "--proxy", "pbx.lan:99999"], "--proxy"],
+    [["call", "sip:1@x", "--rtp-ports", "20000-10000"], "--rtp-ports"],
+    [["call", "sip:1@x", "--webrtc", "werift"], "--webrtc goes with"],
+    [["call", "sip:1@x", "--codecs", "opus"], "plain RTP"],
     [["call", "--ws", "ws://127.0.0.1:9/"], "missing target"],
     [["call", "sip:1@x", "--listen", "--ws", "ws://127.0.0.1:9/"], "not both"],
     [["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", "--dtmf", "12x"], "--dtmf"],
@@ -253,6 +260,14 @@ Deno.test("cli: call usage errors exit 2 with one line; missing --play file exit
     assertEquals(bad.stderr.trim().split("\n").length, 1, bad.stderr);
     assertMatch(bad.stderr.trim(), re);
   }
+  // a refused WebSocket: exit 7 and ONE error line (the socket used to print its own line first)
+  const refused = await runCli(["call", "sip:1@x", "--ws", "ws://127.0.0.1:1/", "--no-register"]);
+  assertEquals(refused.code, 7, refused.stderr);
+  assertEquals(refused.stderr.trim().split("\n"), [
+    "pbxkit: error: WebSocket to ws://127.0.0.1:1/ failed: " +
+    refused.stderr.trim().replace(/^.*failed: /, "").replace(/ \[E_NETWORK\]$/, "") + " [E_NETWORK]",
+  ]);
+  assertMatch(refused.stderr, /refused/i);
   const h = await runCli(["call", "--help"]);
   assertEquals(h.code, 0);
   assertStringIncludes(h.stdout, "Examples:");

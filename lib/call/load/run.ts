@@ -8,7 +8,7 @@
 import process from "node:process";
 import { log, PbxError } from "../../common/mod.ts";
 import { audioPlan, type CallReport, type CallSettings, mediaFactory, ownUri } from "../mod.ts";
-import type { MediaBridge } from "../audio.ts";
+import type { MediaBridge } from "../media.ts";
 import { installWebrtc } from "../webrtc_shim.ts";
 import { wsSocketFor } from "../ws_socket.ts";
 import { codecImpairment, eModel, mouthToEarMs } from "./emodel.ts";
