@@ -467,9 +467,11 @@ export class BanDaemon {
       );
       for (const v of own) v.origin = this.#fleet.config.node;
       if (own.length) {
-        this.#fleet.publishBans(
+        const recs = this.#fleet.publishBans(
           own.map((v) => ({ address: v.address, family: v.family, until: v.expiresAt, reason: v.reason })),
         );
+        // the expiry every host uses (whole ms, cut to the bucket's age limit) is this host's too
+        own.forEach((v, i) => v.expiresAt = recs[i].until);
       }
     }
     this.#dirty = true;

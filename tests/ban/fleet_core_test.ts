@@ -200,6 +200,16 @@ Deno.test("fleet core: outbox keeps order and one record per key in flight; surv
   c3.published(t[0].key, a);
   const next = c3.takeOutbox();
   assertEquals(next.map((o) => o.record.until), [NOW + 9000]);
+  // fractional times (capture timestamps) go out as whole ms
+  const frac = core().localBan({
+    address: "198.51.100.9",
+    family: 4,
+    until: NOW + 60_000.25,
+    reason: "",
+    now: NOW + 0.4,
+  });
+  assertEquals([frac.at, frac.until], [NOW, NOW + 60_001]);
+  assert(decodeRecord("v4.198.51.100.9", encodeRecord(frac), LIMITS).ok);
   // a local ban is cut to the bucket's age limit (it would vanish from the bucket anyway)
   const perm = core({ maxAgeMs: 86_400_000 }).localBan({
     address: "198.51.100.8",

@@ -102,6 +102,7 @@ export interface FleetCoreStats {
 
 /** The fleet state machine (see the module doc). */
 export class FleetCore {
+  /** This node's name. */
   readonly node: string;
   #exempt: readonly Cidr[];
   #limits: RecordLimits;
@@ -159,15 +160,17 @@ export class FleetCore {
 
   /** The local daemon banned `address` until `until` (ms): queue it for publishing. */
   localBan(ban: { address: string; family: 4 | 6; until: number; reason: string; now: number }): FleetRecord {
-    const until = Math.min(ban.until, ban.now + this.#limits.maxAgeMs);
+    // whole ms on the wire (the engine's expiries carry the capture's microseconds); 0 (permanent) is cut to the limit
+    const now = Math.round(ban.now);
+    const until = Math.min(ban.until > 0 ? Math.ceil(ban.until) : Infinity, now + this.#limits.maxAgeMs);
     const rec: FleetRecord = {
       v: 1,
       op: "ban",
       addr: ban.address,
       family: ban.family,
       len: ban.family === 4 ? 32 : 128,
-      at: ban.now,
-      until: until > ban.now ? until : ban.now + 1000,
+      at: now,
+      until: until > now ? until : now + 1000,
       origin: this.node,
       reason: cleanReason(ban.reason),
     };
@@ -185,7 +188,7 @@ export class FleetCore {
       addr: u.address,
       family: u.family,
       len: u.family === 4 ? 32 : 128,
-      at: u.now,
+      at: Math.round(u.now),
       until: 0,
       origin: this.node,
       reason: cleanReason(u.reason),

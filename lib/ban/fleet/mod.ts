@@ -90,6 +90,7 @@ export interface FleetOptions {
 
 /** The daemon's fleet (see the module doc). */
 export class Fleet {
+  /** The settings it runs with. */
   readonly config: FleetConfig;
   #core: FleetCore;
   #link?: NatsLink;
@@ -166,11 +167,12 @@ export class Fleet {
   }
 
   /** Publish local bans (one batch: the daemon's ban path and `ban import` call this). */
-  publishBans(bans: readonly { address: string; family: 4 | 6; until: number; reason: string }[]): void {
+  publishBans(bans: readonly { address: string; family: 4 | 6; until: number; reason: string }[]): FleetRecord[] {
     const now = Date.now();
-    for (const b of bans) this.#core.localBan({ ...b, now });
+    const out = bans.map((b) => this.#core.localBan({ ...b, now }));
     this.#o.onChange();
     this.flush();
+    return out;
   }
 
   /** Publish an unban (lifts the ban on every host). */

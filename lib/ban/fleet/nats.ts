@@ -7,9 +7,10 @@
  * @module
  */
 
-import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { connect, credsAuthenticator, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
+import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
 import type { Logger } from "../../common/mod.ts";
 import type { ReceivedEntry } from "./core.ts";
 import { encodeRecord, type FleetRecord } from "./records.ts";
@@ -57,6 +58,8 @@ export class NatsLink {
   #server = "";
   #sleepTimer?: ReturnType<typeof setTimeout>;
   #wake?: () => void;
+  #watcher?: QueuedIterator<KvWatchEntry>;
+  #restartWatch = false;
 
   /** Make a link; nothing happens before {@linkcode start}. */
   constructor(options: NatsLinkOptions) {
@@ -104,7 +107,7 @@ export class NatsLink {
           user: o.creds ? undefined : o.user,
           pass: o.creds ? undefined : o.password,
           authenticator: o.creds ? credsAuthenticator(o.creds) : undefined,
-          tls: o.tlsCa ? { caFile: o.tlsCa } : undefined,
+          tls: o.tlsCa ? this.#tls(o.tlsCa) : undefined,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,
           reconnectJitter: 100,
@@ -126,7 +129,7 @@ export class NatsLink {
         this.#watchStatus(nc);
         o.log.info("fleet connected", { server: this.#server, bucket: o.bucket });
         this.#setUp(true);
-        await this.#watch(kv);
+        await this.#watch(kv, nc);
       } catch (err) {
         const msg = (err as Error).message ?? String(err);
         if (msg !== lastError && !this.#closed) {
@@ -145,6 +148,28 @@ export class NatsLink {
       await this.#sleep(delay);
       delay = Math.min(delay * 2, 4000);
     }
+  }
+
+  /**
+   * TLS with the fleet's CA. The client library gives Node's TLS no host for an IP address (its check would then be
+   * against "localhost"), so the certificate is checked against the configured servers' hosts: it must be valid for
+   * one of them.
+   */
+  #tls(caFile: string): { caFile: string } {
+    const hosts = this.#o.servers.map((u) =>
+      u.replace(/^[a-z]+:\/\//, "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1")
+    );
+    return {
+      caFile,
+      checkServerIdentity: (_host: string, cert: PeerCertificate): Error | undefined => {
+        let err: Error | undefined;
+        for (const h of hosts) {
+          err = checkServerIdentity(h, cert);
+          if (!err) return undefined;
+        }
+        return err;
+      },
+    } as { caFile: string };
   }
 
   async #openBucket(nc: NatsConnection): Promise<KV> {
@@ -171,36 +196,67 @@ export class NatsLink {
         } else if (s.type === "reconnect") {
           this.#server = nc.getServer();
           this.#o.log.info("fleet reconnected", { server: this.#server });
+          // the server that held our consumer may be gone: watch again from the last sequence applied
+          this.#rewatch();
           if (this.#kv) this.#setUp(true);
         }
       }
     })().catch(() => {});
   }
 
-  async #watch(kv: KV): Promise<void> {
+  /** End the current watcher; {@linkcode #watch} starts a new one after the last sequence applied. */
+  #rewatch(): void {
+    this.#restartWatch = true;
+    this.#watcher?.stop();
+  }
+
+  async #watch(kv: KV, nc: NatsConnection): Promise<void> {
     const o = this.#o;
-    let after = o.resumeAfter();
-    if (after > 0) {
-      const st = await kv.status();
-      const last = st.streamInfo.state.last_seq;
-      if (last < after) {
-        o.log.warn("fleet bucket is behind our last sequence (recreated?); replaying it", { last, ours: after });
-        o.onReset();
-        after = 0;
+    // a watch that stalls while the stream moves on (its consumer's server died) is restarted
+    let mark = -1;
+    const dog = setInterval(async () => {
+      try {
+        const last = (await kv.status()).streamInfo.state.last_seq;
+        const ours = o.resumeAfter();
+        if (last > ours && ours === mark) {
+          o.log.warn("fleet watch stalled; watching again", { last, ours });
+          this.#rewatch();
+        }
+        mark = ours;
+      } catch { /* not reachable now: the client reconnects */ }
+    }, 1000);
+    try {
+      while (!nc.isClosed() && !this.#closed) {
+        this.#restartWatch = false;
+        let after = o.resumeAfter();
+        if (after > 0) {
+          const st = await kv.status();
+          const last = st.streamInfo.state.last_seq;
+          if (last < after) {
+            o.log.warn("fleet bucket is behind our last sequence (recreated?); replaying it", { last, ours: after });
+            o.onReset();
+            after = 0;
+          }
+        }
+        const w = await kv.watch(after > 0 ? { key: ">", resumeFromRevision: after + 1 } : { key: ">" });
+        this.#watcher = w;
+        for await (const e of w) {
+          o.onEntry({
+            seq: e.revision,
+            key: e.key,
+            value: e.value,
+            operation: e.operation,
+            serverTime: e.created.getTime(),
+            pending: e.delta,
+          });
+        }
+        // the watch ended: restarted on purpose (loop), else the connection is gone (the caller reconnects)
+        if (!this.#restartWatch) break;
       }
+    } finally {
+      clearInterval(dog);
+      this.#watcher = undefined;
     }
-    const w = await kv.watch(after > 0 ? { key: ">", resumeFromRevision: after + 1 } : { key: ">" });
-    for await (const e of w) {
-      o.onEntry({
-        seq: e.revision,
-        key: e.key,
-        value: e.value,
-        operation: e.operation,
-        serverTime: e.created.getTime(),
-        pending: e.delta,
-      });
-    }
-    // the watch ended (connection closed or consumer gone): the caller reconnects and resumes
   }
 
   /** Publish records (pipelined); returns the ones acknowledged and the ones that failed. */

@@ -1,0 +1,27 @@
+/**
+ * Test helper, run inside a namespace: put raw values into the fleet's KV bucket, as a hostile or broken node
+ * would. `deno run -A _fleet_put.ts URL BUCKET` with a JSON list `[{"key": "...", "value": "..."}]` on stdin;
+ * `FLEET_CA` (CA file), `FLEET_USER`/`FLEET_PASSWORD` from the environment. Prints the revisions as JSON.
+ *
+ * @module
+ */
+
+import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+
+const [url, bucket] = Deno.args;
+const items = JSON.parse(await new Response(Deno.stdin.readable).text()) as { key: string; value: string }[];
+const ca = Deno.env.get("FLEET_CA");
+const nc = await connect({
+  servers: [url],
+  tls: ca ? { caFile: ca } : undefined,
+  user: Deno.env.get("FLEET_USER"),
+  pass: Deno.env.get("FLEET_PASSWORD"),
+  timeout: 5000,
+});
+const kv = await new Kvm(jetstream(nc)).open(bucket);
+const revs: number[] = [];
+for (const it of items) revs.push(await kv.put(it.key, new TextEncoder().encode(it.value)));
+console.log(JSON.stringify(revs));
+await nc.close();
