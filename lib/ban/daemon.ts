@@ -726,6 +726,11 @@ export class BanDaemon {
         next.ipset = this.#cfg.ipset;
       }
       if (next.pbxAddrs.length === 0) next.pbxAddrs = this.#cfg.pbxAddrs;
+      if (JSON.stringify(next.fleet) !== JSON.stringify(this.#cfg.fleet)) {
+        this.#log.warn("SIGHUP: fleet changes need a restart; the fleet keeps its settings");
+      }
+      next.fleet = this.#cfg.fleet;
+      this.#fleet?.core.setExempt(next.exempt);
       const snap = this.#engine.snapshot();
       const prev = this.#cfg;
       if (metricsKey(next) !== metricsKey(this.#cfg)) {

@@ -298,6 +298,11 @@ export class FleetCore {
     return [{ kind: "ban", record: r, seq: e.seq }];
   }
 
+  /** A new exempt list (config reload). */
+  setExempt(exempt: readonly Cidr[]): void {
+    this.#exempt = exempt;
+  }
+
   /** The bucket was recreated (its sequences restarted below ours): replay it from the start. */
   resetSequence(): void {
     this.#lastSeq = 0;
