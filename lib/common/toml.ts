@@ -108,7 +108,17 @@ export function tomlLineOf(text: string, path: TomlPath): number | undefined {
     const want = index === undefined ? tableName : `${tableName}#${index}`;
     if (keyRe && current === want && keyRe.test(lines[i])) return i + 1;
   }
-  if (key === undefined || tablePath.length > 0) return headerLine;
+  if (headerLine !== undefined) return headerLine;
+  // set through an inline table or array (`listen = [{ address = ":80" }]`): the line of its top-level key
+  const top = new RegExp(`^\\s*(?:${escapeRe(String(path[0]))}|"${escapeRe(String(path[0]))}")\\s*=`);
+  // or a table given where a value belongs (`[echo]`): its header
+  const fullName = path.filter((p) => typeof p === "string").join(".");
+  current = "";
+  for (let i = 0; i < lines.length; i++) {
+    const h = headerOf(lines[i]);
+    if (h) current = h.name;
+    if (h?.name === fullName || (!h && current === "" && top.test(lines[i]))) return i + 1;
+  }
   return undefined;
 }
 
