@@ -345,39 +345,104 @@ export function decompressMessage(pieces: Uint8Array[], maxSize: number): Uint8A
 }
 
 /**
- * A raw-deflate inflater that keeps its window from message to message (the peer's context takeover). Input is
- * fed in 1 KiB slices and the output counted after each, so a "bomb" is stopped within about 1 MiB past the limit.
+ * A raw-deflate inflater that keeps its window from message to message (the peer's context takeover). Native
+ * zlib (`zlib.createInflateRaw()` driven synchronously through its handle, as {@linkcode StreamDeflater} does)
+ * when available, fflate otherwise. Output is produced into a buffer of at most 64 KiB at a time and counted, so
+ * a "bomb" is stopped within 64 KiB (native) or about 1 MiB (fflate, fed 1 KiB slices) past the limit. Call
+ * {@linkcode StreamInflater.close} when the connection ends to free zlib's memory at once.
  */
 export class StreamInflater {
-  #inflate: Inflate;
+  #inflate: Inflate | undefined;
+  #native: { stream: zlib.InflateRaw; handle: ZlibHandle; state: Uint32Array } | undefined;
+  #error: Error | undefined;
   #out: Uint8Array[] = [];
   #size = 0;
 
   /** A fresh inflater (empty window). */
   constructor() {
-    this.#inflate = new Inflate((chunk: Uint8Array) => {
-      this.#out.push(chunk);
-      this.#size += chunk.length;
-    });
+    const stream = zlib.createInflateRaw({ windowBits: 15 });
+    const internal = stream as unknown as { _handle?: ZlibHandle; _writeState?: Uint32Array };
+    if (internal._handle && internal._writeState) {
+      stream.on("error", (err: Error) => this.#error ??= err);
+      this.#native = { stream, handle: internal._handle, state: internal._writeState };
+    } else {
+      stream.close();
+      this.#inflate = new Inflate((chunk: Uint8Array) => {
+        this.#out.push(chunk);
+        this.#size += chunk.length;
+      });
+    }
   }
 
   /** Inflate one message from its compressed pieces; same results as {@linkcode decompressMessage}. */
   inflate(pieces: Uint8Array[], maxSize: number): Uint8Array | InflateFailure {
     this.#out = [];
     this.#size = 0;
+    const r = this.#native ? this.#inflateNative(pieces, maxSize) : this.#inflateJs(pieces, maxSize);
+    if (r !== undefined) return r;
+    const out = this.#out;
+    this.#out = [];
+    if (out.length === 0) return new Uint8Array(0);
+    return out.length === 1 ? out[0] : concatBytes(out, this.#size);
+  }
+
+  #inflateNative(pieces: Uint8Array[], maxSize: number): InflateFailure | undefined {
+    const { handle, state } = this.#native!;
+    let chunk = 1024; // output buffers grow 1 KiB -> 64 KiB: small messages stay small, a bomb is cut early
+    for (const piece of [...pieces, TAIL]) {
+      let inOff = 0;
+      let inLen = piece.length;
+      for (;;) {
+        const out = new Uint8Array(Math.min(chunk, maxSize - this.#size + 1));
+        handle.writeSync(SYNC, piece, inOff, inLen, out, 0, out.length);
+        if (this.#error) return "corrupt";
+        const availOut = state[0], availIn = state[1];
+        const produced = out.length - availOut;
+        if (produced > 0) {
+          this.#out.push(availOut === 0 ? out : out.subarray(0, produced));
+          this.#size += produced;
+          if (this.#size > maxSize) return "too-big";
+        }
+        const consumed = inLen - availIn;
+        inOff += consumed;
+        inLen = availIn;
+        if (availOut === 0) { // output full: zlib may hold more, go again with a bigger buffer
+          chunk = Math.min(chunk * 4, 64 * 1024);
+          continue;
+        }
+        // zlib stopped short of a full buffer: the sync flush is complete for the input it could take
+        if (inLen === 0) break;
+        if (consumed === 0 && produced === 0) {
+          if (piece === TAIL) break; // the stream ended (a final block): the stripped tail is not needed
+          return "corrupt"; // input left after the end of the stream
+        }
+      }
+    }
+    return undefined;
+  }
+
+  #inflateJs(pieces: Uint8Array[], maxSize: number): InflateFailure | undefined {
     const SLICE = 1024;
     try {
       for (const piece of [...pieces, TAIL]) {
         for (let o = 0; o < piece.length; o += SLICE) {
-          this.#inflate.push(piece.subarray(o, o + SLICE), false);
+          this.#inflate!.push(piece.subarray(o, o + SLICE), false);
           if (this.#size > maxSize) return "too-big";
         }
       }
     } catch {
       return "corrupt";
     }
-    const out = this.#out;
-    this.#out = [];
-    return out.length === 1 ? out[0] : concatBytes(out, this.#size);
+    return undefined;
+  }
+
+  /** Free the native inflater (idempotent; the fflate one needs nothing). */
+  close(): void {
+    this.#native?.stream.close();
+    this.#native = undefined;
+    this.#inflate ??= new Inflate((chunk: Uint8Array) => {
+      this.#out.push(chunk);
+      this.#size += chunk.length;
+    });
   }
 }

@@ -512,6 +512,8 @@ export class Protocol {
   release(): void {
     this.#deflater?.close();
     this.#deflater = undefined;
+    this.#inflater?.close();
+    this.#inflater = undefined;
   }
 
   /** Fail the connection from outside (e.g. 1011 on an internal error, 1008 on a policy). */

@@ -6,7 +6,6 @@
  */
 
 import zlib from "node:zlib";
-import { Inflate } from "fflate";
 import { assert, assertEquals } from "../_util/assert.ts";
 import { cliArgv, concat, Proc, waitFor } from "../_util/mod.ts";
 import { encodeFrame, RawClient, type SendFrame } from "./_raw_client.ts";
@@ -43,7 +42,12 @@ function concatFrames(frames: SendFrame[]): Uint8Array {
 /** `size` bytes of `corpus` from `at` (wrapping); for text, cut back to whole UTF-8 characters. */
 function slice(corpus: Uint8Array, o: { at: number; size: number; text: boolean }): Uint8Array {
   const out = new Uint8Array(o.size);
-  for (let i = 0; i < o.size; i++) out[i] = corpus[(o.at + i) % corpus.length];
+  for (let i = 0; i < o.size;) { // block copies (the corpus wraps around)
+    const from = (o.at + i) % corpus.length;
+    const n = Math.min(o.size - i, corpus.length - from);
+    out.set(corpus.subarray(from, from + n), i);
+    i += n;
+  }
   if (!o.text) return out;
   let start = 0, end = out.length;
   while (start < end && (out[start] & 0xc0) === 0x80) start++; // drop a torn character at the start
@@ -954,37 +958,78 @@ add("10.2.1", "bytes right after the handshake in the same segment are not lost"
   };
   const TAIL = new Uint8Array([0, 0, 255, 255]);
   const inflate = (p: Uint8Array): Uint8Array => zlib.inflateRawSync(withTail(p), { finishFlush: SYNC });
-  /** A client's inflater for the server's messages with context takeover: fflate's streaming Inflate keeps the window. */
+  /**
+   * A client's inflater for the server's messages with context takeover: native zlib (`zlib.createInflateRaw`)
+   * kept open from message to message, driven synchronously through its handle (node:zlib's streaming API is
+   * asynchronous only); output grows until zlib stops short of a full buffer, which ends a sync flush.
+   */
   const streamInflate = (): (p: Uint8Array) => Uint8Array => {
-    let out: Uint8Array[] = [];
-    const z = new Inflate((c: Uint8Array) => out.push(c));
+    const stream = zlib.createInflateRaw({ windowBits: 15 });
+    let error: Error | undefined;
+    stream.on("error", (e: Error) => error ??= e);
+    const h = stream as unknown as {
+      _handle: {
+        writeSync(f: number, i: Uint8Array, io: number, il: number, o: Uint8Array, oo: number, ol: number): void;
+      };
+      _writeState: Uint32Array;
+    };
+    assert(h._handle && h._writeState, "node:zlib exposes its synchronous handle");
     return (p) => {
-      out = [];
-      z.push(withTail(p), false);
-      return concat(out);
+      const input = withTail(p);
+      const parts: Uint8Array[] = [];
+      let inOff = 0, inLen = input.length, size = 4096;
+      for (;;) {
+        const out = new Uint8Array(size);
+        h._handle.writeSync(SYNC, input, inOff, inLen, out, 0, out.length);
+        if (error) throw error;
+        const availOut = h._writeState[0], availIn = h._writeState[1];
+        parts.push(out.subarray(0, out.length - availOut));
+        inOff += inLen - availIn;
+        inLen = availIn;
+        if (availOut !== 0) break;
+        size = Math.min(size * 2, 1 << 20);
+      }
+      assertEquals(inLen, 0, "the client's zlib took the whole message");
+      return parts.length === 1 ? parts[0] : concat(parts);
     };
   };
-  /** Inflate the server's compressed messages in order with Python's zlib (one stream, `windowBits` as negotiated). */
+  /**
+   * Inflate the server's compressed messages in order with Python's zlib (one stream, `windowBits` as negotiated).
+   * Binary both ways: each message as a 4-byte big-endian length and its bytes.
+   */
   const pyInflate = async (payloads: Uint8Array[], windowBits: number): Promise<Uint8Array[]> => {
     const py = `
-import sys, zlib
+import sys, zlib, struct
 d = zlib.decompressobj(-${Math.max(9, windowBits)})
-for line in sys.stdin.read().split():
-    print(d.decompress(bytes.fromhex(line) + b"\\x00\\x00\\xff\\xff").hex() or "-")
+data = sys.stdin.buffer.read()
+out = sys.stdout.buffer
+i = 0
+while i < len(data):
+    (n,) = struct.unpack_from(">I", data, i)
+    m = d.decompress(data[i + 4:i + 4 + n] + b"\\x00\\x00\\xff\\xff")
+    out.write(struct.pack(">I", len(m)) + m)
+    i += 4 + n
 `;
     const child = new Deno.Command("/usr/bin/python3", { args: ["-c", py], stdin: "piped", stdout: "piped" }).spawn();
+    const framed = new Uint8Array(payloads.reduce((a, p) => a + 4 + p.length, 0));
+    const dv = new DataView(framed.buffer);
+    let at = 0;
+    for (const p of payloads) {
+      dv.setUint32(at, p.length);
+      framed.set(p, at + 4);
+      at += 4 + p.length;
+    }
     const w = child.stdin.getWriter();
-    await w.write(
-      enc.encode(
-        payloads.map((p) => p.length ? Array.from(p, (b) => b.toString(16).padStart(2, "0")).join("") : "00").join(
-          "\n",
-        ),
-      ),
-    );
-    await w.close();
-    const out = await child.output();
+    const [out] = await Promise.all([child.output(), w.write(framed).then(() => w.close())]);
     assert(out.success, "python zlib inflates the server's stream");
-    return new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => l === "-" ? new Uint8Array(0) : hex(l));
+    const res: Uint8Array[] = [];
+    const ov = new DataView(out.stdout.buffer, out.stdout.byteOffset, out.stdout.byteLength);
+    for (let i = 0; i < out.stdout.length;) {
+      const n = ov.getUint32(i);
+      res.push(out.stdout.subarray(i + 4, i + 4 + n));
+      i += 4 + n;
+    }
+    return res;
   };
   const offers: [string, string, RegExp | null][] = [
     ["13.0.1", "permessage-deflate", /^permessage-deflate$/],
