@@ -25,6 +25,7 @@ import { buildSelfUpdateUEnv, SELF_UPDATE_SCRATCH, selfUpdateCmd } from "./self_
 import type { BootMode } from "./uenv.ts";
 
 export * from "./apps_image.ts";
+export * from "./console.ts";
 export * from "./crc32.ts";
 export * from "./fat32.ts";
 export * from "./gap.ts";
