@@ -34,6 +34,7 @@ export type { WebrtcEngine, WebrtcEngineName } from "./webrtc_shim.ts";
 export type { TlsTrust } from "./ws_socket.ts";
 export type { SipTransport } from "./sip_dns.ts";
 export type { RtpMediaOptions } from "./media_rtp.ts";
+export type { RtpCodecName } from "./rtp_sdp.ts";
 export type { ErrorCode, PbxError, PbxErrorOptions } from "../common/mod.ts";
 
 /** Everything `pbxkit call` can be asked to do. */
