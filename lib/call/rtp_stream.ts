@@ -254,8 +254,8 @@ export class RtpReceiver {
       this.#reset();
     }
     this.ssrc = p.ssrc;
-    this.#sequence(p.seq);
     this.stats.packets++;
+    this.#sequence(p.seq);
     const transit = arrivalSamples - p.ts;
     if (this.#transit !== undefined) {
       const d = Math.abs(transit - this.#transit);
@@ -351,7 +351,7 @@ export class RtpReceiver {
     }
     this.stats.extMax = this.#cycles + this.#maxSeq;
     const expected = this.stats.extMax - this.#baseSeq + 1;
-    this.stats.lost = Math.max(0, expected - this.stats.packets - 1);
+    this.stats.lost = Math.max(0, expected - this.stats.packets);
   }
 
   #reset(): void {
