@@ -8,6 +8,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { globalFlags, newCommand } from "../lib/cli/mod.ts";
 import {
+  announce,
   collect,
   log,
   MetricsRegistry,
@@ -118,11 +119,13 @@ export function wsServeCommand(): Command {
           metrics: metricsServer?.url ?? null,
         });
       } else {
-        for (const l of listeners.filter((l) => !l.redirect)) console.log(`listening on ${l.url} (${roles(config)})`);
-        for (const l of listeners.filter((l) => l.redirect)) {
-          console.log(`redirecting ${l.url} to https`);
+        for (const l of listeners.filter((l) => !l.redirect)) {
+          announce(`listening on ${l.url} (${roles(config)})`, { url: l.url });
         }
-        if (metricsServer) console.log(`metrics on ${metricsServer.url}`);
+        for (const l of listeners.filter((l) => l.redirect)) {
+          announce(`redirecting ${l.url} to https`, { url: l.url });
+        }
+        if (metricsServer) announce(`metrics on ${metricsServer.url}`, { url: metricsServer.url });
       }
 
       let stopping = false;
@@ -183,7 +186,7 @@ async function runWorkers(
     if (config.staticDir) roles.push(`static ${config.staticDir}`);
     if (config.webphone) roles.push("webphone at /");
     roles.push(`${n} workers`);
-    console.log(`listening on ${url} (${roles.join(", ")})`);
+    announce(`listening on ${url} (${roles.join(", ")})`, { url });
   }
   let stopping = false;
   const stop = (sig: string) => {
