@@ -515,6 +515,7 @@ export class WebSocket implements AsyncIterable<Message> {
         const o = this.#pieceOff;
         const n = send(o === 0 ? p : p.subarray(o));
         this.#pieceOff += n;
+        this.bytesOut += n;
         if (this.#pieceOff < p.length) break;
         this.#inflight -= p.length;
         this.#pieceOff = 0;

@@ -16,7 +16,7 @@ import {
   testWith,
   waitFor,
 } from "../_util/mod.ts";
-import { callArgv, DOMAIN, listenArgv, Pbx, PBX_TOOLS, USERS } from "./_pbx.ts";
+import { callArgv, creds, DOMAIN, listenArgv, Pbx, PBX_TOOLS, USERS } from "./_pbx.ts";
 import { readWav } from "../../lib/call/wav.ts";
 import { summarize } from "../../lib/call/dsp.ts";
 
@@ -478,14 +478,28 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
     });
 
     await t.step(
-      "exit status 9: answered with plain RTP/AVP (no ICE/DTLS) -> media never up -> media-failed",
+      "exit status 9: over UDP, sipp answers with RTP/AVP but never sends RTP -> media never up -> media-failed",
       async () => {
+        // Over WebSocket rtpengine would bridge plain RTP to WebRTC and ICE/DTLS would connect with rtpengine itself;
+        // over UDP with plain RTP, media is up only when the first RTP packet arrives, and sipp sends none.
         const sipp = await sippUas(pbx, {
           name: "nomedia",
           xml: SIPP_EARLY_MEDIA,
           args: ["-mi", pbx.ip, "-mp", "6100"],
         });
-        const e = pbx.pbxkit([...callArgv(`sip:sipp@${DOMAIN}`, { ws, user: "alice" }), "--media-timeout", "1500ms"]);
+        const e = pbx.pbxkit([
+          "call",
+          `sip:sipp@${DOMAIN}`,
+          "--transport",
+          "udp",
+          "--proxy",
+          `${pbx.ip}:${pbx.sipPort}`,
+          "--domain",
+          DOMAIN,
+          ...creds("alice"),
+          "--media-timeout",
+          "1500ms",
+        ]);
         assertEquals(await exitOf(e), 9, show(e));
         assertMatch(e.stdout, /answered 200/);
         assertMatch(e.stdout, /warning media did not connect: hanging up/);

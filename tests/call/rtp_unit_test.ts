@@ -6,7 +6,7 @@
 
 import { assert, assertEquals, assertMatch, assertThrows } from "../_util/assert.ts";
 import { Buffer } from "node:buffer";
-import { RtcpPacketConverter, RtcpRrPacket, RtcpSrPacket, RtpPacket } from "werift";
+import { RtcpPacketConverter, RtcpRrPacket, type RtcpSrPacket, RtpPacket } from "werift";
 import { FRAME, parseRtcp, parseRtp, rtcpReport, RtpReceiver, RtpSender } from "../../lib/call/rtp_stream.ts";
 import { buildSdp, negotiate, parseRemoteSdp } from "../../lib/call/rtp_sdp.ts";
 import { fixRequestVia, SipStreamFramer, topVia } from "../../lib/call/sip_wire.ts";
