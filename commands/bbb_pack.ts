@@ -22,6 +22,9 @@ import {
 import { DEFAULTS, hex, hex32, inspectFile, pack, UIMAGE_CODES } from "../lib/bbb/mod.ts";
 import type { InspectReport, PackOptions, PackReport } from "../lib/bbb/mod.ts";
 import { devLoop } from "../lib/bbb/dev_loop.ts";
+import { crc32, splitCommands, uenvSteps } from "../lib/bbb/mod.ts";
+import type { ConsoleEvent, ExpectedFile } from "../lib/bbb/mod.ts";
+import { interact, openPort, runConsole } from "../lib/bbb/console_port.ts";
 
 const addr = (flag: string) => (v: string) => parseIntIn(v, flag, { min: 0, max: 0xffffffff });
 
@@ -121,7 +124,89 @@ export function bbbPackCommand(): Command {
         }
       }),
   );
+  cmd.addCommand(
+    newCommand("console", {
+      summary: "Drive u-boot on the board's serial console: stop autoboot, run the dev commands, report each step",
+      examples: [
+        "pbxkit bbb-pack console --port /dev/ttyUSB0 --out build/",
+        "pbxkit bbb-pack console --port /dev/ttyUSB0 --run 'tftp 0x80000000 os.bin; crc32 0x80000000 100' --interactive",
+      ],
+    })
+      .requiredOption("--port <path>", "serial port (a tty or pty such as /dev/ttyUSB0, or a unix socket)")
+      .option("--baud <n>", "baud rate", "115200")
+      .option("--out <dir>", "bbb-pack output directory: run its uEnv.txt's commands, check tftp'd files' CRCs")
+      .option("--uenv <file>", "uEnv.txt whose uenvcmd to run (default OUT/uEnv.txt)")
+      .option("--run <cmds>", "commands to run instead, separated by ';'")
+      .option("--timeout <s>", "seconds to wait for the u-boot prompt", "30")
+      .option("--step-timeout <s>", "seconds one command may take", "120")
+      .option("--interactive", "stay on the console afterwards (Ctrl-] to leave)")
+      .option("--json", "print the steps as JSON lines instead of the console")
+      .action(async function (o) {
+        globalFlags(this);
+        // --out and --json also exist on bbb-pack itself, which takes them first
+        await runConsoleCommand({ ...o, ...(this.optsWithGlobals() as Partial<ConsoleFlags>) } as ConsoleFlags);
+      }),
+  );
   return cmd as unknown as Command;
+}
+
+interface ConsoleFlags {
+  port: string;
+  baud: string;
+  out?: string;
+  uenv?: string;
+  run?: string;
+  timeout: string;
+  stepTimeout: string;
+  interactive?: boolean;
+  json?: boolean;
+}
+
+async function runConsoleCommand(o: ConsoleFlags): Promise<void> {
+  const baud = parseIntIn(o.baud, "--baud", { min: 50, max: 4_000_000 });
+  const promptTimeoutMs = parseIntIn(o.timeout, "--timeout", { min: 1, max: 3600 }) * 1000;
+  const stepTimeoutMs = parseIntIn(o.stepTimeout, "--step-timeout", { min: 1, max: 3600 }) * 1000;
+  let steps: string[];
+  const uenvPath = o.uenv ?? (o.out ? `${o.out}/uEnv.txt` : undefined);
+  if (o.run !== undefined) steps = splitCommands(o.run);
+  else if (uenvPath) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(uenvPath);
+    } catch {
+      throw new PbxError("E_NOT_FOUND", `cannot read '${uenvPath}' (give --out DIR of a bbb-pack build, or --run)`);
+    }
+    steps = uenvSteps(text);
+    if (!steps.length) throw new PbxError("E_INVALID_INPUT", `${uenvPath}: no uenvcmd= line`);
+  } else throw new PbxError("E_USAGE", "give --out DIR (runs its uEnv.txt), --uenv FILE or --run 'cmd; cmd'");
+  const expect = new Map<string, ExpectedFile>();
+  if (o.out) {
+    for (const name of ["os.bin", "apps.bin", "uImage", "uEnv.txt"]) {
+      try {
+        const data = await Deno.readFile(`${o.out}/${name}`);
+        expect.set(name, { size: data.length, crc32: crc32(data) });
+      } catch { /* not built */ }
+    }
+  }
+  const conn = await openPort(o.port, baud);
+  const out = (b: Uint8Array) => {
+    if (!o.json) Deno.stdout.writeSync(b);
+  };
+  const onEvent = (e: ConsoleEvent) => {
+    if (o.json) return printJsonLine(e);
+    const at = (ms: number) => `[${(ms / 1000).toFixed(2).padStart(7)} s]`;
+    if (e.kind === "autoboot-stopped") log.info(`${at(e.atMs)} autoboot stopped`);
+    else if (e.kind === "step-done") {
+      log.info(`step ${e.index + 1}/${e.total} ${e.command}: ${e.note ?? "ok"} (${(e.ms / 1000).toFixed(2)} s)`);
+    } else if (e.kind === "kernel-started") log.info(`${at(e.atMs)} ${e.command}: kernel started`);
+    else if (e.kind === "done") log.info(`${at(e.atMs)} all ${steps.length} step(s) done`);
+  };
+  const r = await runConsole(conn, steps, { promptTimeoutMs, stepTimeoutMs, expect, onOutput: out, onEvent });
+  if (r.ok && o.interactive) await interact(conn, out);
+  conn.close();
+  if (!r.ok) {
+    throw new PbxError("E_EXTERNAL", `${o.port}: ${r.reason}${r.command ? ` (at '${r.command}')` : ""}`);
+  }
 }
 
 /** The flags as commander gives them: those passed through typed as in {@linkcode PackOptions}, the rest as text. */

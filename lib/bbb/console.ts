@@ -226,11 +226,14 @@ export class UbootDriver {
       return;
     }
     if (!this.#buf.endsWith(PROMPT)) return;
-    // The command finished: its echo line, its output, the new prompt.
-    const text = this.#buf.slice(0, -PROMPT.length + 1);
+    // The command finished: its echo line, its output, the new prompt. A prompt before the echo is a stale one
+    // (from the Ctrl-C or the key that stopped autoboot).
+    const command = this.#currentCommand();
+    const echo = this.#buf.indexOf(command);
+    if (echo < 0) return;
+    const text = this.#buf.slice(echo, -PROMPT.length + 1);
     const nl = text.indexOf("\n");
     const output = nl < 0 ? "" : text.slice(nl + 1).replace(/\r/g, "");
-    const command = this.#currentCommand();
     const ms = now - this.#stepStart;
     for (const [re, why] of FAILURES) {
       const m = re.exec(output);

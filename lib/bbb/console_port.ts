@@ -47,7 +47,16 @@ export async function openPort(port: string, baud = 115200): Promise<PortConn> {
   if (stty.code !== 0) {
     throw new PbxError("E_EXTERNAL", `--port: stty cannot set up '${port}': ${stty.stderr.trim().split("\n")[0]}`);
   }
-  return await Deno.open(port, { read: true, write: true });
+  // Two handles: Deno serialises the blocking operations of one file, so a pending read would hold up writes.
+  const r = await Deno.open(port, { read: true }), w = await Deno.open(port, { write: true });
+  return {
+    read: (buf) => r.read(buf),
+    write: (data) => w.write(data),
+    close() {
+      r.close();
+      w.close();
+    },
+  };
 }
 
 /** Options of {@linkcode runConsole}. */
