@@ -61,6 +61,8 @@ const FAILURES: [RegExp, (m: RegExpExecArray) => string][] = [
 const KERNEL = /^(go|bootm|bootz|booti)\b/;
 const PROMPT = "\n=> ";
 const HIT_KEY = /Hit any key to stop autoboot/;
+/** The first prompt, perhaps followed by the echo of a key that came after the countdown stopped. */
+const FIRST_PROMPT = /(?:^|\n)=> *$/;
 const MAX_BUFFER = 256 * 1024;
 
 /**
@@ -219,7 +221,8 @@ export class UbootDriver {
         out.send.push(this.#enc.encode(" "));
         out.events.push({ kind: "autoboot-stopped", atMs: now });
       }
-      if (this.#buf.endsWith(PROMPT) || this.#buf === "=> ") {
+      // A key that reached u-boot after the one that stopped the countdown is echoed after the prompt ("=>  ").
+      if (FIRST_PROMPT.test(this.#buf)) {
         out.events.push({ kind: "prompt", atMs: now });
         this.#next(out, now);
       }

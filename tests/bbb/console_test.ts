@@ -103,3 +103,18 @@ Deno.test("console: steps from --run and from a uEnv.txt", () => {
     "run pbx_up",
   ]);
 });
+
+Deno.test("console: a key echoed after the prompt (Ctrl-C stopped the countdown, then our space came) still counts", () => {
+  // seen on QEMU: the Ctrl-C sent at start stopped autoboot, the space sent at "Hit any key" was echoed at the prompt
+  const d = new UbootDriver(["version"], 0);
+  d.start();
+  let r = feed(d, "Hit any key to stop autoboot:  2 ", 10);
+  assertEquals(r.sent, " ");
+  r = feed(d, "\b\b\b 0 \r\n=>  ", 20);
+  assertEquals(r.sent, "version\n");
+  r = feed(d, " version\r\nU-Boot 2023.01+dfsg-2+deb12u3\r\n=> ", 30);
+  assertEquals(r.events.map((e) => e.kind), ["step-done", "done"]);
+  // but text after a "=> " that is not a prompt is not one
+  const e = new UbootDriver(["version"], 0);
+  assertEquals(feed(e, "cmd => x\r\nstill booting", 5).sent, "");
+});
