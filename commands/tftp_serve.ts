@@ -26,6 +26,7 @@ interface Opts {
   maxBlksize?: string;
   maxWindowsize?: string;
   maxTransfers?: string;
+  metrics?: string;
 }
 
 async function configFrom(o: Opts): Promise<TftpServeConfig> {
@@ -38,6 +39,7 @@ async function configFrom(o: Opts): Promise<TftpServeConfig> {
     maxBlksize: o.maxBlksize,
     maxWindowsize: o.maxWindowsize,
     maxTransfers: o.maxTransfers,
+    metrics: o.metrics,
   };
   return resolveTftpConfig(file, flags);
 }
@@ -53,6 +55,7 @@ export function tftpServeCommand(): Command {
     examples: [
       "pbxkit tftp-serve --root build/ --port 6969",
       "pbxkit tftp-serve --config /etc/pbxkit/tftp.toml --log-format json",
+      "pbxkit tftp-serve --root build/ --port 6969 --metrics 127.0.0.1:9465",
     ],
   })
     .option("--config <file>", "TOML config file; flags override it")
@@ -63,6 +66,7 @@ export function tftpServeCommand(): Command {
     .option("--max-blksize <n>", "largest blksize granted (default: 65464)")
     .option("--max-windowsize <n>", "largest windowsize granted (default: 64)")
     .option("--max-transfers <n>", "most transfers at once (default: 128)")
+    .option("--metrics <host:port>", "serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
     .action(async function (opts) {
       globalFlags(this);
       const o = opts as Opts;

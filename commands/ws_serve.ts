@@ -13,7 +13,6 @@ import {
   log,
   MetricsRegistry,
   parseIntIn,
-  parseMetricsAddress,
   printJsonLine,
   serveMetrics,
   usageError,
@@ -67,10 +66,10 @@ export function wsServeCommand(): Command {
     .option("--json", "print the listening address as one JSON line")
     .action(async function (opts) {
       globalFlags(this);
-      const { config: configPath, json, metrics: metricsFlag, workers: workersFlag, ...flags } = opts;
+      const { config: configPath, json, workers: workersFlag, ...flags } = opts;
       // validates the flags and the file (one-line errors, exit 2) before anything listens
       const config = await loadWsServeConfig(flags, configPath);
-      const metricsAddr = metricsFlag !== undefined ? parseMetricsAddress(metricsFlag) : undefined;
+      const metricsAddr = config.metrics;
       const workers = parseIntIn(workersFlag, "--workers", { min: 1, max: 256 });
       const assets = (c: WsServeConfig) =>
         c.webphone ? webphoneAssets({ wsPath: c.proxies[0]?.path }) : Promise.resolve(undefined);
@@ -138,6 +137,10 @@ export function wsServeCommand(): Command {
       const reload = async () => {
         try {
           const next = await loadWsServeConfig(flags, configPath);
+          const addr = (c: WsServeConfig) => c.metrics ? `${c.metrics.hostname}:${c.metrics.port}` : "off";
+          if (addr(next) !== addr(config)) {
+            log.warn(`SIGHUP: the metrics address (${addr(config)}) is kept; changing it needs a restart`);
+          }
           const r = await service.reload(next);
           log.info(
             `SIGHUP: reloaded${configPath ? ` ${configPath}` : ""}: ${r.listeners} listener(s), ` +

@@ -11,6 +11,9 @@
  * max_windowsize = 64
  * max_transfers = 128
  * max_upload_size = "1GiB"
+ *
+ * [metrics]
+ * listen = "127.0.0.1:9465"     # Prometheus /metrics (off when absent)
  * ```
  *
  * @module
@@ -20,6 +23,7 @@ import {
   configError,
   isTomlTable,
   parseIntIn,
+  parseMetricsAddress,
   parsePort,
   parseSize,
   parseTomlConfig,
@@ -46,6 +50,8 @@ export interface TftpServeConfig {
   maxTransfers: number;
   /** Largest upload, bytes. */
   maxUploadSize: number;
+  /** Where Prometheus metrics are served (`--metrics`, `[metrics] listen`); off when undefined. */
+  metrics?: { hostname: string; port: number };
 }
 
 /** Raw settings from flags or a TOML file (strings as flags give them). */
@@ -66,6 +72,8 @@ export interface TftpRawSettings {
   maxTransfers?: string;
   /** Raw `max_upload_size`. */
   maxUploadSize?: string;
+  /** Raw metrics address (`[metrics] listen`, `--metrics`). */
+  metrics?: string;
 }
 
 /** Default served directory (the unit's `StateDirectory=pbxkit`). */
@@ -94,6 +102,28 @@ export async function readTftpConfigFile(path: string): Promise<TftpRawSettings>
 export function parseTftpConfigText(text: string, source = "config"): TftpRawSettings {
   const config = parseTomlConfig(text, source);
   let doc = config.data;
+  // [metrics] listen = "HOST:PORT", beside a [tftp] table or the top-level keys
+  let metrics: string | undefined;
+  if (isTomlTable(doc.metrics)) {
+    for (const [k, v] of Object.entries(doc.metrics)) {
+      if (k !== "listen") throw configError(config, ["metrics", k], "is not a known key (known: listen)");
+      if (typeof v !== "string") {
+        throw configError(config, ["metrics", k], `must be a string like "127.0.0.1:9465", not ${tomlTypeName(v)}`);
+      }
+      try {
+        parseMetricsAddress(v);
+      } catch (err) {
+        throw configError(
+          config,
+          ["metrics", k],
+          `is invalid: ${(err as Error).message.replace(/^--metrics:\s*/, "")}`,
+        );
+      }
+      metrics = v;
+    }
+    const { metrics: _, ...rest } = doc;
+    doc = rest;
+  }
   const table: string[] = [];
   if (isTomlTable(doc.tftp)) {
     doc = doc.tftp;
@@ -135,6 +165,7 @@ export function parseTftpConfigText(text: string, source = "config"): TftpRawSet
       throw configError(config, path, `is invalid: ${reason}`);
     }
   }
+  if (metrics !== undefined) out.metrics = metrics;
   return out;
 }
 
@@ -177,6 +208,7 @@ export function resolveTftpConfig(file: TftpRawSettings, flags: TftpRawSettings)
       c.maxTransfers = parseIntIn(raw.maxTransfers, "--max-transfers", { min: 1, max: 100_000 });
     }
     if (raw.maxUploadSize !== undefined) c.maxUploadSize = parseSize(raw.maxUploadSize, "--max-upload-size");
+    if (raw.metrics !== undefined) c.metrics = parseMetricsAddress(raw.metrics);
   }
   return c;
 }

@@ -7,9 +7,10 @@
  * @module
  */
 
-import { log as rootLog, toPbxError } from "../common/mod.ts";
-import type { Logger } from "../common/mod.ts";
+import { log as rootLog, MetricsRegistry, serveMetrics, toPbxError } from "../common/mod.ts";
+import type { Logger, MetricsServer } from "../common/mod.ts";
 import type { TftpServeConfig } from "./config.ts";
+import { TftpMetrics } from "./metrics.ts";
 import { formatPeer, TftpServer } from "./server.ts";
 
 /** Options for {@linkcode runTftpDaemon}. */
@@ -24,7 +25,7 @@ export interface TftpDaemonOptions {
   onListening?: (server: TftpServer) => void;
 }
 
-function start(cfg: TftpServeConfig, log: Logger): Promise<TftpServer> {
+function start(cfg: TftpServeConfig, log: Logger, metrics: TftpMetrics | undefined): Promise<TftpServer> {
   return TftpServer.listen({
     root: cfg.root,
     port: cfg.port,
@@ -36,13 +37,26 @@ function start(cfg: TftpServeConfig, log: Logger): Promise<TftpServer> {
     maxUploadSize: cfg.maxUploadSize,
     progress: false,
     log,
+    onEvent: metrics ? (e) => metrics.onEvent(e) : undefined,
   });
 }
 
 /** Serve `cfg` until `options.signal` aborts; the server is closed on the way out. */
 export async function runTftpDaemon(cfg: TftpServeConfig, options: TftpDaemonOptions): Promise<void> {
   const log = options.log ?? rootLog.child("tftp");
-  let server = await start(cfg, log);
+  // One set of series for the daemon's life: a reload replaces the server, not the counts.
+  const metrics = cfg.metrics ? new TftpMetrics(new MetricsRegistry()) : undefined;
+  const metricsServer: MetricsServer | undefined = cfg.metrics && metrics
+    ? serveMetrics(metrics.registry, cfg.metrics)
+    : undefined;
+  let server: TftpServer;
+  try {
+    server = await start(cfg, log, metrics);
+  } catch (err) {
+    await metricsServer?.shutdown();
+    throw err;
+  }
+  if (metricsServer) log.info(`metrics on ${metricsServer.url}`, { metrics: metricsServer.url });
   const announce = (s: TftpServer) => {
     log.info(`serving ${s.root} on udp ${s.addrs.map(formatPeer).join(", ")}`, {
       root: s.root,
@@ -64,15 +78,19 @@ export async function runTftpDaemon(cfg: TftpServeConfig, options: TftpDaemonOpt
         const e = toPbxError(err);
         return log.error(`reload failed, old config kept: ${e.message}`, { code: e.code });
       }
+      if (`${next.metrics?.hostname}:${next.metrics?.port}` !== `${cfg.metrics?.hostname}:${cfg.metrics?.port}`) {
+        log.warn("SIGHUP: a metrics address change needs a restart; keeping the old one");
+        next = { ...next, metrics: cfg.metrics };
+      }
       await server.close();
       try {
-        server = await start(next, log);
+        server = await start(next, log, metrics);
         cfg = next;
         log.info("config reloaded");
       } catch (err) {
         const e = toPbxError(err);
         log.error(`reload failed, old config kept: ${e.message}`, { code: e.code });
-        server = await start(cfg, log);
+        server = await start(cfg, log, metrics);
       }
       announce(server);
     });
@@ -88,5 +106,6 @@ export async function runTftpDaemon(cfg: TftpServeConfig, options: TftpDaemonOpt
     Deno.removeSignalListener("SIGHUP", onHup);
     log.info(`stopping: ${server.activeTransfers} transfer(s) running`);
     await server.close();
+    await metricsServer?.shutdown();
   }
 }

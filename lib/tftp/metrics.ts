@@ -13,6 +13,8 @@ export const TRANSFER_DURATION_BUCKETS: readonly number[] = [0.01, 0.05, 0.1, 0.
 
 /** The TFTP metric families on a registry; pass {@linkcode TftpMetrics.onEvent} as the server's `onEvent`. */
 export class TftpMetrics {
+  /** The registry the families are on. */
+  readonly registry: MetricsRegistry;
   readonly #started: Metric<CounterChild>;
   readonly #completed: Metric<CounterChild>;
   readonly #failed: Metric<CounterChild>;
@@ -26,7 +28,7 @@ export class TftpMetrics {
 
   /** Register the families on `registry`. */
   constructor(registry: MetricsRegistry) {
-    const r = registry;
+    const r = this.registry = registry;
     this.#started = r.counter("pbxkit_tftp_transfers_started_total", "Transfers accepted, by op (read, write).", [
       "op",
     ]);

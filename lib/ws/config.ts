@@ -28,6 +28,9 @@
  * path = "/pbxws"
  * upstream = "ws://127.0.0.1:8088/ws"
  * subprotocols = ["sip"]
+ *
+ * [metrics]
+ * listen = "127.0.0.1:9464" # Prometheus /metrics (off when absent)
  * ```
  *
  * Flags: `--host`/`--port`/`--tls-cert`/`--tls-key` replace the file's listeners with one; `--proxy`, `--origin`
@@ -43,6 +46,7 @@ import {
   parseDuration,
   parseHostPort,
   parseIntIn,
+  parseMetricsAddress,
   parsePort,
   parseSize,
   parseTomlConfig,
@@ -96,6 +100,8 @@ export interface WsServeConfig {
   origins?: string[];
   /** permessage-deflate: false = never, undefined = defaults. */
   deflate?: DeflateOptions | false;
+  /** Where Prometheus metrics are served (`--metrics`, `[metrics] listen`); off when undefined. */
+  metrics?: { hostname: string; port: number };
 }
 
 /** The flags of `ws-serve` as commander gives them (undefined when not given). */
@@ -132,6 +138,8 @@ export interface WsServeFlags {
   deflate?: boolean;
   /** `--deflate-no-context-takeover`. */
   deflateNoContextTakeover?: boolean;
+  /** `--metrics`. */
+  metrics?: string;
 }
 
 /** Settings before defaults, from the file or the flags (each key set only when given). */
@@ -226,6 +234,7 @@ function fromFlags(f: WsServeFlags): WsServeLayer {
   if (f.deflate === false && f.deflateNoContextTakeover) {
     throw usageError("--no-deflate and --deflate-no-context-takeover exclude each other");
   }
+  if (f.metrics !== undefined) out.metrics = parseMetricsAddress(f.metrics);
   if (f.deflate === false) out.deflate = false;
   if (f.deflateNoContextTakeover) {
     out.deflate = true;
@@ -236,7 +245,7 @@ function fromFlags(f: WsServeFlags): WsServeLayer {
 
 // ---- file ----
 
-type Kind = "string" | "boolean" | "integer" | "scalar" | "strings" | "tables";
+type Kind = "string" | "boolean" | "integer" | "scalar" | "strings" | "tables" | "table";
 
 const TOP_KEYS: Record<string, Kind> = {
   echo: "boolean",
@@ -252,6 +261,7 @@ const TOP_KEYS: Record<string, Kind> = {
   deflate_no_context_takeover: "boolean",
   listen: "tables",
   proxy: "tables",
+  metrics: "table",
 };
 const LISTEN_KEYS: Record<string, Kind> = {
   address: "string",
@@ -269,6 +279,7 @@ const KIND_TEXT: Record<Kind, string> = {
   scalar: "a string or a number",
   strings: "a string or an array of strings",
   tables: "an array of tables ([[...]])",
+  table: "a table ([...])",
 };
 
 function kindOk(kind: Kind, v: unknown): boolean {
@@ -285,6 +296,8 @@ function kindOk(kind: Kind, v: unknown): boolean {
       return typeof v === "string" || (Array.isArray(v) && v.every((e) => typeof e === "string"));
     case "tables":
       return Array.isArray(v) && v.every(isTomlTable);
+    case "table":
+      return isTomlTable(v);
   }
 }
 
@@ -369,6 +382,11 @@ function fromFile(cfg: TomlConfig): WsServeLayer {
     out.proxies = (d.proxy as Record<string, unknown>[]).map((t, i) => parseProxy(cfg, t, ["proxy", i]));
     inFile(cfg, ["proxy"], (label) => checkProxies(out.proxies!, label));
   }
+  if (d.metrics !== undefined) {
+    const t = checkTable(cfg, d.metrics as Record<string, unknown>, ["metrics"], { listen: "string" });
+    if (t.listen === undefined) throw configError(cfg, ["metrics"], 'needs listen, e.g. listen = "127.0.0.1:9464"');
+    out.metrics = inFile(cfg, ["metrics", "listen"], (l) => parseMetricsAddress(String(t.listen), l));
+  }
   if (d.echo !== undefined) out.echo = d.echo as boolean;
   if (d.webphone !== undefined) out.webphone = d.webphone as boolean;
   if (d.static !== undefined) out.staticDir = inFile(cfg, ["static"], (l) => checkStatic(String(d.static), l));
@@ -437,6 +455,7 @@ export function resolveWsServeConfig(file: WsServeLayer, flags: WsServeLayer): W
     if (p.handshakeTimeout !== undefined) c.handshakeTimeout = p.handshakeTimeout;
     if (p.subprotocols) c.subprotocols = p.subprotocols;
     if (p.origins) c.origins = p.origins;
+    if (p.metrics) c.metrics = p.metrics;
     if (p.deflate !== undefined) {
       deflate = p.deflate;
       if (p.deflate === false) nct = undefined;

@@ -183,3 +183,33 @@ Deno.test("ws-serve --metrics: a bad address is one usage line; a taken port fai
     taken.close();
   }
 });
+
+Deno.test("ws-serve [metrics] listen in the TOML config serves metrics; a bad [metrics] table is one line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pbxkit-wsm-cfg-" });
+  const mport = freePort();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/ws.toml`,
+      `echo = true\n[[listen]]\naddress = "127.0.0.1:0"\n[metrics]\nlisten = "127.0.0.1:${mport}"\n`,
+    );
+    const srv = await startServe(["--config", `${dir}/ws.toml`], { defaultPort: true });
+    try {
+      const text = await scrape(`http://127.0.0.1:${mport}/metrics`);
+      await promtoolCheck(text);
+      assertEquals(sample(text, "pbxkit_ws_connections_total"), 0);
+    } finally {
+      await srv.proc.stop();
+    }
+    await Deno.writeTextFile(`${dir}/bad.toml`, `echo = true\n[metrics]\nlisten = "127.0.0.1:${mport}"\npath = "/m"\n`);
+    const bad = await runCli(["ws-serve", "--config", `${dir}/bad.toml`]);
+    assertEquals(bad.code, 2, bad.stderr);
+    assertEquals(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+    assert(bad.stderr.includes(`${dir}/bad.toml:4`) && bad.stderr.includes("metrics.path"), bad.stderr);
+    await Deno.writeTextFile(`${dir}/bad2.toml`, `[metrics]\nlisten = "nowhere"\n`);
+    const bad2 = await runCli(["ws-serve", "--config", `${dir}/bad2.toml`]);
+    assertEquals(bad2.code, 2, bad2.stderr);
+    assert(bad2.stderr.includes(`${dir}/bad2.toml:2`) && bad2.stderr.includes("metrics.listen"), bad2.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
