@@ -61,6 +61,10 @@ export function callCommand(): Command {
     .option("--proxy <host[:port]>", "outbound proxy/registrar for udp/tcp/tls (default: the target's host, DNS SRV)")
     .option("--local-port <port>", "our SIP port for udp/tcp/tls (default: any free one)")
     .option("--rtp-ports <min-max>", "UDP port range for plain RTP media (udp/tcp/tls)", "10000-20000")
+    .option(
+      "--srtp <mode>",
+      "sdes: require SDES-SRTP on plain RTP media (RTP/SAVP, a=crypto AES_CM_128_HMAC_SHA1_80); default: RTP/AVP only",
+    )
     .option("--user <user>", "our SIP user: NAME or NAME@DOMAIN")
     .option("--password <password>", "digest password (or set PBXKIT_SIP_PASSWORD)")
     .option("--auth-user <name>", "digest user name when it differs from --user")
@@ -152,6 +156,12 @@ export function callCommand(): Command {
       }
       const webrtc: WebrtcEngineName = overWs ? chooseWebrtc(opts.webrtc, dtmfMode) : "rtp";
       const rtpPorts = parseRtpPorts(opts.rtpPorts);
+      if (opts.srtp !== undefined && opts.srtp !== "sdes") {
+        throw usageError(`--srtp: 'sdes' (RTP/SAVP with a=crypto), not '${opts.srtp}'`);
+      }
+      if (overWs && opts.srtp !== undefined) {
+        throw usageError("--srtp goes with udp, tcp or tls (WebRTC media over ws/wss is always DTLS-SRTP)");
+      }
       if (!overWs && opts.codecs !== undefined) {
         for (const c of parseCodecs(opts.codecs)) {
           if (c !== "pcmu" && c !== "pcma" && c !== "telephone-event") {
@@ -193,6 +203,7 @@ export function callCommand(): Command {
           ? undefined
           : parseIntIn(opts.localPort, "--local-port", { min: 1, max: 65535 }),
         rtpPorts,
+        srtp: opts.srtp === "sdes" ? "sdes" as const : undefined,
         user: opts.user,
         domain: opts.domain,
         password,

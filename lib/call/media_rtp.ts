@@ -4,7 +4,9 @@
  * `--rtp-ports`, writes the SDP through {@linkcode RtpPeerConnection} (see `rtp_pc.ts`), sends 20 ms packets to the
  * `c=`/`m=` address of the other side's SDP and switches to where their RTP really comes from (symmetric RTP),
  * plays received audio out of a 60 ms jitter buffer into the recorder, and sends an RTCP SR/RR + SDES every 5 s.
- * The packet logic is sans-I/O in `rtp_stream.ts`; SDP in `rtp_sdp.ts`.
+ * With `srtp: "sdes"` the media is RTP/SAVP: our SDP carries a fresh `a=crypto` key, and every packet goes through
+ * {@linkcode SrtpTransform} on its way out and in (packets that fail authentication are counted and dropped).
+ * The packet logic is sans-I/O in `rtp_stream.ts` and `srtp.ts`; SDP in `rtp_sdp.ts`.
  *
  * @module
  */
@@ -24,6 +26,17 @@ import {
   type RtpCodecName,
 } from "./rtp_sdp.ts";
 import { FRAME, parseRtcp, parseRtp, rtcpReport, RtpReceiver, type RtpReceiveStats, RtpSender } from "./rtp_stream.ts";
+import {
+  acceptAnswer,
+  acceptOffer,
+  decodeSdesKey,
+  newSdesKey,
+  SDES_SUITE,
+  type SrtpMode,
+  type SrtpStats,
+  SrtpTransform,
+} from "./srtp.ts";
+import type { SdesCrypto } from "./rtp_sdp.ts";
 
 const RATE = 8000;
 const RTCP_INTERVAL_MS = 5000;
@@ -38,6 +51,8 @@ export interface RtpMediaOptions {
   codecs?: readonly RtpCodecName[];
   /** Longest recording kept (s). */
   maxRecordSeconds?: number;
+  /** `sdes`: SDES-SRTP required (RTP/SAVP, AES_CM_128_HMAC_SHA1_80); `off` (default): RTP/AVP only. */
+  srtp?: SrtpMode;
 }
 
 /** Parse `--rtp-ports MIN-MAX` (at least two ports, 1024..65535). */
@@ -78,6 +93,11 @@ export class RtpMedia implements MediaBridge {
   #lastSr?: { mid: number; at: number };
   #closed = false;
   #connected = false;
+  /** Our SDES key (base64 key||salt), made once per call; the tag of the crypto line we use. */
+  #key?: string;
+  #tag = 1;
+  #theirKey?: string;
+  #srtp?: SrtpTransform;
 
   /** Media for one call (sockets are bound when the SDP is made). */
   constructor(plan: AudioPlan, options: RtpMediaOptions) {
@@ -96,6 +116,25 @@ export class RtpMedia implements MediaBridge {
     return this.#receiver?.stats;
   }
 
+  /** SRTP packet counts (protected, unprotected, authentication failures), once SRTP is keyed. */
+  get srtpStats(): SrtpStats | undefined {
+    return this.#srtp?.stats;
+  }
+
+  #mode(): SrtpMode {
+    return this.#o.srtp ?? "off";
+  }
+
+  /** Check their SDP (offer or answer) against `--srtp`; a refusal is logged as one line, then thrown. */
+  #accept(remote: RemoteMedia, role: "offer" | "answer"): SdesCrypto | undefined {
+    try {
+      return role === "offer" ? acceptOffer(remote, this.#mode()) : acceptAnswer(remote, this.#mode(), this.#tag);
+    } catch (err) {
+      log.warn((err as Error).message);
+      throw err;
+    }
+  }
+
   #codecs(): readonly RtpCodecName[] {
     return this.#o.codecs?.length ? this.#o.codecs : ["pcmu", "pcma"];
   }
@@ -106,25 +145,33 @@ export class RtpMedia implements MediaBridge {
     p.endpoint = {
       offer: async () => {
         await this.#bind();
+        this.#tag = 1;
         return buildSdp(this.#local());
       },
+      checkOffer: (offer) => void this.#accept(parseRemoteSdp(offer), "offer"),
       answer: async (offer) => {
         await this.#bind();
         const remote = parseRemoteSdp(offer);
+        const crypto = this.#accept(remote, "offer");
+        if (crypto) this.#tag = crypto.tag;
         const n = negotiate(remote, this.#codecs(), true);
-        this.#start(remote, n);
+        this.#start(remote, n, crypto);
         return buildSdp(this.#local(), { ...n, direction: remote.direction });
       },
       remoteAnswer: (sdp) => {
         const remote = parseRemoteSdp(sdp);
-        this.#start(remote, negotiate(remote, this.#codecs()));
+        const crypto = this.#accept(remote, "answer");
+        this.#start(remote, negotiate(remote, this.#codecs()), crypto);
       },
       close: () => this.close(),
     };
   }
 
   #local() {
+    const sdes = this.#mode() === "sdes";
+    if (sdes) this.#key ??= newSdesKey();
     return {
+      crypto: sdes ? { tag: this.#tag, suite: SDES_SUITE, keyB64: this.#key! } : undefined,
       ip: this.#o.localIp,
       port: this.#port,
       codecs: this.#codecs(),
@@ -165,9 +212,12 @@ export class RtpMedia implements MediaBridge {
     throw new PbxError("E_NETWORK", `no free RTP port pair in ${min}-${max} on ${this.#o.localIp}`, { exitCode: 9 });
   }
 
-  #start(remote: RemoteMedia, n: Negotiated): void {
-    if (remote.proto !== "RTP/AVP" && remote.proto !== "RTP/AVPF") {
-      throw new PbxError("E_UNSUPPORTED", `the other side wants ${remote.proto} media; plain RTP is RTP/AVP`);
+  #start(remote: RemoteMedia, n: Negotiated, crypto?: SdesCrypto): void {
+    if (crypto && crypto.keyB64 !== this.#theirKey) {
+      // a new key from them (first answer, or a re-INVITE that re-keys): new SRTP contexts both ways
+      this.#key ??= newSdesKey();
+      this.#srtp = new SrtpTransform(decodeSdesKey(this.#key), decodeSdesKey(crypto.keyB64));
+      this.#theirKey = crypto.keyB64;
     }
     this.#remote = remote;
     if (!this.#latched) this.#rtpTo = { address: remote.ip, port: remote.port };
@@ -198,7 +248,10 @@ export class RtpMedia implements MediaBridge {
         this.feed.next(frame);
         const send = this.#remote?.direction !== "recvonly" && this.#remote?.direction !== "inactive" &&
           this.#remote?.port !== 0;
-        if (send && this.#rtpTo && this.#sender) this.#send(this.#rtp, this.#sender.next(frame), this.#rtpTo);
+        if (send && this.#rtpTo && this.#sender) {
+          const pkt = this.#sender.next(frame);
+          this.#send(this.#rtp, this.#srtp ? this.#srtp.protectRtp(pkt) : pkt, this.#rtpTo);
+        }
         const pcm = this.#receiver?.playout();
         if (pcm) this.recorder.pushInt16(pcm, RATE);
       }
@@ -220,8 +273,25 @@ export class RtpMedia implements MediaBridge {
     }
   }
 
+  /** A packet from the wire, unprotected when SRTP is on; undefined (dropped) when it fails authentication. */
+  #clear(raw: Uint8Array, rtcp: boolean): Uint8Array | undefined {
+    if (this.#mode() === "off") return raw;
+    const s = this.#srtp;
+    if (!s) return undefined; // before their key (early media without an answer): nothing to check it with
+    const failures = () => s.stats.rtpAuthFailures + s.stats.rtcpAuthFailures;
+    const before = failures();
+    const out = rtcp ? s.unprotectRtcp(raw) : s.unprotectRtp(raw);
+    if (!out && before === 0 && failures() === 1) {
+      log.warn(`SRTP: dropped a${rtcp ? "n RTCP" : "n RTP"} packet that failed authentication (more are only counted)`);
+    }
+    return out;
+  }
+
   #onRtp(b: Buffer, from: Peer): void {
-    const p = parseRtp(new Uint8Array(b.buffer, b.byteOffset, b.length));
+    let raw: Uint8Array | undefined = new Uint8Array(b.buffer, b.byteOffset, b.length);
+    if (raw.length >= 2 && (raw[1] & 0x7f) >= 72 && (raw[1] & 0x7f) <= 76) return; // RTCP on the RTP port
+    raw = this.#clear(raw, false);
+    const p = raw && parseRtp(raw);
     if (!p || !this.#receiver) return;
     // symmetric RTP: answer to where their RTP comes from (NAT, or an SDP address that is not the sender)
     if (!this.#latched || this.#rtpTo?.address !== from.address || this.#rtpTo?.port !== from.port) {
@@ -241,7 +311,8 @@ export class RtpMedia implements MediaBridge {
   }
 
   #onRtcp(b: Buffer): void {
-    const info = parseRtcp(new Uint8Array(b.buffer, b.byteOffset, b.length));
+    const raw = this.#clear(new Uint8Array(b.buffer, b.byteOffset, b.length), true);
+    const info = raw && parseRtcp(raw);
     if (!info) return;
     const sr = info.sr.at(-1);
     if (sr) this.#lastSr = { mid: sr.ntpMid, at: performance.now() };
@@ -275,7 +346,7 @@ export class RtpMedia implements MediaBridge {
       out.set([0x81, 203, 0, 1], report.length);
       new DataView(out.buffer).setUint32(report.length + 4, s.ssrc >>> 0);
     }
-    this.#send(this.#rtcp, out, to);
+    this.#send(this.#rtcp, this.#srtp ? this.#srtp.protectRtcp(out) : out, to);
   }
 
   /** RFC 4733 when telephone-event was negotiated (else false: the caller falls back to SIP INFO). */
@@ -288,6 +359,12 @@ export class RtpMedia implements MediaBridge {
     if (this.#closed) return;
     this.#sendRtcp(true);
     this.#closed = true;
+    const st = this.#srtp?.stats;
+    if (st && (st.rtpAuthFailures || st.rtcpAuthFailures)) {
+      log.warn(
+        `SRTP: ${st.rtpAuthFailures} RTP and ${st.rtcpAuthFailures} RTCP packets failed authentication and were dropped`,
+      );
+    }
     clearInterval(this.#timer);
     clearInterval(this.#rtcpTimer);
     for (const s of [this.#rtp, this.#rtcp]) {

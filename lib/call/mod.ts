@@ -18,6 +18,7 @@ import type { TlsTrust } from "./ws_socket.ts";
 import type { SipTransport } from "./sip_dns.ts";
 import type { RtpCodecName } from "./rtp_sdp.ts";
 import type { RtpMediaOptions } from "./media_rtp.ts";
+import type { SrtpMode } from "./srtp.ts";
 import { openSignalling } from "./transport.ts";
 
 export { EXIT_STATUS, exitStatusHelp, outcomeFromFailure, outcomeFromStatus } from "./status.ts";
@@ -35,6 +36,7 @@ export type { TlsTrust } from "./ws_socket.ts";
 export type { SipTransport } from "./sip_dns.ts";
 export type { RtpMediaOptions } from "./media_rtp.ts";
 export type { RtpCodecName } from "./rtp_sdp.ts";
+export type { SrtpMode } from "./srtp.ts";
 export type { ErrorCode, PbxError, PbxErrorOptions } from "../common/mod.ts";
 
 /** Everything `pbxkit call` can be asked to do. */
@@ -53,6 +55,8 @@ export interface CallSettings {
   localPort?: number;
   /** RTP port range for plain RTP media (default 10000-20000). */
   rtpPorts?: { min: number; max: number };
+  /** `--srtp`: `sdes` requires SDES-SRTP (RTP/SAVP) on plain RTP media; default `off` (RTP/AVP only). */
+  srtp?: SrtpMode;
   /** Our user (`alice` or `alice@pbx.example`). */
   user?: string;
   /** SIP domain when `user` has none (default: the target's domain, else the WebSocket host). */
@@ -257,7 +261,7 @@ export async function runCall(s: CallSettings): Promise<number> {
     engine,
     plan,
     plainRtp
-      ? { localIp: sig.localIp!, ports: s.rtpPorts ?? { min: 10000, max: 20000 }, codecs: rtpCodecs }
+      ? { localIp: sig.localIp!, ports: s.rtpPorts ?? { min: 10000, max: 20000 }, codecs: rtpCodecs, srtp: s.srtp }
       : undefined,
   );
   const { Phone } = await import("./ua.ts");

@@ -15,6 +15,8 @@ import type { WebrtcEngine } from "./media.ts";
 export interface RtpEndpoint {
   /** Our offer SDP. */
   offer(): Promise<string>;
+  /** Throw when the other side's offer is unacceptable (JsSIP then answers the INVITE with 488). */
+  checkOffer?(remoteOffer: string): void;
   /** Our answer to `remoteOffer`. */
   answer(remoteOffer: string): Promise<string>;
   /** Apply the other side's answer. */
@@ -119,8 +121,13 @@ export class RtpPeerConnection extends EventTarget {
     queueMicrotask(() => this.dispatchEvent(new Event("icegatheringstatechange")));
     return Promise.resolve();
   }
-  /** Store theirs; an answer starts media towards its c=/m= address. */
+  /** Store theirs; an offer is checked (a refusal makes JsSIP reply 488), an answer starts media towards its c=/m=. */
   setRemoteDescription(desc: { type: string; sdp: string }): Promise<void> {
+    try {
+      if (desc.type === "offer") this.#ep().checkOffer?.(desc.sdp);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.remoteDescription = new RtpSessionDescription(desc);
     try {
       if (desc.type === "answer" || desc.type === "pranswer") this.#ep().remoteAnswer(desc.sdp);

@@ -28,6 +28,10 @@ export interface SdesCrypto {
   suite: string;
   /** base64 of the 16-byte master key followed by the 14-byte master salt. */
   keyB64: string;
+  /** The MKI, `VALUE:LENGTH`, when the line has one (pbxkit does not use MKIs). */
+  mki?: string;
+  /** Session parameters after the key (`UNENCRYPTED_SRTP`, `KDR=...`) or further keys, when any. */
+  sessionParams?: string;
 }
 
 /** What we put in our SDP. */
@@ -112,8 +116,17 @@ export function parseRemoteSdp(sdp: string): RemoteMedia {
     session.map((l) => l.slice(2)).find((a) => dirs.includes(a)) ?? "sendrecv";
   const crypto: SdesCrypto[] = [];
   for (const l of media) {
-    const c = /^a=crypto:(\d+) (\S+) inline:([A-Za-z0-9+/=]+)/.exec(l);
-    if (c) crypto.push({ tag: Number(c[1]), suite: c[2], keyB64: c[3] });
+    const c = /^a=crypto:(\d+) (\S+) inline:([A-Za-z0-9+/=]+)(\S*)(?:\s+(.*))?$/.exec(l);
+    if (!c) continue;
+    const mki = /\|(\d+:\d+)/.exec(c[4])?.[1];
+    const more = [c[4].includes(";") ? c[4].slice(c[4].indexOf(";")) : "", c[5] ?? ""].filter(Boolean).join(" ");
+    crypto.push({
+      tag: Number(c[1]),
+      suite: c[2],
+      keyB64: c[3],
+      ...(mki ? { mki } : {}),
+      ...(more ? { sessionParams: more } : {}),
+    });
   }
   return {
     ip,
