@@ -1,7 +1,7 @@
 /**
  * A real small PBX for the call tests: kamailio 5.6 (registrar with usrloc in memory, digest auth with fixed users,
  * xhttp + websocket, nathelper fixing WebSocket contacts, gruu off), rtpengine in userspace bridging WebRTC
- * (DTLS-SRTP, ICE, AVPF) and plain RTP, and baresip phones, all in network namespaces made for the test.
+ * (DTLS-SRTP, ICE, AVPF) and plain RTP (SDES-SRTP RTP/SAVP stays RTP/SAVP on both legs), and baresip phones, all in network namespaces made for the test.
  *
  * Topology: host `pbx` runs rtpengine, kamailio and the pbxkit under test; host `phone` runs baresip (it needs a
  * non-loopback address to bind). Everything is stopped by PID and the namespaces are deleted by `close()`.
@@ -389,6 +389,8 @@ branch_route[MEDIA_BRANCH] {
   if (has_body("application/sdp")) {
     if (isbflagset(FLB_DST_WS)) {
       rtpengine_offer("replace-origin replace-session-connection ICE=force SDES-off UDP/TLS/RTP/SAVPF rtcp-mux-require generate-mid");
+    } else if (sdp_with_transport("RTP/SAVP")) {
+      rtpengine_offer("replace-origin replace-session-connection ICE=remove RTP/SAVP rtcp-mux-demux");
     } else {
       rtpengine_offer("replace-origin replace-session-connection ICE=remove RTP/AVP rtcp-mux-demux");
     }
@@ -400,6 +402,8 @@ onreply_route[MEDIA_REPLY] {
   if (has_body("application/sdp")) {
     if (isflagset(FLT_SRC_WS)) {
       rtpengine_answer("replace-origin replace-session-connection ICE=force SDES-off UDP/TLS/RTP/SAVPF rtcp-mux-require generate-mid");
+    } else if (sdp_with_transport("RTP/SAVP")) {
+      rtpengine_answer("replace-origin replace-session-connection ICE=remove RTP/SAVP rtcp-mux-demux");
     } else {
       rtpengine_answer("replace-origin replace-session-connection ICE=remove RTP/AVP rtcp-mux-demux");
     }

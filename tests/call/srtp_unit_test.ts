@@ -150,11 +150,15 @@ Deno.test("srtp: RFC 3711 B.2 AES-CM keystream, through werift's cipher and the 
   assertEquals(toHex(out.subarray(12, 60)), want);
   assertEquals(toHex(await aesCm(key, packetIv(salt, 0, 0), 48)), want);
   // the last blocks listed in B.2 (counter FEFF..FF01)
-  const tail = await aesCm(key, (() => {
-    const iv = packetIv(salt, 0, 0);
-    iv[14] = 0xfe, iv[15] = 0xff;
-    return iv;
-  })(), 48);
+  const tail = await aesCm(
+    key,
+    (() => {
+      const iv = packetIv(salt, 0, 0);
+      iv[14] = 0xfe, iv[15] = 0xff;
+      return iv;
+    })(),
+    48,
+  );
   assertEquals(
     toHex(tail),
     "EC8CDF7398607CB0F2D21675EA9EA1E4" + "362B7C3C6773516318A077D7FC5073AE" + "6A2CC3787889374FBEB4C81B17BA6C44",
@@ -162,7 +166,9 @@ Deno.test("srtp: RFC 3711 B.2 AES-CM keystream, through werift's cipher and the 
 });
 
 Deno.test("srtp: libsrtp's AES_CM_128_HMAC_SHA1_80 known-answer packet (test/srtp_driver.c) from pbxkit's transform", () => {
-  const m = decodeSdesKey(btoa(String.fromCharCode(...hex("E1F97A0D3E018BE0D64FA32C06DE41390EC675AD498AFEEBB6960B3AABE6"))));
+  const m = decodeSdesKey(
+    btoa(String.fromCharCode(...hex("E1F97A0D3E018BE0D64FA32C06DE41390EC675AD498AFEEBB6960B3AABE6"))),
+  );
   const t = new SrtpTransform(m, m);
   const plain = hex("800F1234DECAFBADCAFEBABE" + "AB".repeat(16));
   const wire = t.protectRtp(plain);
@@ -363,6 +369,22 @@ Deno.test("srtp: two RtpMedia endpoints with --srtp sdes hear each other's tone 
     assert(Math.abs(hb.toneHz - 1000) <= 5, `b heard ${hb.toneHz} Hz`);
     assert(a.srtpStats!.unprotectedRtp > 20 && b.srtpStats!.unprotectedRtp > 20, JSON.stringify(a.srtpStats));
     assertEquals(a.srtpStats!.rtpAuthFailures + b.srtpStats!.rtpAuthFailures, 0);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("srtp: --srtp sdes refuses a plain RTP/AVP answer to its RTP/SAVP offer (the call is media-failed)", async () => {
+  const { a, b, pa } = await pair("sdes", "off");
+  try {
+    const offer = await pa.createOffer();
+    await pa.setLocalDescription(offer);
+    const plainAnswer = offer.sdp.replace("RTP/SAVP", "RTP/AVP").replace(/^a=crypto:.*\r\n/m, "");
+    let err: Error | undefined;
+    await pa.setRemoteDescription({ type: "answer", sdp: plainAnswer }).catch((e) => err = e);
+    assertMatch(err?.message ?? "accepted", /answers RTP\/AVP media; --srtp sdes requires RTP\/SAVP/);
+    assertEquals(a.srtpStats, undefined, "no SRTP keyed");
   } finally {
     a.close();
     b.close();

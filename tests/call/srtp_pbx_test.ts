@@ -1,0 +1,335 @@
+/**
+ * `pbxkit call --srtp sdes` over SIP/UDP against a real SRTP peer: baresip with its `srtp` module and
+ * `mediaenc=srtp-mand`, through kamailio + rtpengine (which keeps RTP/SAVP on both legs), in test namespaces.
+ * Tones are checked both ways by frequency; on the wire (tcpdump in the PBX host, read back with tshark) every
+ * audio packet is SRTP-sized, its payload shows no tone when read as PCMU, and RTCP goes out as SRTCP. Refusals:
+ * an SRTP-mandatory caller gets 488 from a plain pbxkit, and `--srtp sdes` to a plain phone ends 488 (exit 5), not in
+ * cleartext. rtpengine terminates SRTP on each leg with its own keys, so pbxkit's packets are authenticated and
+ * decrypted by rtpengine's SRTP and baresip's by libre's: two implementations independent of werift.
+ */
+
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
+import { type Proc, settle, sh, testWith, waitFor } from "../_util/mod.ts";
+import { baresipConfig, creds, DOMAIN, type Pbx, Pbx as PbxFixture, PBX_TOOLS, USERS } from "./_pbx.ts";
+import { readWav } from "../../lib/call/wav.ts";
+import { mulawToLinear, summarize } from "../../lib/call/dsp.ts";
+
+const CALL_TIMEOUT = 45_000;
+
+async function exitOf(p: Proc, timeoutMs = CALL_TIMEOUT): Promise<number> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const st = await Promise.race([p.done, new Promise<null>((r) => timer = setTimeout(() => r(null), timeoutMs))]);
+  clearTimeout(timer);
+  if (!st) {
+    await p.stop();
+    throw new Error(`${p.name} did not finish in ${timeoutMs} ms:\n${p.stdout}\n${p.stderr}`);
+  }
+  return st.code;
+}
+
+function show(p: Proc): string {
+  return `\n--- stdout\n${p.stdout}\n--- stderr\n${p.stderr.slice(-3000)}`;
+}
+
+// deno-lint-ignore no-explicit-any
+function lastJson(p: Proc): any {
+  return JSON.parse(p.stdout.trim().split("\n").filter((l) => l.startsWith("{")).at(-1)!);
+}
+
+async function toneOf(path: string) {
+  const a = await readWav(path);
+  return summarize(a.samples, a.sampleRate);
+}
+
+function near(hz: number, want: number, who: string): void {
+  assert(Math.abs(hz - want) <= 5, `${who} heard ${hz} Hz, not ${want} Hz`);
+}
+
+/** baresip's decoded-audio WAV in `dir`, once written completely (bounded). */
+async function baresipHeard(dir: string) {
+  const path = await waitFor(async () => {
+    for await (const f of Deno.readDir(dir)) if (f.name.endsWith("-dec.wav")) return `${dir}/${f.name}`;
+    return undefined;
+  }, { timeoutMs: 10_000, what: "baresip recording" });
+  await settle(async () => {
+    const st = await Deno.stat(path);
+    const f = await Deno.open(path);
+    try {
+      const head = new Uint8Array(8);
+      return (await f.read(head)) === 8 && new DataView(head.buffer).getUint32(4, true) === st.size - 8;
+    } finally {
+      f.close();
+    }
+  }, { timeoutMs: 15_000 });
+  return await toneOf(path);
+}
+
+/** Processes of the current step, stopped when it ends (pass or fail) so the next one finds SIP port 5060 free. */
+const live: Proc[] = [];
+
+/** baresip on the phone host with the `srtp` module and `mediaenc=MODE` (none: plain RTP only). */
+async function baresip(
+  pbx: Pbx,
+  o: { user: string; toneHz: number; mediaenc?: "srtp-mand"; autoAnswer?: boolean; dial?: string },
+): Promise<{ proc: Proc; recDir: string }> {
+  const conf = await Deno.makeTempDir({ dir: pbx.dir, prefix: "baresip-srtp-" });
+  const config = baresipConfig({ ip: pbx.phoneIp, toneHz: o.toneHz, recDir: conf });
+  await Deno.writeTextFile(`${conf}/config`, config + (o.mediaenc ? "module srtp.so\n" : ""));
+  const params = [
+    `auth_pass=${USERS[o.user]}`,
+    `outbound="sip:${pbx.ip}:${pbx.sipPort};transport=udp"`,
+    "regint=300",
+    "audio_codecs=PCMU,PCMA",
+    ...(o.mediaenc ? [`mediaenc=${o.mediaenc}`] : []),
+    ...(o.autoAnswer ? ["answermode=auto"] : []),
+  ];
+  await Deno.writeTextFile(`${conf}/accounts`, `<sip:${o.user}@${DOMAIN}>;${params.join(";")}\n`);
+  await Deno.writeTextFile(`${conf}/contacts`, "");
+  const argv = ["baresip", "-f", conf, ...(o.dial ? ["-e", `/dial ${o.dial}`] : [])];
+  const proc = pbx.spawn("phone", argv);
+  live.push(proc);
+  await waitFor(() => proc.stdout.includes("200 OK"), { timeoutMs: 15_000, what: `baresip ${o.user} registration` });
+  return { proc, recDir: conf };
+}
+
+/** One UDP datagram of the capture. */
+interface Datagram {
+  src: number;
+  dst: number;
+  payload: Uint8Array;
+}
+
+/** The UDP datagrams of a capture, as tshark reads them. */
+async function datagrams(pcap: string): Promise<Datagram[]> {
+  const r = await sh([
+    "tshark",
+    "-r",
+    pcap,
+    "-Y",
+    "udp",
+    "-T",
+    "fields",
+    "-e",
+    "udp.srcport",
+    "-e",
+    "udp.dstport",
+    "-e",
+    "udp.payload",
+  ]);
+  const out: Datagram[] = [];
+  for (const line of r.stdout.split("\n")) {
+    const [src, dst, hex] = line.trim().split("\t");
+    if (!hex) continue;
+    const h = hex.replaceAll(":", "");
+    out.push({ src: Number(src), dst: Number(dst), payload: Uint8Array.from(h.match(/../g)!, (x) => parseInt(x, 16)) });
+  }
+  return out;
+}
+
+const inRange = (p: number, lo: number, hi: number) => p >= lo && p <= hi;
+
+/** Read G.711 payload bytes as PCMU and return the dominant frequency and level. */
+function asPcmu(packets: Uint8Array[]) {
+  const bytes = packets.flatMap((p) => [...p.subarray(12, 12 + 160)]);
+  return summarize(new Float32Array(bytes.map((u) => mulawToLinear(u) / 32768)), 8000);
+}
+
+testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + baresip srtp-mand", {
+  tools: [...PBX_TOOLS, "baresip", "tcpdump", "tshark"],
+  files: ["/usr/lib/baresip/modules/srtp.so"],
+  root: true,
+}, async (t) => {
+  const pbx = await PbxFixture.start();
+  const proxy = `${pbx.ip}:${pbx.sipPort}`;
+  const step = (name: string, fn: () => Promise<void>) =>
+    t.step(name, async () => {
+      try {
+        await fn();
+      } finally {
+        for (const p of live.splice(0)) await p.stop().catch(() => {});
+      }
+    });
+  try {
+    await step("pbxkit --srtp sdes calls baresip: tones both ways, SRTP and SRTCP on the wire", async () => {
+      const pcap = `${pbx.dir}/srtp.pcap`;
+      const dump = pbx.spawn("pbx", [
+        "tcpdump",
+        "-i",
+        "any",
+        "-U",
+        "-s",
+        "0",
+        "-w",
+        pcap,
+        "udp",
+        "and",
+        "not",
+        "port",
+        "5060",
+      ]);
+      await waitFor(() => dump.stderr.includes("listening on"), { timeoutMs: 10_000, what: "tcpdump" });
+      const phone = await baresip(pbx, { user: "phone", toneHz: 440, mediaenc: "srtp-mand", autoAnswer: true });
+      const rec = `${pbx.dir}/srtp-heard.wav`;
+      const p = pbx.pbxkit([
+        "call",
+        `sip:phone@${DOMAIN}`,
+        "--proxy",
+        proxy,
+        ...creds("alice"),
+        "--domain",
+        DOMAIN,
+        "--srtp",
+        "sdes",
+        "--tone",
+        "1000",
+        "--duration",
+        "6s",
+        "--record",
+        rec,
+        "--rtp-ports",
+        "20000-20099",
+        "--sip-trace",
+        "--json",
+      ]);
+      assertEquals(await exitOf(p), 0, show(p));
+      const sum = lastJson(p);
+      assertEquals(sum.outcome, "answered");
+      assertMatch(sum.codec, /^PCM[UA]\/8000$/);
+      // the offer pbxkit sent and the answer it got (after rtpengine) are SDES-SRTP
+      const trace = p.stdout + p.stderr;
+      assertMatch(trace, /m=audio \d+ RTP\/SAVP /);
+      assertMatch(trace, /a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:[A-Za-z0-9+/]{40}/);
+      assert(!/SRTP: .*failed authentication/.test(p.stderr), `auth failures${show(p)}`);
+      const heard = await toneOf(rec);
+      near(heard.toneHz, 440, "pbxkit");
+      assert(heard.activeSeconds > 4, `pbxkit heard only ${heard.activeSeconds} s`);
+      const b = await baresipHeard(phone.recDir);
+      near(b.toneHz, 1000, "baresip");
+      assert(b.activeSeconds > 4, `baresip heard only ${b.activeSeconds} s`);
+      await phone.proc.stop();
+      await dump.stop("SIGINT");
+
+      const wire = await datagrams(pcap);
+      // pbxkit -> rtpengine: RTP port even in 20000-20099 (RTCP on the odd one)
+      const outRtp = wire.filter((d) => inRange(d.src, 20000, 20099) && d.src % 2 === 0);
+      const outRtcp = wire.filter((d) => inRange(d.src, 20000, 20099) && d.src % 2 === 1);
+      const phoneRtp = wire.filter((d) => inRange(d.src, 40000, 40999) && d.src % 2 === 0);
+      assert(outRtp.length > 200, `only ${outRtp.length} RTP packets from pbxkit on the wire`);
+      assert(phoneRtp.length > 200, `only ${phoneRtp.length} RTP packets from baresip on the wire`);
+      // 12-byte header + 160 G.711 bytes + the 10-byte HMAC-SHA1-80 tag; plain RTP would be 172 bytes
+      const sizes = new Set(outRtp.map((d) => d.payload.length));
+      assertEquals([...sizes], [182], `pbxkit's RTP sizes on the wire: ${[...sizes]}`);
+      const phoneSizes = new Set(phoneRtp.map((d) => d.payload.length));
+      assert(![...phoneSizes].includes(172), `baresip sent plain-sized RTP: ${[...phoneSizes]}`);
+      // read as PCMU, the payloads are noise: the tones are not on the wire
+      const outHz = asPcmu(outRtp.map((d) => d.payload)).toneHz;
+      assert(Math.abs(outHz - 1000) > 20, `pbxkit's 1000 Hz tone readable on the wire (${outHz} Hz)`);
+      const phoneHz = asPcmu(phoneRtp.map((d) => d.payload)).toneHz;
+      assert(Math.abs(phoneHz - 440) > 20, `baresip's 440 Hz tone readable on the wire (${phoneHz} Hz)`);
+      // SRTCP: E flag and index before the 10-byte tag
+      assert(outRtcp.length >= 1, "no RTCP from pbxkit on the wire");
+      for (const d of outRtcp) {
+        const p = d.payload;
+        assert(p.length >= 8 + 4 + 10 && (p[0] >> 6) === 2, `not RTCP: ${p.length} bytes`);
+        assert(p[p.length - 14] & 0x80, "SRTCP E flag not set");
+      }
+    });
+
+    await step("baresip srtp-mand calls pbxkit --listen --srtp sdes: 500 Hz heard, 800 Hz sent back", async () => {
+      const rec = `${pbx.dir}/srtp-listen.wav`;
+      const l = pbx.pbxkit([
+        "call",
+        "--listen",
+        "--auto-answer",
+        "--proxy",
+        proxy,
+        ...creds("bob"),
+        "--domain",
+        DOMAIN,
+        "--srtp",
+        "sdes",
+        "--tone",
+        "800",
+        "--duration",
+        "4s",
+        "--max-calls",
+        "1",
+        "--record",
+        rec,
+      ]);
+      await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `listener${show(l)}` });
+      const caller = await baresip(pbx, {
+        user: "phone2",
+        toneHz: 500,
+        mediaenc: "srtp-mand",
+        dial: `sip:bob@${DOMAIN}`,
+      });
+      assertEquals(await exitOf(l), 0, show(l));
+      assertMatch(l.stdout, /answered, 4\.\d s/);
+      assert(!/SRTP: .*failed authentication/.test(l.stderr), `auth failures${show(l)}`);
+      const heard = await toneOf(rec);
+      near(heard.toneHz, 500, "pbxkit --listen");
+      assert(heard.activeSeconds > 2.5, `pbxkit heard only ${heard.activeSeconds} s`);
+      near((await baresipHeard(caller.recDir)).toneHz, 800, "baresip caller");
+      await caller.proc.stop();
+    });
+
+    await step("pbxkit --listen without --srtp declines baresip's RTP/SAVP offer with 488", async () => {
+      const l = pbx.pbxkit([
+        "call",
+        "--listen",
+        "--auto-answer",
+        "--proxy",
+        proxy,
+        ...creds("bob"),
+        "--domain",
+        DOMAIN,
+        "--max-calls",
+        "1",
+        "--json",
+      ]);
+      await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `listener${show(l)}` });
+      const caller = await baresip(pbx, {
+        user: "phone2",
+        toneHz: 500,
+        mediaenc: "srtp-mand",
+        dial: `sip:bob@${DOMAIN}`,
+      });
+      assertEquals(await exitOf(l), 0, show(l)); // the listener itself ran fine; the one call failed
+      assertStringIncludes(l.stderr, "offers RTP/SAVP media (SDES-SRTP: use --srtp sdes)", show(l));
+      assertEquals(l.stderr.split("\n").filter((x) => x.includes("use --srtp sdes")).length, 1, show(l));
+      const sum = lastJson(l);
+      assertEquals([sum.answered, sum.outcome, sum.exitStatus], [false, "media-failed", 9], show(l));
+      await waitFor(() => /488 Not Acceptable/.test(caller.proc.stdout), { timeoutMs: 10_000, what: "488 at baresip" });
+      await caller.proc.stop();
+    });
+
+    await step("pbxkit --srtp sdes does not call a plain-RTP phone in the clear", async () => {
+      const phone = await baresip(pbx, { user: "phone", toneHz: 440, autoAnswer: true });
+      const p = pbx.pbxkit([
+        "call",
+        `sip:phone@${DOMAIN}`,
+        "--proxy",
+        proxy,
+        ...creds("alice"),
+        "--domain",
+        DOMAIN,
+        "--srtp",
+        "sdes",
+        "--tone",
+        "1000",
+        "--duration",
+        "3s",
+        "--json",
+      ]);
+      // baresip without SRTP finds no usable audio in an RTP/SAVP offer and answers 488: exit 5, no media sent
+      assertEquals(await exitOf(p), 5, show(p));
+      const sum = lastJson(p);
+      assertEquals([sum.outcome, sum.status, sum.answered], ["rejected", 488, false], show(p));
+      assertMatch(phone.proc.stdout, /no common audio codecs - rejected/);
+      await phone.proc.stop();
+    });
+  } finally {
+    await pbx.close();
+  }
+});
