@@ -30,6 +30,7 @@ import {
   acceptAnswer,
   acceptOffer,
   decodeSdesKey,
+  loadSrtp,
   newSdesKey,
   SDES_SUITE,
   type SrtpMode,
@@ -181,6 +182,7 @@ export class RtpMedia implements MediaBridge {
   }
 
   async #bind(): Promise<void> {
+    if (this.#mode() === "sdes") await loadSrtp();
     if (this.#rtp) return;
     const { min, max } = this.#o.ports;
     const lo = min + (min % 2), span = Math.floor((max - lo - 1) / 2) + 1;

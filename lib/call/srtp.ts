@@ -4,13 +4,14 @@
  * that pbxkit can use, and {@linkcode SrtpTransform} turns RTP and RTCP packets into SRTP and SRTCP and back. The
  * cipher work (AES-CM key derivation and keystream, HMAC-SHA1 tags, rollover counter, SRTCP index) is werift's
  * `SrtpSession`/`SrtcpSession`; this module only frames keys and packets for them and counts what fails
- * authentication, so a forged or corrupted packet is dropped, never thrown to the socket handler.
+ * authentication, so a forged or corrupted packet is dropped, never thrown to the socket handler. werift is loaded
+ * on first use ({@linkcode loadSrtp}), so a CLI start without SRTP does not pay for it.
  *
  * @module
  */
 
 import { Buffer } from "node:buffer";
-import { ProtectionProfileAes128CmHmacSha1_80, RtpHeader, SrtcpSession, SrtpSession } from "werift";
+import type { SrtcpSession, SrtpSession } from "werift";
 import { PbxError } from "../common/mod.ts";
 import type { RemoteMedia, SdesCrypto } from "./rtp_sdp.ts";
 
@@ -112,6 +113,14 @@ export function pickCrypto(offered: readonly SdesCrypto[]): SdesCrypto | undefin
   });
 }
 
+type Werift = typeof import("werift");
+let werift: Werift | undefined;
+
+/** Load werift's SRTP (once); {@linkcode SrtpTransform} needs it loaded. */
+export async function loadSrtp(): Promise<void> {
+  werift ??= await import("werift");
+}
+
 /** Packet counts of one {@linkcode SrtpTransform}. */
 export interface SrtpStats {
   /** RTP packets protected (sent). */
@@ -145,9 +154,12 @@ export class SrtpTransform {
   };
   readonly #srtp: SrtpSession;
   readonly #srtcp: SrtcpSession;
+  readonly #w: Werift;
 
-  /** A transform with our (`local`) and their (`remote`) master keys. */
+  /** A transform with our (`local`) and their (`remote`) master keys; {@linkcode loadSrtp} must have run. */
   constructor(local: SrtpMasterKey, remote: SrtpMasterKey) {
+    if (!werift) throw new PbxError("E_INTERNAL", "SrtpTransform used before loadSrtp()");
+    const w = this.#w = werift;
     const config = {
       keys: {
         localMasterKey: Buffer.from(local.key),
@@ -155,16 +167,16 @@ export class SrtpTransform {
         remoteMasterKey: Buffer.from(remote.key),
         remoteMasterSalt: Buffer.from(remote.salt),
       },
-      profile: ProtectionProfileAes128CmHmacSha1_80,
+      profile: w.ProtectionProfileAes128CmHmacSha1_80,
     };
-    this.#srtp = new SrtpSession(config);
-    this.#srtcp = new SrtcpSession(config);
+    this.#srtp = new w.SrtpSession(config);
+    this.#srtcp = new w.SrtcpSession(config);
   }
 
   /** SRTP of an RTP packet (header in clear, payload encrypted, 10-byte tag appended). */
   protectRtp(packet: Uint8Array): Uint8Array {
     const buf = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
-    const header = RtpHeader.deSerialize(buf);
+    const header = this.#w.RtpHeader.deSerialize(buf);
     const out = this.#srtp.encrypt(buf.subarray(header.payloadOffset), header);
     this.stats.protectedRtp++;
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);

@@ -1,7 +1,8 @@
 /**
  * A real small PBX for the call tests: kamailio 5.6 (registrar with usrloc in memory, digest auth with fixed users,
  * xhttp + websocket, nathelper fixing WebSocket contacts, gruu off), rtpengine in userspace bridging WebRTC
- * (DTLS-SRTP, ICE, AVPF) and plain RTP (SDES-SRTP RTP/SAVP stays RTP/SAVP on both legs), and baresip phones, all in network namespaces made for the test.
+ * (DTLS-SRTP, ICE, AVPF) and plain RTP (SDES-SRTP RTP/SAVP stays RTP/SAVP on both legs), and baresip phones, all
+ * in network namespaces made for the test.
  *
  * Topology: host `pbx` runs rtpengine, kamailio and the pbxkit under test; host `phone` runs baresip (it needs a
  * non-loopback address to bind). Everything is stopped by PID and the namespaces are deleted by `close()`.

@@ -7,13 +7,21 @@
  * negotiation, and two RtpMedia endpoints on loopback hearing each other's tone over SRTP.
  */
 
-import { assert, assertEquals, assertMatch, assertNotEquals, assertThrows } from "../_util/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "../_util/assert.ts";
 import { Buffer } from "node:buffer";
 import { ProtectionProfileAes128CmHmacSha1_80, RtpHeader, SrtpSession } from "werift";
 import {
   acceptAnswer,
   acceptOffer,
   decodeSdesKey,
+  loadSrtp,
   newSdesKey,
   pickCrypto,
   SDES_SUITE,
@@ -25,6 +33,9 @@ import { FRAME, parseRtcp, rtcpReport, RtpSender } from "../../lib/call/rtp_stre
 import { RtpMedia } from "../../lib/call/media_rtp.ts";
 import { RtpPeerConnection } from "../../lib/call/rtp_pc.ts";
 import { mulawToLinear, summarize } from "../../lib/call/dsp.ts";
+import { runCli } from "../_util/mod.ts";
+
+await loadSrtp();
 
 const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, "").match(/../g)!, (h) => parseInt(h, 16));
 const toHex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("").toUpperCase();
@@ -335,7 +346,7 @@ Deno.test("srtp: --srtp sdes refuses plain RTP/AVP offers and answers; without i
 
 // ---- two endpoints on loopback ----
 
-async function pair(srtpA: "sdes" | "off", srtpB: "sdes" | "off") {
+function pair(srtpA: "sdes" | "off", srtpB: "sdes" | "off") {
   const a = new RtpMedia({ kind: "tone", hz: 1000, dbfs: -12 }, {
     localIp: "127.0.0.1",
     ports: { min: 42000, max: 42999 },
@@ -353,7 +364,7 @@ async function pair(srtpA: "sdes" | "off", srtpB: "sdes" | "off") {
 }
 
 Deno.test("srtp: two RtpMedia endpoints with --srtp sdes hear each other's tone over SRTP on loopback", async () => {
-  const { a, b, pa, pb } = await pair("sdes", "sdes");
+  const { a, b, pa, pb } = pair("sdes", "sdes");
   try {
     const offer = await pa.createOffer();
     assertMatch(offer.sdp, /RTP\/SAVP/);
@@ -376,7 +387,7 @@ Deno.test("srtp: two RtpMedia endpoints with --srtp sdes hear each other's tone 
 });
 
 Deno.test("srtp: --srtp sdes refuses a plain RTP/AVP answer to its RTP/SAVP offer (the call is media-failed)", async () => {
-  const { a, b, pa } = await pair("sdes", "off");
+  const { a, b, pa } = pair("sdes", "off");
   try {
     const offer = await pa.createOffer();
     await pa.setLocalDescription(offer);
@@ -393,7 +404,7 @@ Deno.test("srtp: --srtp sdes refuses a plain RTP/AVP answer to its RTP/SAVP offe
 
 Deno.test("srtp: an RTP/SAVP offer to a plain endpoint, or an RTP/AVP offer to --srtp sdes, is refused (488)", async () => {
   for (const [x, y] of [["sdes", "off"], ["off", "sdes"]] as const) {
-    const { a, b, pa, pb } = await pair(x, y);
+    const { a, b, pa, pb } = pair(x, y);
     try {
       const offer = await pa.createOffer();
       let err: Error | undefined;
@@ -424,4 +435,17 @@ Deno.test("srtp: a 1000 Hz tone is found in plain PCMU payloads, not in the SRTP
   // the ciphertext read as mu-law is white noise: no 1000 Hz peak
   const hz = summarize(asPcmu(enc), 8000).toneHz;
   assert(Math.abs(hz - 1000) > 20, `ciphertext still shows ${hz} Hz`);
+});
+
+Deno.test("cli: --srtp takes only sdes, and only with udp/tcp/tls: one-line usage errors, exit 2", async () => {
+  const cases: [string[], string][] = [
+    [["call", "sip:1@x", "--srtp", "dtls"], "--srtp: 'sdes' (RTP/SAVP with a=crypto), not 'dtls'"],
+    [["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", "--srtp", "sdes"], "--srtp goes with udp, tcp or tls"],
+  ];
+  for (const [args, text] of cases) {
+    const r = await runCli(args);
+    assertEquals(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assertStringIncludes(r.stderr, text);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
 });
