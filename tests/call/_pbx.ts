@@ -56,6 +56,8 @@ export interface PbxOptions {
   netTransports?: boolean;
   /** Extra UDP ports kamailio listens on (e.g. an SRV target port). */
   extraUdpPorts?: number[];
+  /** Also listen for SIP over UDP on the pbx host's IPv6 address (port 5060). */
+  udpIpv6?: boolean;
 }
 
 /** A running PBX (kamailio + rtpengine) on a private test network. */
@@ -129,6 +131,7 @@ export class Pbx {
           ngPort,
           ...options,
           routeIp: options.staticRouteHost === "phone" ? pbx.phoneIp : undefined,
+          ip6: options.udpIpv6 ? net.hosts.pbx.ipv6 : undefined,
           tls,
         }),
       );
@@ -273,6 +276,8 @@ interface KamailioConfigOptions extends PbxOptions {
   ngPort: number;
   /** Address the static routes point at (default `ip`). */
   routeIp?: string;
+  /** IPv6 address for a UDP listener on `sipPort`. */
+  ip6?: string;
   /** SIP over TCP (on `sipPort`) and TLS (on `port`, with the tls module's `config` file), binrpc on `ctl`. */
   tls?: { port: number; config: string; ctl: string };
 }
@@ -301,6 +306,7 @@ export function kamailioConfig(o: KamailioConfigOptions): string {
   ).join("\n");
   const extraListen = [
     ...(o.extraUdpPorts ?? []).map((port) => `listen=udp:${o.ip}:${port}\n`),
+    ...(o.ip6 ? [`listen=udp:[${o.ip6}]:${o.sipPort}\n`] : []),
     ...(o.tls ? [`listen=tcp:${o.ip}:${o.sipPort}\nlisten=tls:${o.ip}:${o.tls.port}\nenable_tls=yes\n`] : []),
   ].join("");
   const tlsModules = o.tls

@@ -3,11 +3,12 @@
  * for `pbx.test`, the pbx host's resolver points at it, and `pbxkit call sip:phone@pbx.test` with no `--proxy` must
  * reach kamailio where DNS says: the SRV target and port (kamailio also listens on UDP 5080, a port only the SRV
  * record names), A/AAAA on the URI's port when the URI has one (no SRV query), `_sip._tcp` with failover to the next
- * priority when the first target refuses, and `_sips._tcp` for TLS with the certificate checked against the domain.
+ * priority when the first target refuses, `_sips._tcp` for TLS with the certificate checked against the domain, an
+ * AAAA-only name (kamailio also on IPv6), and a name without SRV records on the default port.
  */
 
-import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
-import { testWith } from "../_util/mod.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
+import { testWith, waitFor } from "../_util/mod.ts";
 import { creds, DOMAIN, Pbx, PBX_TOOLS } from "./_pbx.ts";
 import { Dnsmasq } from "./_dns.ts";
 import { baresipHeard, exitOf, near, show, toneOf } from "./_heard.ts";
@@ -18,7 +19,8 @@ testWith("call: RFC 3263 SRV/A/AAAA next hop from dnsmasq (kamailio + baresip)",
   tools: [...PBX_TOOLS, "baresip", "dnsmasq", "openssl"],
   root: true,
 }, async (t) => {
-  const pbx = await Pbx.start({ netTransports: true, extraUdpPorts: [SRV_UDP_PORT] });
+  const pbx = await Pbx.start({ netTransports: true, extraUdpPorts: [SRV_UDP_PORT], udpIpv6: true });
+  const ip6 = pbx.net.hosts.pbx.ipv6;
   let dns: Dnsmasq | undefined;
   try {
     dns = await Dnsmasq.start(pbx, {
@@ -29,7 +31,7 @@ testWith("call: RFC 3263 SRV/A/AAAA next hop from dnsmasq (kamailio + baresip)",
         { name: `_sip._tcp.${DOMAIN}`, target: `sip1.${DOMAIN}`, port: pbx.sipPort, priority: 10 },
         { name: `_sips._tcp.${DOMAIN}`, target: `sip1.${DOMAIN}`, port: pbx.tlsPort },
       ],
-      hosts: { [`sip1.${DOMAIN}`]: [pbx.ip, pbx.net.hosts.pbx.ipv6], [DOMAIN]: [pbx.ip] },
+      hosts: { [`sip1.${DOMAIN}`]: [pbx.ip, ip6], [DOMAIN]: [pbx.ip], [`v6.${DOMAIN}`]: [ip6] },
     }, { server: "phone", client: "pbx" });
     const { proc: phone, recDir } = await pbx.baresipRegistered({ user: "phone", autoAnswer: true, toneHz: 440 });
 
@@ -107,6 +109,38 @@ testWith("call: RFC 3263 SRV/A/AAAA next hop from dnsmasq (kamailio + baresip)",
         assertStringIncludes(p.stderr, `is not for sip1.${DOMAIN}`);
       },
     );
+
+    // registration only (kamailio's location table says where it came in): no call, rtpengine here is IPv4-only
+    const registerVia = async (proxy: string, want: { connected: string; socket: string }) => {
+      const l = pbx.pbxkit(["call", "--listen", "--proxy", proxy, ...creds("bob"), "--domain", DOMAIN]);
+      try {
+        await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `registration${show(l)}` });
+        assertStringIncludes(l.stdout, `connected ${want.connected}`);
+        const dump = await pbx.kamcmd("ul.dump");
+        assertMatch(dump, new RegExp(`AoR: bob\\n[\\s\\S]*?Socket: ${want.socket.replace(/[[\].]/g, "\\$&")}\\n`));
+      } finally {
+        await l.stop();
+      }
+    };
+
+    await t.step(`--proxy v6.${DOMAIN}:5060 (AAAA only): registers over IPv6`, async () => {
+      const before = dns!.queries().length;
+      await registerVia(`v6.${DOMAIN}:${pbx.sipPort}`, {
+        connected: `udp://[${ip6}]:${pbx.sipPort}`,
+        socket: `udp:[${ip6}]:${pbx.sipPort}`,
+      });
+      const q = dns!.queries().slice(before);
+      assert(q.includes(`AAAA v6.${DOMAIN}`) && !q.some((x) => x.startsWith("SRV ")), q.join(", "));
+    });
+
+    await t.step(`--proxy sip1.${DOMAIN} (no SRV for it): A/AAAA on 5060`, async () => {
+      const before = dns!.queries().length;
+      await registerVia(`sip1.${DOMAIN}`, {
+        connected: `udp://${pbx.ip}:${pbx.sipPort}`,
+        socket: `udp:${pbx.ip}:${pbx.sipPort}`,
+      });
+      assert(dns!.queries().slice(before).includes(`SRV _sip._udp.sip1.${DOMAIN}`));
+    });
     await phone.stop();
   } finally {
     await dns?.close();
