@@ -141,6 +141,14 @@ testWith("call: RFC 3263 SRV/A/AAAA next hop from dnsmasq (kamailio + baresip)",
       });
       assert(dns!.queries().slice(before).includes(`SRV _sip._udp.sip1.${DOMAIN}`));
     });
+
+    await t.step(`sip:phone@nope.${DOMAIN}: no SRV, A or AAAA -> one error line, exit 7`, async () => {
+      const p = pbx.pbxkit(["call", `sip:phone@nope.${DOMAIN}`, ...creds("alice")]);
+      assertEquals(await exitOf(p, 20_000), 7, show(p));
+      assertEquals(p.stderr.trim().split("\n"), [
+        `pbxkit: error: cannot resolve SIP host nope.${DOMAIN}: no SRV, A or AAAA record [E_NETWORK]`,
+      ]);
+    });
     await phone.stop();
   } finally {
     await dns?.close();
