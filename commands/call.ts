@@ -43,7 +43,7 @@ export function callCommand(): Command {
       `ended: ${exitStatusHelp()}.\n` +
       "SIP over UDP/TCP/TLS (--transport, --proxy; RFC 3263 DNS) carries plain RTP (PCMU/PCMA, RFC 4733 DTMF).\n" +
       "Over --ws media is WebRTC (ICE + DTLS-SRTP) through @roamhq/wrtc, or werift with --webrtc werift.\n" +
-      "wss:// with a self-signed certificate needs --ca FILE or --insecure. Reference: docs/call.md",
+      "wss:// or --transport tls with a self-signed certificate needs --ca FILE or --insecure. Reference: docs/call.md",
     examples: [
       "pbxkit call sip:100@pbx.lan --proxy pbx.lan --user 200 --password secret --tone 440 --duration 10s",
       "pbxkit call sip:100@pbx.example --ws wss://pbx.example/ws --user 200 --password secret --tone 440 --duration 10s",
@@ -70,6 +70,7 @@ export function callCommand(): Command {
     .option("--auth-user <name>", "digest user name when it differs from --user")
     .option("--domain <domain>", "SIP domain when --user has none (default: the target's, else the --ws host)")
     .option("--display-name <name>", "display name shown to the other party")
+    .option("--register", "register before calling or listening (the default)")
     .option("--no-register", "call without registering first")
     .option("--listen", "answer incoming calls until stopped (Ctrl-C) instead of calling")
     .option("--auto-answer [delay]", "with --listen: answer each call (after an optional delay, e.g. 2s)")
@@ -99,8 +100,8 @@ export function callCommand(): Command {
       "--webrtc <stack>",
       "WebRTC stack: wrtc (native libwebrtc; the default) or werift (pure TypeScript; the default with --dtmf-mode rfc4733)",
     )
-    .option("--ca <file>", "for wss://: trust this PEM CA or self-signed certificate")
-    .option("--insecure", "for wss://: do not verify the server certificate (warns)")
+    .option("--ca <file>", "for wss:// and --transport tls: trust this PEM CA or self-signed certificate")
+    .option("--insecure", "for wss:// and --transport tls: do not verify the server certificate (warns)")
     .option("--sip-trace", "print every SIP message sent and received (JsSIP's transport log) on stderr")
     .option("--json", "print events and the call summary as JSON lines (with --load: one result object)")
     .option("--load <n>", "load test: keep N calls up at once (see --rate, --hold, --duration)")

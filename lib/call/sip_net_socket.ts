@@ -145,28 +145,32 @@ export class SipNetSocket implements JsSipSocket {
     } else {
       const sock = await new Promise<net.Socket>((resolve, reject) => {
         const opts = { host: o.ip, port: o.port, localAddress: o.localIp };
+        // a host name is checked against the certificate (and sent as SNI); without one, the IP address is
+        // (node:tls rejects `checkServerIdentity: undefined`, so the property is left out for the default check)
+        const named = o.hostname !== undefined && !net.isIP(o.hostname);
         const s = o.transport === "tls"
           ? tls.connect({
             ...opts,
-            servername: o.hostname && !net.isIP(o.hostname) ? o.hostname : undefined,
             ca: o.ca,
             rejectUnauthorized: !o.insecure,
-            checkServerIdentity: o.hostname && !net.isIP(o.hostname)
-              ? undefined
-              : (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(o.ip, cert),
+            ...(named ? { servername: o.hostname } : {
+              checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(o.ip, cert),
+            }),
           })
           : net.connect(opts);
         const fail = (err: Error & { code?: string }) => {
           s.destroy();
-          const cert = /self[- ]signed|unable to verify|certificate|CERT/i.test(`${err.message} ${err.code ?? ""}`);
+          const text = `${err.message} ${err.code ?? ""}`;
+          const who = named ? o.hostname : o.ip;
+          const message = /ALTNAME|does not match/i.test(text)
+            ? `TLS certificate of ${o.ip}:${o.port} is not for ${who} (${err.message})`
+            : /self[- ]signed|unable to verify|certificate|CERT/i.test(text)
+            ? `TLS certificate of ${who} not trusted (${err.message}); pass --ca FILE to trust it, or --insecure`
+            : `SIP ${this.via_transport} to ${o.ip}:${o.port} failed: ${err.message}`;
           reject(
             new PbxError(
               "E_NETWORK",
-              cert
-                ? `TLS certificate of ${
-                  o.hostname ?? o.ip
-                } not trusted (${err.message}); pass --ca FILE to trust it, or --insecure`
-                : `SIP ${this.via_transport} to ${o.ip}:${o.port} failed: ${err.message}`,
+              message,
               { exitCode: 7 },
             ),
           );

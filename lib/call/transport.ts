@@ -68,7 +68,7 @@ export async function openSignalling(s: SignallingSettings): Promise<Signalling>
   if (s.transport === "tls" && s.tls.ca) ca = await Deno.readTextFile(s.tls.ca);
   if (s.transport === "tls" && s.tls.insecure) log.warn(`--insecure: the certificate of ${hop.host} is NOT verified`);
   const { SipNetSocket } = await import("./sip_net_socket.ts");
-  let lastErr: unknown;
+  const errors: unknown[] = [];
   for (const h of hops) {
     try {
       const socket = await SipNetSocket.open({
@@ -90,8 +90,10 @@ export async function openSignalling(s: SignallingSettings): Promise<Signalling>
         localIp: socket.localIp,
       };
     } catch (err) {
-      lastErr = err; // try the next address (RFC 3263 §4.3)
+      errors.push(err); // try the next address (RFC 3263 §4.3)
+      log.debug(`SIP next hop ${h.ip}:${h.port} (${h.via}): ${(err as Error).message}`);
     }
   }
-  throw lastErr;
+  // the first address's failure is the one to report (e.g. its certificate), not the last fallback's "refused"
+  throw errors[0];
 }

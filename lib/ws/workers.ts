@@ -14,7 +14,7 @@
  */
 
 import { log, type LogLevel, PbxError } from "../common/mod.ts";
-import type { ServerStats } from "./server.ts";
+import { listenError, type ServerStats } from "./server.ts";
 import type { WsServeOptions } from "./service.ts";
 
 /** {@linkcode WsServeOptions} in a form a Worker can receive (URLs as text, no callbacks). */
@@ -133,6 +133,17 @@ function startWorker(
   return { worker, listening, done };
 }
 
+/** Throw `E_NETWORK` (through {@linkcode listenError}) when something already listens on the port. */
+function probePort(hostname: string, port: number): void {
+  let l: Deno.Listener;
+  try {
+    l = Deno.listen({ hostname, port });
+  } catch (err) {
+    throw listenError(err, { hostname, port });
+  }
+  l.close();
+}
+
 /**
  * Start `n` (at least 2) workers, each running the whole server on the same port with `SO_REUSEPORT`. With port 0
  * the first worker picks the port and the others join it. Throws the first worker's listen error (`E_NETWORK`
@@ -152,8 +163,11 @@ export async function startWsServeWorkers(options: WsServeOptions, n: number): P
     done.push(w.done);
     return w.listening;
   };
+  // SO_REUSEPORT would let the workers join another process already on the port without a word: a plain bind first.
+  const wanted = options.port ?? 8080;
+  if (wanted !== 0) probePort(options.hostname ?? "127.0.0.1", wanted);
   try {
-    const port = await add(options.port ?? 8080);
+    const port = await add(wanted);
     await Promise.all(Array.from({ length: n - 1 }, () => add(port)));
     const addr: Deno.NetAddr = { transport: "tcp", hostname: options.hostname ?? "127.0.0.1", port };
     options.onListen?.(addr);

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { cliArgv, Proc, TestNet, waitFor } from "../_util/mod.ts";
+import { cliArgv, Proc, selfSignedCert, sh, TestNet, waitFor } from "../_util/mod.ts";
 
 /** The SIP domain every test account lives in. */
 export const DOMAIN = "pbx.test";
@@ -50,6 +50,15 @@ export interface PbxOptions {
   frInvTimerMs?: number;
   /** Which host the static routes point at (default `pbx`; `phone` puts e.g. sipp behind its own interface). */
   staticRouteHost?: "pbx" | "phone";
+  /**
+   * Also listen for SIP over TCP on 5060 and TLS on 5061 (a throw-away self-signed certificate for the pbx address
+   * and `pbx.test`, see {@linkcode Pbx.tlsCert}), and open kamailio's control socket for `kamcmd` ({@linkcode Pbx.kamcmd}).
+   */
+  netTransports?: boolean;
+  /** Extra UDP ports kamailio listens on (e.g. an SRV target port). */
+  extraUdpPorts?: number[];
+  /** Also listen for SIP over UDP on the pbx host's IPv6 address (port 5060). */
+  udpIpv6?: boolean;
 }
 
 /** A running PBX (kamailio + rtpengine) on a private test network. */
@@ -60,6 +69,9 @@ export class Pbx {
   readonly phoneIp: string;
   readonly sipPort = 5060;
   readonly wsPort = 8080;
+  readonly tlsPort = 5061;
+  /** With `netTransports`: kamailio's self-signed TLS certificate (PEM file), to give pbxkit as `--ca`. */
+  tlsCert?: string;
   #procs: Proc[] = [];
   /** The kamailio process (its stderr is the PBX log). */
   kamailio?: Proc;
@@ -102,6 +114,15 @@ export class Pbx {
       });
       if (!(await pbx.ngPing(ngPort))) throw new Error(`rtpengine failed: ${rtp.stderr.slice(-500)}`);
       const cfg = `${dir}/kamailio.cfg`;
+      let tls: KamailioConfigOptions["tls"];
+      if (options.netTransports) {
+        const certDir = await Deno.makeTempDir({ dir, prefix: "tls-" });
+        const { cert, key } = await selfSignedCert(certDir, { cn: DOMAIN, san: `IP:${pbx.ip},DNS:${DOMAIN}` });
+        const tlsCfg = `${dir}/tls.cfg`;
+        await Deno.writeTextFile(tlsCfg, kamailioTlsConfig(cert, key));
+        tls = { port: pbx.tlsPort, config: tlsCfg, ctl: pbx.ctlSocket };
+        pbx.tlsCert = cert;
+      }
       await Deno.writeTextFile(
         cfg,
         kamailioConfig({
@@ -111,6 +132,8 @@ export class Pbx {
           ngPort,
           ...options,
           routeIp: options.staticRouteHost === "phone" ? pbx.phoneIp : undefined,
+          ip6: options.udpIpv6 ? net.hosts.pbx.ipv6 : undefined,
+          tls,
         }),
       );
       const kam = pbx.kamailio = pbx.spawn("pbx", [
@@ -137,6 +160,16 @@ export class Pbx {
       throw err;
     }
     return pbx;
+  }
+
+  /** kamailio's binrpc control socket (with `netTransports`). */
+  get ctlSocket(): string {
+    return `${this.dir}/kamailio_ctl`;
+  }
+
+  /** Run `kamcmd CMD...` against this kamailio (needs `netTransports`); its stdout. */
+  async kamcmd(...cmd: string[]): Promise<string> {
+    return (await sh(["kamcmd", "-s", `unix:${this.ctlSocket}`, ...cmd])).stdout;
   }
 
   /** Start a process inside one of the hosts; stopped in close(). */
@@ -244,6 +277,26 @@ interface KamailioConfigOptions extends PbxOptions {
   ngPort: number;
   /** Address the static routes point at (default `ip`). */
   routeIp?: string;
+  /** IPv6 address for a UDP listener on `sipPort`. */
+  ip6?: string;
+  /** SIP over TCP (on `sipPort`) and TLS (on `port`, with the tls module's `config` file), binrpc on `ctl`. */
+  tls?: { port: number; config: string; ctl: string };
+}
+
+/** The kamailio tls module's config: this certificate for every server connection, no client certificates. */
+export function kamailioTlsConfig(cert: string, key: string): string {
+  return `[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = ${key}
+certificate = ${cert}
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+`;
 }
 
 /** Render the kamailio.cfg used by the tests. */
@@ -252,6 +305,18 @@ export function kamailioConfig(o: KamailioConfigOptions): string {
   const statics = Object.entries(o.staticRoutes ?? {}).map(([u, port]) =>
     `  if ($rU == "${u}") { $du = "sip:${o.routeIp ?? o.ip}:${port}"; route(RELAY); exit; }`
   ).join("\n");
+  const extraListen = [
+    ...(o.extraUdpPorts ?? []).map((port) => `listen=udp:${o.ip}:${port}\n`),
+    ...(o.ip6 ? [`listen=udp:[${o.ip6}]:${o.sipPort}\n`] : []),
+    ...(o.tls ? [`listen=tcp:${o.ip}:${o.sipPort}\nlisten=tls:${o.ip}:${o.tls.port}\nenable_tls=yes\n`] : []),
+  ].join("");
+  const tlsModules = o.tls
+    ? `loadmodule "tls.so"
+modparam("tls", "config", "${o.tls.config}")
+loadmodule "ctl.so"
+modparam("ctl", "binrpc", "unix:${o.tls.ctl}")
+`
+    : "";
   return `#!KAMAILIO
 debug=2
 log_stderror=yes
@@ -263,10 +328,10 @@ auto_aliases=no
 alias="${DOMAIN}"
 listen=udp:${o.ip}:${o.sipPort}
 listen=tcp:${o.ip}:${o.wsPort}
-tcp_accept_no_cl=yes
+${extraListen}tcp_accept_no_cl=yes
 tcp_connection_lifetime=3605
 mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
-
+${tlsModules}
 loadmodule "kex.so"
 loadmodule "corex.so"
 loadmodule "tm.so"

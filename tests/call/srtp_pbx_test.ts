@@ -9,59 +9,15 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
-import { type Proc, settle, sh, testWith, waitFor } from "../_util/mod.ts";
+import { type Proc, sh, testWith, waitFor } from "../_util/mod.ts";
+import { baresipHeard, exitOf, near, show, toneOf } from "./_heard.ts";
 import { baresipConfig, creds, DOMAIN, type Pbx, Pbx as PbxFixture, PBX_TOOLS, USERS } from "./_pbx.ts";
-import { readWav } from "../../lib/call/wav.ts";
 import { mulawToLinear, summarize } from "../../lib/call/dsp.ts";
 
-const CALL_TIMEOUT = 45_000;
-
-async function exitOf(p: Proc, timeoutMs = CALL_TIMEOUT): Promise<number> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const st = await Promise.race([p.done, new Promise<null>((r) => timer = setTimeout(() => r(null), timeoutMs))]);
-  clearTimeout(timer);
-  if (!st) {
-    await p.stop();
-    throw new Error(`${p.name} did not finish in ${timeoutMs} ms:\n${p.stdout}\n${p.stderr}`);
-  }
-  return st.code;
-}
-
-function show(p: Proc): string {
-  return `\n--- stdout\n${p.stdout}\n--- stderr\n${p.stderr.slice(-3000)}`;
-}
-
+/** The call summary: the last JSON line of stdout (`--sip-trace` prints there too). */
 // deno-lint-ignore no-explicit-any
-function lastJson(p: Proc): any {
+function summaryOf(p: Proc): any {
   return JSON.parse(p.stdout.trim().split("\n").filter((l) => l.startsWith("{")).at(-1)!);
-}
-
-async function toneOf(path: string) {
-  const a = await readWav(path);
-  return summarize(a.samples, a.sampleRate);
-}
-
-function near(hz: number, want: number, who: string): void {
-  assert(Math.abs(hz - want) <= 5, `${who} heard ${hz} Hz, not ${want} Hz`);
-}
-
-/** baresip's decoded-audio WAV in `dir`, once written completely (bounded). */
-async function baresipHeard(dir: string) {
-  const path = await waitFor(async () => {
-    for await (const f of Deno.readDir(dir)) if (f.name.endsWith("-dec.wav")) return `${dir}/${f.name}`;
-    return undefined;
-  }, { timeoutMs: 10_000, what: "baresip recording" });
-  await settle(async () => {
-    const st = await Deno.stat(path);
-    const f = await Deno.open(path);
-    try {
-      const head = new Uint8Array(8);
-      return (await f.read(head)) === 8 && new DataView(head.buffer).getUint32(4, true) === st.size - 8;
-    } finally {
-      f.close();
-    }
-  }, { timeoutMs: 15_000 });
-  return await toneOf(path);
 }
 
 /** Processes of the current step, stopped when it ends (pass or fail) so the next one finds SIP port 5060 free. */
@@ -192,7 +148,7 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
         "--json",
       ]);
       assertEquals(await exitOf(p), 0, show(p));
-      const sum = lastJson(p);
+      const sum = summaryOf(p);
       assertEquals(sum.outcome, "answered");
       assertMatch(sum.codec, /^PCM[UA]\/8000$/);
       // the offer pbxkit sent and the answer it got (after rtpengine) are SDES-SRTP
@@ -298,7 +254,7 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
       assertEquals(await exitOf(l), 0, show(l)); // the listener itself ran fine; the one call failed
       assertStringIncludes(l.stderr, "offers RTP/SAVP media (SDES-SRTP: use --srtp sdes)", show(l));
       assertEquals(l.stderr.split("\n").filter((x) => x.includes("use --srtp sdes")).length, 1, show(l));
-      const sum = lastJson(l);
+      const sum = summaryOf(l);
       assertEquals([sum.answered, sum.outcome, sum.exitStatus], [false, "media-failed", 9], show(l));
       await waitFor(() => /488 Not Acceptable/.test(caller.proc.stdout), { timeoutMs: 10_000, what: "488 at baresip" });
       await caller.proc.stop();
@@ -324,7 +280,7 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
       ]);
       // baresip without SRTP finds no usable audio in an RTP/SAVP offer and answers 488: exit 5, no media sent
       assertEquals(await exitOf(p), 5, show(p));
-      const sum = lastJson(p);
+      const sum = summaryOf(p);
       assertEquals([sum.outcome, sum.status, sum.answered], ["rejected", 488, false], show(p));
       assertMatch(phone.proc.stdout, /no common audio codecs - rejected/);
       await phone.proc.stop();

@@ -5,7 +5,8 @@
  */
 
 import { assert, assertEquals, assertMatch } from "../_util/assert.ts";
-import { connect, serve, type WebSocket } from "../../lib/ws/mod.ts";
+import { connect, serve, startWsServeWorkers, type WebSocket } from "../../lib/ws/mod.ts";
+import { PbxError } from "../../lib/common/mod.ts";
 import { webphoneAssets } from "../../lib/call/webphone.ts";
 import { startServe } from "./_serve.ts";
 
@@ -85,4 +86,24 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("ws-serve --workers: a port another process holds with SO_REUSEPORT is refused, not silently shared", async () => {
+  // Another ws-serve --workers (or anything with SO_REUSEPORT) on the port: the kernel would let the workers join it.
+  const other = Deno.listen({ hostname: "127.0.0.1", port: 0, reusePort: true });
+  const port = (other.addr as Deno.NetAddr).port;
+  try {
+    const err = await startWsServeWorkers({ hostname: "127.0.0.1", port, echo: true }, 2).then(
+      async (w) => {
+        await w.shutdown();
+        return undefined;
+      },
+      (e) => e as PbxError,
+    );
+    assert(err instanceof PbxError, "the workers started on a port another process holds");
+    assertEquals(err.code, "E_NETWORK");
+    assertMatch(err.message, new RegExp(`^cannot listen on 127\\.0\\.0\\.1:${port}: address already in use$`));
+  } finally {
+    other.close();
+  }
 });
