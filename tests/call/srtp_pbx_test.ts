@@ -5,7 +5,8 @@
  * audio packet is SRTP-sized, its payload shows no tone when read as PCMU, and RTCP goes out as SRTCP. Refusals:
  * an SRTP-mandatory caller gets 488 from a plain pbxkit, and `--srtp sdes` to a plain phone ends 488 (exit 5), not in
  * cleartext. rtpengine terminates SRTP on each leg with its own keys, so pbxkit's packets are authenticated and
- * decrypted by rtpengine's SRTP and baresip's by libre's: two implementations independent of werift.
+ * decrypted by rtpengine's SRTP and baresip's by libre's: two implementations independent of werift. Over UDP the
+ * offered key is in the capture; over `--transport tls` (kamailio on 5061) it is not.
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
@@ -82,6 +83,30 @@ async function datagrams(pcap: string): Promise<Datagram[]> {
   return out;
 }
 
+/** tcpdump on every interface of the pbx host (loopback and the veth), writing `pcap`; once it listens. */
+async function capture(pbx: Pbx, pcap: string, filter: string[]): Promise<Proc> {
+  const dump = pbx.spawn("pbx", ["tcpdump", "-i", "any", "-U", "-s", "0", "-w", pcap, ...filter]);
+  await waitFor(() => dump.stderr.includes("listening on"), { timeoutMs: 10_000, what: "tcpdump" });
+  return dump;
+}
+
+/** Whether the raw capture file contains `text` anywhere (e.g. an SDES key sent in the clear). */
+async function captureHas(pcap: string, text: string): Promise<boolean> {
+  const hay = await Deno.readFile(pcap), needle = new TextEncoder().encode(text);
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let k = 0; k < needle.length; k++) if (hay[i + k] !== needle[k]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/** The SDES key pbxkit offered, from its `--sip-trace`. */
+function offeredKey(p: Proc): string {
+  const m = /a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:([A-Za-z0-9+/]{40})/.exec(p.stdout + p.stderr);
+  assert(m, `no a=crypto in pbxkit's trace${show(p)}`);
+  return m[1];
+}
+
 const inRange = (p: number, lo: number, hi: number) => p >= lo && p <= hi;
 
 /** Read G.711 payload bytes as PCMU and return the dominant frequency and level. */
@@ -91,11 +116,11 @@ function asPcmu(packets: Uint8Array[]) {
 }
 
 testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + baresip srtp-mand", {
-  tools: [...PBX_TOOLS, "baresip", "tcpdump", "tshark"],
+  tools: [...PBX_TOOLS, "baresip", "tcpdump", "tshark", "kamcmd", "openssl"],
   files: ["/usr/lib/baresip/modules/srtp.so"],
   root: true,
 }, async (t) => {
-  const pbx = await PbxFixture.start();
+  const pbx = await PbxFixture.start({ netTransports: true });
   const proxy = `${pbx.ip}:${pbx.sipPort}`;
   const step = (name: string, fn: () => Promise<void>) =>
     t.step(name, async () => {
@@ -108,22 +133,7 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
   try {
     await step("pbxkit --srtp sdes calls baresip: tones both ways, SRTP and SRTCP on the wire", async () => {
       const pcap = `${pbx.dir}/srtp.pcap`;
-      const dump = pbx.spawn("pbx", [
-        "tcpdump",
-        "-i",
-        "any",
-        "-U",
-        "-s",
-        "0",
-        "-w",
-        pcap,
-        "udp",
-        "and",
-        "not",
-        "port",
-        "5060",
-      ]);
-      await waitFor(() => dump.stderr.includes("listening on"), { timeoutMs: 10_000, what: "tcpdump" });
+      const dump = await capture(pbx, pcap, ["udp"]);
       const phone = await baresip(pbx, { user: "phone", toneHz: 440, mediaenc: "srtp-mand", autoAnswer: true });
       const rec = `${pbx.dir}/srtp-heard.wav`;
       const p = pbx.pbxkit([
@@ -156,6 +166,7 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
       assertMatch(trace, /m=audio \d+ RTP\/SAVP /);
       assertMatch(trace, /a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:[A-Za-z0-9+/]{40}/);
       assert(!/SRTP: .*failed authentication/.test(p.stderr), `auth failures${show(p)}`);
+      const key = offeredKey(p);
       const heard = await toneOf(rec);
       near(heard.toneHz, 440, "pbxkit");
       assert(heard.activeSeconds > 4, `pbxkit heard only ${heard.activeSeconds} s`);
@@ -166,6 +177,8 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
       await dump.stop("SIGINT");
 
       const wire = await datagrams(pcap);
+      // SIP over UDP carries the SDES key in the clear (docs/call.md: use --transport tls)
+      assert(await captureHas(pcap, key), "the offered key is not in the UDP capture");
       // pbxkit -> rtpengine: RTP port even in 20000-20099 (RTCP on the odd one)
       const outRtp = wire.filter((d) => inRange(d.src, 20000, 20099) && d.src % 2 === 0);
       const outRtcp = wire.filter((d) => inRange(d.src, 20000, 20099) && d.src % 2 === 1);
@@ -190,6 +203,47 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
         assert(p[p.length - 14] & 0x80, "SRTCP E flag not set");
       }
     });
+
+    await step(
+      "pbxkit --transport tls --srtp sdes calls baresip: tones both ways, the key never on the wire",
+      async () => {
+        const pcap = `${pbx.dir}/srtp-tls.pcap`;
+        const dump = await capture(pbx, pcap, ["tcp", "port", String(pbx.tlsPort)]);
+        const phone = await baresip(pbx, { user: "phone", toneHz: 600, mediaenc: "srtp-mand", autoAnswer: true });
+        const rec = `${pbx.dir}/srtp-tls-heard.wav`;
+        const p = pbx.pbxkit([
+          "call",
+          `sip:phone@${DOMAIN}`,
+          "--transport",
+          "tls",
+          "--proxy",
+          `${pbx.ip}:${pbx.tlsPort}`,
+          "--ca",
+          pbx.tlsCert!,
+          ...creds("alice"),
+          "--domain",
+          DOMAIN,
+          "--srtp",
+          "sdes",
+          "--tone",
+          "1200",
+          "--duration",
+          "4s",
+          "--record",
+          rec,
+          "--sip-trace",
+          "--json",
+        ]);
+        assertEquals(await exitOf(p), 0, show(p));
+        assertEquals(summaryOf(p).outcome, "answered");
+        const key = offeredKey(p);
+        near((await toneOf(rec)).toneHz, 600, "pbxkit over TLS");
+        near((await baresipHeard(phone.recDir)).toneHz, 1200, "baresip");
+        await dump.stop("SIGINT");
+        assert((await Deno.stat(pcap)).size > 2000, "no TLS traffic captured");
+        assert(!(await captureHas(pcap, key)), "the SDES key is readable in the TLS capture");
+      },
+    );
 
     await step("baresip srtp-mand calls pbxkit --listen --srtp sdes: 500 Hz heard, 800 Hz sent back", async () => {
       const rec = `${pbx.dir}/srtp-listen.wav`;
