@@ -41,11 +41,13 @@ export function callCommand(): Command {
     description: "Register to a PBX (JsSIP, digest auth), place a call or answer incoming ones, send\n" +
       "a WAV file or a tone, record what is heard to WAV, send DTMF, and exit with a status that says how the call\n" +
       `ended: ${exitStatusHelp()}.\n` +
-      "SIP over UDP/TCP/TLS (--transport, --proxy; RFC 3263 DNS) carries plain RTP (PCMU/PCMA, RFC 4733 DTMF).\n" +
+      "SIP over UDP/TCP/TLS (--transport, --proxy; RFC 3263 DNS) carries plain RTP (PCMU/PCMA, RFC 4733 DTMF),\n" +
+      "or SDES-SRTP with --srtp sdes (RTP/SAVP, a=crypto AES_CM_128_HMAC_SHA1_80; keys in the SDP: use tls).\n" +
       "Over --ws media is WebRTC (ICE + DTLS-SRTP) through @roamhq/wrtc, or werift with --webrtc werift.\n" +
       "wss:// or --transport tls with a self-signed certificate needs --ca FILE or --insecure. Reference: docs/call.md",
     examples: [
       "pbxkit call sip:100@pbx.lan --proxy pbx.lan --user 200 --password secret --tone 440 --duration 10s",
+      "pbxkit call sip:100@pbx.lan --transport tls --proxy pbx.lan --user 200 --password secret --srtp sdes --tone 440",
       "pbxkit call sip:100@pbx.example --ws wss://pbx.example/ws --user 200 --password secret --tone 440 --duration 10s",
       "pbxkit call 100 --ws ws://pbx.lan:8088/ws --user 200@pbx.lan --password s3 --play hello.wav --record heard.wav",
       "pbxkit call sip:ivr@pbx.lan --ws ws://pbx.lan:8088/ws --user 200 --password s3 --dtmf 1234# --duration 8s",

@@ -7,6 +7,7 @@
  */
 
 import type { AudioFeed, DtmfTiming, Recorder } from "./audio.ts";
+import type { SrtpStats } from "./srtp.ts";
 
 /** The media stacks pbxkit can run JsSIP on: two WebRTC stacks, and plain RTP (`rtp_pc.ts`, `media_rtp.ts`). */
 export type WebrtcEngineName = "wrtc" | "werift" | "rtp";
@@ -35,6 +36,8 @@ export interface MediaBridge {
   readonly recorder: Recorder;
   /** Wire a new RTCPeerConnection (from JsSIP's `peerconnection` event). */
   attach(pc: unknown): void;
+  /** SDES-SRTP packet counts, when the media is SRTP keyed in the SDP (plain RTP with `--srtp sdes`). */
+  readonly srtpStats?: SrtpStats;
   /** Send RFC 4733 telephone-events, when the stack can; resolves false when it cannot. */
   sendRfc4733?(digits: string, timing: Required<DtmfTiming>): Promise<boolean>;
   /** Stop sending and receiving. */

@@ -18,7 +18,7 @@ import type { TlsTrust } from "./ws_socket.ts";
 import type { SipTransport } from "./sip_dns.ts";
 import type { RtpCodecName } from "./rtp_sdp.ts";
 import type { RtpMediaOptions } from "./media_rtp.ts";
-import type { SrtpMode } from "./srtp.ts";
+import type { SrtpMode, SrtpStats } from "./srtp.ts";
 import { openSignalling } from "./transport.ts";
 
 export { EXIT_STATUS, exitStatusHelp, outcomeFromFailure, outcomeFromStatus } from "./status.ts";
@@ -36,7 +36,7 @@ export type { TlsTrust } from "./ws_socket.ts";
 export type { SipTransport } from "./sip_dns.ts";
 export type { RtpMediaOptions } from "./media_rtp.ts";
 export type { RtpCodecName } from "./rtp_sdp.ts";
-export type { SrtpMode } from "./srtp.ts";
+export type { SrtpMode, SrtpStats } from "./srtp.ts";
 export type { ErrorCode, PbxError, PbxErrorOptions } from "../common/mod.ts";
 
 /** Everything `pbxkit call` can be asked to do. */
@@ -202,6 +202,8 @@ export interface CallSummary extends CallReport {
   heard?: { seconds: number; levelDbfs: number | null; toneHz: number; activeSeconds: number };
   /** Where the recording went. */
   recording?: string;
+  /** SDES-SRTP packet counts (with `--srtp sdes`): protected, unprotected, failed authentication (dropped). */
+  srtp?: SrtpStats;
 }
 
 function heardOf(s: AudioSummary | undefined): CallSummary["heard"] {
@@ -220,6 +222,10 @@ function summaryLine(s: CallSummary): string {
   if (s.answered) bits.push(`${s.durationSeconds.toFixed(1)} s`);
   if (s.setupMs !== undefined) bits.push(`media in ${s.setupMs} ms`);
   if (s.codec) bits.push(s.codec);
+  if (s.srtp) {
+    const bad = s.srtp.rtpAuthFailures + s.srtp.rtcpAuthFailures;
+    bits.push(`SRTP${bad ? ` (${bad} packets failed authentication, dropped)` : ""}`);
+  }
   bits.push(`cause ${s.cause} (by ${s.endedBy})`);
   if (s.heard && s.answered) {
     bits.push(
@@ -290,6 +296,7 @@ export async function runCall(s: CallSettings): Promise<number> {
     const summary: CallSummary = { ...r };
     if (media) {
       summary.heard = heardOf(r.answered ? media.recorder.summary() : undefined);
+      if (media.srtpStats) summary.srtp = { ...media.srtpStats };
       if (s.record && r.answered) {
         const path = recordPath(s.record, { n: r.call, peer: r.peer });
         try {

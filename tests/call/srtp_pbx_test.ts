@@ -161,6 +161,9 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
       const sum = summaryOf(p);
       assertEquals(sum.outcome, "answered");
       assertMatch(sum.codec, /^PCM[UA]\/8000$/);
+      // every packet pbxkit heard authenticated (rtpengine's SRTP), and it protected all it sent
+      assert(sum.srtp.unprotectedRtp > 200 && sum.srtp.protectedRtp > 200, JSON.stringify(sum.srtp));
+      assertEquals([sum.srtp.rtpAuthFailures, sum.srtp.rtcpAuthFailures], [0, 0], JSON.stringify(sum.srtp));
       // the offer pbxkit sent and the answer it got (after rtpengine) are SDES-SRTP
       const trace = p.stdout + p.stderr;
       assertMatch(trace, /m=audio \d+ RTP\/SAVP /);
@@ -275,7 +278,7 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
         dial: `sip:bob@${DOMAIN}`,
       });
       assertEquals(await exitOf(l), 0, show(l));
-      assertMatch(l.stdout, /answered, 4\.\d s/);
+      assertMatch(l.stdout, /answered, 4\.\d s, .*PCM[UA]\/8000, SRTP, cause/);
       assert(!/SRTP: .*failed authentication/.test(l.stderr), `auth failures${show(l)}`);
       const heard = await toneOf(rec);
       near(heard.toneHz, 500, "pbxkit --listen");

@@ -16,6 +16,7 @@ import {
   assertThrows,
 } from "../_util/assert.ts";
 import { Buffer } from "node:buffer";
+import dgram from "node:dgram";
 import { ProtectionProfileAes128CmHmacSha1_80, RtpHeader, SrtpSession } from "werift";
 import {
   acceptAnswer,
@@ -381,6 +382,45 @@ Deno.test("srtp: two RtpMedia endpoints with --srtp sdes hear each other's tone 
     assert(a.srtpStats!.unprotectedRtp > 20 && b.srtpStats!.unprotectedRtp > 20, JSON.stringify(a.srtpStats));
     assertEquals(a.srtpStats!.rtpAuthFailures + b.srtpStats!.rtpAuthFailures, 0);
   } finally {
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("srtp: forged packets on the wire are dropped and counted, and do not take over symmetric RTP", async () => {
+  const { a, b, pa, pb } = pair("sdes", "sdes");
+  const eve = dgram.createSocket("udp4");
+  await new Promise<void>((r) => eve.bind(0, "127.0.0.1", r));
+  try {
+    await pb.setRemoteDescription(await pa.createOffer());
+    await pa.setRemoteDescription(await pb.createAnswer());
+    a.feed.start();
+    b.feed.start();
+    await new Promise((r) => setTimeout(r, 300));
+    // forged RTP (b's SSRC unknown to eve: random header, random "tag"), plain RTP, runts, and forged RTCP
+    const forged: Uint8Array[] = [];
+    for (let i = 0; i < 10; i++) {
+      const f = new Uint8Array(182);
+      crypto.getRandomValues(f);
+      f[0] = 0x80, f[1] = 0x00;
+      forged.push(f);
+    }
+    forged.push(rtpPacket(1), new Uint8Array(3));
+    for (const f of forged) eve.send(f, a.port, "127.0.0.1");
+    const rtcp = rtcpReport({ ssrc: 1, cname: "eve" });
+    eve.send(rtcp, a.port + 1, "127.0.0.1");
+    await new Promise((r) => setTimeout(r, 200));
+    const sentBefore = b.srtpStats!.unprotectedRtp;
+    await new Promise((r) => setTimeout(r, 400));
+    const st = a.srtpStats!;
+    assertEquals(st.rtpAuthFailures, forged.length, JSON.stringify(st)); // the 3-byte runt counts too
+    assertEquals(st.rtcpAuthFailures, 1, JSON.stringify(st));
+    // a still sends to b (not to eve): b keeps receiving a's packets after the forgeries
+    assert(b.srtpStats!.unprotectedRtp - sentBefore >= 5, `b got ${b.srtpStats!.unprotectedRtp - sentBefore}`);
+    const ha = a.recorder.summary();
+    assert(Math.abs(ha.toneHz - 440) <= 5, `a heard ${ha.toneHz} Hz`);
+  } finally {
+    eve.close();
     a.close();
     b.close();
   }
