@@ -117,7 +117,7 @@ export class RtpMedia implements MediaBridge {
     return this.#receiver?.stats;
   }
 
-  /** SRTP packet counts (protected, unprotected, authentication failures), once SRTP is keyed. */
+  /** SRTP packet counts (protected, unprotected, authentication failures, replays), once SRTP is keyed. */
   get srtpStats(): SrtpStats | undefined {
     return this.#srtp?.stats;
   }
@@ -280,11 +280,15 @@ export class RtpMedia implements MediaBridge {
     if (this.#mode() === "off") return raw;
     const s = this.#srtp;
     if (!s) return undefined; // before their key (early media without an answer): nothing to check it with
-    const failures = () => s.stats.rtpAuthFailures + s.stats.rtcpAuthFailures;
+    const failures = () =>
+      s.stats.rtpAuthFailures + s.stats.rtcpAuthFailures + s.stats.rtpReplays + s.stats.rtcpReplays;
     const before = failures();
     const out = rtcp ? s.unprotectRtcp(raw) : s.unprotectRtp(raw);
     if (!out && before === 0 && failures() === 1) {
-      log.warn(`SRTP: dropped a${rtcp ? "n RTCP" : "n RTP"} packet that failed authentication (more are only counted)`);
+      log.warn(
+        `SRTP: dropped a${rtcp ? "n RTCP" : "n RTP"} packet that failed authentication or was a replay ` +
+          "(more are only counted)",
+      );
     }
     return out;
   }
@@ -362,9 +366,10 @@ export class RtpMedia implements MediaBridge {
     this.#sendRtcp(true);
     this.#closed = true;
     const st = this.#srtp?.stats;
-    if (st && (st.rtpAuthFailures || st.rtcpAuthFailures)) {
+    if (st && (st.rtpAuthFailures || st.rtcpAuthFailures || st.rtpReplays || st.rtcpReplays)) {
       log.warn(
-        `SRTP: ${st.rtpAuthFailures} RTP and ${st.rtcpAuthFailures} RTCP packets failed authentication and were dropped`,
+        `SRTP: dropped ${st.rtpAuthFailures} RTP and ${st.rtcpAuthFailures} RTCP packets that failed authentication, ` +
+          `${st.rtpReplays} RTP and ${st.rtcpReplays} RTCP replays`,
       );
     }
     clearInterval(this.#timer);

@@ -202,7 +202,7 @@ export interface CallSummary extends CallReport {
   heard?: { seconds: number; levelDbfs: number | null; toneHz: number; activeSeconds: number };
   /** Where the recording went. */
   recording?: string;
-  /** SDES-SRTP packet counts (with `--srtp sdes`): protected, unprotected, failed authentication (dropped). */
+  /** SDES-SRTP packet counts (with `--srtp sdes`): protected, unprotected, dropped (failed authentication, replays). */
   srtp?: SrtpStats;
 }
 
@@ -223,8 +223,10 @@ function summaryLine(s: CallSummary): string {
   if (s.setupMs !== undefined) bits.push(`media in ${s.setupMs} ms`);
   if (s.codec) bits.push(s.codec);
   if (s.srtp) {
-    const bad = s.srtp.rtpAuthFailures + s.srtp.rtcpAuthFailures;
-    bits.push(`SRTP${bad ? ` (${bad} packets failed authentication, dropped)` : ""}`);
+    const { rtpAuthFailures, rtcpAuthFailures, rtpReplays, rtcpReplays } = s.srtp;
+    const bad = rtpAuthFailures + rtcpAuthFailures, replays = rtpReplays + rtcpReplays;
+    const dropped = [bad ? `${bad} failed authentication` : "", replays ? `${replays} replayed` : ""].filter(Boolean);
+    bits.push(`SRTP${dropped.length ? ` (dropped: ${dropped.join(", ")})` : ""}`);
   }
   bits.push(`cause ${s.cause} (by ${s.endedBy})`);
   if (s.heard && s.answered) {

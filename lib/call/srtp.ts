@@ -1,11 +1,13 @@
 /**
  * SDES-SRTP (RFC 4568 keys, RFC 3711 packets) for plain RTP media, sans I/O: {@linkcode newSdesKey} makes a fresh
  * 30-byte master key and salt with Web Crypto, {@linkcode pickCrypto} chooses the first `a=crypto` line of an offer
- * that pbxkit can use, and {@linkcode SrtpTransform} turns RTP and RTCP packets into SRTP and SRTCP and back. The
- * cipher work (AES-CM key derivation and keystream, HMAC-SHA1 tags, rollover counter, SRTCP index) is werift's
- * `SrtpSession`/`SrtcpSession`; this module only frames keys and packets for them and counts what fails
- * authentication, so a forged or corrupted packet is dropped, never thrown to the socket handler. werift is loaded
- * on first use ({@linkcode loadSrtp}), so a CLI start without SRTP does not pay for it.
+ * that pbxkit can use, {@linkcode acceptOffer}/{@linkcode acceptAnswer} apply `--srtp`, and
+ * {@linkcode SrtpTransform} turns RTP and RTCP packets into SRTP and SRTCP and back. The cipher work (key
+ * derivation, AES-CM keystream, HMAC-SHA1 tags, SRTCP index) is werift's `SrtpSession`/`SrtcpSession`; this module
+ * frames keys and packets for them and adds what werift lacks: the RFC 3711 packet index estimate
+ * ({@linkcode srtpIndex}) and a replay list ({@linkcode ReplayWindow}). What fails authentication or is replayed
+ * is dropped and counted, never thrown to the socket handler. werift is loaded on first use ({@linkcode loadSrtp}),
+ * so a CLI start without SRTP does not pay for it.
  *
  * @module
  */
@@ -129,12 +131,66 @@ export interface SrtpStats {
   unprotectedRtp: number;
   /** RTP packets dropped: bad authentication tag, too short, not RTP. */
   rtpAuthFailures: number;
+  /** RTP packets that authenticated but were dropped as replays (seen, or older than the 64-packet window). */
+  rtpReplays: number;
   /** RTCP packets protected (sent). */
   protectedRtcp: number;
   /** SRTCP packets that authenticated and were decrypted. */
   unprotectedRtcp: number;
   /** SRTCP packets dropped: bad tag, too short. */
   rtcpAuthFailures: number;
+  /** SRTCP packets that authenticated but were dropped as replays. */
+  rtcpReplays: number;
+}
+
+const WINDOW = 64;
+const WINDOW_MASK = (1n << BigInt(WINDOW)) - 1n;
+
+/**
+ * The RFC 3711 §3.3.2 replay list of one source: a sliding window over the last 64 packet indexes. Pure. Ask
+ * {@linkcode ReplayWindow.fresh} before spending a decryption, {@linkcode ReplayWindow.mark} once the packet
+ * authenticated (a forged packet never marks anything).
+ */
+export class ReplayWindow {
+  #max = -1;
+  /** Bit i set: index `max - i` was seen. */
+  #seen = 0n;
+
+  /** The highest index marked (-1 before the first). */
+  get max(): number {
+    return this.#max;
+  }
+
+  /** Whether `index` was not seen yet and is not 64 or more behind the highest one. */
+  fresh(index: number): boolean {
+    if (index < 0) return false;
+    if (index > this.#max) return true;
+    const age = this.#max - index;
+    return age < WINDOW && (this.#seen & (1n << BigInt(age))) === 0n;
+  }
+
+  /** Remember `index` as received. */
+  mark(index: number): void {
+    if (index > this.#max) {
+      const shift = this.#max < 0 ? WINDOW : index - this.#max;
+      this.#seen = shift >= WINDOW ? 1n : ((this.#seen << BigInt(shift)) | 1n) & WINDOW_MASK;
+      this.#max = index;
+    } else if (this.#max - index < WINDOW) this.#seen |= 1n << BigInt(this.#max - index);
+  }
+}
+
+/**
+ * The 48-bit SRTP packet index of sequence number `seq` given the highest index received so far (-1: none), by
+ * RFC 3711 §3.3.1 and Appendix A: the rollover counter guessed from how far `seq` is from the highest one.
+ */
+export function srtpIndex(seq: number, highest: number): number {
+  if (highest < 0) return seq;
+  const roc = Math.floor(highest / 0x10000), sl = highest % 0x10000;
+  let v = roc;
+  if (sl < 0x8000) {
+    if (seq - sl > 0x8000) v = roc - 1;
+  } else if (sl - 0x8000 > seq) v = roc + 1;
+  return v * 0x10000 + seq;
 }
 
 /**
@@ -151,10 +207,14 @@ export class SrtpTransform {
     protectedRtcp: 0,
     unprotectedRtcp: 0,
     rtcpAuthFailures: 0,
+    rtpReplays: 0,
+    rtcpReplays: 0,
   };
   readonly #srtp: SrtpSession;
   readonly #srtcp: SrtcpSession;
   readonly #w: Werift;
+  readonly #rtpSeen = new Map<number, ReplayWindow>();
+  readonly #rtcpSeen = new Map<number, ReplayWindow>();
 
   /** A transform with our (`local`) and their (`remote`) master keys; {@linkcode loadSrtp} must have run. */
   constructor(local: SrtpMasterKey, remote: SrtpMasterKey) {
@@ -182,16 +242,40 @@ export class SrtpTransform {
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 
-  /** The RTP packet inside an SRTP one, or undefined (counted) when it fails authentication. */
+  /** The RTP packet inside an SRTP one, or undefined (counted) when it fails authentication or is a replay. */
   unprotectRtp(packet: Uint8Array): Uint8Array | undefined {
+    if (packet.length < 12 + 10) {
+      this.stats.rtpAuthFailures++;
+      return undefined;
+    }
+    const v = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);
+    const ssrc = v.getUint32(8), seq = v.getUint16(2);
+    const win = seen(this.#rtpSeen, ssrc);
+    const index = srtpIndex(seq, win.max);
+    if (!win.fresh(index)) {
+      // a replay, or too late for the window (or before the first packet's rollover): not worth decrypting
+      if (index < 0) this.stats.rtpAuthFailures++;
+      else this.stats.rtpReplays++;
+      return undefined;
+    }
+    // decrypt with our estimate of the rollover counter: werift's own guess (which a late or replayed packet could
+    // throw off) is replaced by the RFC 3711 one for each packet
+    this.#srtp.remoteContext.srtpSSRCStates[ssrc] = {
+      ssrc,
+      rolloverCounter: Math.floor(index / 0x10000),
+      lastSequenceNumber: seq,
+      rolloverHasProcessed: false,
+    };
+    let out: Buffer;
     try {
-      const out = this.#srtp.decrypt(Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength));
-      this.stats.unprotectedRtp++;
-      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+      out = this.#srtp.decrypt(Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength));
     } catch {
       this.stats.rtpAuthFailures++;
       return undefined;
     }
+    win.mark(index);
+    this.stats.unprotectedRtp++;
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 
   /** SRTCP of a compound RTCP packet (encrypted after the first 8 bytes, E flag + index, 10-byte tag). */
@@ -201,15 +285,35 @@ export class SrtpTransform {
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 
-  /** The RTCP packet inside an SRTCP one, or undefined (counted) when it fails authentication. */
+  /** The RTCP packet inside an SRTCP one, or undefined (counted) when it fails authentication or is a replay. */
   unprotectRtcp(packet: Uint8Array): Uint8Array | undefined {
+    const buf = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
+    if (buf.length < 8 + 4 + 10) {
+      this.stats.rtcpAuthFailures++;
+      return undefined;
+    }
+    // the E flag + 31-bit SRTCP index before the 10-byte tag (trusted only once the packet authenticates)
+    const index = buf.readUInt32BE(buf.length - 14) & 0x7fffffff;
+    const win = seen(this.#rtcpSeen, buf.readUInt32BE(4));
+    if (!win.fresh(index)) {
+      this.stats.rtcpReplays++;
+      return undefined;
+    }
+    let out: Buffer;
     try {
-      const out = this.#srtcp.decrypt(Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength));
-      this.stats.unprotectedRtcp++;
-      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+      out = this.#srtcp.decrypt(buf);
     } catch {
       this.stats.rtcpAuthFailures++;
       return undefined;
     }
+    win.mark(index);
+    this.stats.unprotectedRtcp++;
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
+}
+
+function seen(m: Map<number, ReplayWindow>, ssrc: number): ReplayWindow {
+  let w = m.get(ssrc);
+  if (!w) m.set(ssrc, w = new ReplayWindow());
+  return w;
 }

@@ -25,7 +25,9 @@ import {
   loadSrtp,
   newSdesKey,
   pickCrypto,
+  ReplayWindow,
   SDES_SUITE,
+  srtpIndex,
   type SrtpMasterKey,
   SrtpTransform,
 } from "../../lib/call/srtp.ts";
@@ -279,6 +281,68 @@ Deno.test("srtp: tampered, truncated, wrong-key and plain packets are dropped an
   assertEquals(bob.unprotectRtcp(rtcpReport({ ssrc: 7, cname: "plain" })), undefined);
   assertEquals(bob.stats.rtcpAuthFailures, 3);
   assert(bob.unprotectRtcp(rtcp));
+});
+
+Deno.test("srtp: replayed SRTP and SRTCP packets authenticate but are dropped and counted (64-packet window)", () => {
+  const { a, b } = keys();
+  const alice = new SrtpTransform(a, b), bob = new SrtpTransform(b, a);
+  const wire = [65500, 65501, 65535, 0, 1, 50].map((seq) => alice.protectRtp(rtpPacket(seq)));
+  // out of order within the window is fine, each once
+  for (const i of [0, 2, 1, 3, 5, 4]) assert(bob.unprotectRtp(wire[i]), `packet ${i}`);
+  for (const w of wire) assertEquals(bob.unprotectRtp(w), undefined, "replay accepted");
+  assertEquals([bob.stats.unprotectedRtp, bob.stats.rtpReplays, bob.stats.rtpAuthFailures], [6, 6, 0]);
+  const r1 = alice.protectRtcp(rtcpReport({ ssrc: 9, cname: "a" })),
+    r2 = alice.protectRtcp(rtcpReport({ ssrc: 9, cname: "a" }));
+  assert(bob.unprotectRtcp(r2) && bob.unprotectRtcp(r1), "SRTCP in any order");
+  assertEquals([bob.unprotectRtcp(r1), bob.unprotectRtcp(r2)], [undefined, undefined]);
+  assertEquals([bob.stats.rtcpReplays, bob.stats.rtcpAuthFailures], [2, 0]);
+});
+
+Deno.test("srtp: a replayed or late packet just before the sequence wrap does not break decryption after it", () => {
+  const { a, b } = keys();
+  const alice = new SrtpTransform(a, b), bob = new SrtpTransform(b, a);
+  const sent = new Map<number, Uint8Array>();
+  for (const seq of [65000, ...Array.from({ length: 100 }, (_, i) => 65436 + i)]) {
+    sent.set(seq, alice.protectRtp(rtpPacket(seq)));
+  }
+  assert(bob.unprotectRtp(sent.get(65000)!));
+  for (let seq = 65436; seq <= 65500; seq++) assert(bob.unprotectRtp(sent.get(seq)!), `seq ${seq}`);
+  assertEquals(bob.unprotectRtp(sent.get(65000)!), undefined, "old replay");
+  assert(bob.unprotectRtp(sent.get(65501)!) && bob.unprotectRtp(sent.get(65535)!));
+  assert(bob.unprotectRtp(sent.get(65502)!), "late but inside the window");
+  for (let seq = 0; seq < 3; seq++) {
+    assertEquals(
+      toHex(bob.unprotectRtp(alice.protectRtp(rtpPacket(seq)))!),
+      toHex(rtpPacket(seq)),
+      `after wrap ${seq}`,
+    );
+  }
+  assertEquals([bob.stats.rtpReplays, bob.stats.rtpAuthFailures], [1, 0]);
+});
+
+Deno.test("srtp: ReplayWindow: new indexes pass once; 64 or more behind the newest are refused", () => {
+  const w = new ReplayWindow();
+  const take = (i: number) => {
+    const ok = w.fresh(i);
+    if (ok) w.mark(i);
+    return ok;
+  };
+  assert(take(1000));
+  assert(!take(1000));
+  assert(take(999) && take(937) && !take(936), "937 is 63 behind, 936 is 64 behind");
+  assert(take(1100) && !take(1036) && take(1037) && !take(1037));
+  assert(take(0x1_0000_0001), "a large jump (ROC) clears the window");
+  assert(!take(1100) && !take(-1));
+});
+
+Deno.test("srtp: packet index estimation (RFC 3711 Appendix A) across rollovers and late packets", () => {
+  assertEquals(srtpIndex(5, -1), 5, "first packet: ROC 0");
+  assertEquals(srtpIndex(2, 65530), 65536 + 2, "wrapped");
+  assertEquals(srtpIndex(65530, 65536 + 2), 65530, "late from before the wrap");
+  assertEquals(srtpIndex(100, 3 * 65536 + 50), 3 * 65536 + 100);
+  assertEquals(srtpIndex(65535, 3 * 65536 + 10), 2 * 65536 + 65535);
+  assertEquals(srtpIndex(40000, 7 * 65536 + 40100), 7 * 65536 + 40000);
+  assertEquals(srtpIndex(65000, 5), -536, "before the first packet's rollover: negative");
 });
 
 // ---- keys and SDP ----
