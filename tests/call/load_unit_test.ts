@@ -189,6 +189,7 @@ function context(o: { tickLate: number[]; cpuS?: number; wallS?: number; cores?:
     cpuS: o.cpuS ?? 1,
     rssDelta: 0,
     peakCalls: 3,
+    peakUp: 3,
     schedLateMaxMs: 0,
     webrtc: "wrtc",
     options: { load: 3, rate: 3, holdMs: 8000, registerEach: false },

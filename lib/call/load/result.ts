@@ -90,6 +90,8 @@ export interface BuildContext {
   rssDelta: number;
   /** Most calls in progress at once. */
   peakCalls: number;
+  /** Most calls answered and up at once. */
+  peakUp: number;
   /** Most a call start was behind its due time (ms). */
   schedLateMaxMs: number;
   /** WebRTC stack name. */
@@ -135,6 +137,7 @@ export function buildResult(calls: CallResult[], x: BuildContext): LoadResult {
       wall_s: round(x.wallS, 2)!,
       cpu_s: round(x.cpuS, 2)!,
       peak_calls: x.peakCalls,
+      peak_up: x.peakUp,
       cpu_ms_per_call_second: callSeconds > 0 ? round((1000 * x.cpuS) / callSeconds, 2) : null,
       memory_mib_per_call: x.peakCalls > 0 ? round(x.rssDelta / 2 ** 20 / x.peakCalls, 2) : null,
       timer_late_ms: { p50: round(late.p50, 1), p99: round(late.p99, 1), max: round(late.max, 1) },

@@ -90,7 +90,7 @@ export async function runLoadTest(s: CallSettings, o: LoadOptions): Promise<Load
   const results: CallResult[] = [];
   const timeline: TimelinePoint[] = [];
   const tickLate: number[] = [];
-  let startsThisSecond = 0, failedSoFar = 0, nextPhone = 0, peakRss = 0, peakCalls = 0;
+  let startsThisSecond = 0, failedSoFar = 0, nextPhone = 0, peakRss = 0, peakCalls = 0, peakUp = 0;
   const cpu0 = process.cpuUsage();
   const rss0 = Deno.memoryUsage().rss;
   const pending = new Set<Promise<void>>();
@@ -154,6 +154,7 @@ export async function runLoadTest(s: CallSettings, o: LoadOptions): Promise<Load
         else if (cmd.kind === "stop") void stopCall(cmd.id);
       }
       peakCalls = Math.max(peakCalls, live.size);
+      peakUp = Math.max(peakUp, sched.up);
       if (t - lastSample >= SAMPLE_MS) {
         lastSample = t;
         const rss = Deno.memoryUsage().rss;
@@ -185,6 +186,7 @@ export async function runLoadTest(s: CallSettings, o: LoadOptions): Promise<Load
     cpuS: (cpu.user + cpu.system) / 1e6,
     rssDelta: Math.max(0, peakRss - rss0),
     peakCalls,
+    peakUp,
     schedLateMaxMs: sched.lateness.maxMs,
     webrtc: engine.name,
     options: o,
