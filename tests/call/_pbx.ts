@@ -49,6 +49,8 @@ export interface PbxOptions {
   frInvTimerMs?: number;
   /** Which host the static routes point at (default `pbx`; `phone` puts e.g. sipp behind its own interface). */
   staticRouteHost?: "pbx" | "phone";
+  /** Load kamailio's ctl module on a unix socket in the PBX's temp dir (see {@linkcode Pbx.kamcmd}). */
+  ctl?: boolean;
 }
 
 /** A running PBX (kamailio + rtpengine) on a private test network. */
@@ -70,6 +72,17 @@ export class Pbx {
     this.dir = dir;
     this.ip = net.hosts.pbx.ipv4;
     this.phoneIp = net.hosts.phone.ipv4;
+  }
+
+  /** kamailio's binrpc control socket (with `ctl: true`). */
+  get ctlSocket(): string {
+    return `${this.dir}/kamailio_ctl`;
+  }
+
+  /** Run `kamcmd CMD...` against this kamailio (needs `ctl: true`); its stdout. */
+  async kamcmd(...cmd: string[]): Promise<string> {
+    const r = await this.net.run("pbx", ["kamcmd", "-s", `unix:${this.ctlSocket}`, ...cmd]);
+    return r.stdout;
   }
 
   /** ws:// URL of kamailio's WebSocket listener. */
@@ -110,6 +123,7 @@ export class Pbx {
           ngPort,
           ...options,
           routeIp: options.staticRouteHost === "phone" ? pbx.phoneIp : undefined,
+          ctlSocket: options.ctl ? pbx.ctlSocket : undefined,
         }),
       );
       const kam = pbx.kamailio = pbx.spawn("pbx", [
@@ -243,6 +257,8 @@ interface KamailioConfigOptions extends PbxOptions {
   ngPort: number;
   /** Address the static routes point at (default `ip`). */
   routeIp?: string;
+  /** Load the ctl module with its binrpc socket here. */
+  ctlSocket?: string;
 }
 
 /** Render the kamailio.cfg used by the tests. */
@@ -286,7 +302,7 @@ loadmodule "xhttp.so"
 loadmodule "websocket.so"
 loadmodule "rtpengine.so"
 loadmodule "sdpops.so"
-
+${o.ctlSocket ? `loadmodule "ctl.so"\nmodparam("ctl", "binrpc", "unix:${o.ctlSocket}")\n` : ""}
 modparam("tm", "fr_inv_timer", ${o.frInvTimerMs ?? 60000})
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "gruu_enabled", 0)
