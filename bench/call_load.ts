@@ -5,7 +5,8 @@
  * Each call is held N/rate + 2 s + `--plateau` (default 10 s), so that all N are up together for the plateau: a step
  * passes only when the generator saw N calls up at once (`peak_up`, and `peak_calls` in progress), every call was
  * answered, loss and MOS meet the bar, and the generator kept up (no late timers, starved media or saturated CPU:
- * past that point the numbers are this machine's, not the PBX's). A stack stops at its first failing step. Prints
+ * past that point the numbers are this machine's, not the PBX's). A stack stops at its first failing step (with
+ * `--keep-going` it runs every step, still marking the failing ones). Prints
  * CPU time (utime+stime of the pbxkit process, from its own report) beside the wall numbers and writes
  * `bench/out/call-load.json`. The Chromium-tab baseline of the issue is not run here (see docs/call.md).
  *
@@ -50,6 +51,7 @@ export async function run(args: string[]): Promise<void> {
   const steps = (argValue(args, "--steps") ?? "10,20,40,80,120").split(",").map(Number);
   const stacks = (argValue(args, "--stacks") ?? "wrtc,werift").split(",");
   const rate = Number(argValue(args, "--rate") ?? "10");
+  const keepGoing = args.includes("--keep-going");
   const plateauS = parseDuration(argValue(args, "--plateau") ?? "10s", "--plateau") / 1000;
   if (steps.some((n) => !Number.isInteger(n) || n < 1) || !(rate > 0)) {
     throw new Error("bench call --load: --steps needs positive integers, --rate a positive number");
@@ -131,7 +133,7 @@ export async function run(args: string[]): Promise<void> {
         console.error(
           `bench call --load: ${rows[rows.length - 1].join(" ")}${why.length ? `: ${why.join("; ")}` : ""}`,
         );
-        if (why.length) break;
+        if (why.length && !keepGoing) break;
       }
     }
   } finally {

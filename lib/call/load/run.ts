@@ -41,7 +41,8 @@ export async function runLoadTest(s: CallSettings, o: LoadOptions): Promise<Load
   const target = s.target;
   const plan = await audioPlan(s.audio);
   const engine = await installWebrtc(s.webrtc);
-  const makeMedia = await mediaFactory(engine, plan);
+  // nothing reads what a load call hears: no audio sink, no decoding, no recording (its numbers come from getStats())
+  const makeMedia = await mediaFactory(engine, plan, undefined, { hear: false });
   const { Phone } = await import("../ua.ts");
   const accounts: Account[] = o.accounts?.length
     ? o.accounts
