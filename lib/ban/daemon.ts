@@ -582,6 +582,16 @@ export class BanDaemon {
         error: rejected[0]?.error,
       });
     }
+    if (this.#fleet) {
+      // an imported network is an explicit operator action here: it is shared as it is, and each host applies it
+      // only when its own --fleet-max-prefix allows that width (the default, 32,128, applies none)
+      const nets = verdicts.filter((v) => v.address.includes("/")).length;
+      if (nets) {
+        this.#log.info("import: networks shared with the fleet; hosts apply those their --fleet-max-prefix allows", {
+          networks: nets,
+        });
+      }
+    }
     const t0 = performance.now();
     if (verdicts.length) {
       await this.#applyBans(verdicts, { bulk: "import", throwOnError: true });

@@ -6,14 +6,14 @@
 
 import { assert, assertEquals, assertThrows } from "../_util/assert.ts";
 import {
+  coalesceCommands,
   decodeRecord,
   encodeRecord,
+  FleetBatcher,
+  type FleetCommand,
   FleetCore,
   type FleetRecord,
   MAX_RECORD_BYTES,
-  coalesceCommands,
-  FleetBatcher,
-  type FleetCommand,
   type ReceivedEntry,
   recordKey,
   recordTarget,
@@ -83,10 +83,25 @@ Deno.test("fleet records: hostile and malformed records are rejected with a reas
     ["family", encodeRecord(rec({ family: 6, len: 128 })), "is not IPv6"],
     ["len 33", encodeRecord(rec({ len: 33 })), "not a prefix length"],
     ["len 1.5", encodeRecord(rec({ len: 1.5 })), "not a prefix length"],
-    ["the whole internet", encodeRecord(rec({ addr: "0.0.0.0", len: 0 })), "wider than the allowed /32", "v4.0.0.0.0=0"],
+    [
+      "the whole internet",
+      encodeRecord(rec({ addr: "0.0.0.0", len: 0 })),
+      "wider than the allowed /32",
+      "v4.0.0.0.0=0",
+    ],
     ["a /64", encodeRecord(rec({ addr: "2001:db8::", family: 6, len: 64 })), "wider than", "v6.2001_db8__=64"],
-    ["a /24 under a /32 key", encodeRecord(rec({ addr: "198.51.100.0", len: 24 })), "does not match", "v4.198.51.100.0"],
-    ["the address with /len", encodeRecord(rec({ addr: "198.51.100.0/24", len: 32 })), "canonical", "v4.198.51.100.0/24"],
+    [
+      "a /24 under a /32 key",
+      encodeRecord(rec({ addr: "198.51.100.0", len: 24 })),
+      "does not match",
+      "v4.198.51.100.0",
+    ],
+    [
+      "the address with /len",
+      encodeRecord(rec({ addr: "198.51.100.0/24", len: 32 })),
+      "canonical",
+      "v4.198.51.100.0/24",
+    ],
     ["origin with spaces", encodeRecord(rec({ origin: "edge 1" })), "origin"],
     ["origin too long", encodeRecord(rec({ origin: "a".repeat(65) })), "origin"],
     ["reason with newline", encodeRecord(rec({ reason: "x\nlevel=info forged" })), "printable"],
@@ -191,7 +206,12 @@ Deno.test("fleet core: networks round-trip as network + prefix; --fleet-max-pref
     assertEquals(ex[0].fields.exempt, "192.0.2.0/24");
   }
   // an unban of the network (`ban unban 198.51.100.0/24` on the origin) lifts it
-  const u = origin.localUnban({ address: "198.51.100.0/24", family: 4, reason: "manual unban on edge-1", now: NOW + 1 });
+  const u = origin.localUnban({
+    address: "198.51.100.0/24",
+    family: 4,
+    reason: "manual unban on edge-1",
+    now: NOW + 1,
+  });
   assertEquals([u.op, u.addr, u.len], ["unban", "198.51.100.0", 24]);
   const un = wide.receive(entry(5, u), NOW + 2);
   assertEquals(un.map((c) => c.kind), ["unban"]);
