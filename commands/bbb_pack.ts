@@ -7,6 +7,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { globalFlags, newCommand } from "../lib/cli/mod.ts";
 import {
+  announce,
   collect,
   formatTable,
   log,
@@ -297,6 +298,7 @@ async function runPack(o: PackFlags): Promise<void> {
   const metrics = o.metrics !== undefined ? parseMetricsAddress(o.metrics) : undefined;
   const report = await pack(opts);
   if (o.json) (o.watch ? printJsonLine : (v: unknown) => printJson(v, { pretty: true }))(report);
+  else if (log.format === "json") announceReport(report);
   else writeStdout(formatReport(report));
   if (!o.tftp && !o.watch) return;
 
@@ -326,6 +328,17 @@ async function runPack(o: PackFlags): Promise<void> {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }
+}
+
+/** `--log-format json` without `--json`: the report's gist as one JSON log line (not the tables), like a daemon's. */
+function announceReport(r: PackReport): void {
+  announce(`built ${r.files.map((f) => `${f.name} ${f.crc32}`).join(", ")} in ${r.outDir}`, {
+    out: r.outDir,
+    mode: r.mode,
+    files: r.files.map((f) => ({ name: f.name, size: f.size, crc32: f.crc32 })),
+    apps: r.apps.length,
+    uenvcmd: r.uenvcmd,
+  });
 }
 
 function formatReport(r: PackReport): string {

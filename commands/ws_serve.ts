@@ -74,7 +74,10 @@ export function wsServeCommand(): Command {
       const assets = (c: WsServeConfig) =>
         c.webphone ? webphoneAssets({ wsPath: c.proxies[0]?.path }) : Promise.resolve(undefined);
       if (workers > 1) {
-        if (metricsAddr) throw usageError("--metrics is not available with --workers yet: use one worker");
+        if (metricsAddr) {
+          const from = flags.metrics !== undefined ? "--metrics" : `[metrics] listen in ${configPath}`;
+          throw usageError(`${from}: not available with --workers yet; use one worker or no metrics`);
+        }
         await runWorkers(config, workers, { json: json ?? false, assets });
         return;
       }

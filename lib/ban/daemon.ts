@@ -29,7 +29,14 @@ import { type ControlRequest, ControlServer } from "./control.ts";
 import { parseTarget, targetText, TargetValidator } from "./blocklist.ts";
 import { canonicalIp, parseCidr, parseIp } from "./net/addr.ts";
 import { setNice } from "./priority.ts";
-import { Fleet, type FleetCommand, type FleetMetrics, type FleetSaved } from "./fleet/mod.ts";
+import {
+  coalesceCommands,
+  Fleet,
+  type FleetCommand,
+  type FleetMetrics,
+  type FleetSaved,
+  recordTarget,
+} from "./fleet/mod.ts";
 
 /** Options for {@linkcode runDaemon}. */
 export interface DaemonOptions {
@@ -166,7 +173,8 @@ export class BanDaemon {
       await this.#reconcile();
       if (cfg.fleet) {
         this.#fleet = new Fleet(cfg.fleet, {
-          exempt: cfg.exempt,
+          // the PBX's own addresses are never banned from outside either (as `ban import` refuses them)
+          exempt: [...cfg.exempt, ...cfg.pbxAddrs],
           saved: this.#savedFleet,
           log: this.#log,
           apply: (cmds) => this.#applyFleet(cmds),
@@ -378,34 +386,32 @@ export class BanDaemon {
     return this.#applyBans(verdicts);
   }
 
+  /**
+   * One batch of fleet commands (stream order) in one firewall transaction per kind: unbans, then bans (see
+   * `coalesceCommands`). Bans and unbans of networks (`addr/len`) go to the network sets, as `ban import` puts them.
+   * The state is saved with the next periodic save (at most 2 s later), not per batch: what a crash loses is replayed
+   * from the fleet's bucket, since the saved sequence is only the one applied.
+   */
   async #applyFleet(cmds: FleetCommand[]): Promise<void> {
     const now = Date.now();
-    const bans: BanVerdict[] = [];
-    const unbans: { address: string; family: 4 | 6; origin: string; seq: number }[] = [];
-    const seqOf = new Map<string, number>();
-    for (const c of cmds) {
-      if (c.kind === "ban") {
-        const r = c.record;
-        // later records for the same address win (stream order)
-        const i = unbans.findIndex((u) => u.address === r.addr);
-        if (i >= 0) unbans.splice(i, 1);
-        bans.push({
-          address: r.addr,
-          family: r.family,
-          failures: 0,
-          first: r.at,
-          last: r.at,
-          expiresAt: r.until,
-          reason: r.reason,
-          origin: r.origin,
-        });
-        seqOf.set(r.addr, c.seq);
-      } else if (c.kind === "unban") {
-        const i = bans.findIndex((b) => b.address === c.record.addr);
-        if (i >= 0) bans.splice(i, 1);
-        unbans.push({ address: c.record.addr, family: c.record.family, origin: c.record.origin, seq: c.seq });
-      }
-    }
+    const batch = coalesceCommands(cmds);
+    const unbans = batch.unbans.map((u) => ({
+      address: recordTarget(u.record),
+      family: u.record.family,
+      origin: u.record.origin,
+      seq: u.seq,
+      lift: u.record.op === "unban",
+    }));
+    const bans = batch.bans.map((b): BanVerdict => ({
+      address: recordTarget(b.record),
+      family: b.record.family,
+      failures: 0,
+      first: b.record.at,
+      last: b.record.at,
+      expiresAt: b.record.until,
+      reason: b.record.reason,
+      origin: b.record.origin,
+    }));
     if (unbans.length) {
       try {
         await this.#fw.unban(unbans);
@@ -413,6 +419,8 @@ export class BanDaemon {
         this.#log.error("firewall refused a fleet unban", { error: (err as Error).message });
       }
       for (const u of unbans) {
+        // an unban only there to replace an element with a re-ban of the same batch is not one
+        if (!u.lift) continue;
         this.#engine.unban(u.address, "fleet");
         this.#log.info("unban", { address: u.address, reason: `fleet (by ${u.origin})`, seq: u.seq });
       }
@@ -425,22 +433,21 @@ export class BanDaemon {
         this.#retry.push(...bans);
       }
       const applied = performance.timeOrigin + performance.now();
-      for (const b of bans) {
+      bans.forEach((b, i) => {
         this.#engine.restoreBan(b);
         this.#log.info("fleet ban", {
           address: b.address,
-          origin: b.origin,
+          origin: b.origin!,
           reason: b.reason,
           until: new Date(b.expiresAt).toISOString(),
-          seq: seqOf.get(b.address) ?? 0,
+          seq: batch.bans[i].seq,
         });
         if (this.#opts.json) {
           console.log(JSON.stringify({ event: "fleet-ban", ...banJson(b), appliedUs: Math.round(applied * 1000) }));
         }
-      }
+      });
     }
     this.#dirty = true;
-    this.#saving = this.#saving.then(() => this.#save());
   }
 
   /**
@@ -574,6 +581,16 @@ export class BanDaemon {
         first: rejected[0]?.address,
         error: rejected[0]?.error,
       });
+    }
+    if (this.#fleet) {
+      // an imported network is an explicit operator action here: it is shared as it is, and each host applies it
+      // only when its own --fleet-max-prefix allows that width (the default, 32,128, applies none)
+      const nets = verdicts.filter((v) => v.address.includes("/")).length;
+      if (nets) {
+        this.#log.info("import: networks shared with the fleet; hosts apply those their --fleet-max-prefix allows", {
+          networks: nets,
+        });
+      }
     }
     const t0 = performance.now();
     if (verdicts.length) {
@@ -730,7 +747,7 @@ export class BanDaemon {
         this.#log.warn("SIGHUP: fleet changes need a restart; the fleet keeps its settings");
       }
       next.fleet = this.#cfg.fleet;
-      this.#fleet?.core.setExempt(next.exempt);
+      this.#fleet?.core.setExempt([...next.exempt, ...next.pbxAddrs]);
       const snap = this.#engine.snapshot();
       const prev = this.#cfg;
       if (metricsKey(next) !== metricsKey(this.#cfg)) {

@@ -30,9 +30,12 @@ export class WeriftMedia implements MediaBridge {
   #seq = Math.floor(Math.random() * 65535);
   #ts = Math.floor(Math.random() * 0xffffffff);
   #dtmfQueue: { event: number; samples: number }[] = [];
+  /** Decode what is heard into the recorder (false: a load run, received RTP is only counted by werift). */
+  #hear: boolean;
 
-  /** Create the outgoing track; frames flow once DTLS is connected. */
-  constructor(engine: WebrtcEngine, plan: AudioPlan, options: { maxRecordSeconds?: number } = {}) {
+  /** Create the outgoing track; frames flow once DTLS is connected (`hear` false: received audio is not decoded). */
+  constructor(engine: WebrtcEngine, plan: AudioPlan, options: { maxRecordSeconds?: number; hear?: boolean } = {}) {
+    this.#hear = options.hear !== false;
     this.#w = engine.module;
     this.#track = new this.#w.MediaStreamTrack({ kind: "audio" });
     const MS = engine.MediaStream as Any;
@@ -47,7 +50,7 @@ export class WeriftMedia implements MediaBridge {
     p.addEventListener("track", (ev: Any) => {
       const track = ev.track;
       if (track?.kind !== "audio") return;
-      track.onReceiveRtp.subscribe((rtp: Any) => this.#receive(rtp));
+      if (this.#hear) track.onReceiveRtp.subscribe((rtp: Any) => this.#receive(rtp));
     });
     p.addEventListener("connectionstatechange", () => {
       if (p.connectionState === "connected" && this.#timer === undefined) this.#start();

@@ -26,9 +26,12 @@ export class WrtcMedia implements MediaBridge {
   #sinks: Any[] = [];
   #timer?: ReturnType<typeof setInterval>;
   #pc?: Any;
+  /** Decode what is heard into the recorder (false: a load run, no audio sink at all). */
+  #hear: boolean;
 
-  /** Create the source track and start producing frames in real time. */
-  constructor(engine: WebrtcEngine, plan: AudioPlan, options: { maxRecordSeconds?: number } = {}) {
+  /** Create the source track and start producing frames in real time (`hear` false: no sink on the remote track). */
+  constructor(engine: WebrtcEngine, plan: AudioPlan, options: { maxRecordSeconds?: number; hear?: boolean } = {}) {
+    this.#hear = options.hear !== false;
     const ns = this.#ns = (engine.module as Any).nonstandard;
     this.#source = new ns.RTCAudioSource();
     this.#track = this.#source.createTrack();
@@ -68,7 +71,7 @@ export class WrtcMedia implements MediaBridge {
   attach(pc: unknown): void {
     this.#pc = pc;
     (pc as Any).addEventListener("track", (ev: Any) => {
-      if (ev.track?.kind !== "audio") return;
+      if (ev.track?.kind !== "audio" || !this.#hear) return;
       this.#sink(ev.track);
     });
   }

@@ -140,12 +140,17 @@ export async function audioPlan(a: CallSettings["audio"]): Promise<AudioPlan> {
   return { kind: "silence" };
 }
 
-/** Make the per-call media for the chosen stack. */
+/**
+ * Make the per-call media for the chosen stack. `options.hear` false (WebRTC stacks; a load run, whose numbers come
+ * from `getStats()`) skips decoding and recording what is heard; echo plans always hear.
+ */
 export async function mediaFactory(
   engine: WebrtcEngine,
   plan: AudioPlan,
   rtp?: RtpMediaOptions,
+  options: { hear?: boolean } = {},
 ): Promise<() => MediaBridge> {
+  const hear = options.hear !== false || plan.kind === "echo";
   let make: () => MediaBridge;
   if (engine.name === "rtp") {
     if (!rtp) throw new PbxError("E_INTERNAL", "plain RTP media needs its local address and ports");
@@ -155,7 +160,7 @@ export async function mediaFactory(
     const Media = engine.name === "wrtc"
       ? (await import("./media_wrtc.ts")).WrtcMedia
       : (await import("./media_werift.ts")).WeriftMedia;
-    make = () => new Media(engine, plan);
+    make = () => new Media(engine, plan, { hear });
   }
   if (plan.kind !== "echo") return make;
   return () => {

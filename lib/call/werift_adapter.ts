@@ -8,7 +8,9 @@
  * - (the audio itself, G.711 RTP through werift's tracks, is in `media_werift.ts`);
  * - patches two werift behaviours (once, on its prototypes): no fallback to a public STUN server, and DTLS packets
  *   that arrive before werift's DTLS transport starts are kept and replayed instead of dropped (saves a ~1 s
- *   retransmit per call).
+ *   retransmit per call);
+ * - per peer connection, latches on to the remote's SSRC when its SDP announced none, and accepts an RTP echo of our
+ *   own stream (see {@linkcode latchRemoteSsrc}).
  *
  * @module
  */
@@ -43,6 +45,44 @@ export function fixSdpForWerift(sdp: string): string {
     out.push(line);
   }
   return out.join("\r\n");
+}
+
+/**
+ * werift routes incoming RTP by the SSRCs the remote SDP announced (`a=ssrc`) and drops every other packet. A far end
+ * that announces none (rtpengine answering for a plain-RTP peer such as sipp or a desk phone) is then never heard,
+ * and an RTP echo of our own stream (sipp `-rtp_echo`, an echo line that keeps the SSRC) is worse: its SSRC is ours,
+ * which werift's router maps to our *sender*. Every packet reaching the router came in over the DTLS-SRTP transport,
+ * i.e. from the remote; so when the connection has exactly one receiving audio transceiver, such packets go to its
+ * receiver: the first SSRC it sees becomes the remote track's (so `getStats()` reports its inbound-rtp: packets,
+ * loss, jitter), further ones feed the same track. An unknown SSRC is registered with the router (later packets take
+ * werift's own path); our own SSRC is not (the router keeps routing RTCP reports about it to the sender).
+ */
+export function latchRemoteSsrc(pc: unknown): void {
+  const p = pc as Any;
+  const router = p?.router;
+  if (!router || typeof router.routeRtp !== "function" || router.__pbxkitLatch) return;
+  router.__pbxkitLatch = true;
+  const route = router.routeRtp;
+  router.routeRtp = (packet: Any) => {
+    const ssrc = packet?.header?.ssrc;
+    const owner = router.ssrcTable?.[ssrc];
+    if (ssrc === undefined || owner?.type === "receiver") return route(packet);
+    const receivers = (p.getTransceivers?.() ?? []).filter((t: Any) =>
+      t.kind === "audio" && !t.stopped && ["sendrecv", "recvonly"].includes(t.currentDirection ?? t.direction)
+    );
+    if (receivers.length !== 1) return route(packet);
+    const rx = receivers[0].receiver;
+    if (!rx.trackBySSRC[ssrc]) {
+      const track = rx.track; // what the "track" event handed out: the receiver's default track without an SSRC
+      if (track.ssrc === undefined) {
+        track.ssrc = ssrc;
+        rx.addTrack(track);
+      }
+      rx.trackBySSRC[ssrc] = track;
+      if (!owner) router.registerRtpReceiver(rx, ssrc);
+    }
+    rx.handleRtpBySsrc(packet, {}); // no header extensions are negotiated (headerExtensions.audio is empty)
+  };
 }
 
 /** Load werift and build the constructors JsSIP will use. */
@@ -137,6 +177,7 @@ export async function weriftEngine(): Promise<WebrtcEngine> {
         iceTcpPassive: false,
         iceAdditionalHostAddresses: ["127.0.0.1"],
       });
+      latchRemoteSsrc(this);
     }
     setRemoteDescription(desc: { type: string; sdp: string }) {
       return super.setRemoteDescription({ type: desc.type, sdp: fixSdpForWerift(desc.sdp) });

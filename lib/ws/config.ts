@@ -59,6 +59,7 @@ import {
   usageError,
 } from "../common/mod.ts";
 import type { DeflateOptions } from "./deflate.ts";
+import { checkDirectory, readPem } from "./service.ts";
 import { isToken } from "./http.ts";
 import { parseProxySpec, type ProxyRoute } from "./proxy.ts";
 
@@ -475,6 +476,31 @@ export function resolveWsServeConfig(file: WsServeLayer, flags: WsServeLayer): W
  */
 export async function loadWsServeConfig(flags: WsServeFlags, configPath?: string): Promise<WsServeConfig> {
   const fromFlagsPart = fromFlags(flags);
-  const filePart = configPath === undefined ? {} : parseWsServeToml(await readConfigText(configPath), configPath);
+  let filePart: WsServeLayer = {};
+  if (configPath !== undefined) {
+    const cfg = parseTomlConfig(await readConfigText(configPath), configPath);
+    filePart = fromFile(cfg);
+    checkFilePaths(cfg, filePart, fromFlagsPart);
+  }
   return resolveWsServeConfig(filePart, fromFlagsPart);
+}
+
+/**
+ * The files and directories the config file names (and the flags do not replace): the static root must be a
+ * directory, each listener's certificate and key readable files. A missing one is a config error like any other:
+ * one line naming the file, the line and the key, exit status 2 (the flags' own paths keep `E_NOT_FOUND`, exit 1).
+ */
+function checkFilePaths(cfg: TomlConfig, file: WsServeLayer, flags: WsServeLayer): void {
+  if (file.staticDir !== undefined && flags.staticDir === undefined) {
+    const dir = file.staticDir;
+    inFile(cfg, ["static"], (l) => checkDirectory(dir, l));
+  }
+  if (file.listeners && !flags.listeners) {
+    for (const [i, l] of file.listeners.entries()) {
+      if (!l.tlsFiles) continue;
+      const { cert, key } = l.tlsFiles;
+      inFile(cfg, ["listen", i, "tls_cert"], (label) => readPem(cert, label));
+      inFile(cfg, ["listen", i, "tls_key"], (label) => readPem(key, label));
+    }
+  }
 }

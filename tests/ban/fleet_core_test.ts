@@ -6,13 +6,17 @@
 
 import { assert, assertEquals, assertThrows } from "../_util/assert.ts";
 import {
+  coalesceCommands,
   decodeRecord,
   encodeRecord,
+  FleetBatcher,
+  type FleetCommand,
   FleetCore,
   type FleetRecord,
   MAX_RECORD_BYTES,
   type ReceivedEntry,
   recordKey,
+  recordTarget,
 } from "../../lib/ban/fleet/mod.ts";
 import { parseCidr } from "../../lib/ban/net/addr.ts";
 import { parseConfigText, resolveConfig } from "../../lib/ban/config.ts";
@@ -79,8 +83,25 @@ Deno.test("fleet records: hostile and malformed records are rejected with a reas
     ["family", encodeRecord(rec({ family: 6, len: 128 })), "is not IPv6"],
     ["len 33", encodeRecord(rec({ len: 33 })), "not a prefix length"],
     ["len 1.5", encodeRecord(rec({ len: 1.5 })), "not a prefix length"],
-    ["the whole internet", encodeRecord(rec({ addr: "0.0.0.0", len: 0 })), "wider than the allowed /32"],
-    ["a /64", encodeRecord(rec({ addr: "2001:db8::", family: 6, len: 64 })), "wider than the allowed /128"],
+    [
+      "the whole internet",
+      encodeRecord(rec({ addr: "0.0.0.0", len: 0 })),
+      "wider than the allowed /32",
+      "v4.0.0.0.0=0",
+    ],
+    ["a /64", encodeRecord(rec({ addr: "2001:db8::", family: 6, len: 64 })), "wider than", "v6.2001_db8__=64"],
+    [
+      "a /24 under a /32 key",
+      encodeRecord(rec({ addr: "198.51.100.0", len: 24 })),
+      "does not match",
+      "v4.198.51.100.0",
+    ],
+    [
+      "the address with /len",
+      encodeRecord(rec({ addr: "198.51.100.0/24", len: 32 })),
+      "canonical",
+      "v4.198.51.100.0/24",
+    ],
     ["origin with spaces", encodeRecord(rec({ origin: "edge 1" })), "origin"],
     ["origin too long", encodeRecord(rec({ origin: "a".repeat(65) })), "origin"],
     ["reason with newline", encodeRecord(rec({ reason: "x\nlevel=info forged" })), "printable"],
@@ -98,6 +119,8 @@ Deno.test("fleet records: hostile and malformed records are rejected with a reas
     const d = decodeRecord(k ?? key, bytes, LIMITS);
     assert(!d.ok, `${what} was accepted`);
     assert(d.error.includes(want), `${what}: '${d.error}' should mention '${want}'`);
+    // only a well-formed ban that is too wide for this host is a policy skip; the rest are malformed
+    assertEquals(d.tooWide === true, want.startsWith("wider"), what);
   }
   // a wider prefix is fine when configured, but host bits must be clear
   const wide = { ...LIMITS, maxPrefix4: 24 };
@@ -145,10 +168,66 @@ Deno.test("fleet core: exempt here, expired, wider-than-host and malformed recor
   assert(del[0].kind === "log" && del[0].level === "warn");
   const s = c.stats();
   assertEquals([s.exempt, s.expired, s.rejected, s.applied, s.lastSeq], [2, 1, 2, 0, 5]);
-  // wider prefixes allowed by the limits are still not applied: the ban sets hold single addresses
-  const w = core({ maxPrefix4: 24 });
-  const wide = w.receive(entry(1, rec({ addr: "198.51.100.0", len: 24 })), NOW);
-  assert(wide[0].kind === "log" && wide[0].fields.error.toString().includes("single addresses"));
+});
+
+Deno.test("fleet core: networks round-trip as network + prefix; --fleet-max-prefix, exempt overlap and unban", () => {
+  // the origin: an imported network is the target text `addr/len`, as the daemon and the firewall write it
+  const origin = core({ node: "edge-1" });
+  const r = origin.localBan({ address: "198.51.100.0/24", family: 4, until: NOW + 60_000, reason: "DROP", now: NOW });
+  assertEquals([r.addr, r.len, r.family], ["198.51.100.0", 24, 4]);
+  const [out] = origin.takeOutbox();
+  assertEquals(out.key, "v4.198.51.100.0=24");
+  assertEquals(recordKey(r.addr, r.family, r.len), out.key);
+  const r6 = origin.localBan({ address: "2001:db8:77::/48", family: 6, until: NOW + 60_000, reason: "x", now: NOW });
+  assertEquals([r6.addr, r6.len], ["2001:db8:77::", 48]);
+  assertEquals(recordTarget(r6), "2001:db8:77::/48");
+  assertEquals(recordTarget(rec()), "203.0.113.7");
+  // a receiver whose --fleet-max-prefix allows /24 (and /48) applies them as networks
+  const wide = core({ maxPrefix4: 24, maxPrefix6: 48 });
+  const got = wide.receive(entry(1, r, out.key), NOW);
+  assertEquals(got.map((c) => c.kind), ["ban"]);
+  assert(got[0].kind === "ban");
+  assertEquals(recordTarget(got[0].record), "198.51.100.0/24");
+  assertEquals(wide.receive(entry(2, r6), NOW).map((c) => c.kind), ["ban"]);
+  assertEquals(wide.receive(entry(3, r), NOW), [], "the same network twice is one element");
+  // the default receiver (/32, /128) does not apply them: a policy skip, logged, not a rejected record
+  const narrow = core();
+  const skip = narrow.receive(entry(1, r, out.key), NOW);
+  assert(skip[0].kind === "log" && skip[0].level === "info" && skip[0].msg.includes("wider than --fleet-max-prefix"));
+  assertEquals([narrow.stats().tooWide, narrow.stats().rejected, narrow.stats().applied], [1, 0, 0]);
+  // nor does a /16 on the /24 receiver
+  const r16 = rec({ addr: "198.51.0.0", len: 16 });
+  assertEquals(wide.receive(entry(4, r16), NOW)[0].kind, "log");
+  // a network overlapping this host's exempt list (192.0.2.0/24) is not applied, wider or narrower than it
+  for (const [addr, len] of [["192.0.0.0", 22], ["192.0.2.128", 25]] as const) {
+    const c = core({ maxPrefix4: 16 });
+    const ex = c.receive(entry(1, rec({ addr, len })), NOW);
+    assert(ex[0].kind === "log" && ex[0].msg.includes("exempt here"), `${addr}/${len}`);
+    assertEquals(ex[0].fields.exempt, "192.0.2.0/24");
+  }
+  // an unban of the network (`ban unban 198.51.100.0/24` on the origin) lifts it
+  const u = origin.localUnban({
+    address: "198.51.100.0/24",
+    family: 4,
+    reason: "manual unban on edge-1",
+    now: NOW + 1,
+  });
+  assertEquals([u.op, u.addr, u.len], ["unban", "198.51.100.0", 24]);
+  const un = wide.receive(entry(5, u), NOW + 2);
+  assertEquals(un.map((c) => c.kind), ["unban"]);
+  assert(un[0].kind === "unban");
+  assertEquals(recordTarget(un[0].record), "198.51.100.0/24");
+  // an unban is not limited by the prefix (it can only lift what this host has): a no-op on the narrow host
+  assertEquals(narrow.receive(entry(2, u), NOW + 2), []);
+  assertEquals(narrow.stats().rejected, 0);
+  // a network ban here ended on expiry is forgotten (the same ban again applies again)
+  wide.receive(entry(6, rec({ addr: "198.51.100.0", len: 24, until: NOW + 90_000 })), NOW + 3);
+  wide.ended("198.51.100.0/24", 4);
+  assertEquals(wide.receive(entry(7, rec({ addr: "198.51.100.0", len: 24, until: NOW + 90_000 })), NOW + 4).length, 1);
+  // a network restored from state is known: its fleet copy is not applied twice
+  const re = core({ maxPrefix4: 24 });
+  re.known({ address: "198.51.100.0/24", family: 4, expiresAt: NOW + 60_000, origin: "edge-1", reason: "DROP" });
+  assertEquals(re.receive(entry(9, r, out.key), NOW), []);
 });
 
 Deno.test("fleet core: own bans echoed back are not re-applied; an unban from anywhere lifts a ban", () => {
@@ -219,6 +298,91 @@ Deno.test("fleet core: outbox keeps order and one record per key in flight; surv
     now: NOW,
   });
   assert(perm.until > NOW && perm.until <= NOW + 86_400_000);
+});
+
+Deno.test("fleet batching: a burst becomes few batches, a single ban goes at once; order and sequences kept", () => {
+  const c = core();
+  const b = new FleetBatcher({ maxBatch: 4, maxWaitMs: 5 });
+  const feed = (seq: number, r: FleetRecord | Uint8Array, pending: number | undefined, t: number) => {
+    b.add(c.receive({ ...entry(seq, r), pending }, t), pending, c.lastSeq, t);
+  };
+  // a single ban with nothing pending behind it is due at once
+  feed(1, rec({ addr: "203.0.113.1" }), 0, NOW);
+  assert(b.due(NOW));
+  assertEquals(b.take().seq, 1);
+  assertEquals(b.size, 0);
+  assertEquals(b.idleSeq(), 1);
+  // a burst: the watch says more is pending, so the batch waits for it ...
+  feed(2, rec({ addr: "203.0.113.2" }), 3, NOW);
+  feed(3, rec({ addr: "203.0.113.3" }), 2, NOW + 1);
+  assert(!b.due(NOW + 1));
+  assertEquals(b.deadline(), NOW + 5);
+  assertEquals(b.idleSeq(), undefined, "commands waiting: sequence 3 is not applied yet");
+  // ... a rejected record and an exempt one in between produce no firewall command but move the sequence
+  feed(4, enc.encode("{}"), 1, NOW + 1);
+  feed(5, rec({ addr: "192.0.2.9" }), 0, NOW + 2);
+  // ... until nothing is pending: one batch, in stream order, applying it reaches sequence 5
+  assert(b.due(NOW + 2));
+  const t = b.take();
+  assertEquals(t.cmds.map((x) => x.kind === "ban" ? x.record.addr : x.kind), ["203.0.113.2", "203.0.113.3"]);
+  assertEquals(t.seq, 5);
+  // a full batch is due even with more pending; what stays is cut at its first sequence
+  for (let i = 0; i < 6; i++) feed(10 + i, rec({ addr: `198.51.100.${i + 1}` }), 100, NOW + 3);
+  assert(b.due(NOW + 3));
+  const full = b.take();
+  assertEquals([full.cmds.length, full.seq, b.size], [4, 13, 2]);
+  // the rest waits at most maxWaitMs from its first command
+  assert(!b.due(NOW + 4));
+  assert(b.due(NOW + 8));
+  assertEquals(b.take().seq, 15);
+  // an unknown pending count is taken as nothing pending
+  feed(16, rec({ addr: "203.0.113.16" }), undefined, NOW + 9);
+  assert(b.due(NOW + 9));
+});
+
+Deno.test("fleet batching: one transaction with the end state of applying the commands one by one", () => {
+  const ban = (addr: string, seq: number, over: Partial<FleetRecord> = {}): FleetCommand => ({
+    kind: "ban",
+    record: rec({ addr, ...over }),
+    seq,
+  });
+  const unban = (addr: string, seq: number, over: Partial<FleetRecord> = {}): FleetCommand => ({
+    kind: "unban",
+    record: rec({ addr, op: "unban", until: 0, ...over }),
+    seq,
+  });
+  const net = { addr: "198.51.100.0", len: 24 };
+  const out = coalesceCommands([
+    ban("203.0.113.1", 1),
+    ban("203.0.113.2", 2),
+    { kind: "log", level: "info", msg: "x", fields: {} },
+    unban("203.0.113.1", 3), // banned then unbanned: only the unban
+    ban("203.0.113.2", 4, { until: NOW + 7_200_000 }), // a longer ban of the same: the latest
+    unban("203.0.113.3", 5),
+    ban("203.0.113.3", 6), // unbanned then banned: lift the old element, add the new one
+    ban(net.addr, 7, net),
+    ban("198.51.100.0", 8), // the /32 inside the /24 is another key
+  ]);
+  const show = (x: { record: FleetRecord; seq: number }) => `${x.record.op} ${recordTarget(x.record)} @${x.seq}`;
+  assertEquals(out.unbans.map(show), ["unban 203.0.113.1 @3", "unban 203.0.113.3 @6"]);
+  assertEquals(out.bans.map(show), [
+    "ban 203.0.113.2 @4",
+    "ban 203.0.113.3 @6",
+    "ban 198.51.100.0/24 @7",
+    "ban 198.51.100.0 @8",
+  ]);
+  assertEquals(out.bans[0].record.until, NOW + 7_200_000);
+  // replaying it in the order unbans-then-bans against a set gives what one-by-one gives
+  const serial = new Map<string, number>(), batched = new Map<string, number>();
+  const cmds = [ban("a", 1), unban("a", 2), ban("a", 3, { until: NOW + 5 }), ban("b", 4), unban("b", 5)];
+  for (const x of cmds) {
+    if (x.kind === "ban") serial.set(x.record.addr, x.record.until);
+    else if (x.kind === "unban") serial.delete(x.record.addr);
+  }
+  const cb = coalesceCommands(cmds);
+  for (const u of cb.unbans) batched.delete(u.record.addr);
+  for (const x of cb.bans) batched.set(x.record.addr, x.record.until);
+  assertEquals([...batched], [...serial]);
 });
 
 Deno.test("fleet settings: flags and TOML keys, validation, nothing without --fleet", () => {

@@ -2,6 +2,8 @@
  * `pbxkit ban import` through the fleet: a real `nats-server` with JetStream and two `ban --daemon --fleet` hosts
  * with real nft, each in its own namespace. A blocklist imported on one host is in the other host's nft set with
  * the same jittered absolute expiries, origin the importing node, and the other host's own exempt list still rules.
+ * Networks in the list reach the other host's network sets when its `--fleet-max-prefix` allows their width (a wider
+ * one is not applied, and said so), and `ban unban NET` on the importer lifts one there too.
  */
 
 import { assert, assertEquals } from "../_util/assert.ts";
@@ -12,7 +14,8 @@ import { blocklistSample } from "./_lab.ts";
 const NFT_LIB = "/usr/lib/x86_64-linux-gnu/libnftables.so.1";
 
 testWith(
-  "ban import with --fleet: the list reaches the other host's nft set with the same expiries; its exempt list rules",
+  "ban import with --fleet: the list (networks too) reaches the other host's nft sets with the same expiries; " +
+    "its exempt list and --fleet-max-prefix rule; a network unban propagates",
   { tools: ["nats-server", "nft", "ip"], files: [NFT_LIB, LIBPCAP_PATH], root: true },
   async () => {
     const net = await TestNet.create(["nats", "edge1", "edge2"]);
@@ -35,6 +38,8 @@ testWith(
           h[name].ipv4,
           // edge2 exempts one network of the list; edge1 (the importer) does not
           ...(name === "edge2" ? ["--exempt", "127.0.0.0/8", "--exempt", "45.0.0.0/8"] : []),
+          // edge2 takes networks up to /24 and /48 from the fleet; edge1 keeps the default (single addresses)
+          ...(name === "edge2" ? ["--fleet-max-prefix", "24,48"] : []),
           "--fleet",
           `nats://${h.nats.ipv4}:4222`,
           "--fleet-node",
@@ -46,7 +51,9 @@ testWith(
         await waitFor(() => d.stderr.includes("fleet connected"), { timeoutMs: 30_000, what: "fleet connected" });
       }
       const { v4, v6 } = blocklistSample(1500, 500, 4242);
-      await Deno.writeTextFile(`${dir}/list.txt`, [...v4, ...v6].join("\n") + "\n");
+      // two networks edge2 accepts, one wider than its /24
+      const nets = ["203.0.113.0/24", "2001:db8:77::/48"], tooWide = "198.18.0.0/16";
+      await Deno.writeTextFile(`${dir}/list.txt`, [...v4, ...v6, ...nets, tooWide].join("\n") + "\n");
       const r = JSON.parse(
         (await net.run(
           "edge1",
@@ -59,11 +66,13 @@ testWith(
             "--seed",
             "5",
             "--json",
+            "--max-prefix",
+            "16,48",
             ...flags("edge1"),
           ]),
         )).stdout,
       );
-      assertEquals([r.via, r.imported], ["daemon", 2000]);
+      assertEquals([r.via, r.imported], ["daemon", 2003]);
       const exempted = v4.filter((a) => a.startsWith("45.")).length;
       assert(exempted > 100, String(exempted));
       const list2 = async () =>
@@ -74,12 +83,22 @@ testWith(
           reason: string;
         }[];
       let got: Awaited<ReturnType<typeof list2>> = [];
-      await waitFor(async () => (got = await list2()).length >= 2000 - exempted, {
+      await waitFor(async () => (got = await list2()).length >= 2002 - exempted, {
         timeoutMs: 30_000,
         intervalMs: 500,
         what: "the import on edge2",
       }).catch(() => {});
-      assertEquals(got.length, 2000 - exempted, "edge2 has every imported ban but the ones it exempts");
+      assertEquals(
+        got.length,
+        2002 - exempted,
+        "edge2 has every imported ban but the ones it exempts or finds too wide",
+      );
+      for (const n of nets) assert(got.some((b) => b.address === n), `${n} not on edge2`);
+      assert(!got.some((b) => b.address === tooWide), "edge2 applied a network wider than its --fleet-max-prefix");
+      await waitFor(() => daemons.edge2.stderr.includes("network wider than --fleet-max-prefix"), {
+        timeoutMs: 5000,
+        what: "edge2's log line for the /16",
+      });
       assert(got.every((b) => b.origin === "edge1" && b.reason === "APIBAN"), JSON.stringify(got[0]));
       assert(!got.some((b) => b.address.startsWith("45.")), "edge2 applied a ban in its exempt network");
       // the same absolute (jittered) expiries on both hosts
@@ -93,9 +112,30 @@ testWith(
       }
       assert(maxSkew <= 1000, `expiries differ by up to ${maxSkew} ms`);
       assert(new Set(got.map((b) => Math.floor(Date.parse(b.until) / 1000))).size > 300, "expiries not spread");
-      // and they are in edge2's kernel set
-      const doc = JSON.parse((await net.run("edge2", ["nft", "-j", "list", "set", "inet", "pbxkit", "ban6"])).stdout);
-      assertEquals(doc.nftables.find((x: { set?: unknown }) => x.set).set.elem.length, 500);
+      // and they are in edge2's kernel sets: addresses in ban4/ban6, networks in the interval sets net4/net6
+      const elems = async (set: string) => {
+        const doc = JSON.parse((await net.run("edge2", ["nft", "-j", "list", "set", "inet", "pbxkit", set])).stdout);
+        return (doc.nftables.find((x: { set?: unknown }) => x.set).set.elem ?? []) as unknown[];
+      };
+      assertEquals((await elems("ban6")).length, 500);
+      const net4 = JSON.stringify(await elems("net4")), net6 = JSON.stringify(await elems("net6"));
+      assert(net4.includes('"addr":"203.0.113.0","len":24'), net4.slice(0, 300));
+      assert(!net4.includes("198.18.0.0"), net4.slice(0, 300));
+      assert(net6.includes('"addr":"2001:db8:77::","len":48'), net6.slice(0, 300));
+      // an unban of the network on the importer lifts it on edge2: kernel set and daemon
+      await net.run("edge1", cliArgv(["ban", "unban", "203.0.113.0/24", ...flags("edge1")]));
+      await waitFor(async () => !JSON.stringify(await elems("net4")).includes("203.0.113.0"), {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+        what: "the network unban on edge2",
+      });
+      const after = await list2();
+      assert(!after.some((b) => b.address === "203.0.113.0/24"), "edge2 still lists the unbanned network");
+      assert(after.some((b) => b.address === "2001:db8:77::/48"), "the other network went too");
+      const st = JSON.parse((await net.run("edge2", cliArgv(["ban", "status", "--json", ...flags("edge2")]))).stdout);
+      const fleet = st.fleet;
+      assertEquals([fleet.tooWide, fleet.rejected], [1, 0], JSON.stringify(fleet));
+      assert(fleet.batches < 2000, `the import was applied in ${fleet.batches} batches on edge2`);
       for (const d of Object.values(daemons)) assertEquals((await d.stop("SIGTERM", 10_000)).code, 0);
     } finally {
       await net.close();

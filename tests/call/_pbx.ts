@@ -10,7 +10,7 @@
  * @module
  */
 
-import { cliArgv, Proc, selfSignedCert, sh, TestNet, waitFor } from "../_util/mod.ts";
+import { cliArgv, Proc, selfSignedCert, TestNet, waitFor } from "../_util/mod.ts";
 
 /** The SIP domain every test account lives in. */
 export const DOMAIN = "pbx.test";
@@ -59,6 +59,8 @@ export interface PbxOptions {
   extraUdpPorts?: number[];
   /** Also listen for SIP over UDP on the pbx host's IPv6 address (port 5060). */
   udpIpv6?: boolean;
+  /** Load kamailio's ctl module on a unix socket in the PBX's temp dir (see {@linkcode Pbx.kamcmd}). */
+  ctl?: boolean;
 }
 
 /** A running PBX (kamailio + rtpengine) on a private test network. */
@@ -83,6 +85,17 @@ export class Pbx {
     this.dir = dir;
     this.ip = net.hosts.pbx.ipv4;
     this.phoneIp = net.hosts.phone.ipv4;
+  }
+
+  /** kamailio's binrpc control socket (with `ctl` or `netTransports`). */
+  get ctlSocket(): string {
+    return `${this.dir}/kamailio_ctl`;
+  }
+
+  /** Run `kamcmd CMD...` against this kamailio (needs `ctl` or `netTransports`); its stdout. */
+  async kamcmd(...cmd: string[]): Promise<string> {
+    const r = await this.net.run("pbx", ["kamcmd", "-s", `unix:${this.ctlSocket}`, ...cmd]);
+    return r.stdout;
   }
 
   /** ws:// URL of kamailio's WebSocket listener. */
@@ -120,7 +133,7 @@ export class Pbx {
         const { cert, key } = await selfSignedCert(certDir, { cn: DOMAIN, san: `IP:${pbx.ip},DNS:${DOMAIN}` });
         const tlsCfg = `${dir}/tls.cfg`;
         await Deno.writeTextFile(tlsCfg, kamailioTlsConfig(cert, key));
-        tls = { port: pbx.tlsPort, config: tlsCfg, ctl: pbx.ctlSocket };
+        tls = { port: pbx.tlsPort, config: tlsCfg };
         pbx.tlsCert = cert;
       }
       await Deno.writeTextFile(
@@ -134,6 +147,7 @@ export class Pbx {
           routeIp: options.staticRouteHost === "phone" ? pbx.phoneIp : undefined,
           ip6: options.udpIpv6 ? net.hosts.pbx.ipv6 : undefined,
           tls,
+          ctlSocket: options.ctl || options.netTransports ? pbx.ctlSocket : undefined,
         }),
       );
       const kam = pbx.kamailio = pbx.spawn("pbx", [
@@ -160,16 +174,6 @@ export class Pbx {
       throw err;
     }
     return pbx;
-  }
-
-  /** kamailio's binrpc control socket (with `netTransports`). */
-  get ctlSocket(): string {
-    return `${this.dir}/kamailio_ctl`;
-  }
-
-  /** Run `kamcmd CMD...` against this kamailio (needs `netTransports`); its stdout. */
-  async kamcmd(...cmd: string[]): Promise<string> {
-    return (await sh(["kamcmd", "-s", `unix:${this.ctlSocket}`, ...cmd])).stdout;
   }
 
   /** Start a process inside one of the hosts; stopped in close(). */
@@ -279,8 +283,10 @@ interface KamailioConfigOptions extends PbxOptions {
   routeIp?: string;
   /** IPv6 address for a UDP listener on `sipPort`. */
   ip6?: string;
-  /** SIP over TCP (on `sipPort`) and TLS (on `port`, with the tls module's `config` file), binrpc on `ctl`. */
-  tls?: { port: number; config: string; ctl: string };
+  /** SIP over TCP (on `sipPort`) and TLS (on `port`, with the tls module's `config` file). */
+  tls?: { port: number; config: string };
+  /** Load the ctl module with its binrpc socket here. */
+  ctlSocket?: string;
 }
 
 /** The kamailio tls module's config: this certificate for every server connection, no client certificates. */
@@ -313,8 +319,6 @@ export function kamailioConfig(o: KamailioConfigOptions): string {
   const tlsModules = o.tls
     ? `loadmodule "tls.so"
 modparam("tls", "config", "${o.tls.config}")
-loadmodule "ctl.so"
-modparam("ctl", "binrpc", "unix:${o.tls.ctl}")
 `
     : "";
   return `#!KAMAILIO
@@ -352,7 +356,7 @@ loadmodule "xhttp.so"
 loadmodule "websocket.so"
 loadmodule "rtpengine.so"
 loadmodule "sdpops.so"
-
+${o.ctlSocket ? `loadmodule "ctl.so"\nmodparam("ctl", "binrpc", "unix:${o.ctlSocket}")\n` : ""}
 modparam("tm", "fr_inv_timer", ${o.frInvTimerMs ?? 60000})
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "gruu_enabled", 0)

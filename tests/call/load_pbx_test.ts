@@ -3,14 +3,16 @@
  * a sipp UAS that echoes RTP (`-rtp_echo`) on the phone host, in test namespaces. Once clean, once with
  * `tc netem loss 5%` on the sipp host's interface (its echo back to rtpengine loses ~5%): the reported loss moves
  * to 3-8 % and the MOS drops; `answered` equals sipp's own count of successful calls. The `--report` page is opened
- * in headless Chromium: it renders its three charts with no console errors.
+ * in headless Chromium: it renders its three charts with no console errors. werift hears the echo of its own stream
+ * (loss and MOS measured); `--users FILE --register-each --duration` registers every account (kamailio's location
+ * table, read with kamcmd while the run lasts) and keeps replacing calls for the duration.
  *
  * @module
  */
 
 import { assert, assertEquals } from "../_util/assert.ts";
 import { denoRunArgv, type Proc, testWith } from "../_util/mod.ts";
-import { callArgv, DOMAIN, Pbx, PBX_TOOLS } from "./_pbx.ts";
+import { callArgv, DOMAIN, Pbx, PBX_TOOLS, USERS } from "./_pbx.ts";
 import { UAS_XML } from "./_sipp_echo.ts";
 
 const CALLS = 6;
@@ -71,15 +73,30 @@ async function addLoss(pbx: Pbx, pct: number): Promise<{ how: string; undo: () =
 type Any = any;
 
 testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP echo, clean and with 5% loss", {
-  tools: [...PBX_TOOLS, "sipp", "tc", "nft", "chromium"],
+  tools: [...PBX_TOOLS, "sipp", "tc", "nft", "chromium", "kamcmd"],
   root: true,
 }, async (t) => {
-  const pbx = await Pbx.start({ staticRoutes: { sipp: 5090 }, staticRouteHost: "phone" });
+  const pbx = await Pbx.start({ staticRoutes: { sipp: 5090 }, staticRouteHost: "phone", ctl: true });
   try {
-    const run = async (name: string, o: { extra?: string[]; exit?: number } = {}) => {
+    const xml = `${pbx.dir}/uas.xml`;
+    await Deno.writeTextFile(xml, UAS_XML);
+    /**
+     * One `pbxkit call --load` run against a fresh sipp. `sippMax` (default `calls`) is sipp's call limit: sipp exits
+     * after that many; with more (a `--duration` run) sipp is stopped once its periodic stats file counts as many
+     * successful calls as pbxkit answered (or after 5 s). `during` runs alongside pbxkit (e.g. to poll kamailio).
+     */
+    const run = async (name: string, o: {
+      calls?: number;
+      rate?: number;
+      hold?: string;
+      sippMax?: number;
+      extra?: string[];
+      exit?: number;
+      during?: (done: Promise<unknown>) => Promise<void>;
+    } = {}) => {
+      const calls = o.calls ?? CALLS;
+      const sippMax = o.sippMax ?? calls;
       const csv = `${pbx.dir}/sipp-${name}.csv`;
-      const xml = `${pbx.dir}/uas.xml`;
-      await Deno.writeTextFile(xml, UAS_XML);
       const sipp = pbx.spawn("phone", [
         "sipp",
         "-sf",
@@ -94,7 +111,7 @@ testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP ec
         "6000",
         "-rtp_echo",
         "-m",
-        String(CALLS),
+        String(sippMax),
         "-nostdin",
         "-timeout",
         "60s",
@@ -108,11 +125,11 @@ testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP ec
       const p = pbx.pbxkit([
         ...callArgv(`sip:sipp@${DOMAIN}`, { ws: pbx.wsUrl, user: "alice" }),
         "--load",
-        String(CALLS),
+        String(calls),
         "--rate",
-        "6",
+        String(o.rate ?? 6),
         "--hold",
-        HOLD,
+        o.hold ?? HOLD,
         "--tone",
         "440",
         "--json",
@@ -120,20 +137,34 @@ testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP ec
         report,
         ...(o.extra ?? []),
       ]);
+      const during = o.during?.(p.done);
       assertEquals(
         await exitOf(p, 60_000),
         o.exit ?? 0,
         `pbxkit --load (${name}):\n${p.stdout}\n${p.stderr.slice(-3000)}`,
       );
-      assertEquals(await exitOf(sipp, 20_000), 0, `sipp (${name}):\n${sipp.stdout.slice(-2000)}`);
+      await during;
       const result = JSON.parse(p.stdout);
+      let sippOk: number;
+      if (sippMax === calls) {
+        assertEquals(await exitOf(sipp, 20_000), 0, `sipp (${name}):\n${sipp.stdout.slice(-2000)}`);
+        sippOk = await sippSuccessful(csv);
+      } else {
+        const until = Date.now() + 5000;
+        do {
+          await new Promise((r) => setTimeout(r, 500));
+          sippOk = await sippSuccessful(csv).catch(() => -1);
+        } while (sippOk !== result.answered && Date.now() < until);
+        await sipp.stop();
+      }
       const m = result.media;
       console.error(
-        `load ${name}: answered ${result.answered}/${result.attempted}, setup p50 ${result.setup_ms.p50} ms, ` +
-          `loss p50 ${m.loss_pct.p50}% max ${m.loss_pct.max}%, jitter p50 ${m.jitter_ms.p50} ms, MOS p50 ${m.mos.p50} ` +
-          `min ${m.mos.min}, ${result.generator.cpu_ms_per_call_second} CPU ms per call-second`,
+        `load ${name}: answered ${result.answered}/${result.attempted}, peak up ${result.generator.peak_up}, ` +
+          `setup p50 ${result.setup_ms.p50} ms, loss p50 ${m.loss_pct.p50}% max ${m.loss_pct.max}%, jitter p50 ` +
+          `${m.jitter_ms.p50} ms, MOS p50 ${m.mos.p50} min ${m.mos.min}, ${result.generator.cpu_ms_per_call_second} ` +
+          `CPU ms per call-second, kept up ${result.generator.kept_up}`,
       );
-      return { result, sippOk: await sippSuccessful(csv), report, stderr: p.stderr };
+      return { result, sippOk, report, stderr: p.stderr };
     };
 
     let clean: Any;
@@ -167,21 +198,89 @@ testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP ec
       assert(seen.minChartWidth > 100, `charts drawn ${seen.minChartWidth} px wide`);
     });
 
-    await t.step("5% loss on the sipp host's echo (tc netem, or nftables): loss 3-8 %, MOS drops", async () => {
-      const loss = await addLoss(pbx, 5);
-      try {
-        // --fail-if turns the loss into the exit status (1), after printing the result
-        const r = await run("lossy", { extra: ["--fail-if", "loss_pct.p50>1,failed>0"], exit: 1 });
-        assert(r.stderr.includes("--fail-if: loss_pct.p50>1"), r.stderr.slice(-500));
-        const lossy = r.result;
-        assertEquals(lossy.answered, r.sippOk, "answered vs sipp's SuccessfulCall");
-        const p50 = lossy.media.loss_pct.p50;
-        assert(p50 >= 3 && p50 <= 8, `loss p50 ${p50}% with 5% (${loss.how}): ${JSON.stringify(lossy.calls)}`);
-        assert(lossy.media.mos.p50 < clean.media.mos.p50 - 0.2, `MOS ${lossy.media.mos.p50} vs ${clean.media.mos.p50}`);
-      } finally {
-        await loss.undo();
+    await t.step("werift: the echo of its own stream is received (packets, loss, MOS)", async () => {
+      const r = await run("werift", { calls: 3, rate: 3, extra: ["--webrtc", "werift"] });
+      const w = r.result;
+      assertEquals(w.generator.webrtc, "werift");
+      assertEquals(w.answered, 3);
+      assertEquals(w.answered, r.sippOk, "answered vs sipp's SuccessfulCall");
+      for (const c of w.calls) {
+        assert(c.packets_sent >= 350, `werift sent ${c.packets_sent} packets in ${HOLD}`);
+        assert(c.packets_received >= 0.9 * c.packets_sent, `werift echo: ${c.packets_received} of ${c.packets_sent}`);
       }
+      assert(w.media.loss_pct.p50 !== null && w.media.loss_pct.p50 < 1, `werift loss p50 ${w.media.loss_pct.p50}%`);
+      assert(w.media.mos.min >= 4, `werift MOS ${w.media.mos.min}`);
     });
+
+    await t.step("--users FILE --register-each --duration: every account registers, calls are replaced", async () => {
+      const users = ["alice", "bob", "carol"];
+      const file = `${pbx.dir}/users.txt`;
+      await Deno.writeTextFile(file, `# callers\n${users.map((u) => `${u} ${USERS[u]}`).join("\n")}\n`);
+      const aors = (dump: string) => [...dump.matchAll(/AoR: (\S+)/g)].map((m) => m[1]);
+      const before = aors(await pbx.kamcmd("ul.dump"));
+      assert(!before.includes("bob") && !before.includes("carol"), `registered before the run: ${before}`);
+      // kamailio's location table, polled while the run lasts (the UAs unregister when it ends)
+      const seen = new Set<string>();
+      const poll = async (done: Promise<unknown>) => {
+        let over = false;
+        done.then(() => over = true, () => over = true);
+        while (!over) {
+          for (const a of aors(await pbx.kamcmd("ul.dump"))) seen.add(a);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      };
+      const durationS = 12, holdS = 3, n = 3;
+      const r = await run("users", {
+        calls: n,
+        rate: 3,
+        hold: `${holdS}s`,
+        sippMax: 100,
+        extra: ["--users", file, "--register-each", "--duration", `${durationS}s`],
+        during: poll,
+      });
+      const u = r.result;
+      assertEquals([...seen].filter((a) => users.includes(a)).sort(), users, `location table held ${[...seen]}`);
+      // held 3 s each (plus setup) over 12 s: about 3 rounds of 3; at least 2 full rounds
+      assert(u.attempted >= 2 * n, `attempted ${u.attempted} in ${durationS} s`);
+      assert(u.answered >= 2 * n, `answered ${u.answered}`);
+      assertEquals(u.answered, r.sippOk, "answered vs sipp's SuccessfulCall");
+      assertEquals(u.generator.peak_up, n);
+      assert(u.generator.peak_calls <= n, `never above N: ${u.generator.peak_calls}`);
+      // replacements: calls started after the first ones had been held and hung up
+      const lastStart = Math.max(...u.calls.map((c: Any) => c.started_s));
+      assert(lastStart > holdS, `last call started at ${lastStart} s`);
+      assert(
+        u.generator.wall_s >= durationS - 0.5 && u.generator.wall_s < durationS + 15,
+        `wall ${u.generator.wall_s}`,
+      );
+      assertEquals(u.options.duration_ms, durationS * 1000);
+    });
+
+    await t.step(
+      "5% loss on the sipp host's echo (tc netem, or nftables): loss 3-8 % (wrtc, werift), MOS drops",
+      async () => {
+        const loss = await addLoss(pbx, 5);
+        try {
+          // --fail-if turns the loss into the exit status (1), after printing the result
+          const r = await run("lossy", { extra: ["--fail-if", "loss_pct.p50>1,failed>0"], exit: 1 });
+          assert(r.stderr.includes("--fail-if: loss_pct.p50>1"), r.stderr.slice(-500));
+          const lossy = r.result;
+          assertEquals(lossy.answered, r.sippOk, "answered vs sipp's SuccessfulCall");
+          const p50 = lossy.media.loss_pct.p50;
+          assert(p50 >= 3 && p50 <= 8, `loss p50 ${p50}% with 5% (${loss.how}): ${JSON.stringify(lossy.calls)}`);
+          assert(
+            lossy.media.mos.p50 < clean.media.mos.p50 - 0.2,
+            `MOS ${lossy.media.mos.p50} vs ${clean.media.mos.p50}`,
+          );
+          // werift counts the echo's sequence gaps the same way
+          const w = (await run("lossy-werift", { calls: 4, rate: 4, extra: ["--webrtc", "werift"] })).result;
+          const wp50 = w.media.loss_pct.p50;
+          assert(wp50 >= 3 && wp50 <= 8, `werift loss p50 ${wp50}% with 5% (${loss.how}): ${JSON.stringify(w.calls)}`);
+        } finally {
+          await loss.undo();
+        }
+      },
+    );
   } finally {
     await pbx.close();
   }

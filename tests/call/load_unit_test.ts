@@ -1,6 +1,7 @@
 /**
  * Unit tests of the load run's sans-I/O parts: the scheduler on a fake clock, the E-model against values worked by
- * hand from ITU-T G.107's formulas, and the percentile helpers against a plain sort-and-index reference.
+ * hand from ITU-T G.107's formulas, the percentile helpers against a plain sort-and-index reference, and the
+ * keep-up verdict (late timers, starved media, saturated CPU) against its documented limits.
  *
  * @module
  */
@@ -11,6 +12,8 @@ import { codecImpairment, delayImpairment, eModel, mosFromR } from "../../lib/ca
 import { cdf, histogram, percentile } from "../../lib/call/load/stats.ts";
 import { parseFailIf } from "../../lib/call/load/fail_if.ts";
 import { parseUsers } from "../../lib/call/load/mod.ts";
+import { type BuildContext, buildResult, isStarved, keepUpVerdict } from "../../lib/call/load/result.ts";
+import type { CallResult } from "../../lib/call/load/types.ts";
 
 /** Drive a scheduler with a fake clock: every call answers `answerMs` after start, ends right when stopped. */
 function simulate(s: LoadScheduler, o: { answerMs: number; stepMs: number; untilMs: number; failEvery?: number }) {
@@ -153,4 +156,110 @@ Deno.test("--users: 'user password [auth-user]' lines, comments skipped, bad lin
     }
     assert(msg.startsWith("u.txt"), `${JSON.stringify(bad)}: ${msg}`);
   }
+});
+
+/** A call as run.ts reports it, with the starved flag computed the way run.ts does. */
+function call(id: number, o: { sent: number; heldS?: number; holdMs?: number; status?: string }): CallResult {
+  const heldS = o.heldS ?? 8;
+  const answered = (o.status ?? "answered") === "answered";
+  return {
+    id,
+    status: o.status ?? "answered",
+    setup_ms: 20,
+    media_ms: 40,
+    loss_pct: 0,
+    jitter_ms: 1,
+    rtt_ms: null,
+    mos: 4.41,
+    packets_received: o.sent,
+    packets_sent: o.sent,
+    held_s: heldS,
+    codec: "PCMU/8000",
+    cause: "Terminated",
+    started_s: id / 10,
+    starved: isStarved({ answered, packetsSent: o.sent, heldS, holdMs: o.holdMs ?? 8000 }),
+  };
+}
+
+function context(o: { tickLate: number[]; cpuS?: number; wallS?: number; cores?: number }): BuildContext {
+  return {
+    timeline: [],
+    tickLate: o.tickLate,
+    wallS: o.wallS ?? 10,
+    cpuS: o.cpuS ?? 1,
+    rssDelta: 0,
+    peakCalls: 3,
+    peakUp: 3,
+    schedLateMaxMs: 0,
+    webrtc: "wrtc",
+    options: { load: 3, rate: 3, holdMs: 8000, registerEach: false },
+    cores: o.cores ?? 2,
+  };
+}
+
+/** 500 ticks late by `base` ms, with `spikes` of them late by `spike` ms. */
+function ticks(base: number, spikes = 0, spike = 0): number[] {
+  return Array.from({ length: 500 }, (_, i) => (i < spikes ? spike : base));
+}
+
+Deno.test("keep-up: a clean run keeps up with no warnings", () => {
+  const r = buildResult(
+    [call(1, { sent: 400 }), call(2, { sent: 399 }), call(3, { sent: 401 })],
+    context({
+      tickLate: ticks(1, 10, 40), // 10 of 500 late by 40 ms: p99 40 ms, max 40 ms, under both limits
+    }),
+  );
+  assertEquals(r.generator.kept_up, true);
+  assertEquals(r.generator.warnings, []);
+  assertEquals(r.generator.starved_calls, 0);
+  assertEquals(r.generator.timer_late_ms, { p50: 1, p99: 40, max: 40 });
+});
+
+Deno.test("keep-up: late timers (p99 over 50 ms, or one tick over 250 ms) turn kept_up false", () => {
+  // 6 of 500 ticks late by 80 ms: the 99th percentile (rank 495 of 500) is 80
+  const p99 = keepUpVerdict({ tickLateMs: ticks(1, 6, 80), starvedCalls: 0, cpuS: 1, wallS: 10, cores: 2 });
+  assertEquals(p99.keptUp, false);
+  assertEquals(p99.warnings.length, 1);
+  assert(p99.warnings[0].startsWith("generator could not keep up: its timers ran late (p99 80 ms, max 80 ms)"));
+  // one tick 300 ms late: p99 stays 1 ms, the max decides
+  const spike = keepUpVerdict({ tickLateMs: ticks(1, 1, 300), starvedCalls: 0, cpuS: 1, wallS: 10, cores: 2 });
+  assertEquals(spike.keptUp, false);
+  assert(spike.warnings[0].includes("(p99 1 ms, max 300 ms)"), spike.warnings[0]);
+  // 5 of 500 at 80 ms is exactly 1 %: p99 is the 495th value, still 1 ms; max 80 < 250
+  assertEquals(
+    keepUpVerdict({ tickLateMs: ticks(1, 5, 80), starvedCalls: 0, cpuS: 1, wallS: 10, cores: 2 }).keptUp,
+    true,
+  );
+});
+
+Deno.test("keep-up: starved calls (under 80% of their RTP packets sent) turn kept_up false", () => {
+  // held 8 s: 400 packets due at 50/s, 320 is the 80 % line
+  assertEquals(call(1, { sent: 319 }).starved, true);
+  assertEquals(call(1, { sent: 320 }).starved, false);
+  // held longer than --hold (the BYE took a while): judged on --hold
+  assertEquals(call(1, { sent: 330, heldS: 12 }).starved, false);
+  // too short to judge, or not answered
+  assertEquals(call(1, { sent: 0, heldS: 0.5 }).starved, false);
+  assertEquals(call(1, { sent: 0, status: "busy" }).starved, false);
+  const r = buildResult(
+    [call(1, { sent: 400 }), call(2, { sent: 150 }), call(3, { sent: 200 })],
+    context({
+      tickLate: ticks(1),
+    }),
+  );
+  assertEquals(r.generator.starved_calls, 2);
+  assertEquals(r.generator.kept_up, false);
+  assertEquals(r.generator.warnings, [
+    "generator could not keep up: 2 call(s) sent under 80% of their RTP packets (media starved)",
+  ]);
+});
+
+Deno.test("keep-up: a saturated CPU turns kept_up false; every reason is listed", () => {
+  // 2 cores: the limit is 1.8 CPU seconds per wall second
+  assertEquals(keepUpVerdict({ tickLateMs: ticks(1), starvedCalls: 0, cpuS: 17.9, wallS: 10, cores: 2 }).keptUp, true);
+  const hot = keepUpVerdict({ tickLateMs: ticks(1), starvedCalls: 0, cpuS: 18.5, wallS: 10, cores: 2 });
+  assertEquals(hot.warnings, ["generator could not keep up: CPU saturated"]);
+  const r = buildResult([call(1, { sent: 100 })], context({ tickLate: ticks(2, 10, 400), cpuS: 19, wallS: 10 }));
+  assertEquals(r.generator.kept_up, false);
+  assertEquals(r.generator.warnings.length, 3, r.generator.warnings.join("\n"));
 });

@@ -1,5 +1,6 @@
 // ban --daemon --metrics: SIP responses "from the PBX" in the test's own namespaces, a real ban in nftables, the
-// scrape (over the test LAN, from a monitoring namespace) checked by promtool, and a real Prometheus server there.
+// scrape (over the test LAN, from a monitoring namespace) checked by promtool, and a real Prometheus server there;
+// the counts survive a SIGHUP reload.
 import { assert, assertEquals } from "../_util/assert.ts";
 import { freePort, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { sipResponse } from "../../lib/ban/net/craft.ts";
@@ -78,10 +79,27 @@ testWith(
       assertEquals(sample(text, "pbxkit_ban_capture_received_total"), 11);
       assertEquals(sample(text, "pbxkit_ban_capture_dropped_total", { where: "kernel" }), 0);
 
+      // SIGHUP reloads the config (d.pid is `ip netns exec`, which execs the launcher, which execs deno): the
+      // counters carry on, they are not reset
+      Deno.kill(d.pid, "SIGHUP");
+      await waitFor(() => d.stderr.includes("config reloaded"), { timeoutMs: 10_000, what: "reload" });
+      text = await curl(url);
+      assertEquals(sample(text, "pbxkit_ban_packets_total"), 11);
+      assertEquals(sample(text, "pbxkit_ban_failures_total"), 5);
+      assertEquals(sample(text, "pbxkit_ban_bans_total"), 1); // (the 3 s ban may have run out by now)
+      assertEquals(sample(text, "pbxkit_ban_sip_responses_total", { class: "4xx" }), 5);
+      await send(h.victim.ipv6, 1, 403); // one more failure after the reload: counted on top
+      await waitFor(async () => sample(await curl(url), "pbxkit_ban_failures_total") === 6, {
+        timeoutMs: 10_000,
+        what: "the 6th failure",
+      });
+      text = await curl(url);
+      assertEquals(sample(text, "pbxkit_ban_packets_total"), 12);
+
       prom = await starting;
       assert(await prom.targetUp(), `prometheus never scraped ${target}: ${prom.proc.stderr.slice(-1000)}`);
       assertEquals(await prom.waitForValue('pbxkit_ban_bans_total{job="pbxkit"}', (v) => v === 1), 1);
-      assertEquals(await prom.waitForValue('pbxkit_ban_failures_total{job="pbxkit"}', (v) => v === 5), 5);
+      assertEquals(await prom.waitForValue('pbxkit_ban_failures_total{job="pbxkit"}', (v) => v === 6), 6);
       // the 3 s ban runs out: the daemon books the unban, Prometheus sees active bans go back to 0
       assertEquals(
         await prom.waitForValue('pbxkit_ban_unbans_total{job="pbxkit",reason="expired"}', (v) => v === 1, 12_000),

@@ -1,7 +1,8 @@
 // ws-serve --metrics: a real Python client echoes N messages, raw sockets provoke refused handshakes; the scrape
 // passes promtool and carries the counts the test made, and a real Prometheus server scrapes the same numbers.
 import { assert, assertEquals } from "../_util/assert.ts";
-import { freePort, runCli, testWith } from "../_util/mod.ts";
+import { freePort, runCli, testWith, waitFor } from "../_util/mod.ts";
+import { connect, type WebSocket } from "../../lib/ws/mod.ts";
 import { python, startServe } from "../ws/_serve.ts";
 import { PrometheusServer, promtoolCheck, sample, scrape } from "./_prom.ts";
 
@@ -184,7 +185,7 @@ Deno.test("ws-serve --metrics: a bad address is one usage line; a taken port fai
   }
 });
 
-Deno.test("ws-serve [metrics] listen in the TOML config serves metrics; a bad [metrics] table is one line", async () => {
+Deno.test("ws-serve [metrics] listen in the TOML config: counts survive a SIGHUP; a bad [metrics] table is one line", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pbxkit-wsm-cfg-" });
   const mport = freePort();
   try {
@@ -194,9 +195,40 @@ Deno.test("ws-serve [metrics] listen in the TOML config serves metrics; a bad [m
     );
     const srv = await startServe(["--config", `${dir}/ws.toml`], { defaultPort: true });
     try {
-      const text = await scrape(`http://127.0.0.1:${mport}/metrics`);
+      const url = `http://127.0.0.1:${mport}/metrics`;
+      let text = await scrape(url);
       await promtoolCheck(text);
       assertEquals(sample(text, "pbxkit_ws_connections_total"), 0);
+      // one echo before a SIGHUP (held open across it), one after: the counts carry on across the reload
+      const echo = async (ws: WebSocket, m: string) => {
+        await ws.send(m);
+        for await (const r of ws) return r.text;
+      };
+      const before = await connect(`ws://127.0.0.1:${srv.port}/`);
+      assertEquals(await echo(before, "before"), "before");
+      srv.proc.child.kill("SIGHUP");
+      await waitFor(() => srv.proc.stderr.includes("SIGHUP: reloaded"), { timeoutMs: 10_000, what: "reload" });
+      text = await scrape(url);
+      assertEquals(sample(text, "pbxkit_ws_connections_total"), 1);
+      assertEquals(sample(text, "pbxkit_ws_connections_open"), 1);
+      assertEquals(sample(text, "pbxkit_ws_messages_total", { direction: "in" }), 1);
+      assertEquals(await echo(before, "kept"), "kept");
+      const after = await connect(`ws://127.0.0.1:${srv.port}/`);
+      assertEquals(await echo(after, "after"), "after");
+      for (const ws of [before, after]) {
+        ws.close(1000);
+        await ws.closed;
+      }
+      await waitFor(async () => sample(await scrape(url), "pbxkit_ws_connections_open") === 0, {
+        timeoutMs: 5000,
+        what: "both closed",
+      });
+      text = await scrape(url);
+      await promtoolCheck(text);
+      assertEquals(sample(text, "pbxkit_ws_connections_total"), 2);
+      assertEquals(sample(text, "pbxkit_ws_messages_total", { direction: "in" }), 3);
+      assertEquals(sample(text, "pbxkit_ws_messages_total", { direction: "out" }), 3);
+      assertEquals(sample(text, "pbxkit_ws_close_received_total", { code: "1000" }), 2);
     } finally {
       await srv.proc.stop();
     }

@@ -1,9 +1,15 @@
 // --log-format json: every line a daemon prints (stdout and stderr) is one JSON object {ts, level, msg, ...}, from
-// start through a transfer, a SIGHUP reload (good and broken) to SIGTERM; and config errors are one line naming the
-// file, line and key with exit 2 and nothing started.
+// start through real work (a TFTP transfer, a ban in nftables from SIP responses in the test's namespaces), a SIGHUP
+// reload (good and broken) to SIGTERM, for tftp-serve, ws-serve, ban --daemon and bbb-pack --tftp; and config errors
+// are one line naming the file, line and key with exit 2 and nothing started.
 import { assert, assertEquals, assertMatch } from "../_util/assert.ts";
-import { cliArgv, freePort, freeUdpPort, Proc, runCli, sh, testWith, waitFor } from "../_util/mod.ts";
+import { cliArgv, freePort, freeUdpPort, Proc, runCli, sh, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { jsonLogLine } from "../../lib/common/mod.ts";
+import { sipResponse } from "../../lib/ban/net/craft.ts";
+import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
+import { LIBNFTABLES_PATH } from "../../lib/ban/firewall/nft.ts";
+import { banDaemonArgv, SENDER } from "../ban/_lab.ts";
+import { atftpGet, bbbPackArgs, randomBytes, waitForLog } from "../tftp/_helpers.ts";
 
 function assertJsonLines(text: string, what: string, since: number): Record<string, unknown>[] {
   const lines = text.split("\n").filter((l) => l !== "");
@@ -140,3 +146,106 @@ Deno.test("config errors: file, line and key, exit 2, nothing started (ban, tftp
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+testWith(
+  "ban --daemon --log-format json: start, a real ban in nftables, SIGHUP good and broken, expiry, SIGTERM: all JSON",
+  {
+    tools: ["python3", "ip", "nft"],
+    files: [LIBPCAP_PATH, LIBNFTABLES_PATH],
+    root: true,
+  },
+  async () => {
+    const net = await TestNet.create(["pbx", "victim"]);
+    const dir = await Deno.makeTempDir({ prefix: "pbxkit-logjson-ban-" });
+    const h = net.hosts;
+    const since = Date.now();
+    try {
+      const cfg = `${dir}/ban.toml`;
+      const good = `[ban]\nstate = "${dir}/state.json"\nsocket = "${dir}/ban.sock"\nmax_failures = 3\n`;
+      await Deno.writeTextFile(cfg, good);
+      // the flag after the subcommand, as a unit's drop-in would put it
+      const d = net.spawn("pbx", [
+        ...banDaemonArgv(h.pbx, { maxFailures: 3, banTime: "2s", extra: ["--config", cfg, "--log-format", "json"] })
+          .filter((a) => a !== "--json"),
+      ]);
+      await waitFor(() => d.stderr.includes('"msg":"started"'), {
+        timeoutMs: 30_000,
+        what: `daemon start: ${d.stderr}`,
+      });
+      await net.run("pbx", ["python3", "-c", SENDER, h.pbx.ipv4, h.victim.ipv4, "3", sipResponse(403, "REGISTER")]);
+      await waitFor(() => d.stderr.includes('"msg":"ban"'), { timeoutMs: 10_000, what: `the ban: ${d.stderr}` });
+      const inKernel = (await net.run("pbx", ["nft", "list", "set", "inet", "pbxkit", "ban4"])).stdout;
+      assert(inKernel.includes(h.victim.ipv4), inKernel);
+      Deno.kill(d.pid, "SIGHUP");
+      await waitFor(() => d.stderr.includes('"msg":"config reloaded"'), { timeoutMs: 10_000, what: "reload" });
+      await Deno.writeTextFile(cfg, good + "max_failurez = 3\n");
+      Deno.kill(d.pid, "SIGHUP");
+      await waitFor(() => d.stderr.includes("reload failed"), { timeoutMs: 10_000, what: "failed reload" });
+      await waitFor(() => d.stderr.includes('"reason":"expired"'), { timeoutMs: 15_000, what: "expiry" });
+      assertEquals((await d.stop("SIGTERM", 10_000)).code, 0, d.stderr);
+
+      assertEquals(d.stdout, "", "without --json the bans are log lines, nothing on stdout");
+      const all = assertJsonLines(d.stderr, "stderr", since);
+      const started = all.find((o) => o.msg === "started")!;
+      assertEquals([started.scope, started.backend], ["ban", "nft"]);
+      const ban = all.find((o) => o.msg === "ban");
+      assert(ban && ban.address === h.victim.ipv4 && ban.failures === 3, JSON.stringify(all));
+      assertEquals(ban.level, "info");
+      const failed = all.find((o) => String(o.msg).includes("reload failed"))!;
+      assertEquals(failed.level, "error");
+      assertMatch(String(failed.error), /ban\.toml:5: 'ban\.max_failurez' is not a known key/);
+      const unban = all.find((o) => o.msg === "unban")!;
+      assertEquals([unban.address, unban.reason], [h.victim.ipv4, "expired"]);
+      assert(all.some((o) => o.msg === "stopped, state saved"), d.stderr);
+      // the daemon took the ban out of nftables again on expiry
+      const set = (await net.run("pbx", ["nft", "list", "set", "inet", "pbxkit", "ban4"], { check: false })).stdout;
+      assert(!set.includes(h.victim.ipv4), set);
+    } finally {
+      await net.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
+testWith(
+  "bbb-pack --tftp --log-format json: the build report, a transfer, a refused read, SIGTERM: every line JSON",
+  { tools: ["atftp"] },
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "pbxkit-logjson-bbb-" });
+    const since = Date.now();
+    try {
+      await Deno.writeFile(`${dir}/os.bin`, randomBytes(60_000));
+      await Deno.writeFile(`${dir}/a.bin`, randomBytes(1000));
+      const port = freeUdpPort();
+      const srv = new Proc(cliArgv([
+        "--log-format",
+        "json",
+        ...bbbPackArgs(dir, `${dir}/out`, ["--tftp", "--tftp-port", String(port), "--tftp-address", "127.0.0.1"]),
+      ]));
+      try {
+        await waitForLog(srv, "tftp: serving", "tftp server");
+        const server = { host: "127.0.0.1", port };
+        const get = new Proc(atftpGet([], { remote: "os.bin", local: `${dir}/got.bin` }, server));
+        assertEquals((await get.done).code, 0, get.stderr);
+        assertEquals(await Deno.readFile(`${dir}/got.bin`), await Deno.readFile(`${dir}/out/os.bin`));
+        const missing = new Proc(atftpGet([], { remote: "nosuch.bin", local: `${dir}/nosuch` }, server));
+        assert((await missing.done).code !== 0);
+        await waitFor(() => srv.stderr.includes("refused read"), { what: "the refusal line" });
+      } finally {
+        assertEquals((await srv.stop()).code, 0, srv.stderr);
+      }
+      const out = assertJsonLines(srv.stdout, "stdout", since);
+      assertEquals(out.length, 1, srv.stdout);
+      const files = out[0].files as { name: string; size: number; crc32: string }[];
+      assertEquals(files.map((f) => f.name).sort(), ["apps.bin", "os.bin", "uEnv.txt"]);
+      assertEquals(files.find((f) => f.name === "os.bin")!.size, (await Deno.stat(`${dir}/out/os.bin`)).size);
+      assertMatch(String(out[0].msg), /^built os\.bin 0x[0-9a-f]{8}, /);
+      const err = assertJsonLines(srv.stderr, "stderr", since);
+      assert(err.some((o) => String(o.msg).startsWith("sent os.bin") && o.scope === "tftp"), srv.stderr);
+      const refused = err.find((o) => String(o.msg).includes("refused read 'nosuch.bin'"));
+      assert(refused, srv.stderr);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

@@ -1,7 +1,9 @@
 // ws-serve --config: the TOML reference example, flags over file, and one-line errors naming file, line and key.
 import { assert, assertEquals, assertMatch } from "../_util/assert.ts";
-import { ROOT, runCli } from "../_util/mod.ts";
+import { ROOT, runCli, waitFor } from "../_util/mod.ts";
+import { startServe } from "./_serve.ts";
 import {
+  connect,
   httpsRedirect,
   loadWsServeConfig,
   parseRequestHead,
@@ -32,6 +34,7 @@ Deno.test("ws config: the reference example resolves to the listeners, routes an
     ["/asterisk", "wss://[2001:db8::5060]:8089/ws", undefined],
   ]);
   assertEquals(c.webphone, true);
+  assertEquals(c.staticDir, "/srv/pbxkit/www");
   assertEquals(c.echo, false); // a proxy and the webphone: no echo unless asked
   assertEquals(c.maxMessage, 1 << 20);
   assertEquals(c.maxConnections, 5000);
@@ -47,9 +50,11 @@ Deno.test("ws config: flags win over the file; --port replaces the file's listen
   try {
     await Deno.writeTextFile(`${dir}/ws.toml`, EXAMPLE);
     const c = await loadWsServeConfig(
-      { port: "9001", maxMessage: "64KiB", origin: ["https://other.example.net"], deflate: false },
+      // the example's static root does not exist here: the flag replaces it, so it is not checked
+      { port: "9001", maxMessage: "64KiB", origin: ["https://other.example.net"], deflate: false, static: dir },
       `${dir}/ws.toml`,
     );
+    assertEquals(c.staticDir, dir);
     assertEquals(c.listeners, [{ hostname: "127.0.0.1", port: 9001, tlsFiles: undefined }]);
     assertEquals(c.maxMessage, 65536);
     assertEquals(c.maxConnections, 5000); // from the file
@@ -134,9 +139,28 @@ Deno.test("ws-serve --config: a bad, missing or unreadable file is one line with
     // a directory given as a static root in the file is checked before anything listens
     await Deno.writeTextFile(`${dir}/nodir.toml`, `static = "${dir}/nope"\n[[listen]]\naddress = "127.0.0.1:0"\n`);
     const nodir = await runCli(["ws-serve", "--config", `${dir}/nodir.toml`]);
-    assertEquals(nodir.code, 1);
-    assertMatch(nodir.stderr.trim(), /no such directory .*nope/);
+    assertEquals(nodir.code, 2, nodir.stderr);
+    assertMatch(nodir.stderr.trim(), /nodir\.toml:1: 'static' is wrong: no such directory '.*nope' \[E_NOT_FOUND\]$/);
+    assertEquals(nodir.stderr.trim().split("\n").length, 1, nodir.stderr);
     assertEquals(nodir.stdout, "");
+    // a static root that is a file, and a listener's missing key: the same shape
+    await Deno.writeTextFile(`${dir}/file.toml`, `echo = true\n\n\nstatic = "${dir}/bad.toml"\n`);
+    await Deno.writeTextFile(
+      `${dir}/nokey.toml`,
+      `[[listen]]\naddress = "127.0.0.1:0"\n[[listen]]\naddress = "127.0.0.1:0"\ntls_cert = "${dir}/bad.toml"\n` +
+        `tls_key = "${dir}/nope.key"\n`,
+    );
+    for (
+      const [f, re] of [
+        ["file.toml", /file\.toml:4: 'static' is wrong: '.*bad\.toml' is not a directory \[E_USAGE\]$/],
+        ["nokey.toml", /nokey\.toml:6: 'listen\[1\]\.tls_key' is wrong: no such file '.*nope\.key' \[E_NOT_FOUND\]$/],
+      ] as const
+    ) {
+      const r = await runCli(["ws-serve", "--config", `${dir}/${f}`]);
+      assertEquals(r.code, 2, r.stderr);
+      assertMatch(r.stderr.trim(), re);
+      assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -157,4 +181,56 @@ Deno.test("https redirect: 301 to the same host and target; hostile Host headers
     assertEquals(httpsRedirect(req(bad)).status, 400, String(bad));
   }
   assertEquals(redirectHost("192.0.2.10:80"), "192.0.2.10");
+});
+
+Deno.test({
+  name: "ws-serve --config: static = DIR serves its files next to the echo; SIGHUP switches the root; --static wins",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "pbxkit-wscfg-static-" });
+    try {
+      for (const d of ["a", "b"]) await Deno.mkdir(`${dir}/${d}`);
+      const cfgText = `# provisioning\n[[listen]]\naddress = "127.0.0.1:0"\n`;
+      const xml = '<?xml version="1.0"?>\n<phone><sip server="pbx.example.com"/></phone>\n';
+      await Deno.writeTextFile(`${dir}/a/phone.xml`, xml);
+      await Deno.writeTextFile(`${dir}/b/phone.xml`, xml.replace("pbx.", "pbx2."));
+      await Deno.writeTextFile(`${dir}/ws.toml`, `static = "${dir}/a"\necho = true\n${cfgText}`);
+      const srv = await startServe(["--config", `${dir}/ws.toml`], { defaultPort: true });
+      try {
+        assertMatch(srv.proc.stdout, new RegExp(`listening on .*\\(echo, static ${dir}/a\\)`));
+        const get = async (path: string) => {
+          const r = await fetch(`http://127.0.0.1:${srv.port}${path}`, { headers: { Connection: "close" } });
+          return [r.status, r.headers.get("content-type"), await r.text()] as const;
+        };
+        const [status, type, body] = await get("/phone.xml");
+        assertEquals([status, body], [200, xml]);
+        assertMatch(String(type), /xml/);
+        assertEquals((await get("/nope.xml"))[0], 404);
+        const ws = await connect(`ws://127.0.0.1:${srv.port}/`);
+        await ws.send("still an echo");
+        for await (const m of ws) {
+          assertEquals(m.text, "still an echo");
+          break;
+        }
+        ws.close(1000);
+        await ws.closed;
+        await Deno.writeTextFile(`${dir}/ws.toml`, `static = "${dir}/b"\necho = true\n${cfgText}`);
+        srv.proc.child.kill("SIGHUP");
+        await waitFor(() => srv.proc.stderr.includes("SIGHUP: reloaded"), { timeoutMs: 10_000, what: "reload" });
+        assertEquals((await get("/phone.xml"))[2], xml.replace("pbx.", "pbx2."));
+      } finally {
+        await srv.proc.stop();
+      }
+      const flag = await startServe(["--config", `${dir}/ws.toml`, "--static", `${dir}/a`], { defaultPort: true });
+      try {
+        const r = await fetch(`http://127.0.0.1:${flag.port}/phone.xml`, { headers: { Connection: "close" } });
+        assertEquals(await r.text(), xml);
+      } finally {
+        await flag.proc.stop();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -9,6 +9,7 @@ import { connect, serve, startWsServeWorkers, type WebSocket } from "../../lib/w
 import { PbxError } from "../../lib/common/mod.ts";
 import { webphoneAssets } from "../../lib/call/webphone.ts";
 import { startServe } from "./_serve.ts";
+import { freePort, runCli, waitFor } from "../_util/mod.ts";
 
 async function echoOnce(ws: WebSocket, text: string): Promise<string> {
   await ws.send(text);
@@ -106,4 +107,73 @@ Deno.test("ws-serve --workers: a port another process holds with SO_REUSEPORT is
   } finally {
     other.close();
   }
+});
+
+Deno.test({
+  name:
+    "ws-serve --workers: --metrics, [metrics] and two listeners are one usage line, exit 2; SIGHUP warns, keeps serving",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "pbxkit-ws-workers-refuse-" });
+    try {
+      const mport = freePort();
+      await Deno.writeTextFile(
+        `${dir}/m.toml`,
+        `echo = true\n[[listen]]\naddress = "127.0.0.1:0"\n[metrics]\nlisten = "127.0.0.1:${mport}"\n`,
+      );
+      await Deno.writeTextFile(
+        `${dir}/two.toml`,
+        `echo = true\n[[listen]]\naddress = "127.0.0.1:0"\n[[listen]]\naddress = "127.0.0.1:0"\n`,
+      );
+      const cases: [string[], RegExp][] = [
+        [
+          ["--port", "0", "--metrics", `127.0.0.1:${mport}`],
+          /^pbxkit: error: --metrics: not available with --workers yet; use one worker or no metrics \[E_USAGE\]$/,
+        ],
+        [
+          ["--config", `${dir}/m.toml`],
+          /^pbxkit: error: \[metrics\] listen in .*m\.toml: not available with --workers yet; .*\[E_USAGE\]$/,
+        ],
+        [["--config", `${dir}/two.toml`], /^pbxkit: error: --workers: needs exactly one listener .*\[E_USAGE\]$/],
+      ];
+      for (const [args, re] of cases) {
+        const r = await runCli(["ws-serve", "--workers", "2", ...args]);
+        assertEquals(r.code, 2, r.stderr);
+        assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+        assertMatch(r.stderr.trim(), re);
+        assertEquals(r.stdout, "", "nothing listened");
+        // nothing serves metrics either
+        await fetch(`http://127.0.0.1:${mport}/metrics`).then(
+          (x) => x.body?.cancel().then(() => assert(false, "a metrics server is up")),
+          () => {},
+        );
+      }
+
+      // SIGHUP with workers: one warning line, the open connection and new ones carry on, exit 0 on SIGTERM
+      const srv = await startServe(["--workers", "2", "--echo", "--idle-timeout", "0"]);
+      const ws = await connect(`ws://127.0.0.1:${srv.port}/`);
+      try {
+        assertEquals(await echoOnce(ws, "before"), "before");
+        srv.proc.child.kill("SIGHUP");
+        await waitFor(() => srv.proc.stderr.includes("SIGHUP"), { timeoutMs: 10_000, what: "the SIGHUP warning" });
+        const lines = srv.proc.stderr.split("\n").filter((l) => l.includes("SIGHUP"));
+        assertEquals(lines.length, 1, srv.proc.stderr);
+        assertMatch(lines[0], /SIGHUP: reloading is not available with --workers; restart ws-serve to apply a change/);
+        assertEquals(await echoOnce(ws, "after"), "after");
+        const late = await connect(`ws://127.0.0.1:${srv.port}/`);
+        assertEquals(await echoOnce(late, "late"), "late");
+        late.close(1000);
+        await late.closed;
+        const st = await srv.proc.stop("SIGTERM", 10_000);
+        assertEquals((await ws.closed).code, 1001);
+        assertEquals(st.code, 0, srv.proc.stderr);
+      } finally {
+        ws.abort();
+        await srv.proc.stop();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -7,8 +7,18 @@
  * @module
  */
 
-import { type Cidr, inAnyCidr } from "../net/addr.ts";
-import { cleanReason, decodeRecord, type FleetRecord, recordKey, type RecordLimits } from "./records.ts";
+import { type Cidr, parseCidr } from "../net/addr.ts";
+import { cidrsOverlap } from "../blocklist.ts";
+import {
+  cleanReason,
+  decodeRecord,
+  type FleetRecord,
+  recordKey,
+  type RecordLimits,
+  recordTarget,
+  splitTarget,
+  targetKey,
+} from "./records.ts";
 
 /** Default bucket age limit (and longest ban shared): 30 days. */
 export const DEFAULT_FLEET_MAX_AGE_MS = 30 * 86_400_000;
@@ -17,7 +27,7 @@ export const DEFAULT_FLEET_MAX_AGE_MS = 30 * 86_400_000;
 export interface FleetCoreOptions extends Partial<RecordLimits> {
   /** This node's name (the origin of its records). */
   node: string;
-  /** This host's exempt list: fleet bans inside it are not applied here. */
+  /** This host's exempt list (and its own addresses): fleet bans inside or overlapping it are not applied here. */
   exempt: readonly Cidr[];
   /** Last stream sequence applied before a restart (0: none). */
   lastSeq?: number;
@@ -84,6 +94,8 @@ export interface FleetCoreStats {
   rejected: number;
   /** Bans not applied because the address is exempt here. */
   exempt: number;
+  /** Network bans not applied because they are wider than this host's `--fleet-max-prefix`. */
+  tooWide: number;
   /** Bans not applied because they had expired. */
   expired: number;
   /** Records skipped because already applied (replay, own echo). */
@@ -116,6 +128,7 @@ export class FleetCore {
     unbanned: 0,
     rejected: 0,
     exempt: 0,
+    tooWide: 0,
     expired: 0,
     duplicates: 0,
     published: 0,
@@ -142,14 +155,16 @@ export class FleetCore {
     return this.#lastSeq;
   }
 
-  /** A ban already in force here (restored from state), so that the fleet's copy is not applied twice. */
+  /**
+   * A ban already in force here (restored from state), so that the fleet's copy is not applied twice. `address` is
+   * a ban target: an address or a network `addr/len`, as everywhere the daemon passes one.
+   */
   known(ban: { address: string; family: 4 | 6; expiresAt: number; origin?: string; reason: string }): void {
     const rec: FleetRecord = {
       v: 1,
       op: "ban",
-      addr: ban.address,
+      ...splitTarget(ban.address, ban.family),
       family: ban.family,
-      len: ban.family === 4 ? 32 : 128,
       at: 0,
       until: ban.expiresAt,
       origin: ban.origin ?? this.node,
@@ -158,7 +173,7 @@ export class FleetCore {
     this.#active.set(recordKey(rec.addr, rec.family, rec.len), rec);
   }
 
-  /** The local daemon banned `address` until `until` (ms): queue it for publishing. */
+  /** The local daemon banned `address` (an address or a network `addr/len`) until `until` (ms): queue it for publishing. */
   localBan(ban: { address: string; family: 4 | 6; until: number; reason: string; now: number }): FleetRecord {
     // whole ms on the wire (the engine's expiries carry the capture's microseconds); 0 (permanent) is cut to the limit
     const now = Math.round(ban.now);
@@ -166,9 +181,8 @@ export class FleetCore {
     const rec: FleetRecord = {
       v: 1,
       op: "ban",
-      addr: ban.address,
+      ...splitTarget(ban.address, ban.family),
       family: ban.family,
-      len: ban.family === 4 ? 32 : 128,
       at: now,
       until: until > now ? until : now + 1000,
       origin: this.node,
@@ -180,14 +194,13 @@ export class FleetCore {
     return rec;
   }
 
-  /** The local daemon lifted the ban of `address` (`ban unban`): queue an unban record for everyone. */
+  /** The local daemon lifted the ban of `address` (`ban unban`, an address or network): queue an unban for everyone. */
   localUnban(u: { address: string; family: 4 | 6; reason: string; now: number }): FleetRecord {
     const rec: FleetRecord = {
       v: 1,
       op: "unban",
-      addr: u.address,
+      ...splitTarget(u.address, u.family),
       family: u.family,
-      len: u.family === 4 ? 32 : 128,
       at: Math.round(u.now),
       until: 0,
       origin: this.node,
@@ -199,9 +212,9 @@ export class FleetCore {
     return rec;
   }
 
-  /** A ban here ended (expiry): forget it. */
+  /** A ban here ended (expiry): forget it (`address` is the ban target, an address or a network). */
   ended(address: string, family: 4 | 6): void {
-    this.#active.delete(recordKey(address, family, family === 4 ? 32 : 128));
+    this.#active.delete(targetKey(address, family));
   }
 
   /** Records to publish now, oldest first, each at most once in flight. */
@@ -249,6 +262,16 @@ export class FleetCore {
       return [{ kind: "log", level: "warn", msg: "fleet record skipped", fields: { ...fields, error: e.operation } }];
     }
     const d = decodeRecord(e.key, e.value, { ...this.#limits, now });
+    if (!d.ok && d.tooWide) {
+      // a well-formed network ban beyond this host's policy (`--fleet-max-prefix`): not applied here, said so
+      this.#stats.tooWide++;
+      return [{
+        kind: "log",
+        level: "info",
+        msg: "fleet ban not applied: network wider than --fleet-max-prefix here",
+        fields: { ...fields, error: d.error },
+      }];
+    }
     if (!d.ok) {
       this.#stats.rejected++;
       return [{ kind: "log", level: "warn", msg: "fleet record skipped", fields: { ...fields, error: d.error } }];
@@ -271,22 +294,16 @@ export class FleetCore {
       this.#stats.expired++;
       return [];
     }
-    if (inAnyCidr(this.#exempt, r.addr)) {
+    // an address inside, or a network overlapping, an exempt network (as `ban import` checks its entries)
+    const target = parseCidr(`${r.addr}/${r.len}`, "fleet");
+    const hit = this.#exempt.find((x) => cidrsOverlap(x, target));
+    if (hit) {
       this.#stats.exempt++;
       return [{
         kind: "log",
         level: "info",
         msg: "fleet ban not applied: exempt here",
-        fields: { address: r.addr, origin: r.origin, seq: e.seq },
-      }];
-    }
-    if (r.len !== (r.family === 4 ? 32 : 128)) {
-      this.#stats.rejected++;
-      return [{
-        kind: "log",
-        level: "warn",
-        msg: "fleet record skipped",
-        fields: { ...fields, error: `${r.addr}/${r.len}: the ban sets hold single addresses` },
+        fields: { address: recordTarget(r), exempt: hit.text, origin: r.origin, seq: e.seq },
       }];
     }
     if (active && active.until >= r.until) {
@@ -318,5 +335,116 @@ export class FleetCore {
       lastLatencyMs: this.#lastLatency,
       originSkewMs: Object.fromEntries(this.#skew),
     };
+  }
+}
+
+/** Firewall work of one batch: what to lift and what to add, each at most once per key. */
+export interface CoalescedBatch {
+  /** Unbans, applied first (an unban followed by a ban of the same key in the batch lifts the old element). */
+  unbans: { record: FleetRecord; seq: number }[];
+  /** Bans, applied after the unbans. */
+  bans: { record: FleetRecord; seq: number }[];
+}
+
+/**
+ * Join a batch of ban and unban commands (stream order) into one firewall transaction with the same end state as
+ * applying them one by one: per key the latest command wins; a key whose final command is a ban but that was
+ * unbanned earlier in the batch is lifted first (so the new element, with its own timeout, replaces the old one).
+ * Log commands are ignored. The output keeps stream order (by each key's final command).
+ */
+export function coalesceCommands(cmds: readonly FleetCommand[]): CoalescedBatch {
+  const last = new Map<string, { cmd: FleetCommand & { kind: "ban" | "unban" }; lifted: boolean }>();
+  for (const c of cmds) {
+    if (c.kind === "log") continue;
+    const key = recordKey(c.record.addr, c.record.family, c.record.len);
+    const prev = last.get(key);
+    last.delete(key); // re-insert: Map order is then the order of each key's final command
+    last.set(key, { cmd: c, lifted: (prev?.lifted ?? false) || c.kind === "unban" });
+  }
+  const out: CoalescedBatch = { unbans: [], bans: [] };
+  for (const { cmd, lifted } of last.values()) {
+    if (cmd.kind === "unban") out.unbans.push({ record: cmd.record, seq: cmd.seq });
+    else {
+      if (lifted) out.unbans.push({ record: { ...cmd.record, op: "unban", until: 0 }, seq: cmd.seq });
+      out.bans.push({ record: cmd.record, seq: cmd.seq });
+    }
+  }
+  return out;
+}
+
+/** Options for {@linkcode FleetBatcher}. */
+export interface FleetBatcherOptions {
+  /** Most commands in one batch (default 5000). */
+  maxBatch?: number;
+  /** Longest a command waits for the ones the watch says are behind it, ms (default 5). */
+  maxWaitMs?: number;
+}
+
+/**
+ * When received commands go to the firewall, sans-I/O: the adapter {@linkcode FleetBatcher.add}s each watch entry's
+ * commands with the watch's pending count, asks {@linkcode FleetBatcher.due} (arming a timer for
+ * {@linkcode FleetBatcher.deadline} when not), and {@linkcode FleetBatcher.take}s a batch for one firewall
+ * transaction. A batch is due when the watch reports nothing more pending behind the last entry (a single ban goes
+ * at once), when it is full, or when its oldest command has waited `maxWaitMs` (a burst is cut into transactions,
+ * never held back for long). Commands leave in the order they came. With each batch comes the stream sequence that
+ * is fully applied once the batch is in the firewall, so that only such sequences are saved as "applied".
+ */
+export class FleetBatcher {
+  #cmds: (FleetCommand & { kind: "ban" | "unban" })[] = [];
+  #firstAt = 0;
+  #pending = 0;
+  #seq = 0;
+  #max: number;
+  #wait: number;
+
+  /** Make a batcher. */
+  constructor(options: FleetBatcherOptions = {}) {
+    this.#max = Math.max(1, options.maxBatch ?? 5000);
+    this.#wait = options.maxWaitMs ?? 5;
+  }
+
+  /** Commands waiting. */
+  get size(): number {
+    return this.#cmds.length;
+  }
+
+  /**
+   * The commands of one watch entry (possibly none: a duplicate, a rejected record), at local time `now` (ms).
+   * `pending` is what the watch says is still behind it (undefined: unknown, taken as nothing); `seq` is the core's
+   * last sequence after it.
+   */
+  add(cmds: readonly FleetCommand[], pending: number | undefined, seq: number, now: number): void {
+    this.#pending = pending ?? 0;
+    this.#seq = seq;
+    for (const c of cmds) {
+      if (c.kind === "log") continue;
+      if (this.#cmds.length === 0) this.#firstAt = now;
+      this.#cmds.push(c);
+    }
+  }
+
+  /** Whether a batch should be applied now. */
+  due(now: number): boolean {
+    if (this.#cmds.length === 0) return false;
+    return this.#pending === 0 || this.#cmds.length >= this.#max || now - this.#firstAt >= this.#wait;
+  }
+
+  /** When the waiting commands are due at the latest (ms), or undefined when none wait. */
+  deadline(): number | undefined {
+    return this.#cmds.length ? this.#firstAt + this.#wait : undefined;
+  }
+
+  /**
+   * Take a batch: at most `maxBatch` commands, oldest first (what stays is due at once). `seq` is the sequence that
+   * is applied once the batch is: the core's last when nothing stays, else the one before the first that stays.
+   */
+  take(): { cmds: FleetCommand[]; seq: number } {
+    const cmds = this.#cmds.splice(0, this.#max);
+    return { cmds, seq: this.#cmds.length ? this.#cmds[0].seq - 1 : this.#seq };
+  }
+
+  /** The sequence fully applied when nothing waits (entries without commands move it too), else undefined. */
+  idleSeq(): number | undefined {
+    return this.#cmds.length ? undefined : this.#seq;
   }
 }

@@ -2,15 +2,16 @@
  * `pbxkit ban --fleet`: every ban one daemon makes is in every other daemon's firewall within milliseconds, over a
  * NATS JetStream KV bucket. {@linkcode FleetCore} is the sans-I/O state machine (records in, firewall commands out;
  * local bans in, records to publish out), {@linkcode NatsLink} the NATS adapter, {@linkcode Fleet} joins them for
- * the daemon: batched application of received records, an outbox published whenever the server is reachable, and
- * the figures `ban status --json` and metrics read ({@linkcode Fleet.metrics}).
+ * the daemon: batched application of received records ({@linkcode FleetBatcher}: what the watch delivers in a burst
+ * goes to the firewall in one transaction per batch, a single ban at once), an outbox published whenever the server
+ * is reachable, and the figures `ban status --json` and metrics read ({@linkcode Fleet.metrics}).
  *
  * @module
  */
 
 import { type Logger, osErrorReason, PbxError } from "../../common/mod.ts";
 import type { Cidr } from "../net/addr.ts";
-import { type FleetCommand, FleetCore, type FleetCoreStats } from "./core.ts";
+import { FleetBatcher, type FleetCommand, FleetCore, type FleetCoreStats, type ReceivedEntry } from "./core.ts";
 import { NatsLink } from "./nats.ts";
 import type { FleetRecord } from "./records.ts";
 
@@ -82,7 +83,10 @@ export interface FleetOptions {
   saved?: FleetSaved;
   /** Logger (the daemon's; a `fleet` child is used). */
   log: Logger;
-  /** Apply firewall commands (called serially, in stream order, batched). */
+  /**
+   * Apply firewall commands: called serially, one call per batch (one firewall transaction), commands in stream
+   * order (join them with {@linkcode coalesceCommands}). Never two calls at once.
+   */
   apply: (cmds: FleetCommand[]) => Promise<void>;
   /** The sequence or outbox changed (persist soon). */
   onChange: () => void;
@@ -96,8 +100,13 @@ export class Fleet {
   #link?: NatsLink;
   #o: FleetOptions;
   #log: Logger;
-  #pending: FleetCommand[] = [];
+  #batcher = new FleetBatcher();
   #applying: Promise<void> = Promise.resolve();
+  #busy = false;
+  #waitTimer?: ReturnType<typeof setTimeout>;
+  /** The last stream sequence whose commands are all in the firewall (what the state file keeps). */
+  #appliedSeq: number;
+  #batches = 0;
   #flushing = false;
   #timer?: ReturnType<typeof setInterval>;
   #connectedSince = 0;
@@ -117,6 +126,7 @@ export class Fleet {
       lastSeq: saved?.lastSeq ?? 0,
       outbox: saved?.outbox ?? [],
     });
+    this.#appliedSeq = this.#core.lastSeq;
   }
 
   /** The core (tests, import). */
@@ -148,7 +158,7 @@ export class Fleet {
       log: this.#log,
       resumeAfter: () => this.#core.lastSeq,
       onReset: () => this.#core.resetSequence(),
-      onEntry: (e) => this.#onCommands(this.#core.receive(e, Date.now())),
+      onEntry: (e) => this.#onEntry(e),
       onConnected: (up) => {
         this.#connectedSince = up ? Date.now() : 0;
         if (up) this.flush();
@@ -211,26 +221,64 @@ export class Fleet {
     })();
   }
 
-  #onCommands(cmds: FleetCommand[]): void {
+  #onEntry(e: ReceivedEntry): void {
+    const now = Date.now();
+    const cmds = this.#core.receive(e, now);
     for (const c of cmds) {
-      if (c.kind === "log") {
-        if (c.level === "warn") this.#log.warn(c.msg, c.fields);
-        else this.#log.info(c.msg, c.fields);
-      } else this.#pending.push(c);
+      if (c.kind !== "log") continue;
+      if (c.level === "warn") this.#log.warn(c.msg, c.fields);
+      else this.#log.info(c.msg, c.fields);
     }
+    this.#batcher.add(cmds, e.pending, this.#core.lastSeq, now);
     this.#o.onChange();
-    if (this.#pending.length === 0) return;
-    // batch what arrived in the same tick into one firewall transaction
-    this.#applying = this.#applying.then(async () => {
-      const take = this.#pending;
-      this.#pending = [];
-      if (take.length) await this.#o.apply(take).catch((err) => this.#log.error("fleet apply failed", { error: err }));
-    });
+    this.#kick();
+  }
+
+  /** Apply a due batch now, or arm the timer for when it is due; while a batch is applied, entries queue up. */
+  #kick(): void {
+    if (this.#busy) return;
+    const now = Date.now();
+    if (this.#batcher.due(now)) {
+      this.#drain();
+      return;
+    }
+    const idle = this.#batcher.idleSeq();
+    if (idle !== undefined) this.#appliedSeq = idle;
+    const at = this.#batcher.deadline();
+    if (at !== undefined && this.#waitTimer === undefined) {
+      this.#waitTimer = setTimeout(() => {
+        this.#waitTimer = undefined;
+        this.#kick();
+      }, Math.max(0, at - now));
+    }
+  }
+
+  #drain(): void {
+    this.#busy = true;
+    clearTimeout(this.#waitTimer);
+    this.#waitTimer = undefined;
+    this.#applying = (async () => {
+      try {
+        // what queued up while a batch was applied has waited already: it goes next, in one transaction
+        while (this.#batcher.size > 0) {
+          const { cmds, seq } = this.#batcher.take();
+          this.#batches++;
+          await this.#o.apply(cmds).catch((err) => this.#log.error("fleet apply failed", { error: err }));
+          this.#appliedSeq = seq;
+        }
+      } finally {
+        this.#busy = false;
+      }
+      const idle = this.#batcher.idleSeq();
+      if (idle !== undefined) this.#appliedSeq = idle;
+      this.#o.onChange();
+    })();
   }
 
   /** What the state file keeps. */
   saved(): FleetSaved {
-    return { bucket: this.config.bucket, lastSeq: this.#core.lastSeq, outbox: this.#core.pendingRecords() };
+    // the sequence whose commands are in the firewall: a crash before the rest is applied replays it (idempotent)
+    return { bucket: this.config.bucket, lastSeq: this.#appliedSeq, outbox: this.#core.pendingRecords() };
   }
 
   /** For metrics: connected, lag, outbox, counters. */
@@ -258,6 +306,8 @@ export class Fleet {
       server: this.#link?.server ?? "",
       connectedSince: this.#connectedSince ? new Date(this.#connectedSince).toISOString() : null,
       ...this.#core.stats(),
+      appliedSeq: this.#appliedSeq,
+      batches: this.#batches,
     };
   }
 
@@ -265,6 +315,10 @@ export class Fleet {
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await this.#link?.close();
+    clearTimeout(this.#waitTimer);
+    this.#waitTimer = undefined;
+    // what still waits for its batch goes to the firewall before the state is saved
+    if (!this.#busy && this.#batcher.size > 0) this.#drain();
     await this.#applying;
   }
 }

@@ -15,6 +15,9 @@ import type { Logger } from "../../common/mod.ts";
 import type { ReceivedEntry } from "./core.ts";
 import { encodeRecord, type FleetRecord } from "./records.ts";
 
+/** Records a link has awaiting their acknowledgement at most. */
+export const PUBLISH_WINDOW = 128;
+
 /** Connection settings of the fleet. */
 export interface NatsLinkOptions {
   /** `nats://HOST:PORT` or `tls://HOST:PORT` URLs (no credentials in them). */
@@ -259,14 +262,35 @@ export class NatsLink {
     }
   }
 
-  /** Publish records (pipelined); returns the ones acknowledged and the ones that failed. */
+  /**
+   * Publish records, at most {@linkcode PUBLISH_WINDOW} awaiting their acknowledgement at once (a sliding window:
+   * the first records of a burst are on the wire at once instead of after the client has queued every request);
+   * returns the ones acknowledged and the ones that failed. After a failure no new record is started: the rest count
+   * as failed and stay in the outbox (so a dead server costs one timeout, not one per window).
+   */
   async publish(batch: readonly { key: string; record: FleetRecord }[]): Promise<{ ok: number[]; failed: number[] }> {
     const ok: number[] = [], failed: number[] = [];
     const kv = this.#kv;
     if (!kv || !this.#up) return { ok, failed: batch.map((_, i) => i) };
-    const res = await Promise.allSettled(batch.map((b) => kv.put(b.key, encodeRecord(b.record))));
-    res.forEach((r, i) => (r.status === "fulfilled" ? ok : failed).push(i));
-    return { ok, failed };
+    let next = 0, broken = false;
+    const lane = async () => {
+      while (next < batch.length) {
+        const i = next++;
+        if (broken) {
+          failed.push(i);
+          continue;
+        }
+        try {
+          await kv.put(batch[i].key, encodeRecord(batch[i].record));
+          ok.push(i);
+        } catch {
+          broken = true;
+          failed.push(i);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_WINDOW, batch.length) }, lane));
+    return { ok: ok.sort((a, b) => a - b), failed: failed.sort((a, b) => a - b) };
   }
 
   /** Disconnect and stop retrying. */

@@ -4,8 +4,12 @@
  * 2.9 has no per-message TTL, so each host sets its own nft timeout to `until - now`), its origin node and reason. An
  * unban is a record too (a later value under the same key), so a host that joins late sees it.
  *
- * Decoding is strict: exact field set and types, canonical address text, family and prefix consistent, prefix no
- * wider than the configured maximum, times in a sane range, bounded sizes. Anything else is rejected with a reason.
+ * A network (an imported `198.51.100.0/24`) is its network address in `addr` and its prefix length in `len`; its key
+ * carries the prefix (`v4.198.51.100.0=24`).
+ *
+ * Decoding is strict: exact field set and types, canonical address text, family and prefix consistent, host bits
+ * clear, a ban's prefix no wider than the configured maximum, times in a sane range, bounded sizes. Anything else is
+ * rejected with a reason.
  *
  * @module
  */
@@ -68,6 +72,27 @@ export function recordKey(addr: string, family: 4 | 6, len: number): string {
   return len === full ? base : `${base}=${len}`;
 }
 
+/**
+ * A ban target as the daemon writes it (`203.0.113.7`, or `198.51.100.0/24` for a network: canonical text, as
+ * `targetText` of `blocklist.ts` makes it) split into a record's `addr` and `len`.
+ */
+export function splitTarget(target: string, family: 4 | 6): { addr: string; len: number } {
+  const slash = target.indexOf("/");
+  if (slash < 0) return { addr: target, len: family === 4 ? 32 : 128 };
+  return { addr: target.slice(0, slash), len: Number(target.slice(slash + 1)) };
+}
+
+/** The ban target text of a record: the bare address for a /32 or /128, else `addr/len` (what the firewall takes). */
+export function recordTarget(r: Pick<FleetRecord, "addr" | "family" | "len">): string {
+  return r.len === (r.family === 4 ? 32 : 128) ? r.addr : `${r.addr}/${r.len}`;
+}
+
+/** The KV key of a ban target (`203.0.113.7`, `198.51.100.0/24`). */
+export function targetKey(target: string, family: 4 | 6): string {
+  const { addr, len } = splitTarget(target, family);
+  return recordKey(addr, family, len);
+}
+
 /** Encode a record as its JSON bytes. */
 export function encodeRecord(r: FleetRecord): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({
@@ -83,8 +108,11 @@ export function encodeRecord(r: FleetRecord): Uint8Array {
   }));
 }
 
-/** The result of {@linkcode decodeRecord}. */
-export type DecodeResult = { ok: true; record: FleetRecord } | { ok: false; error: string };
+/**
+ * The result of {@linkcode decodeRecord}. `tooWide` marks a well-formed ban of a network wider than this host's
+ * maximum prefix: a local policy decision, not a malformed record.
+ */
+export type DecodeResult = { ok: true; record: FleetRecord } | { ok: false; error: string; tooWide?: true };
 
 const FIELDS = ["addr", "at", "family", "len", "op", "origin", "reason", "until", "v"];
 // deno-lint-ignore no-control-regex
@@ -119,8 +147,6 @@ export function decodeRecord(key: string, bytes: Uint8Array, options: RecordLimi
   if (typeof o.len !== "number" || !Number.isInteger(o.len) || o.len < 0 || o.len > full) {
     return bad(`len ${String(o.len).slice(0, 20)} is not a prefix length of IPv${o.family}`);
   }
-  const widest = o.family === 4 ? options.maxPrefix4 : options.maxPrefix6;
-  if (o.len < widest) return bad(`prefix /${o.len} is wider than the allowed /${widest}`);
   for (let bit = o.len; bit < full; bit++) {
     if (ip.bytes[bit >> 3] & (0x80 >> (bit & 7))) return bad(`${o.addr}/${o.len} has host bits set`);
   }
@@ -141,5 +167,10 @@ export function decodeRecord(key: string, bytes: Uint8Array, options: RecordLimi
     if (until - at > options.maxAgeMs) return bad(`ban of ${until - at} ms is longer than the limit`);
   } else if (until !== 0) return bad("an unban's until must be 0");
   if (key !== recordKey(o.addr, o.family, o.len)) return bad(`key '${key.slice(0, 80)}' does not match the address`);
+  // the widest network is a limit on bans only: an unban can only lift what this host has
+  const widest = o.family === 4 ? options.maxPrefix4 : options.maxPrefix6;
+  if (o.op === "ban" && o.len < widest) {
+    return { ok: false, error: `prefix /${o.len} is wider than the allowed /${widest}`, tooWide: true };
+  }
   return { ok: true, record: o as unknown as FleetRecord };
 }

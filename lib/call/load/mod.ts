@@ -1,7 +1,8 @@
 /**
  * `pbxkit call TARGET --load N`: a WebRTC SIP load generator. Keeps N real JsSIP calls (ICE + DTLS-SRTP, audio) up
  * at once, opening R per second, and measures each call's setup time and media quality (loss, jitter, RTT, E-model
- * MOS) from `getStats()`. The scheduler (`scheduler.ts`) is sans-I/O; `run.ts` is its adapter.
+ * MOS) from `getStats()`. The scheduler (`scheduler.ts`) and the result with its keep-up verdict (`result.ts`) are
+ * sans-I/O; `run.ts` is their adapter.
  *
  * @module
  */
@@ -22,6 +23,16 @@ export type { CodecImpairment, EModelInput } from "./emodel.ts";
 export { cdf, histogram, percentile, summarize } from "./stats.ts";
 export type { Summary } from "./stats.ts";
 export { loadReportHtml } from "./report.ts";
+export {
+  buildResult,
+  CPU_SATURATED,
+  isStarved,
+  keepUpVerdict,
+  LATE_LIMITS,
+  PACKETS_PER_SECOND,
+  STARVED_BELOW,
+} from "./result.ts";
+export type { BuildContext, KeepUpInput, KeepUpVerdict } from "./result.ts";
 export { runLoadTest } from "./run.ts";
 export type { CallSettings, DtmfMode, TlsTrust, WebrtcEngineName } from "../mod.ts";
 export type { Account, CallResult, LoadOptions, LoadResult, Tail, TimelinePoint } from "./types.ts";

@@ -47,7 +47,7 @@ export function loadReportHtml(r: LoadResult, options: { title?: string } = {}):
     ["loss p50 / max", `${fmt(r.media.loss_pct.p50, " %")} / ${fmt(r.media.loss_pct.max, " %")}`],
     ["jitter p50 / max", `${fmt(r.media.jitter_ms.p50, " ms")} / ${fmt(r.media.jitter_ms.max, " ms")}`],
     ["MOS p50 / min", `${fmt(r.media.mos.p50)} / ${fmt(r.media.mos.min)}`],
-    ["generator", `${g.webrtc}, ${g.cpu_s} s CPU in ${g.wall_s} s, peak ${g.peak_calls} calls`],
+    ["generator", `${g.webrtc}, ${g.cpu_s} s CPU in ${g.wall_s} s, peak ${g.peak_calls} calls (${g.peak_up} up)`],
     ["CPU per call", `${fmt(g.cpu_ms_per_call_second)} ms per call-second`],
     ["memory per call", `${fmt(g.memory_mib_per_call)} MiB`],
     [

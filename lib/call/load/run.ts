@@ -14,7 +14,8 @@ import { wsSocketFor } from "../ws_socket.ts";
 import { codecImpairment, eModel, mouthToEarMs } from "./emodel.ts";
 import { lossPct, type MediaSnapshot, readMediaStats } from "./media_stats.ts";
 import { LoadScheduler } from "./scheduler.ts";
-import { percentile, round, summarize } from "./stats.ts";
+import { buildResult, isStarved } from "./result.ts";
+import { percentile, round } from "./stats.ts";
 import type { Account, CallResult, LoadOptions, LoadResult, TimelinePoint } from "./types.ts";
 
 const TICK_MS = 20;
@@ -23,8 +24,6 @@ function writeStderr(text: string): void {
   Deno.stderr.writeSync(encoder.encode(text));
 }
 const SAMPLE_MS = 1000;
-/** 20 ms packetisation: packets per second a healthy sender sends. */
-const PACKETS_PER_SECOND = 50;
 
 interface Live {
   id: number;
@@ -42,7 +41,8 @@ export async function runLoadTest(s: CallSettings, o: LoadOptions): Promise<Load
   const target = s.target;
   const plan = await audioPlan(s.audio);
   const engine = await installWebrtc(s.webrtc);
-  const makeMedia = await mediaFactory(engine, plan);
+  // nothing reads what a load call hears: no audio sink, no decoding, no recording (its numbers come from getStats())
+  const makeMedia = await mediaFactory(engine, plan, undefined, { hear: false });
   const { Phone } = await import("../ua.ts");
   const accounts: Account[] = o.accounts?.length
     ? o.accounts
@@ -91,7 +91,7 @@ export async function runLoadTest(s: CallSettings, o: LoadOptions): Promise<Load
   const results: CallResult[] = [];
   const timeline: TimelinePoint[] = [];
   const tickLate: number[] = [];
-  let startsThisSecond = 0, failedSoFar = 0, nextPhone = 0, peakRss = 0, peakCalls = 0;
+  let startsThisSecond = 0, failedSoFar = 0, nextPhone = 0, peakRss = 0, peakCalls = 0, peakUp = 0;
   const cpu0 = process.cpuUsage();
   const rss0 = Deno.memoryUsage().rss;
   const pending = new Set<Promise<void>>();
@@ -155,6 +155,7 @@ export async function runLoadTest(s: CallSettings, o: LoadOptions): Promise<Load
         else if (cmd.kind === "stop") void stopCall(cmd.id);
       }
       peakCalls = Math.max(peakCalls, live.size);
+      peakUp = Math.max(peakUp, sched.up);
       if (t - lastSample >= SAMPLE_MS) {
         lastSample = t;
         const rss = Deno.memoryUsage().rss;
@@ -179,17 +180,20 @@ export async function runLoadTest(s: CallSettings, o: LoadOptions): Promise<Load
   const wallS = now() / 1000;
   for (const p of phones) await p.close();
   results.sort((a, b) => a.id - b.id);
-  return buildResult(results, {
+  const result = buildResult(results, {
     timeline,
     tickLate,
     wallS,
     cpuS: (cpu.user + cpu.system) / 1e6,
     rssDelta: Math.max(0, peakRss - rss0),
     peakCalls,
+    peakUp,
     schedLateMaxMs: sched.lateness.maxMs,
     webrtc: engine.name,
     options: o,
   });
+  for (const w of result.generator.warnings) log.warn(w);
+  return result;
 }
 
 function callResult(r: CallReport, c: Live, o: { holdMs: number }): CallResult {
@@ -217,9 +221,8 @@ function callResult(r: CallReport, c: Live, o: { holdMs: number }): CallResult {
     codec: r.codec ?? null,
     cause: r.cause,
     started_s: round(c.startedAt / 1000, 3)!,
-    // a healthy sender sends 50 packets a second of the held time (the last sample is taken at the stop)
-    starved: answered && snap !== undefined && heldS >= 1 &&
-      snap.packetsSent < 0.8 * PACKETS_PER_SECOND * Math.min(heldS, o.holdMs / 1000),
+    // the last sample is taken at the stop
+    starved: isStarved({ answered, packetsSent: snap?.packetsSent, heldS, holdMs: o.holdMs }),
   };
 }
 
@@ -238,79 +241,4 @@ function progressLine(o: {
     `(${cps.toFixed(1)}/s) answered ${c.answered} failed ${o.failedSoFar}` +
     (Number.isFinite(loss) ? ` loss p50 ${loss.toFixed(1)}%` : "") +
     (Number.isFinite(mos) ? ` MOS min ${mos.toFixed(2)}` : "");
-}
-
-interface BuildContext {
-  timeline: TimelinePoint[];
-  tickLate: number[];
-  wallS: number;
-  cpuS: number;
-  rssDelta: number;
-  peakCalls: number;
-  schedLateMaxMs: number;
-  webrtc: string;
-  options: LoadOptions;
-}
-
-function buildResult(calls: CallResult[], x: BuildContext): LoadResult {
-  const answered = calls.filter((c) => c.status === "answered");
-  const num = (v: (number | null)[]) => v.map((n) => n ?? NaN);
-  const setup = summarize(num(answered.map((c) => c.setup_ms)));
-  const media = summarize(num(answered.map((c) => c.media_ms)));
-  const loss = summarize(num(answered.map((c) => c.loss_pct)));
-  const jitter = summarize(num(answered.map((c) => c.jitter_ms)));
-  const mos = summarize(num(answered.map((c) => c.mos)));
-  const late = summarize(x.tickLate);
-  const starved = calls.filter((c) => c.starved).length;
-  const callSeconds = calls.reduce((a, c) => a + c.held_s, 0);
-  const warnings: string[] = [];
-  if (late.p99 > 50 || late.max > 250) {
-    warnings.push(
-      `generator could not keep up: its timers ran late (p99 ${late.p99.toFixed(0)} ms, max ${
-        late.max.toFixed(0)
-      } ms); loss and setup times may be this machine's, not the PBX's`,
-    );
-  }
-  if (starved) {
-    warnings.push(
-      `generator could not keep up: ${starved} call(s) sent under 80% of their RTP packets (media starved)`,
-    );
-  }
-  if (x.cpuS / Math.max(0.001, x.wallS) > 0.9 * (navigator.hardwareConcurrency || 1)) {
-    warnings.push("generator could not keep up: CPU saturated");
-  }
-  for (const w of warnings) log.warn(w);
-  return {
-    attempted: calls.length,
-    answered: answered.length,
-    failed: calls.length - answered.length,
-    setup_ms: { p50: round(setup.p50, 1), p95: round(setup.p95, 1), p99: round(setup.p99, 1) },
-    media_ms: { p50: round(media.p50, 1), p95: round(media.p95, 1), p99: round(media.p99, 1) },
-    media: {
-      loss_pct: { p50: round(loss.p50, 2), max: round(loss.max, 2) },
-      jitter_ms: { p50: round(jitter.p50, 2), max: round(jitter.max, 2) },
-      mos: { p50: round(mos.p50, 2), min: round(mos.min, 2) },
-    },
-    generator: {
-      webrtc: x.webrtc,
-      wall_s: round(x.wallS, 2)!,
-      cpu_s: round(x.cpuS, 2)!,
-      peak_calls: x.peakCalls,
-      cpu_ms_per_call_second: callSeconds > 0 ? round((1000 * x.cpuS) / callSeconds, 2) : null,
-      memory_mib_per_call: x.peakCalls > 0 ? round(x.rssDelta / 2 ** 20 / x.peakCalls, 2) : null,
-      timer_late_ms: { p50: round(late.p50, 1), p99: round(late.p99, 1), max: round(late.max, 1) },
-      start_late_max_ms: round(x.schedLateMaxMs, 1),
-      starved_calls: starved,
-      kept_up: warnings.length === 0,
-      warnings,
-    },
-    options: {
-      load: x.options.load,
-      rate: x.options.rate,
-      hold_ms: x.options.holdMs,
-      duration_ms: x.options.durationMs ?? null,
-    },
-    timeline: x.timeline,
-    calls,
-  };
 }

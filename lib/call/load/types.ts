@@ -117,8 +117,10 @@ export interface LoadResult {
     wall_s: number;
     /** CPU time (user + system) of the whole process (s). */
     cpu_s: number;
-    /** Most calls in progress at once. */
+    /** Most calls in progress (started, not ended) at once. */
     peak_calls: number;
+    /** Most calls answered and up at once. */
+    peak_up: number;
     /** CPU ms per second of held call. */
     cpu_ms_per_call_second: number | null;
     /** Memory growth (RSS) per concurrent call at the peak (MiB). */
