@@ -30,7 +30,7 @@ import { DiskModel, type DiskParams } from "./disk.ts";
 import { grown } from "./grow.ts";
 import { Histogram } from "./histogram.ts";
 import { KeyMap } from "./keymap.ts";
-import { keySpace } from "./keys.ts";
+import { checkVolumes, type KeySpace, keySpace } from "./keys.ts";
 import { VolumeCounter } from "./volumes.ts";
 import { policyFactory, policyName } from "./policies/mod.ts";
 import { NoVictimError, type Policy, type PolicyFactory } from "./policy.ts";
@@ -183,6 +183,7 @@ export class SeedSim {
   readonly #map: KeyMap;
   readonly #key: Float64Array;
   readonly #dev: Int32Array;
+  readonly #space: KeySpace;
   readonly #span: number;
   /** Per-volume requests, misses and disk I/O (read by the driver for multi-volume traces). */
   readonly volumeCounts: VolumeCounter = new VolumeCounter();
@@ -253,7 +254,8 @@ export class SeedSim {
     this.#cfg = config;
     this.#opts = options;
     this.#bs = options.blockSize ?? 4096;
-    this.#span = keySpace(this.#bs).span;
+    this.#space = keySpace(this.#bs);
+    this.#span = this.#space.span;
     const c = config.cacheSize;
     if (!(c >= 1)) throw new PbxError("E_USAGE", `cache size must be at least one block`);
     this.#cap = c;
@@ -313,11 +315,16 @@ export class SeedSim {
 
   // ---------------------------------------------------------------- feeding
 
-  /** Replay a batch of requests; `options.nextUse` gives each request's next-use index for OPT. */
+  /**
+   * Replay a batch of requests; `options.nextUse` gives each request's next-use index for OPT. A byte-addressed
+   * request on a volume id past the key space ({@linkcode KeySpace.maxVolumes}, 4096 at 4 KiB blocks) fails with
+   * `E_USAGE`, as the object model does, instead of merging keys.
+   */
   feed(b: RequestBatch, unitIsObject: boolean, options: FeedOptions = {}): void {
     const { nextUse, base = 0 } = options;
     const bs = this.#bs;
     const speed = this.#opts.speed ?? 1;
+    const maxVolumes = this.#space.maxVolumes;
     for (let i = 0; i < b.n; i++) {
       let dev: number, first: number, end: number;
       if (unitIsObject) {
@@ -326,6 +333,8 @@ export class SeedSim {
         end = first + 1;
       } else {
         dev = b.dev[i];
+        // volume ids are dense, so id N means N + 1 volumes: fail like the object model before keys merge
+        if (dev >= maxVolumes) checkVolumes(dev + 1, this.#space);
         first = Math.floor(b.addr[i] / bs);
         end = Math.max(first + 1, Math.ceil((b.addr[i] + b.size[i]) / bs));
       }
