@@ -16,7 +16,7 @@ export type { ResultCounts } from "./result.ts";
 export type { Compression, OpenedTrace } from "./traces/open.ts";
 export * from "./disk.ts";
 export * from "./writeback/mod.ts";
-export * from "./seed_model.ts";
+export * from "./seed/mod.ts";
 export * from "./object_model.ts";
 export * from "./mrc.ts";
 export * from "./run.ts";

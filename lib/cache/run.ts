@@ -12,7 +12,7 @@ import type { Model, ModelContext } from "./model.ts";
 import { batchKeys, computeNextUse } from "./object_model.ts";
 import { ParallelModel } from "./parallel.ts";
 import { needsFuture, policyName } from "./policies/mod.ts";
-import type { SeedOptions } from "./seed_model.ts";
+import type { SeedOptions } from "./seed/mod.ts";
 import { buildModel, type Result, type SeedJobConfig, type SweepJob } from "./sweep_job.ts";
 import { schedulerName } from "./schedulers/mod.ts";
 import { generatedSource, traceSource } from "./traces/mod.ts";
