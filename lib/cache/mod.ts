@@ -18,6 +18,7 @@ export * from "./disk.ts";
 export * from "./writeback/mod.ts";
 export * from "./seed/mod.ts";
 export * from "./object_model.ts";
+export * from "./next_use.ts";
 export * from "./mrc.ts";
 export * from "./run.ts";
 export * from "./report.ts";
