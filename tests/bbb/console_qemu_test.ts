@@ -4,7 +4,7 @@
 // namespace: the guest's TFTP goes out of QEMU's user network to the namespace's own address (QEMU's user network
 // answers TFTP to its 10.0.2.2 itself, with "Access violation" when it has no tftp= directory).
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
-import { cliArgv, Proc, runCli, TestNet, testWith, waitFor } from "../_util/mod.ts";
+import { cliArgv, type Proc, runCli, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { UBOOT } from "./uboot_console.ts";
 import { pack } from "../../lib/bbb/mod.ts";
 
