@@ -55,6 +55,11 @@ export class BlockOps {
   readonly #th: ThreadTable;
   readonly #ev: EventQueue;
   readonly #check: boolean;
+  readonly #checker: InvariantChecker;
+  readonly #dirty: DirtyList;
+  readonly #runnable: number[];
+  readonly #wb: WritebackPolicy;
+  readonly #wbHost: WritebackHost;
   readonly #span: number;
   #verCounter = 0;
   #slotWaitHead = -1;
@@ -67,7 +72,12 @@ export class BlockOps {
     this.#e = context.entries;
     this.#th = context.threads;
     this.#ev = context.ev;
+    this.#checker = context.checker;
     this.#check = context.checker.enabled;
+    this.#dirty = context.dirty;
+    this.#runnable = context.runnable;
+    this.#wb = context.wb;
+    this.#wbHost = context.wbHost;
     this.#span = context.span;
     const e = this.#e;
     e.onUnpin = () => {
@@ -96,7 +106,7 @@ export class BlockOps {
         this.waitOn(t, slot, RESUME_RETRY);
         return false;
       }
-      if (this.#check) this.#c.checker.checkRead(e, slot);
+      if (this.#check) this.#checker.checkRead(e, slot);
       return true;
     }
     const s = this.#allocate(t, key);
@@ -124,12 +134,12 @@ export class BlockOps {
       this.#th.missed[t] = 1;
       // FILL_PENDING while the thread copies the new data in (instantaneous here), then valid.
       e.setFlags(slot, FILL_PENDING);
-      e.version[slot] = this.#c.checker.diskVersion(key);
+      e.version[slot] = this.#checker.diskVersion(key);
       e.setFlags(slot, VALID);
     }
     const v = ++this.#verCounter;
     e.version[slot] = v;
-    return this.#c.wb.onWrite(this.#c.wbHost, t, slot, v);
+    return this.#wb.onWrite(this.#wbHost, t, slot, v);
   }
 
   /**
@@ -189,14 +199,14 @@ export class BlockOps {
     e.block[s] = th.block[t];
     e.flags[s] = 0;
     e.users[s] = 0;
-    this.#c.dirty.acked[s] = 0;
+    this.#dirty.acked[s] = 0;
     e.lastAccess[s] = this.#ev.now;
     return s;
   }
 
   /** The policy evicted `key`: free its entry (it must not be pending, dirty or in use). */
   evicted(key: number): void {
-    const e = this.#e, checker = this.#c.checker;
+    const e = this.#e, checker = this.#checker;
     const s = e.map.get(key);
     if (s < 0) {
       checker.violation(`policy evicted block ${key} that is not in the cache`);
@@ -208,7 +218,7 @@ export class BlockOps {
       checker.violation(msg);
       throw new PbxError("E_STATE", `invariant violated: policy ${this.#c.policyName} ${msg}`);
     }
-    if (this.#check && this.#c.dirty.acked[s]) {
+    if (this.#check && this.#dirty.acked[s]) {
       checker.violation(`evicted block ${key} holding an unwritten acknowledged write`);
     }
     e.map.delete(key);
@@ -227,7 +237,7 @@ export class BlockOps {
 
   /** Make every thread waiting on entry `slot` runnable. */
   wake(slot: number): void {
-    const e = this.#e, th = this.#th, q = this.#c.runnable;
+    const e = this.#e, th = this.#th, q = this.#runnable;
     let t = e.waitHead[slot];
     e.waitHead[slot] = -1;
     let n = 0;
@@ -249,7 +259,7 @@ export class BlockOps {
     this.#slotWaitTail = t;
     this.#slotWaiters++;
     // Dirty blocks (periodic write-back) are not queued yet: queue the oldest so the wait ends.
-    this.#c.wbHost.flushOldestDirty();
+    this.#wbHost.flushOldestDirty();
   }
 
   #wakeSlotWaiters(): void {
@@ -260,7 +270,7 @@ export class BlockOps {
       this.#slotWaitHead = this.#th.next[t];
       if (this.#slotWaitHead < 0) this.#slotWaitTail = -1;
       this.#slotWaiters--;
-      this.#c.runnable.push(t);
+      this.#runnable.push(t);
     }
   }
 }
