@@ -22,6 +22,7 @@
 import { barChart, hasCommand, runArgv } from "../lib/common/mod.ts";
 import { generatedSource, parseCount, Prng, writeOracle } from "../lib/cache/mod.ts";
 import { argValue, median, printTable, ratio, saveResults } from "./_util.ts";
+import { cachesimMissRatios, parseCachesimOutput } from "./_cachesim_output.ts";
 
 interface Measure {
   wallSeconds: number;
@@ -143,8 +144,8 @@ export async function run(args: string[]): Promise<void> {
             "--num-thread",
             "1",
           ], dir); // cachesim writes TRACE.cachesim into its working directory
-          const m = /miss ratio ([\d.]+)/.exec(c.stdout);
-          cs.push({ wallSeconds: c.wall, peakRssMiB: c.rssKiB / 1024, missRatio: m ? Number(m[1]) : NaN });
+          const missRatio = cachesimMissRatios(parseCachesimOutput(c.stdout)).get(`${policy}@${cacheSize}`) ?? NaN;
+          cs.push({ wallSeconds: c.wall, peakRssMiB: c.rssKiB / 1024, missRatio });
         }
       }
       const pw = median(pb.map((m) => m.wallSeconds)), pr = median(pb.map((m) => m.peakRssMiB));
@@ -253,7 +254,7 @@ async function sweepCell(
     pb[jobs] = t;
     note(`pbxkit --jobs ${jobs}`, t);
     for (const r of JSON.parse(t.stdout).results as { policy: string; cacheSize: number; missRatio: number }[]) {
-      const k = `${r.policy}/${r.cacheSize}`;
+      const k = `${r.policy}@${r.cacheSize}`;
       miss.set(k, [...(miss.get(k) ?? []).slice(0, jobs - 1), r.missRatio]);
     }
   }
@@ -278,13 +279,12 @@ async function sweepCell(
       ratio(c.cpu, pb[2].cpu),
       ratio(pb[2].rssKiB, c.rssKiB) + " (pbxkit/cachesim)",
     ]);
-    // e.g. "zipf.oracleGeneral  LRU cache size 10000, 10000000 req, miss ratio 0.3050, byte miss ratio 0.3050"
     let matched = 0, equal = 0;
-    for (const m of c.stdout.matchAll(/\b([A-Za-z0-9-]+)\s+cache size\s+(\d+)\S*\s+\d+ req, miss ratio ([\d.]+)/g)) {
-      const mine = miss.get(`${m[1].toLowerCase().replace("-", "")}/${m[2]}`);
+    for (const [k, theirs] of cachesimMissRatios(parseCachesimOutput(c.stdout))) {
+      const mine = miss.get(k);
       if (!mine) continue;
       matched++;
-      if (mine[1].toFixed(4) === Number(m[3]).toFixed(4)) equal++;
+      if (mine[1].toFixed(4) === theirs.toFixed(4)) equal++;
     }
     same = `${equal}/${matched} of ${miss.size} miss ratios equal to 4 places`;
   }
@@ -366,7 +366,7 @@ async function msrCell(
   const j = JSON.parse(p.stdout);
   const ours = new Map<string, number>();
   for (const r of j.results) ours.set(`${r.policy}@${r.cacheSize}`, r.missRatio);
-  const theirs = new Map<string, number>();
+  let theirs = new Map<string, number>();
   let c: { wall: number; cpu: number; rssKiB: number } | undefined;
   if (cachesim) {
     const t = await timed([
@@ -383,10 +383,7 @@ async function msrCell(
       "time-col=1,obj-id-col=2,obj-size-col=3,delimiter=,,has-header=false,obj-id-is-num=false",
     ], o.dir);
     c = t;
-    for (const m of t.stdout.matchAll(/ (\S+) cache size\s+(\d+), \d+ req, miss ratio ([\d.]+)/g)) {
-      const name = m[1].toLowerCase().startsWith("s3fifo") ? "s3fifo" : m[1].toLowerCase();
-      theirs.set(`${name}@${m[2]}`, Number(m[3]));
-    }
+    theirs = cachesimMissRatios(parseCachesimOutput(t.stdout));
   }
   const rows: (string | number)[][] = [...ours].map(([k, v]) => {
     const t = theirs.get(k);

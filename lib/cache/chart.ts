@@ -8,7 +8,7 @@
 
 import { lineChart, type Series } from "../common/mod.ts";
 import type { CacheSimReport } from "./run.ts";
-import type { SeedResult } from "./seed_model.ts";
+import type { SeedResult } from "./seed/mod.ts";
 
 const W = 820, H = 440;
 

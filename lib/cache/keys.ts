@@ -6,11 +6,13 @@
  * (volume, block) pairs never share a key while `v < maxVolumes` (`⌊2^53 / span⌋`: 4096 volumes at 4 KiB blocks,
  * 512 at 512-byte blocks; see {@linkcode keySpace}). Offsets of 2^53 bytes (8 PiB) and more are not exact in
  * a JS number: the trace readers refuse them with `E_PARSE` ({@linkcode checkOffset}) instead of merging blocks.
+ * {@linkcode batchKeys} fills a batch's keys (the key path every model, the MRC and the next-use pass share).
  *
  * @module
  */
 
 import { PbxError } from "../common/mod.ts";
+import type { AddressUnit, RequestBatch } from "./traces/batch.ts";
 
 /** The first byte offset (and object id) that a JS number cannot hold exactly next to its neighbours: 2^53. */
 export const OFFSET_LIMIT = 2 ** 53;
@@ -103,4 +105,33 @@ export class VolumeTable {
   get size(): number {
     return this.names.length;
   }
+}
+
+/** How {@linkcode batchKeys} maps addresses to keys (make it once per trace, not per batch). */
+export interface KeyOptions {
+  /** Address unit of the trace: objects are their own keys, bytes map to blocks. */
+  unit: AddressUnit;
+  /** Block size for byte-addressed traces. */
+  blockSize: number;
+  /** Volume names of the trace (checked against the key space as they grow). */
+  volumes?: readonly string[];
+}
+
+/** Fill `keys` with the batch's cache keys. */
+export function batchKeys(b: RequestBatch, keys: Float64Array, options: KeyOptions): void {
+  if (options.unit === "object") keys.set(b.addr.subarray(0, b.n));
+  else {
+    const space = spaceOf(options);
+    if (options.volumes) checkVolumes(options.volumes.length, space);
+    const { span, blockSize } = space;
+    const dev = b.dev, addr = b.addr;
+    for (let i = 0; i < b.n; i++) keys[i] = dev[i] * span + Math.floor(addr[i] / blockSize);
+  }
+}
+
+const spaces = new Map<number, KeySpace>();
+function spaceOf(options: KeyOptions): KeySpace {
+  let s = spaces.get(options.blockSize);
+  if (!s) spaces.set(options.blockSize, s = keySpace(options.blockSize));
+  return s;
 }

@@ -1,21 +1,18 @@
 /**
  * The object model (`--model object`): every request is one object of size one, no timing, no write-back — what
  * libCacheSim's `cachesim --ignore-obj-size 1` computes, so miss ratios can be compared exactly. Runs every
- * (policy, size) pair in one streamed pass over the trace. OPT needs next-use indices: they come from the trace
- * (oracleGeneral) or from a pre-pass that keeps one int32 per request (4 bytes × requests) plus one hash entry per
- * distinct object.
+ * (policy, size) pair in one streamed pass over the trace. OPT needs next-use indices ({@linkcode computeNextUse}).
  *
  * @module
  */
 
-import { grown } from "./grow.ts";
 import type { Model, ModelContext } from "./model.ts";
-import { KeyMap } from "./keymap.ts";
-import { checkVolumes, type KeySpace, keySpace } from "./keys.ts";
+import { batchKeys, type KeyOptions } from "./keys.ts";
+import { computeNextUse } from "./next_use.ts";
 import { needsFuture, policyFactory, policyName } from "./policies/mod.ts";
 import type { Policy } from "./policy.ts";
 import { type ResultCounts, setRatios, zeroCounts } from "./result.ts";
-import type { AddressUnit, RequestBatch, TraceSource } from "./traces/batch.ts";
+import type { RequestBatch, TraceSource } from "./traces/batch.ts";
 import { VolumeCounter } from "./volumes.ts";
 
 /** One (policy, size) to run. */
@@ -42,61 +39,6 @@ export interface ObjectModelOptions {
   blockSize?: number;
   /** Called after each batch with requests done so far. */
   onProgress?: (done: number) => void;
-}
-
-/** How {@linkcode batchKeys} maps addresses to keys (make it once per trace, not per batch). */
-export interface KeyOptions {
-  /** Address unit of the trace: objects are their own keys, bytes map to blocks. */
-  unit: AddressUnit;
-  /** Block size for byte-addressed traces. */
-  blockSize: number;
-  /** Volume names of the trace (checked against the key space as they grow). */
-  volumes?: readonly string[];
-}
-
-/** Fill `keys` with the batch's cache keys. */
-export function batchKeys(b: RequestBatch, keys: Float64Array, options: KeyOptions): void {
-  if (options.unit === "object") keys.set(b.addr.subarray(0, b.n));
-  else {
-    const space = spaceOf(options);
-    if (options.volumes) checkVolumes(options.volumes.length, space);
-    const { span, blockSize } = space;
-    const dev = b.dev, addr = b.addr;
-    for (let i = 0; i < b.n; i++) keys[i] = dev[i] * span + Math.floor(addr[i] / blockSize);
-  }
-}
-
-const spaces = new Map<number, KeySpace>();
-function spaceOf(options: KeyOptions): KeySpace {
-  let s = spaces.get(options.blockSize);
-  if (!s) spaces.set(options.blockSize, s = keySpace(options.blockSize));
-  return s;
-}
-
-/** Next-use index of every request (Infinity encoded as -1), computed in one pass. */
-export async function computeNextUse(source: TraceSource, blockSize: number): Promise<Int32Array> {
-  let next = new Int32Array(1 << 16);
-  const last = new KeyMap(1 << 16);
-  const keyOptions: KeyOptions = { unit: source.unit, blockSize, volumes: source.volumes };
-  let keys = new Float64Array(0);
-  let idx = 0;
-  for await (const b of source.batches()) {
-    if (keys.length < b.n) keys = new Float64Array(b.n);
-    batchKeys(b, keys, keyOptions);
-    if (idx + b.n > next.length) {
-      let cap = next.length;
-      while (cap < idx + b.n) cap *= 2;
-      next = grown(next, cap);
-    }
-    for (let i = 0; i < b.n; i++, idx++) {
-      const k = keys[i];
-      const prev = last.get(k);
-      if (prev >= 0) next[prev] = idx;
-      next[idx] = -1;
-      last.set(k, idx);
-    }
-  }
-  return next.subarray(0, idx);
 }
 
 /** Run every config over the trace in one pass (the {@linkcode ObjectModel} driven over the whole source). */

@@ -2,7 +2,8 @@
  * The parallel sweep (`cache-sim --jobs N`): a {@linkcode Model} that deals a sweep's configurations round-robin to
  * N worker threads. The trace is read and parsed once, on this thread; each batch is copied once into a shared
  * slot (a small ring of `SharedArrayBuffer`s) that every worker replays through its own simulators, and a slot is
- * reused when every worker has acknowledged it. The rows come back in the order one thread would give them.
+ * reused when every worker has acknowledged it. Progress counts the requests every worker has acknowledged (not
+ * those handed out, which run up to a ring ahead). The rows come back in the order one thread would give them.
  *
  * @module
  */
@@ -21,6 +22,8 @@ export interface ParallelOptions {
   slots?: number;
   /** Requests per slot (default 65536; larger batches are split). */
   capacity?: number;
+  /** Called with the requests every worker has replayed so far, each time a slot is released. */
+  onProgress?: (done: number) => void;
 }
 
 interface Lane {
@@ -33,6 +36,9 @@ export class ParallelModel implements Model<Result> {
   readonly #lanes: Lane[] = [];
   readonly #slots: RequestBatch[] = [];
   readonly #pending: Int32Array;
+  readonly #slotN: Int32Array;
+  readonly #onProgress: ((done: number) => void) | undefined;
+  #done = 0;
   readonly #free: number[] = [];
   readonly #ctx: ModelContext;
   readonly #capacity: number;
@@ -56,6 +62,8 @@ export class ParallelModel implements Model<Result> {
       this.#free.push(i);
     }
     this.#pending = new Int32Array(nSlots);
+    this.#slotN = new Int32Array(nSlots);
+    this.#onProgress = options.onProgress;
     let nextUse: SharedArrayBuffer | undefined;
     if (context.nextUse) {
       nextUse = new SharedArrayBuffer(context.nextUse.byteLength);
@@ -94,6 +102,7 @@ export class ParallelModel implements Model<Result> {
       const newVolumes = names.slice(this.#volumesSent);
       this.#volumesSent = names.length;
       this.#pending[slot] = this.#lanes.length;
+      this.#slotN[slot] = n;
       const msg: SweepToWorker = { type: "batch", slot, n, base: base + start, newVolumes };
       for (const lane of this.#lanes) lane.worker.postMessage(msg);
     }
@@ -113,6 +122,11 @@ export class ParallelModel implements Model<Result> {
     this.close();
   }
 
+  /** Requests every worker has replayed (acknowledged) so far. */
+  get done(): number {
+    return this.#done;
+  }
+
   /** One row per configuration, in single-thread order. */
   result(): Result[] {
     return this.#results;
@@ -125,7 +139,11 @@ export class ParallelModel implements Model<Result> {
 
   #onMessage(lane: Lane, m: WorkerToSweep): void {
     if (m.type === "ack") {
-      if (--this.#pending[m.slot] === 0) this.#free.push(m.slot);
+      if (--this.#pending[m.slot] === 0) {
+        this.#free.push(m.slot);
+        this.#done += this.#slotN[m.slot];
+        this.#onProgress?.(this.#done);
+      }
     } else if (m.type === "result") {
       lane.results = m.results;
       this.#resultsLeft--;

@@ -6,7 +6,7 @@
 
 import { formatTable } from "../common/mod.ts";
 import type { CacheSimReport, Result } from "./run.ts";
-import type { SeedResult } from "./seed_model.ts";
+import type { SeedResult } from "./seed/mod.ts";
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const ms = (us: number) => (us / 1000 < 10 ? (us / 1000).toFixed(2) : (us / 1000).toFixed(1));

@@ -9,10 +9,11 @@ import { PbxError } from "../common/mod.ts";
 import type { DiskParams } from "./disk.ts";
 import { type MrcPoint, StackDistance } from "./mrc.ts";
 import type { Model, ModelContext } from "./model.ts";
-import { batchKeys, computeNextUse } from "./object_model.ts";
+import { batchKeys } from "./keys.ts";
+import { computeNextUse } from "./next_use.ts";
 import { ParallelModel } from "./parallel.ts";
 import { needsFuture, policyName } from "./policies/mod.ts";
-import type { SeedOptions } from "./seed_model.ts";
+import type { SeedOptions } from "./seed/mod.ts";
 import { buildModel, type Result, type SeedJobConfig, type SweepJob } from "./sweep_job.ts";
 import { schedulerName } from "./schedulers/mod.ts";
 import { generatedSource, traceSource } from "./traces/mod.ts";
@@ -123,11 +124,7 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   const source = await openSource(o);
   const sizes = o.cacheSizes.map((s) => sizeInBlocks(s, o.blockSize));
   const policies = o.policies.map(policyName);
-  let requests = 0;
-  const progress = (done: number) => {
-    requests = done;
-    o.onProgress?.(done, source.total);
-  };
+  const progress = (done: number) => o.onProgress?.(done, source.total);
   let sd: StackDistance | undefined;
   if (o.mrc) sd = new StackDistance(o.sample, 1 << 16);
   const nextUse = needsFuture(policies) ? await computeNextUse(source, o.blockSize) : undefined;
@@ -135,13 +132,15 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   const mrc = sd && mrcFeeder(sd, source.unit, o.blockSize, source.volumes);
   const job = sweepJob(o, policies, sizes);
   const jobs = Math.min(o.jobs ?? 1, job.configs.length);
+  // with workers the progress bar follows their acknowledgements, not the batches handed to them
   const model: Model<Result> & { close?(): void } = jobs > 1
-    ? new ParallelModel(job, context, { jobs })
+    ? new ParallelModel(job, context, { jobs, onProgress: progress })
     : buildModel(job, context);
+  let requests = 0;
   try {
-    await replay(model, source, (b) => {
+    requests = await replay(model, source, (b) => {
       mrc?.(b);
-    }, progress);
+    }, jobs > 1 ? undefined : progress);
   } finally {
     model.close?.();
   }
@@ -167,22 +166,23 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   return report;
 }
 
-/** Feed every batch of `source` to `model` (and to `also`), then finish it. */
+/** Feed every batch of `source` to `model` (and to `also`), then finish it; returns the requests fed. */
 async function replay(
   model: Model<Result>,
   source: TraceSource,
   also: (b: RequestBatch) => void,
-  progress: (done: number) => void,
-): Promise<void> {
+  progress: ((done: number) => void) | undefined,
+): Promise<number> {
   let idx = 0;
   for await (const b of source.batches()) {
     const wait = model.feed(b, idx);
     also(b);
     if (wait) await wait;
     idx += b.n;
-    progress(idx);
+    progress?.(idx);
   }
   await model.finish();
+  return idx;
 }
 
 /** The sweep as data: one configuration per policy × size (object), or policy × scheduler × write-back × size. */

@@ -6,7 +6,7 @@
  */
 
 import type { Model, ModelContext } from "./model.ts";
-import type { SeedResult, SeedSim } from "./seed_model.ts";
+import type { SeedResult, SeedSim } from "./seed/mod.ts";
 import type { RequestBatch } from "./traces/batch.ts";
 
 /** Several seed-model simulations driven as one model. */

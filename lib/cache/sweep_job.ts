@@ -7,7 +7,7 @@
 
 import type { Model, ModelContext } from "./model.ts";
 import { type ObjectConfig, ObjectModel, type ObjectResult } from "./object_model.ts";
-import { type SeedOptions, type SeedResult, SeedSim } from "./seed_model.ts";
+import { type SeedOptions, type SeedResult, SeedSim } from "./seed/mod.ts";
 import { SeedModel } from "./seed_sweep.ts";
 import { parseWriteback } from "./writeback/mod.ts";
 

@@ -2,7 +2,8 @@
  * Cache keys never merge two (volume, block) pairs: a property test through every trace format's key path, replays
  * of multi-volume traces (MSR hostnames, blkparse device numbers, SPC ASUs, fio files) that reuse block numbers,
  * checked against a plain Map-based LRU and FIFO over `volume/block` strings, the seed model touching the same
- * blocks as the object model, the key audit catching a merge, offsets past 2^53 refused, and per-volume figures.
+ * blocks as the object model, the key audit catching a merge, offsets past 2^53 and more volumes than the key space
+ * holds refused (by both models), and per-volume figures.
  *
  * @module
  */
@@ -330,5 +331,67 @@ Deno.test("per-volume figures in the table and --json (seed model, with disk I/O
     assertStringIncludes(t.stdout, "src1_2");
   } finally {
     await Deno.remove(path);
+  }
+});
+
+Deno.test("more volumes than the key space holds fail loudly in the seed model too (4096 at 4 KiB blocks)", async () => {
+  const max = keySpace(BS).maxVolumes;
+  assertEquals(max, 4096);
+  // one read of block 0 on each of `n` volumes (hostnames v0, v1, ...): every request is a distinct block
+  const trace = (n: number) =>
+    msrText(Array.from({ length: n }, (_, i) => ({ vol: `v${i}_0`, block: 0, write: false })));
+  const fits = await writeTrace(trace(max));
+  const over = await writeTrace(trace(max + 1));
+  const base = {
+    format: "msr",
+    policies: ["lru"],
+    schedulers: ["first-pending"],
+    writebacks: [parseWriteback("seed")],
+    cacheSizes: [{ value: 100, bytes: false }],
+    blockSize: BS,
+    disk: HDD_DEFAULTS,
+    threads: 4,
+    speed: 1,
+    checkInvariants: false,
+    mrc: false,
+    sample: 1,
+  };
+  try {
+    // no --check-invariants, no --mrc, no OPT: nothing but the model itself builds keys
+    for (const model of ["seed", "object"] as const) {
+      const ok = await runCacheSim({ ...base, model, trace: fits });
+      assertEquals(ok.results[0].requests, max);
+      assertEquals(ok.results[0].misses, max, `${model}: ${max} distinct blocks are ${max} misses`);
+      const err = await assertRejects(() => runCacheSim({ ...base, model, trace: over }), PbxError) as PbxError;
+      assertEquals(err.code, "E_USAGE", model);
+      assertStringIncludes(err.message, `${max + 1} volumes`);
+      assertStringIncludes(err.message, `at most ${max}`);
+    }
+    // the seed model fed directly (no driver, no volume list) refuses the first volume id past the key space
+    const sim = new SeedSim(
+      { policy: "lru", scheduler: "first-pending", writeback: parseWriteback("seed"), cacheSize: 10 },
+      { blockSize: BS, disk: HDD_DEFAULTS, threads: 1 },
+    );
+    const b = newBatch(2);
+    b.n = 2;
+    b.dev.set([max - 1, max]);
+    b.size.set([BS, BS]);
+    const direct = (() => {
+      try {
+        sim.feed(b, false);
+      } catch (e) {
+        return e;
+      }
+    })() as PbxError;
+    assert(direct instanceof PbxError, "SeedSim.feed accepted a volume id past the key space");
+    assertEquals(direct.code, "E_USAGE");
+    // the CLI: one line on stderr, non-zero exit
+    const r = await runCli(["cache-sim", "--trace", over, "--format", "msr", "--model", "seed", "--cache-size", "100"]);
+    assert(r.code !== 0, r.stdout);
+    assertStringIncludes(r.stderr, `${max + 1} volumes`);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+  } finally {
+    await Deno.remove(fits);
+    await Deno.remove(over);
   }
 });
