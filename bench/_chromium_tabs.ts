@@ -1,11 +1,12 @@
 /**
  * The Chromium-tab baseline of `deno task bench call --load` (the anchors' method: one headless browser, one tab per
  * call): opens K tabs of the webphone page in one Chromium, each registering and calling TARGET, keeps them all in
- * their calls for PLATEAU seconds, then reads every tab's `getStats()` audio entries (and the page's own counters)
+ * their calls for PLATEAU seconds (tabs not yet opened when RAMP_S seconds have passed are not opened and count as
+ * failed, so that a browser which cannot keep up still reports what it held), then reads every tab's `getStats()` audio entries (and the page's own counters)
  * and hangs up. Measures the CPU time (utime+stime) and proportional memory (PSS) of the browser's process tree over
  * the plateau. Prints one JSON object. Run by bench/call_load.ts inside the PBX's network namespace.
  *
- * Usage: deno run -A _chromium_tabs.ts URL SIP_URI PASSWORD TARGET K PLATEAU_S [CONCURRENCY]
+ * Usage: deno run -A _chromium_tabs.ts URL SIP_URI PASSWORD TARGET K PLATEAU_S RAMP_S [CONCURRENCY]
  *
  * @module
  */
@@ -62,8 +63,11 @@ interface Tab {
   status?: string;
 }
 
-const [url, uri, password, target, kText, plateauText, concText] = Deno.args;
-const k = Number(kText), plateauS = Number(plateauText), concurrency = Number(concText ?? "4");
+const [url, uri, password, target, kText, plateauText, rampText, concText] = Deno.args;
+const k = Number(kText),
+  plateauS = Number(plateauText),
+  rampS = Number(rampText),
+  concurrency = Number(concText ?? "4");
 const t0 = performance.now();
 const browser = await launchChromium();
 const out: Record<string, unknown> = { k };
@@ -77,6 +81,10 @@ try {
     while (next < k) {
       const i = next++;
       const start = performance.now();
+      if (start - t0 > rampS * 1000) {
+        tabs[i] = { in_call: false, error: `not opened: the ramp took over ${rampS} s` };
+        continue;
+      }
       try {
         const page = pages[i] = await newWebphoneTab(browser);
         await registerAndCall(page, { url, uri, password, name: `Tab ${i + 1}`, target, timeoutMs: 30_000 });

@@ -13,11 +13,12 @@
  * The `chromium` stack is the anchors' method, the baseline of the issue: K tabs of the webphone page
  * (lib/call/webphone.ts, served by `pbxkit ws-serve --webphone --proxy` over wss:// to kamailio) in one headless
  * Chromium with a fake microphone, each calling the same sipp echo (`bench/_chromium_tabs.ts`), K through
- * `--tab-steps` (default 5,10,20,40). All K tabs are in their calls together for the plateau; each tab's loss and
- * jitter are Chromium's own `getStats()` figures and its MOS is lib/call/load's E-model on them, as for pbxkit. A step
- * passes when every tab got into its call, loss p50 < 1 %, MOS p50 >= 4, no tab's media starved, and the browser's
- * process tree did not saturate the CPU over the plateau. The last lines print the most each stack held and the
- * wrtc / chromium ratio.
+ * `--tab-steps` (default 5,10,20,40), opened `--tab-concurrency` (default 8) at a time. All K tabs are in their calls
+ * together for the plateau; each tab's loss and jitter are Chromium's own `getStats()` figures and its MOS is
+ * lib/call/load's E-model on them, as for pbxkit. A step passes when every tab got into its call, loss p50 < 1 %,
+ * MOS p50 >= 4, no tab's media starved, and the browser's process tree did not saturate the CPU over the plateau.
+ * The last lines print the most each stack held and the wrtc / chromium ratio. Each step also records the machine's
+ * load (1-minute load average, busy share of all cores), since the machine is shared.
  *
  * @module
  */
@@ -36,6 +37,28 @@ import { round, summarize } from "../lib/call/load/stats.ts";
 /** How long the ramp to N calls takes, plus what the last call's setup may need. */
 const RAMP_MARGIN_S = 2;
 
+/** How long the Chromium baseline may take to open its K tabs: this plus {@linkcode RAMP_PER_TAB_S} per tab (s). */
+const RAMP_BASE_S = 30;
+/** Ramp allowance per tab (s); a tab that could not be opened in time counts as a call that did not come up. */
+const RAMP_PER_TAB_S = 5;
+
+/** The machine's CPU counters (all cores): busy and total jiffies, from /proc/stat. */
+async function machineCpu(): Promise<{ busy: number; total: number }> {
+  const f = (await Deno.readTextFile("/proc/stat")).split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - (f[4] ?? 0), total };
+}
+
+/** Load conditions of a step: 1-minute load average at its start and the whole machine's busy share over it. */
+async function conditions<T>(body: () => Promise<T>): Promise<{ value: T; machine: Record<string, number | null> }> {
+  const load1 = Deno.loadavg()[0];
+  const a = await machineCpu();
+  const value = await body();
+  const b = await machineCpu();
+  const busy = b.total > a.total ? (100 * (b.busy - a.busy)) / (b.total - a.total) : NaN;
+  return { value, machine: { loadavg_1m: round(load1, 1), busy_pct: round(busy, 0) } };
+}
+
 /** One step's outcome. */
 interface Step {
   stack: string;
@@ -44,6 +67,8 @@ interface Step {
   pass: boolean;
   why: string[];
   result?: Record<string, unknown>;
+  /** Load conditions over the step (the machine is shared). */
+  machine?: Record<string, number | null>;
 }
 
 /** Why a step fails (empty: it passes). */
@@ -154,7 +179,9 @@ async function chromiumSteps(
   const url = await startWebphone(pbx);
   const cores = navigator.hardwareConcurrency;
   for (const k of o.steps) {
-    const budgetS = 60 + 8 * k + o.plateauS;
+    const rampS = RAMP_BASE_S + RAMP_PER_TAB_S * k;
+    // in-flight tabs may still take their page-load, register and call timeouts (30 s each) after the ramp
+    const budgetS = rampS + 90 + o.plateauS + 60;
     const sipp = sippEcho(pbx, o.xml, k, budgetS * 2);
     const drv = pbx.spawn(
       "pbx",
@@ -165,14 +192,17 @@ async function chromiumSteps(
         "sipp",
         String(k),
         String(o.plateauS),
+        String(rampS),
         String(o.concurrency),
       ]),
     );
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = await Promise.race([
-      drv.done.then(() => false),
-      new Promise<boolean>((r) => timer = setTimeout(() => r(true), budgetS * 1000)),
-    ]);
+    const { value: timedOut, machine } = await conditions(() =>
+      Promise.race([
+        drv.done.then(() => false),
+        new Promise<boolean>((r) => timer = setTimeout(() => r(true), budgetS * 1000)),
+      ])
+    );
     clearTimeout(timer);
     if (timedOut) await drv.stop("SIGTERM", 5000);
     await sipp.stop();
@@ -188,7 +218,7 @@ async function chromiumSteps(
         r?.error ?? drv.stderr.slice(-400)
       }`;
       console.error(`bench call --load: chromium K=${k} gave ${why}`);
-      done.push({ stack: "chromium", n: k, hold_s: o.plateauS, pass: false, why: [why] });
+      done.push({ stack: "chromium", n: k, hold_s: o.plateauS, pass: false, why: [why], machine });
       break;
     }
     const calls = r.tabs.map(tabResult);
@@ -233,7 +263,7 @@ async function chromiumSteps(
       },
       calls,
     };
-    done.push({ stack: "chromium", n: k, hold_s: o.plateauS, pass: why.length === 0, why, result: summary });
+    done.push({ stack: "chromium", n: k, hold_s: o.plateauS, pass: why.length === 0, why, result: summary, machine });
     rows.push([
       "chromium",
       String(k),
@@ -249,6 +279,7 @@ async function chromiumSteps(
       String(summary.browser.pss_mib_per_tab),
       "-",
       starved || saturated ? "no" : "yes",
+      `${machine.busy_pct} (${machine.loadavg_1m})`,
       why.length ? "fail" : "PASS",
     ]);
     console.error(`bench call --load: ${rows[rows.length - 1].join(" ")}${why.length ? `: ${why.join("; ")}` : ""}`);
@@ -261,7 +292,7 @@ export async function run(args: string[]): Promise<void> {
   const steps = (argValue(args, "--steps") ?? "10,20,40,80,120").split(",").map(Number);
   const stacks = (argValue(args, "--stacks") ?? "wrtc,werift,chromium").split(",");
   const tabSteps = (argValue(args, "--tab-steps") ?? "5,10,20,40").split(",").map(Number);
-  const tabConcurrency = Number(argValue(args, "--tab-concurrency") ?? "4");
+  const tabConcurrency = Number(argValue(args, "--tab-concurrency") ?? "8");
   const rate = Number(argValue(args, "--rate") ?? "10");
   const keepGoing = args.includes("--keep-going");
   const plateauS = parseDuration(argValue(args, "--plateau") ?? "10s", "--plateau") / 1000;
@@ -311,7 +342,7 @@ export async function run(args: string[]): Promise<void> {
           "--webrtc",
           stack,
         ]);
-        const st = await p.done;
+        const { value: st, machine } = await conditions(() => p.done);
         await sipp.stop();
         let r;
         try {
@@ -319,12 +350,12 @@ export async function run(args: string[]): Promise<void> {
         } catch {
           const why = `no result (exit ${st.code}): ${p.stderr.slice(-500)}`;
           console.error(`bench call --load: ${stack} N=${n} gave ${why}`);
-          done.push({ stack, n, hold_s: holdS, pass: false, why: [why] });
+          done.push({ stack, n, hold_s: holdS, pass: false, why: [why], machine });
           break;
         }
         const why = verdict(n, r);
         const { calls: _calls, timeline: _timeline, ...summary } = r;
-        done.push({ stack, n, hold_s: holdS, pass: why.length === 0, why, result: summary });
+        done.push({ stack, n, hold_s: holdS, pass: why.length === 0, why, result: summary, machine });
         const g = r.generator;
         rows.push([
           stack,
@@ -341,6 +372,7 @@ export async function run(args: string[]): Promise<void> {
           String(g.memory_mib_per_call),
           `${g.timer_late_ms.p99}/${g.timer_late_ms.max}`,
           g.kept_up ? "yes" : "no",
+          `${machine.busy_pct} (${machine.loadavg_1m})`,
           why.length ? "fail" : "PASS",
         ]);
         console.error(
@@ -369,6 +401,7 @@ export async function run(args: string[]): Promise<void> {
       "MiB/call",
       "timer late p99/max ms",
       "kept up",
+      "machine busy % (load 1m)",
       "",
     ],
     rows,
