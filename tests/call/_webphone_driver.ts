@@ -6,54 +6,20 @@
  * Usage: deno run -A _webphone_driver.ts URL SIP_URI PASSWORD TARGET SECONDS
  */
 
-import { chromium } from "playwright-core";
+import { launchChromium, newWebphoneTab, pageStats, registerAndCall, statusStartsWith } from "./_webphone_page.ts";
 
 const [url, uri, password, target, seconds] = Deno.args;
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--headless",
-  ],
-  timeout: 30_000,
-});
+const browser = await launchChromium();
 const result: Record<string, unknown> = {};
-// deno-lint-ignore no-explicit-any
-let page: any;
-/** Wait until the page's status line starts with `prefix` (evaluated in the page). */
-function statusStartsWith(prefix: string, timeout: number) {
-  return page.waitForFunction(
-    `document.getElementById("status").textContent.startsWith(${JSON.stringify(prefix)})`,
-    null,
-    {
-      timeout,
-    },
-  );
-}
 try {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
-  await context.grantPermissions(["microphone"]);
-  page = await context.newPage();
-  page.on("console", (m: { text(): string }) => console.error(`page: ${m.text()}`));
-  await page.goto(url, { timeout: 20_000 });
-  result.defaultServer = await page.inputValue("#server");
-  await page.fill("#uri", uri);
-  await page.fill("#password", password);
-  await page.fill("#name", "Browser Test");
-  await page.click("#register");
-  await statusStartsWith("registered", 20_000);
-  await page.fill("#target", target);
-  await page.click("#call");
-  await statusStartsWith("in call", 20_000);
+  const page = await newWebphoneTab(browser, { console: true });
+  result.defaultServer = await registerAndCall(page, { url, uri, password, name: "Browser Test", target });
   await page.waitForTimeout(Number(seconds) * 1000);
-  result.stats = await page.evaluate(() => (globalThis as unknown as { pbxkitStats(): unknown }).pbxkitStats());
+  result.stats = await pageStats(page);
   await page.click("#mute");
   result.muteLabel = await page.textContent("#mute");
   await page.click("#hangup");
-  await statusStartsWith("call ended", 10_000);
+  await statusStartsWith(page, "call ended", 10_000);
   result.status = await page.textContent("#status");
   result.log = await page.textContent("#log");
 } catch (err) {
