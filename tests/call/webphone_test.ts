@@ -112,6 +112,7 @@ testWith("call: the webphone in headless Chromium calls and answers through ws-s
         timeoutMs: 60_000,
         what: `the page registered${show(drv)}`,
       });
+      assert(drv.stdout.includes('"registered"'), `the page did not register${show(drv)}`);
       const c = pbx.pbxkit([
         ...callArgv(`sip:carol@${DOMAIN}`, { ws, user: "alice" }),
         "--tone",
