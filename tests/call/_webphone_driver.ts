@@ -46,8 +46,8 @@ function oscillatorMicrophone(hz: number): string {
 
 /**
  * Page expression: an AnalyserNode on the stream the page plays as the remote party; waits until it carries sound
- * (RMS above 0.01, at most 10 s), lets the analyser's buffer fill with it, then gives its raw samples, the browser's
- * FFT peak and the RMS level.
+ * (RMS above 0.01, at most 10 s), lets the analyser's buffer fill with it (and half a second more), then gives its raw
+ * samples, the browser's FFT peak and the RMS level.
  */
 const HEAR_REMOTE = `(async function () {
   var ctx = new AudioContext(); await ctx.resume();
@@ -61,7 +61,7 @@ const HEAR_REMOTE = `(async function () {
   };
   var sleep = function (ms) { return new Promise(function (r) { setTimeout(r, ms); }); };
   for (var n = 0; n < 50 && rms() < 0.01; n++) await sleep(200);
-  await sleep(1200 * analyser.fftSize / ctx.sampleRate);
+  await sleep(500 + 1200 * analyser.fftSize / ctx.sampleRate);
   var level = rms();
   var spectrum = new Float32Array(analyser.frequencyBinCount);
   analyser.getFloatFrequencyData(spectrum);

@@ -10,7 +10,7 @@ import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
 import { denoRunArgv, type Proc, ROOT, selfSignedCert, testWith, waitFor } from "../_util/mod.ts";
 import { callArgv, DOMAIN, listenArgv, Pbx, PBX_TOOLS, USERS } from "./_pbx.ts";
 import { exitOf, lastJson, near, show } from "./_heard.ts";
-import { summarize } from "../../lib/call/dsp.ts";
+import { type AudioSummary, summarize } from "../../lib/call/dsp.ts";
 
 /** What the driver read from the page's remote audio. */
 interface PageHeard {
@@ -33,7 +33,16 @@ function assertPageHeard(heard: PageHeard | undefined, hz: number): void {
   assert(heard.rms > 0.01, `the page heard silence (RMS ${heard.rms})`);
   near(heard.fftPeakHz, hz, "the browser (AnalyserNode FFT peak)");
   near(s.toneHz, hz, "the browser (raw samples, lib/call/dsp.ts)");
-  assert(s.purity > 0.5, `what the browser heard is not a clean tone: ${JSON.stringify(s)}`);
+  assert(s.purity > 0.3, `what the browser heard is not a clean tone: ${JSON.stringify(s)}`);
+}
+
+/** pbxkit (its `--json` summary's `heard`) heard `hz` for more than `minSeconds`. */
+function assertPbxkitHeard(heard: AudioSummary, hz: number, who: string, minSeconds: number): void {
+  console.error(
+    `${who} heard (sent ${hz} Hz): ${heard.toneHz} Hz for ${heard.activeSeconds} s at ${heard.levelDbfs} dBFS`,
+  );
+  near(heard.toneHz, hz, who);
+  assert(heard.activeSeconds > minSeconds, `${who} heard the page for only ${heard.activeSeconds} s`);
 }
 
 testWith("call: the webphone in headless Chromium calls and answers through ws-serve --proxy", {
@@ -96,13 +105,12 @@ testWith("call: the webphone in headless Chromium calls and answers through ws-s
       assertPageHeard(r.heard, 800);
       assertEquals(r.muteLabel, "Unmute");
       assertStringIncludes(r.log, "sip:bob@pbx.test");
-      assertEquals(await exitOf(l, 15_000), 0, show(l));
+      assertEquals(await exitOf(l, 30_000), 0, show(l));
       const lsum = lastJson(l);
       assertEquals(lsum.peer, `sip:carol@${DOMAIN}`);
       assertEquals(lsum.displayName, "Browser Test");
       assertEquals(lsum.endedBy, "remote");
-      near(lsum.heard.toneHz, 600, "pbxkit --listen");
-      assert(lsum.heard.activeSeconds > 1, `pbxkit heard the page for only ${lsum.heard.activeSeconds} s`);
+      assertPbxkitHeard(lsum.heard, 600, "pbxkit --listen", 1);
     });
 
     /** The page (driven by `spec`) registers; `pbxkit call` calls it with `toneHz`; both exit; their results. */
@@ -137,8 +145,7 @@ testWith("call: the webphone in headless Chromium calls and answers through ws-s
       assertStringIncludes(r.caller, "Incoming call from");
       assertEquals(r.incomingShown, false, "the incoming-call box stays up after answering");
       assertPageHeard(r.heard, 1300);
-      near(call.heard.toneHz, 700, "pbxkit call");
-      assert(call.heard.activeSeconds > 2, `pbxkit heard the page for only ${call.heard.activeSeconds} s`);
+      assertPbxkitHeard(call.heard, 700, "pbxkit call", 2);
       assertStringIncludes(r.status, "call ended");
       assertStringIncludes(r.log, `sip:alice@${DOMAIN}`);
     });
@@ -152,8 +159,7 @@ testWith("call: the webphone in headless Chromium calls and answers through ws-s
       assertEquals(r.caller, undefined);
       assertEquals(r.incomingShown, false);
       assertPageHeard(r.heard, 1100);
-      near(call.heard.toneHz, 500, "pbxkit call");
-      assert(call.heard.activeSeconds > 2, `pbxkit heard the page for only ${call.heard.activeSeconds} s`);
+      assertPbxkitHeard(call.heard, 500, "pbxkit call", 2);
     });
 
     await t.step("the auto-answer box, ticked and kept over a reload, answers too", async () => {
@@ -164,7 +170,7 @@ testWith("call: the webphone in headless Chromium calls and answers through ws-s
       assertEquals(r.autoAnswerChecked, true, "the ticked box is kept in localStorage");
       assertEquals(r.caller, undefined);
       assertPageHeard(r.heard, 400);
-      near(call.heard.toneHz, 900, "pbxkit call");
+      assertPbxkitHeard(call.heard, 900, "pbxkit call", 2);
     });
     await proxy.stop();
   } finally {
