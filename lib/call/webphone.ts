@@ -1,6 +1,7 @@
 /**
  * The browser webphone served by `pbxkit ws-serve --webphone`: a single page (JsSIP in the browser: register, dial,
- * answer, hang up, mute, DTMF pad, call log) and its assets. JsSIP comes from the installed npm package, bundled
+ * answer by button or automatically, hang up, mute, DTMF pad, call log) and its assets. Auto-answer is a checkbox kept
+ * in localStorage; `?autoanswer=1` (or `0`) in the page's URL sets it, so a kiosk phone is configured by its URL. JsSIP comes from the installed npm package, bundled
  * for the browser by `cjs_bundle.ts` (the npm package ships CommonJS only).
  *
  * @module
@@ -57,13 +58,14 @@ function pageHtml(wsPath: string): string {
   h1 { font-size: 1.2rem; margin: 0 0 12px; }
   fieldset { border: 1px solid #cfd6e0; border-radius: 8px; margin: 0 0 12px; background: #fff; }
   label { display: block; font-size: .8rem; margin: 6px 0 2px; color: #556; }
-  input { width: 100%; box-sizing: border-box; padding: 6px 8px; font-size: 1rem; border: 1px solid #bcc5d3; border-radius: 6px; }
+  input:not([type=checkbox]) { width: 100%; box-sizing: border-box; padding: 6px 8px; font-size: 1rem; border: 1px solid #bcc5d3; border-radius: 6px; }
   button { padding: 8px 12px; font-size: 1rem; border-radius: 6px; border: 1px solid #8a96a8; background: #fff; cursor: pointer; }
   button.primary { background: #1f7a3e; color: #fff; border-color: #1f7a3e; }
   button.danger { background: #b3261e; color: #fff; border-color: #b3261e; }
   button:disabled { opacity: .45; cursor: default; }
   .row { display: flex; gap: 8px; margin-top: 8px; align-items: center; }
   .row > input { flex: 1; }
+  label.check { display: flex; gap: 6px; align-items: center; font-size: .9rem; color: #1d2330; margin-top: 8px; }
   #status { font-size: .9rem; padding: 6px 8px; border-radius: 6px; background: #e6ebf2; }
   #status.ok { background: #d7f0dd; } #status.err { background: #f6d8d6; }
   #incoming { display: none; padding: 8px; border-radius: 8px; background: #fff4cc; margin-bottom: 12px; }
@@ -81,6 +83,7 @@ function pageHtml(wsPath: string): string {
     <label for="uri">SIP address</label><input id="uri" placeholder="sip:200@pbx.example" autocomplete="username">
     <label for="password">Password</label><input id="password" type="password" autocomplete="current-password">
     <label for="name">Display name</label><input id="name" autocomplete="name">
+    <label class="check"><input id="autoanswer" type="checkbox"> Answer incoming calls automatically</label>
     <div class="row"><button id="register" class="primary">Register</button><button id="unregister" disabled>Unregister</button></div>
   </fieldset>
   <div id="status">not registered</div>
@@ -115,6 +118,13 @@ const APP_JS = `"use strict";
   $("server").value = store.getItem("pbxkit.server") || defaultWs;
   $("uri").value = store.getItem("pbxkit.uri") || "";
   $("name").value = store.getItem("pbxkit.name") || "";
+  // auto-answer: a kept setting; ?autoanswer=1|0 in the URL sets it (a kiosk phone is configured by its URL)
+  var query = new URLSearchParams(location.search);
+  if (query.has("autoanswer")) {
+    store.setItem("pbxkit.autoanswer", /^(1|true|yes|on)$/i.test(query.get("autoanswer")) ? "1" : "0");
+  }
+  $("autoanswer").checked = store.getItem("pbxkit.autoanswer") === "1";
+  $("autoanswer").onchange = function () { store.setItem("pbxkit.autoanswer", $("autoanswer").checked ? "1" : "0"); };
 
   function status(text, cls) { var s = $("status"); s.textContent = text; s.className = cls || ""; }
   function setInCall(on) {
@@ -189,8 +199,9 @@ const APP_JS = `"use strict";
       if (session) { e.session.terminate({ status_code: 486 }); return; }
       track(e.session, "incoming");
       var who = e.session.remote_identity.display_name || e.session.remote_identity.uri.toString();
-      $("caller").textContent = "Incoming call from " + who; $("incoming").style.display = "block";
       status("incoming call from " + who);
+      if ($("autoanswer").checked) { answer(); return; }
+      $("caller").textContent = "Incoming call from " + who; $("incoming").style.display = "block";
     });
     ua.start();
   };
@@ -203,11 +214,12 @@ const APP_JS = `"use strict";
     } catch (err) { status("cannot call: " + err.message, "err"); }
   };
   $("target").addEventListener("keydown", function (e) { if (e.key === "Enter") $("call").click(); });
-  $("answer").onclick = function () {
-    if (!session) return;
+  function answer() {
+    if (!session || session.isEstablished()) return;
     session.answer({ mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } });
     $("incoming").style.display = "none";
-  };
+  }
+  $("answer").onclick = answer;
   $("decline").onclick = function () { if (session) session.terminate({ status_code: 603 }); };
   $("hangup").onclick = function () { if (session) session.terminate(); };
   $("mute").onclick = function () {
