@@ -1,5 +1,5 @@
 /**
- * Plain RTP media (RTP/AVP, PCMU/PCMA, RFC 4733 telephone-events) for SIP over UDP/TCP/TLS: the
+ * Plain RTP media (RTP/AVP, opus/PCMU/PCMA, RFC 4733 telephone-events) for SIP over UDP/TCP/TLS: the
  * {@linkcode MediaBridge} behind `--transport udp|tcp|tls`. It binds an even RTP port and RTCP on the next one in
  * `--rtp-ports`, writes the SDP through {@linkcode RtpPeerConnection} (see `rtp_pc.ts`), sends 20 ms packets to the
  * `c=`/`m=` address of the other side's SDP and switches to where their RTP really comes from (symmetric RTP),
@@ -23,10 +23,12 @@ import {
   type RemoteMedia,
   type RtpCodecName,
 } from "./rtp_sdp.ts";
+import { isRtpCodec, RTP_CODECS } from "./rtp_codec.ts";
 import { FRAME, parseRtcp, parseRtp, rtcpReport, RtpReceiver, type RtpReceiveStats, RtpSender } from "./rtp_stream.ts";
 
 const RATE = 8000;
 const RTCP_INTERVAL_MS = 5000;
+const DEFAULT_CODECS: readonly RtpCodecName[] = ["opus", "pcmu", "pcma"];
 
 /** Options for {@linkcode RtpMedia}. */
 export interface RtpMediaOptions {
@@ -34,7 +36,7 @@ export interface RtpMediaOptions {
   localIp: string;
   /** Port range for RTP (even port) and RTCP (+1), inclusive. */
   ports: { min: number; max: number };
-  /** Codecs in order of preference (default PCMU, PCMA). */
+  /** Codecs in order of preference (default opus, PCMU, PCMA: opus when the other side has it too). */
   codecs?: readonly RtpCodecName[];
   /** Longest recording kept (s). */
   maxRecordSeconds?: number;
@@ -97,7 +99,7 @@ export class RtpMedia implements MediaBridge {
   }
 
   #codecs(): readonly RtpCodecName[] {
-    return this.#o.codecs?.length ? this.#o.codecs : ["pcmu", "pcma"];
+    return this.#o.codecs?.length ? this.#o.codecs : DEFAULT_CODECS;
   }
 
   /** Take JsSIP's (plain RTP) peer connection. */
@@ -180,7 +182,7 @@ export class RtpMedia implements MediaBridge {
     this.#receiver ??= new RtpReceiver({ codecs: new Map(), tePt: n.tePt });
     this.#receiver.codecs.clear();
     for (const p of remote.payloads) {
-      if (p.name === "pcmu" || p.name === "pcma") this.#receiver.codecs.set(p.pt, p.name);
+      if (isRtpCodec(p.name) && p.rate === RTP_CODECS[p.name].clockRate) this.#receiver.codecs.set(p.pt, p.name);
     }
     this.#receiver.tePt = n.tePt;
     if (this.#timer === undefined) this.#run();
@@ -290,6 +292,8 @@ export class RtpMedia implements MediaBridge {
     this.#closed = true;
     clearInterval(this.#timer);
     clearInterval(this.#rtcpTimer);
+    this.#sender?.close();
+    this.#receiver?.close();
     for (const s of [this.#rtp, this.#rtcp]) {
       try {
         s?.close();
