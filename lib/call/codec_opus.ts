@@ -25,8 +25,45 @@ const SET_COMPLEXITY = 4010;
 /** The RTP clock rate of opus, always 48 kHz (RFC 7587 §4.1). */
 export const OPUS_CLOCK_RATE = 48000;
 
-/** The `a=fmtp` parameters pbxkit offers and answers with for opus. */
-export const OPUS_FMTP = "minptime=10;useinbandfec=1;stereo=0;sprop-stereo=0";
+/**
+ * The `a=fmtp` parameters pbxkit offers and answers with for opus (RFC 7587 §6.1): FEC welcome, mono both ways, and
+ * `maxplaybackrate=8000` because pbxkit plays at 8 kHz: the other side need not spend CPU and bits on wideband that
+ * would be resampled away (and decoding narrowband costs pbxkit a tenth of what fullband stereo does).
+ */
+export const OPUS_FMTP =
+  "minptime=10;useinbandfec=1;stereo=0;sprop-stereo=0;maxplaybackrate=8000;sprop-maxcapturerate=8000";
+
+let warm = false;
+
+/**
+ * Run libopus once through its encoder and decoder paths (SILK narrowband as pbxkit sends, CELT fullband stereo as
+ * a desktop peer may send), once per process. WebAssembly functions are compiled on their first call: without this
+ * the first 20 ms frames of a call take 50-200 ms each on a loaded machine, and the media clock skips them.
+ */
+export function warmUpOpus(): void {
+  if (warm) return;
+  warm = true;
+  try {
+    const nb = new OpusScript(PCM_RATE, 1, OpusScript.Application.VOIP);
+    const fb = new OpusScript(48000, 2, OpusScript.Application.AUDIO);
+    const dec = new OpusScript(PCM_RATE, 1, OpusScript.Application.VOIP);
+    const pcm = new Int16Array(960 * 2);
+    let seed = 1;
+    for (let f = 0; f < 3; f++) {
+      for (let i = 0; i < pcm.length; i++) {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        pcm[i] = ((seed >> 16) & 0x3fff) - 0x2000 + Math.round(6000 * Math.sin(i / 3));
+      }
+      const bytes = new Uint8Array(pcm.buffer);
+      type In = Parameters<OpusScript["encode"]>[0];
+      dec.decode(nb.encode(bytes.subarray(0, FRAME * 2) as unknown as In, FRAME));
+      dec.decode(fb.encode(bytes as unknown as In, 960));
+    }
+    for (const o of [nb, fb, dec]) o.delete();
+  } catch (err) {
+    throw new PbxError("E_INTERNAL", `opus: ${(err as Error).message}`);
+  }
+}
 
 /** Encodes 20 ms frames of 8 kHz 16-bit mono PCM into opus packets. */
 export class OpusEncoder {

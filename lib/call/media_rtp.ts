@@ -80,6 +80,8 @@ export class RtpMedia implements MediaBridge {
   #lastSr?: { mid: number; at: number };
   #closed = false;
   #connected = false;
+  /** 20 ms ticks the media clock skipped after stalls (for the debug log). */
+  #skipped = 0;
 
   /** Media for one call (sockets are bound when the SDP is made). */
   constructor(plan: AudioPlan, options: RtpMediaOptions) {
@@ -194,14 +196,26 @@ export class RtpMedia implements MediaBridge {
     let ticks = 0;
     const tick = () => {
       const due = Math.floor((performance.now() - this.#t0) / 20) + 1;
-      if (due - ticks > 5) ticks = due - 5; // after a stall, never burst more than 100 ms
+      if (due - ticks > 5) {
+        this.#skipped += due - 5 - ticks;
+        log.debug(`TMPSTALL at ${Math.round(performance.now() - this.#t0)} ms: ${due - ticks} ticks`);
+        ticks = due - 5; // after a stall, never burst more than 100 ms
+      }
       while (ticks < due) {
         ticks++;
         this.feed.next(frame);
         const send = this.#remote?.direction !== "recvonly" && this.#remote?.direction !== "inactive" &&
           this.#remote?.port !== 0;
+        const tA = performance.now();
         if (send && this.#rtpTo && this.#sender) this.#send(this.#rtp, this.#sender.next(frame), this.#rtpTo);
+        const tB = performance.now();
         const pcm = this.#receiver?.playout();
+        const tC = performance.now();
+        if (tC - tA > 15) {
+          log.debug(
+            `TMPSLOW send ${Math.round(tB - tA)} playout ${Math.round(tC - tB)} at ${Math.round(tA - this.#t0)}`,
+          );
+        }
         if (pcm) this.recorder.pushInt16(pcm, RATE);
       }
       for (const d of this.#receiver?.takeDigits() ?? []) {
@@ -216,7 +230,9 @@ export class RtpMedia implements MediaBridge {
   #send(sock: dgram.Socket | undefined, bytes: Uint8Array, to: Peer): void {
     if (!sock || this.#closed) return;
     try {
-      sock.send(bytes, to.port, to.address);
+      // node:dgram reads the bytes after this returns, and the sender reuses its buffer: a burst after a stall
+      // would otherwise send the last packet several times
+      sock.send(bytes.slice(), to.port, to.address);
     } catch (err) {
       log.debug(`RTP send: ${(err as Error).message}`);
     }
@@ -235,7 +251,11 @@ export class RtpMedia implements MediaBridge {
       this.#latched = true;
       this.#rtpTo = { address: from.address, port: from.port };
     }
+    const tP = performance.now();
     this.#receiver.push(p, Math.round((performance.now() - this.#t0) * 8));
+    if (performance.now() - tP > 15) {
+      log.debug(`TMPSLOW push ${Math.round(performance.now() - tP)} at ${Math.round(tP - this.#t0)}`);
+    }
     if (!this.#connected) {
       this.#connected = true;
       this.#pc?.setMediaState("connected");
@@ -288,6 +308,14 @@ export class RtpMedia implements MediaBridge {
   /** Send RTCP BYE, stop the clocks, close the sockets. */
   close(): void {
     if (this.#closed) return;
+    const st = this.#receiver?.stats;
+    if (st) {
+      log.debug(
+        `RTP received (${this.#sender?.codec}): ${st.packets} packets, ${st.lost} lost, ${st.late} late or duplicate, ` +
+          `${st.concealed} frames concealed, jitter ${Math.round(st.jitter)} timestamp units; ` +
+          `${this.#skipped} ticks skipped after stalls`,
+      );
+    }
     this.#sendRtcp(true);
     this.#closed = true;
     clearInterval(this.#timer);

@@ -8,7 +8,7 @@
  */
 
 import { alawToLinear, linearToAlaw, linearToMulaw, mulawToLinear } from "./dsp.ts";
-import { OPUS_CLOCK_RATE, OPUS_FMTP, OpusDecoder, OpusEncoder } from "./codec_opus.ts";
+import { OPUS_CLOCK_RATE, OPUS_FMTP, OpusDecoder, OpusEncoder, warmUpOpus } from "./codec_opus.ts";
 
 /** The audio codecs the plain RTP stack can send and receive. */
 export type RtpCodecName = "pcmu" | "pcma" | "opus";
@@ -79,12 +79,18 @@ class G711 implements RtpCodec {
   close(): void {}
 }
 
-/** An opus coder: one libopus encoder and decoder, created on first use. */
+/**
+ * An opus coder: one libopus encoder and one decoder, made on first use. libopus is warmed up when the coder is made
+ * (when the call's media is set up), so that compiling its WebAssembly does not happen inside the 20 ms ticks.
+ */
 class Opus implements RtpCodec {
   readonly name: RtpCodecName = "opus";
   readonly clockRate = OPUS_CLOCK_RATE;
   #enc?: OpusEncoder;
   #dec?: OpusDecoder;
+  constructor() {
+    warmUpOpus();
+  }
   encode(pcm: Int16Array): Uint8Array {
     return (this.#enc ??= new OpusEncoder()).encode(pcm);
   }

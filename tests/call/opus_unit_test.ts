@@ -132,7 +132,10 @@ Deno.test("opus SDP: offered first as opus/48000/2 with fmtp; chosen when both e
   });
   assertMatch(offer, /^m=audio 4000 RTP\/AVP 111 0 8 101 110\r$/m);
   assertMatch(offer, /^a=rtpmap:111 opus\/48000\/2\r$/m);
-  assertMatch(offer, /^a=fmtp:111 minptime=10;useinbandfec=1;stereo=0;sprop-stereo=0\r$/m);
+  assertMatch(
+    offer,
+    /^a=fmtp:111 minptime=10;useinbandfec=1;stereo=0;sprop-stereo=0;maxplaybackrate=8000;sprop-maxcapturerate=8000\r$/m,
+  );
   assertMatch(offer, /^a=rtpmap:101 telephone-event\/8000\r$/m);
   assertMatch(offer, /^a=rtpmap:110 telephone-event\/48000\r$/m);
   // baresip's style of offer: opus on a dynamic PT of its own, G.711, telephone-event at 8 kHz only
@@ -146,7 +149,7 @@ Deno.test("opus SDP: offered first as opus/48000/2 with fmtp; chosen when both e
   const answer = buildSdp({ ip: "192.0.2.1", port: 4000, codecs: ["opus"], sessionId: "1", version: 2 }, n);
   assertMatch(answer, /^m=audio 4000 RTP\/AVP 96\r$/m);
   assertMatch(answer, /^a=rtpmap:96 opus\/48000\/2\r$/m);
-  assertMatch(answer, /^a=fmtp:96 minptime=10;useinbandfec=1;stereo=0;sprop-stereo=0\r$/m);
+  assertMatch(answer, /^a=fmtp:96 minptime=10;useinbandfec=1;stereo=0;sprop-stereo=0;maxplaybackrate=8000;/m);
   // without opus allowed, or without opus offered: G.711
   assertEquals(negotiate(remote, ["pcma", "pcmu"], true).codec, "pcma");
   const g711 = parseRemoteSdp(theirs.replace("96 0 8 101", "0 8 101"));
