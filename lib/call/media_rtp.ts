@@ -198,7 +198,6 @@ export class RtpMedia implements MediaBridge {
       const due = Math.floor((performance.now() - this.#t0) / 20) + 1;
       if (due - ticks > 5) {
         this.#skipped += due - 5 - ticks;
-        log.debug(`TMPSTALL at ${Math.round(performance.now() - this.#t0)} ms: ${due - ticks} ticks`);
         ticks = due - 5; // after a stall, never burst more than 100 ms
       }
       while (ticks < due) {
@@ -206,16 +205,8 @@ export class RtpMedia implements MediaBridge {
         this.feed.next(frame);
         const send = this.#remote?.direction !== "recvonly" && this.#remote?.direction !== "inactive" &&
           this.#remote?.port !== 0;
-        const tA = performance.now();
         if (send && this.#rtpTo && this.#sender) this.#send(this.#rtp, this.#sender.next(frame), this.#rtpTo);
-        const tB = performance.now();
         const pcm = this.#receiver?.playout();
-        const tC = performance.now();
-        if (tC - tA > 15) {
-          log.debug(
-            `TMPSLOW send ${Math.round(tB - tA)} playout ${Math.round(tC - tB)} at ${Math.round(tA - this.#t0)}`,
-          );
-        }
         if (pcm) this.recorder.pushInt16(pcm, RATE);
       }
       for (const d of this.#receiver?.takeDigits() ?? []) {
@@ -251,11 +242,7 @@ export class RtpMedia implements MediaBridge {
       this.#latched = true;
       this.#rtpTo = { address: from.address, port: from.port };
     }
-    const tP = performance.now();
     this.#receiver.push(p, Math.round((performance.now() - this.#t0) * 8));
-    if (performance.now() - tP > 15) {
-      log.debug(`TMPSLOW push ${Math.round(performance.now() - tP)} at ${Math.round(tP - this.#t0)}`);
-    }
     if (!this.#connected) {
       this.#connected = true;
       this.#pc?.setMediaState("connected");
