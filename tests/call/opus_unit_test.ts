@@ -2,7 +2,8 @@
  * Opus over plain RTP without a network: the libopus coder round trip (a 1 kHz tone comes back as 1 kHz), the packets
  * checked by an independent decoder (`opus-decoder`, another WebAssembly build of libopus) and by the TOC byte rules
  * of RFC 6716 §3.1 read by hand, the RTP sender/receiver on the 48 kHz clock of RFC 7587, and the SDP: opus/48000/2
- * with its fmtp offered first, chosen when the other side has it, G.711 when it has not.
+ * with its fmtp offered first, chosen when the other side has it, G.711 when it has not; and `RtpMedia` answering
+ * opus to a UDP socket on loopback.
  *
  * @module
  */
@@ -13,6 +14,9 @@ import { OpusDecoder, OpusEncoder, opusToc } from "../../lib/call/codec_opus.ts"
 import { FRAME, parseRtp, RtpReceiver, RtpSender } from "../../lib/call/rtp_stream.ts";
 import { buildSdp, negotiate, parseRemoteSdp } from "../../lib/call/rtp_sdp.ts";
 import { dominantFrequency, rmsDbfs, sineInto } from "../../lib/call/dsp.ts";
+import { RtpMedia } from "../../lib/call/media_rtp.ts";
+import { RtpPeerConnection } from "../../lib/call/rtp_pc.ts";
+import dgram from "node:dgram";
 
 /** `frames` 20 ms frames (8 kHz, 16-bit) of a `hz` tone at about -12 dBFS. */
 function toneFrames(hz: number, frames: number): Int16Array[] {
@@ -161,4 +165,43 @@ Deno.test("opus SDP: offered first as opus/48000/2 with fmtp; chosen when both e
   const te48 = parseRemoteSdp(theirs.replace("96 0 8 101", "96 0 8 101 97") + "a=rtpmap:97 telephone-event/48000\r\n");
   assertEquals(negotiate(te48, ["opus", "pcmu"], true), { codec: "opus", pt: 96, tePt: 97 });
   assertEquals(negotiate(te48, ["pcmu"], true), { codec: "pcmu", pt: 0, tePt: 101 });
+});
+
+Deno.test("opus RtpMedia on loopback: answers opus, packets decode elsewhere, a stall does not send one packet twice", async () => {
+  const far = dgram.createSocket("udp4");
+  const got: Uint8Array[] = [];
+  far.on("message", (b: Uint8Array) => got.push(new Uint8Array(b)));
+  await new Promise<void>((r) => far.bind(0, "127.0.0.1", () => r()));
+  const farPort = (far.address() as { port: number }).port;
+  const media = new RtpMedia({ kind: "tone", hz: 1000, dbfs: -12 }, {
+    localIp: "127.0.0.1",
+    ports: { min: 41000, max: 41999 },
+  });
+  const pc = new RtpPeerConnection();
+  media.attach(pc);
+  try {
+    const offer = `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n` +
+      `m=audio ${farPort} RTP/AVP 96 0\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n`;
+    const answer = await pc.endpoint!.answer(offer);
+    assertMatch(answer, /^m=audio \d+ RTP\/AVP 96\r$/m);
+    media.feed.start(); // what the call session does once media is connected
+    await new Promise((r) => setTimeout(r, 300));
+    const stallUntil = performance.now() + 80; // the event loop blocked for 4 ticks: they go out in a burst
+    while (performance.now() < stallUntil) { /* stall */ }
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    media.close();
+    far.close();
+  }
+  const rtp = got.map((b) => parseRtp(b)).filter((p) => p && p.pt === 96);
+  assert(rtp.length >= 30, `${rtp.length} opus packets`);
+  const seqs = rtp.map((p) => p!.seq);
+  assertEquals(new Set(seqs).size, seqs.length, `a sequence number sent twice: ${seqs}`);
+  for (let i = 1; i < rtp.length; i++) assertEquals((rtp[i]!.ts - rtp[i - 1]!.ts) >>> 0, 960);
+  const other = new IndependentDecoder({ channels: 1, sampleRate: 48000 });
+  await other.ready;
+  const r = other.decodeFrames(rtp.map((p) => p!.payload.slice()));
+  other.free();
+  const d = dominantFrequency(r.channelData[0], { sampleRate: 48000, start: 5 * 960 });
+  assert(Math.abs(d.hz - 1000) <= 2, `independent decoder heard ${d.hz} Hz from RtpMedia`);
 });
