@@ -167,8 +167,8 @@ export function callCommand(): Command {
       }
       if (!overWs && opts.codecs !== undefined) {
         for (const c of parseCodecs(opts.codecs)) {
-          if (c !== "pcmu" && c !== "pcma" && c !== "telephone-event") {
-            throw usageError(`--codecs: plain RTP media has pcmu and pcma, not ${c}`);
+          if (c !== "opus" && c !== "pcmu" && c !== "pcma" && c !== "telephone-event") {
+            throw usageError(`--codecs: plain RTP media has opus, pcmu and pcma, not ${c}`);
           }
         }
       }

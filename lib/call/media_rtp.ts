@@ -1,5 +1,5 @@
 /**
- * Plain RTP media (RTP/AVP, PCMU/PCMA, RFC 4733 telephone-events) for SIP over UDP/TCP/TLS: the
+ * Plain RTP media (RTP/AVP, opus/PCMU/PCMA, RFC 4733 telephone-events) for SIP over UDP/TCP/TLS: the
  * {@linkcode MediaBridge} behind `--transport udp|tcp|tls`. It binds an even RTP port and RTCP on the next one in
  * `--rtp-ports`, writes the SDP through {@linkcode RtpPeerConnection} (see `rtp_pc.ts`), sends 20 ms packets to the
  * `c=`/`m=` address of the other side's SDP and switches to where their RTP really comes from (symmetric RTP),
@@ -25,6 +25,7 @@ import {
   type RemoteMedia,
   type RtpCodecName,
 } from "./rtp_sdp.ts";
+import { isRtpCodec, RTP_CODECS } from "./rtp_codec.ts";
 import { FRAME, parseRtcp, parseRtp, rtcpReport, RtpReceiver, type RtpReceiveStats, RtpSender } from "./rtp_stream.ts";
 import {
   acceptAnswer,
@@ -41,6 +42,7 @@ import type { SdesCrypto } from "./rtp_sdp.ts";
 
 const RATE = 8000;
 const RTCP_INTERVAL_MS = 5000;
+const DEFAULT_CODECS: readonly RtpCodecName[] = ["opus", "pcmu", "pcma"];
 
 /** Options for {@linkcode RtpMedia}. */
 export interface RtpMediaOptions {
@@ -48,7 +50,7 @@ export interface RtpMediaOptions {
   localIp: string;
   /** Port range for RTP (even port) and RTCP (+1), inclusive. */
   ports: { min: number; max: number };
-  /** Codecs in order of preference (default PCMU, PCMA). */
+  /** Codecs in order of preference (default opus, PCMU, PCMA: opus when the other side has it too). */
   codecs?: readonly RtpCodecName[];
   /** Longest recording kept (s). */
   maxRecordSeconds?: number;
@@ -99,6 +101,8 @@ export class RtpMedia implements MediaBridge {
   #tag = 1;
   #theirKey?: string;
   #srtp?: SrtpTransform;
+  /** 20 ms ticks the media clock skipped after stalls (for the debug log). */
+  #skipped = 0;
 
   /** Media for one call (sockets are bound when the SDP is made). */
   constructor(plan: AudioPlan, options: RtpMediaOptions) {
@@ -137,7 +141,7 @@ export class RtpMedia implements MediaBridge {
   }
 
   #codecs(): readonly RtpCodecName[] {
-    return this.#o.codecs?.length ? this.#o.codecs : ["pcmu", "pcma"];
+    return this.#o.codecs?.length ? this.#o.codecs : DEFAULT_CODECS;
   }
 
   /** Take JsSIP's (plain RTP) peer connection. */
@@ -232,7 +236,7 @@ export class RtpMedia implements MediaBridge {
     this.#receiver ??= new RtpReceiver({ codecs: new Map(), tePt: n.tePt });
     this.#receiver.codecs.clear();
     for (const p of remote.payloads) {
-      if (p.name === "pcmu" || p.name === "pcma") this.#receiver.codecs.set(p.pt, p.name);
+      if (isRtpCodec(p.name) && p.rate === RTP_CODECS[p.name].clockRate) this.#receiver.codecs.set(p.pt, p.name);
     }
     this.#receiver.tePt = n.tePt;
     if (this.#timer === undefined) this.#run();
@@ -244,7 +248,10 @@ export class RtpMedia implements MediaBridge {
     let ticks = 0;
     const tick = () => {
       const due = Math.floor((performance.now() - this.#t0) / 20) + 1;
-      if (due - ticks > 5) ticks = due - 5; // after a stall, never burst more than 100 ms
+      if (due - ticks > 5) {
+        this.#skipped += due - 5 - ticks;
+        ticks = due - 5; // after a stall, never burst more than 100 ms
+      }
       while (ticks < due) {
         ticks++;
         this.feed.next(frame);
@@ -269,7 +276,9 @@ export class RtpMedia implements MediaBridge {
   #send(sock: dgram.Socket | undefined, bytes: Uint8Array, to: Peer): void {
     if (!sock || this.#closed) return;
     try {
-      sock.send(bytes, to.port, to.address);
+      // node:dgram reads the bytes after this returns, and the sender reuses its buffer: a burst after a stall
+      // would otherwise send the last packet several times
+      sock.send(bytes.slice(), to.port, to.address);
     } catch (err) {
       log.debug(`RTP send: ${(err as Error).message}`);
     }
@@ -363,17 +372,27 @@ export class RtpMedia implements MediaBridge {
   /** Send RTCP BYE, stop the clocks, close the sockets. */
   close(): void {
     if (this.#closed) return;
+    const st = this.#receiver?.stats;
+    if (st) {
+      log.debug(
+        `RTP received (${this.#sender?.codec}): ${st.packets} packets, ${st.lost} lost, ${st.late} late or duplicate, ` +
+          `${st.concealed} frames concealed, jitter ${Math.round(st.jitter)} timestamp units; ` +
+          `${this.#skipped} ticks skipped after stalls`,
+      );
+    }
     this.#sendRtcp(true);
     this.#closed = true;
-    const st = this.#srtp?.stats;
-    if (st && (st.rtpAuthFailures || st.rtcpAuthFailures || st.rtpReplays || st.rtcpReplays)) {
+    const sst = this.#srtp?.stats;
+    if (sst && (sst.rtpAuthFailures || sst.rtcpAuthFailures || sst.rtpReplays || sst.rtcpReplays)) {
       log.warn(
-        `SRTP: dropped ${st.rtpAuthFailures} RTP and ${st.rtcpAuthFailures} RTCP packets that failed authentication, ` +
-          `${st.rtpReplays} RTP and ${st.rtcpReplays} RTCP replays`,
+        `SRTP: dropped ${sst.rtpAuthFailures} RTP and ${sst.rtcpAuthFailures} RTCP packets that failed authentication, ` +
+          `${sst.rtpReplays} RTP and ${sst.rtcpReplays} RTCP replays`,
       );
     }
     clearInterval(this.#timer);
     clearInterval(this.#rtcpTimer);
+    this.#sender?.close();
+    this.#receiver?.close();
     for (const s of [this.#rtp, this.#rtcp]) {
       try {
         s?.close();

@@ -269,7 +269,7 @@ export async function runCall(s: CallSettings): Promise<number> {
     localPort: s.localPort,
     tls: s.tls,
   });
-  const rtpCodecs = (s.codecs ?? []).filter((c): c is RtpCodecName => c === "pcmu" || c === "pcma");
+  const rtpCodecs = (s.codecs ?? []).filter((c): c is RtpCodecName => c === "opus" || c === "pcmu" || c === "pcma");
   const makeMedia = await mediaFactory(
     engine,
     plan,

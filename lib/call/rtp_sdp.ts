@@ -7,18 +7,14 @@
  */
 
 import { PbxError } from "../common/mod.ts";
+import { isRtpCodec, RTP_CODECS, type RtpCodecName } from "./rtp_codec.ts";
 
-/** The audio codecs the plain RTP stack can send and receive. */
-export type RtpCodecName = "pcmu" | "pcma";
+export type { RtpCodecName } from "./rtp_codec.ts";
 
-/** Static payload types and clock rates (RFC 3551). */
-const STATIC: Record<RtpCodecName, { pt: number; name: string }> = {
-  pcmu: { pt: 0, name: "PCMU" },
-  pcma: { pt: 8, name: "PCMA" },
-};
-
-/** Our telephone-event payload type in offers. */
+/** Our telephone-event payload type in offers (8 kHz clock, for G.711). */
 export const TE_PT = 101;
+/** Our telephone-event payload type at 48 kHz in offers that have opus (RFC 4733 §2.1: the audio's clock). */
+export const TE_PT_48K = 110;
 
 /** An SDES crypto attribute (RFC 4568): suite and base64 inline key||salt. */
 export interface SdesCrypto {
@@ -107,8 +103,8 @@ export function parseRemoteSdp(sdp: string): RemoteMedia {
   const payloads = pts.map((pt) => {
     const r = rtpmap.get(pt);
     if (r) return { pt, ...r };
-    const s = Object.entries(STATIC).find(([, v]) => v.pt === pt);
-    return { pt, name: s ? s[0] : `pt${pt}`, rate: 8000 };
+    const s = Object.entries(RTP_CODECS).find(([, v]) => v.pt === pt && pt < 96);
+    return { pt, name: s ? s[0] : `pt${pt}`, rate: s ? s[1].clockRate : 8000 };
   });
   const rtcp = media.map((l) => /^a=rtcp:(\d+)/.exec(l)).find(Boolean);
   const dirs = ["sendrecv", "sendonly", "recvonly", "inactive"];
@@ -145,23 +141,36 @@ export function parseRemoteSdp(sdp: string): RemoteMedia {
  * as offerer, the first of the answer's. Throws E_UNSUPPORTED when nothing matches (the call is media-failed).
  */
 export function negotiate(remote: RemoteMedia, ours: readonly RtpCodecName[], preferOurs = false): Negotiated {
-  const usable = remote.payloads.filter((p) => p.rate === 8000 && (ours as readonly string[]).includes(p.name));
+  const usable = remote.payloads.filter((p) =>
+    isRtpCodec(p.name) && p.rate === RTP_CODECS[p.name].clockRate && ours.includes(p.name)
+  );
   if (preferOurs) usable.sort((a, b) => ours.indexOf(a.name as RtpCodecName) - ours.indexOf(b.name as RtpCodecName));
   const pick = usable[0];
   if (!pick) {
     const offered = remote.payloads.map((p) => p.name).filter((n) => n !== "telephone-event").join(", ");
     throw new PbxError("E_UNSUPPORTED", `no common audio codec (we have ${ours.join(", ")}; they offer ${offered})`);
   }
-  return { codec: pick.name as RtpCodecName, pt: pick.pt, tePt: remote.tePt };
+  const codec = pick.name as RtpCodecName, rate = RTP_CODECS[codec].clockRate;
+  // telephone-event runs on the audio's clock (RFC 4733 §2.1): at 48 kHz for opus
+  const tePt = rate === 8000
+    ? remote.tePt
+    : remote.payloads.find((p) => p.name === "telephone-event" && p.rate === rate)?.pt;
+  return { codec, pt: pick.pt, tePt };
 }
 
 /** Our SDP: an offer with all `codecs` and telephone-event, or (with `answer`) just the negotiated ones. */
 export function buildSdp(local: LocalMedia, answer?: Negotiated & { direction?: string }): string {
   const fam = local.ip.includes(":") ? "IP6" : "IP4";
   const proto = local.crypto ? "RTP/SAVP" : "RTP/AVP";
-  const audio = answer ? [{ pt: answer.pt, name: STATIC[answer.codec].name }] : local.codecs.map((c) => STATIC[c]);
-  const te = answer ? answer.tePt : TE_PT;
-  const pts = [...audio.map((a) => a.pt), ...(te !== undefined ? [te] : [])];
+  const audio = answer ? [{ ...RTP_CODECS[answer.codec], pt: answer.pt }] : local.codecs.map((c) => RTP_CODECS[c]);
+  const te: { pt: number; rate: number }[] = [];
+  if (answer) {
+    if (answer.tePt !== undefined) te.push({ pt: answer.tePt, rate: RTP_CODECS[answer.codec].clockRate });
+  } else {
+    if (audio.some((a) => a.clockRate === 8000)) te.push({ pt: TE_PT, rate: 8000 });
+    if (audio.some((a) => a.clockRate === 48000)) te.push({ pt: TE_PT_48K, rate: 48000 });
+  }
+  const pts = [...audio.map((a) => a.pt), ...te.map((t) => t.pt)];
   const lines = [
     "v=0",
     `o=pbxkit ${local.sessionId} ${local.version} IN ${fam} ${local.ip}`,
@@ -169,8 +178,11 @@ export function buildSdp(local: LocalMedia, answer?: Negotiated & { direction?: 
     `c=IN ${fam} ${local.ip}`,
     "t=0 0",
     `m=audio ${local.port} ${proto} ${pts.join(" ")}`,
-    ...audio.map((a) => `a=rtpmap:${a.pt} ${a.name}/8000`),
-    ...(te !== undefined ? [`a=rtpmap:${te} telephone-event/8000`, `a=fmtp:${te} 0-16`] : []),
+    ...audio.flatMap((a) => [
+      `a=rtpmap:${a.pt} ${a.encoding}/${a.clockRate}${a.channels ? `/${a.channels}` : ""}`,
+      ...(a.fmtp ? [`a=fmtp:${a.pt} ${a.fmtp}`] : []),
+    ]),
+    ...te.flatMap((t) => [`a=rtpmap:${t.pt} telephone-event/${t.rate}`, `a=fmtp:${t.pt} 0-16`]),
     `a=rtcp:${local.port + 1}`,
     "a=ptime:20",
     ...(local.crypto ? [`a=crypto:${local.crypto.tag} ${local.crypto.suite} inline:${local.crypto.keyB64}`] : []),

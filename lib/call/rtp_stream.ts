@@ -1,5 +1,6 @@
 /**
- * Plain RTP for one audio stream, sans I/O: {@linkcode RtpSender} turns 20 ms frames into G.711 RTP packets and
+ * Plain RTP for one audio stream, sans I/O: {@linkcode RtpSender} turns 20 ms frames into RTP packets (G.711 or
+ * opus, through the coders of `rtp_codec.ts`, the timestamp on the codec's clock) and
  * RFC 4733 telephone-events (growing durations, the end packet three times, one timestamp per event);
  * {@linkcode RtpReceiver} parses packets into a small jitter buffer (reordering, duplicates, loss as silence) played
  * out one frame per tick, keeps the RFC 3550 statistics (loss, interarrival jitter, A.8) and reports received
@@ -9,12 +10,13 @@
  * @module
  */
 
-import { alawToLinear, linearToAlaw, linearToMulaw, mulawToLinear } from "./dsp.ts";
-import type { RtpCodecName } from "./rtp_sdp.ts";
+import { createRtpCodec, type RtpCodec, type RtpCodecName } from "./rtp_codec.ts";
 
 /** Samples per 20 ms frame at 8 kHz. */
 export const FRAME = 160;
 const RTP_HEADER = 12;
+/** Largest payload a coder may return (an opus packet is at most 1275 bytes per frame, RFC 6716 §3.4 R2). */
+const MAX_PAYLOAD = 1500;
 
 /** RFC 4733 event codes of the DTMF digits. */
 const DTMF_EVENTS = "0123456789*#ABCD";
@@ -42,8 +44,6 @@ interface DtmfStep {
 export class RtpSender {
   /** Our SSRC. */
   readonly ssrc: number;
-  /** Codec. */
-  codec: RtpCodecName;
   /** Its payload type. */
   pt: number;
   /** telephone-event payload type (undefined: RFC 4733 not negotiated). */
@@ -57,13 +57,17 @@ export class RtpSender {
   #ts: number;
   #first = true;
   #pcm = new Int16Array(FRAME);
-  #buf = new Uint8Array(RTP_HEADER + FRAME);
+  #buf = new Uint8Array(RTP_HEADER + MAX_PAYLOAD);
+  #coder: RtpCodec;
+  /** Timestamp units per 20 ms frame: 160 at 8 kHz, 960 for opus. */
+  #step: number;
   #dtmf: DtmfStep[] = [];
   #te?: { start: number; elapsed: number; endSent: number; ticks: number };
 
   /** A sender with random SSRC, sequence and timestamp origins (RFC 3550 §5.1), unless given. */
   constructor(o: { codec: RtpCodecName; pt: number; tePt?: number; ssrc?: number; seq?: number; ts?: number }) {
-    this.codec = o.codec;
+    this.#coder = createRtpCodec(o.codec);
+    this.#step = this.#coder.clockRate / 50;
     this.pt = o.pt;
     this.tePt = o.tePt;
     const r = new Uint32Array(3);
@@ -73,15 +77,32 @@ export class RtpSender {
     this.#ts = (o.ts ?? r[2]) >>> 0;
   }
 
+  /** Codec (setting another one, on a re-INVITE, starts a new coder). */
+  get codec(): RtpCodecName {
+    return this.#coder.name;
+  }
+  set codec(name: RtpCodecName) {
+    if (name === this.#coder.name) return;
+    this.#coder.close();
+    this.#coder = createRtpCodec(name);
+    this.#step = this.#coder.clockRate / 50;
+  }
+
+  /** Free the coder's state. */
+  close(): void {
+    this.#coder.close();
+  }
+
   /** Queue RFC 4733 digits (`,` = 2 s pause); false when telephone-event was not negotiated. */
   queueDtmf(digits: string, timing: { durationMs: number; gapMs: number }): boolean {
     if (this.tePt === undefined) return false;
+    const perMs = this.#step / 20;
     for (const ch of digits.toUpperCase()) {
-      if (ch === ",") this.#dtmf.push({ event: -1, samples: 16000 });
+      if (ch === ",") this.#dtmf.push({ event: -1, samples: 2000 * perMs });
       const e = DTMF_EVENTS.indexOf(ch);
       if (e < 0) continue;
-      this.#dtmf.push({ event: e, samples: Math.max(FRAME, Math.round(timing.durationMs * 8)) });
-      this.#dtmf.push({ event: -1, samples: Math.round(timing.gapMs * 8) });
+      this.#dtmf.push({ event: e, samples: Math.max(this.#step, Math.round(timing.durationMs * perMs)) });
+      this.#dtmf.push({ event: -1, samples: Math.round(timing.gapMs * perMs) });
     }
     return true;
   }
@@ -99,7 +120,7 @@ export class RtpSender {
     const step = this.#dtmf[0];
     if (step && step.event >= 0) return this.#telephoneEvent(step);
     if (step) {
-      step.samples -= FRAME;
+      step.samples -= this.#step;
       if (step.samples <= 0) this.#dtmf.shift();
     }
     const pcm = this.#pcm, b = this.#buf;
@@ -107,11 +128,11 @@ export class RtpSender {
       const s = frame[i];
       pcm[i] = s >= 1 ? 32767 : s <= -1 ? -32768 : Math.round(s * 32767);
     }
-    const enc = this.codec === "pcma" ? linearToAlaw : linearToMulaw;
-    for (let i = 0; i < FRAME; i++) b[RTP_HEADER + i] = enc(pcm[i]);
-    const pkt = this.#packet(this.pt, this.#first, this.#ts, FRAME);
+    const payload = this.#coder.encode(pcm);
+    b.set(payload.subarray(0, MAX_PAYLOAD), RTP_HEADER);
+    const pkt = this.#packet(this.pt, this.#first, this.#ts, Math.min(payload.length, MAX_PAYLOAD));
     this.#first = false;
-    this.#ts = (this.#ts + FRAME) >>> 0;
+    this.#ts = (this.#ts + this.#step) >>> 0;
     return pkt;
   }
 
@@ -119,7 +140,7 @@ export class RtpSender {
     const te = this.#te ??= { start: this.#ts, elapsed: 0, endSent: 0, ticks: 0 };
     te.ticks++;
     const marker = te.elapsed === 0;
-    if (te.elapsed < step.samples) te.elapsed = Math.min(step.samples, te.elapsed + FRAME);
+    if (te.elapsed < step.samples) te.elapsed = Math.min(step.samples, te.elapsed + this.#step);
     const end = te.elapsed >= step.samples;
     const b = this.#buf;
     b[RTP_HEADER] = step.event;
@@ -131,7 +152,7 @@ export class RtpSender {
     if (end && ++te.endSent >= 3) {
       this.#dtmf.shift();
       // the media clock kept running while the event (and its repeated end) went out
-      this.#ts = (te.start + te.ticks * FRAME) >>> 0;
+      this.#ts = (te.start + te.ticks * this.#step) >>> 0;
       this.#te = undefined;
     }
     return pkt;
@@ -225,6 +246,9 @@ export class RtpReceiver {
   /** SSRC of the stream being received. */
   ssrc?: number;
   readonly #depth: number;
+  readonly #coders = new Map<RtpCodecName, RtpCodec>();
+  /** Timestamp units per frame of the stream being played (160 at 8 kHz, 960 for opus). */
+  #step = FRAME;
   #slots: (Int16Array | undefined)[];
   #slotTs: number[];
   #nextTs?: number;
@@ -247,7 +271,7 @@ export class RtpReceiver {
     this.#slotTs = new Array(this.#depth * 4).fill(-1);
   }
 
-  /** Take one packet that arrived at `arrivalSamples` (the caller's clock in 8 kHz units). */
+  /** Take one packet that arrived at `arrivalSamples` (the caller's clock in 8 kHz units, whatever the codec). */
   push(p: RtpHeaderInfo, arrivalSamples: number): void {
     if (this.ssrc !== undefined && p.ssrc !== this.ssrc) {
       // a new source (re-INVITE, forking, restart): start over
@@ -256,7 +280,8 @@ export class RtpReceiver {
     this.ssrc = p.ssrc;
     this.stats.packets++;
     this.#sequence(p.seq);
-    const transit = arrivalSamples - p.ts;
+    // arrival on the stream's clock (the caller counts 8 kHz units)
+    const transit = Math.round(arrivalSamples * (this.#step / FRAME)) - p.ts;
     if (this.#transit !== undefined) {
       const d = Math.abs(transit - this.#transit);
       this.stats.jitter += (d - this.stats.jitter) / 16;
@@ -265,20 +290,30 @@ export class RtpReceiver {
     if (p.pt === this.tePt) return this.#event(p);
     const codec = this.codecs.get(p.pt);
     if (!codec) return; // comfort noise or unknown: ignore
-    if (this.#nextTs === undefined) this.#nextTs = (p.ts - (this.#depth - 1) * FRAME) >>> 0;
-    let ahead = Math.floor(((p.ts - this.#nextTs) | 0) / FRAME);
+    let coder = this.#coders.get(codec);
+    if (!coder) this.#coders.set(codec, coder = createRtpCodec(codec));
+    const stepTs = coder.clockRate / 50;
+    if (stepTs !== this.#step) {
+      // another clock (a re-INVITE to another codec): the buffered timestamps mean nothing now
+      this.#step = stepTs;
+      this.#nextTs = undefined;
+      this.#slotTs.fill(-1);
+      this.#transit = undefined;
+    }
+    if (this.#nextTs === undefined) this.#nextTs = (p.ts - (this.#depth - 1) * stepTs) >>> 0;
+    let ahead = Math.floor(((p.ts - this.#nextTs) | 0) / stepTs);
     if (ahead < 0) {
       this.stats.late++;
       // the sender's clock stepped back (or ours drifted): after a few late packets in a row, follow it
       if (++this.#lateRun < 3) return;
-      this.#nextTs = (p.ts - (this.#depth - 1) * FRAME) >>> 0;
+      this.#nextTs = (p.ts - (this.#depth - 1) * stepTs) >>> 0;
       this.#slotTs.fill(-1);
       ahead = this.#depth - 1;
     }
     this.#lateRun = 0;
     if (ahead >= this.#slots.length) {
       // far ahead (sender's clock jumped): resynchronise on this packet
-      this.#nextTs = (p.ts - (this.#depth - 1) * FRAME) >>> 0;
+      this.#nextTs = (p.ts - (this.#depth - 1) * stepTs) >>> 0;
       this.#slotTs.fill(-1);
       ahead = this.#depth - 1;
     }
@@ -287,11 +322,8 @@ export class RtpReceiver {
       this.stats.late++; // duplicate
       return;
     }
-    const pcm = this.#slots[i] && this.#slots[i]!.length === FRAME ? this.#slots[i]! : new Int16Array(FRAME);
-    const dec = codec === "pcma" ? alawToLinear : mulawToLinear;
-    const n = Math.min(FRAME, p.payload.length);
-    for (let k = 0; k < n; k++) pcm[k] = dec(p.payload[k]);
-    pcm.fill(0, n);
+    const pcm = this.#slots[i] ?? new Int16Array(FRAME);
+    pcm.fill(0, coder.decode(p.payload, pcm));
     this.#slots[i] = pcm;
     this.#slotTs[i] = p.ts;
   }
@@ -308,12 +340,12 @@ export class RtpReceiver {
   playout(): Int16Array | undefined {
     if (this.#nextTs === undefined) return undefined;
     const ts = this.#nextTs;
-    this.#nextTs = (ts + FRAME) >>> 0;
+    this.#nextTs = (ts + this.#step) >>> 0;
     const i = this.#nextIdx;
     this.#nextIdx = (i + 1) % this.#slots.length;
     const slotTs = this.#slotTs[i];
     this.#slotTs[i] = -1;
-    if (slotTs !== -1 && Math.floor(((slotTs - ts) | 0) / FRAME) === 0) return this.#slots[i]!;
+    if (slotTs !== -1 && Math.floor(((slotTs - ts) | 0) / this.#step) === 0) return this.#slots[i]!;
     this.stats.concealed++;
     return this.#silence;
   }
@@ -335,7 +367,7 @@ export class RtpReceiver {
     this.#lastEvent = { ts: p.ts, done: end };
     if (!end) return;
     const digit = DTMF_EVENTS[p.payload[0]];
-    if (digit) this.#digits.push({ digit, durationMs: ((p.payload[2] << 8) | p.payload[3]) / 8 });
+    if (digit) this.#digits.push({ digit, durationMs: ((p.payload[2] << 8) | p.payload[3]) / (this.#step / 20) });
   }
 
   #sequence(seq: number): void {
@@ -352,6 +384,12 @@ export class RtpReceiver {
     this.stats.extMax = this.#cycles + this.#maxSeq;
     const expected = this.stats.extMax - this.#baseSeq + 1;
     this.stats.lost = Math.max(0, expected - this.stats.packets);
+  }
+
+  /** Free the coders' state. */
+  close(): void {
+    for (const c of this.#coders.values()) c.close();
+    this.#coders.clear();
   }
 
   #reset(): void {

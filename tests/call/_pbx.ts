@@ -199,6 +199,8 @@ export class Pbx {
     ctrlPort?: number;
     /** Which host runs it (default `phone`); on `pbx` it uses SIP port 5070. */
     host?: "pbx" | "phone";
+    /** The account's `audio_codecs` (default `PCMU,PCMA`); naming opus loads baresip's opus module. */
+    codecs?: string;
   }): Promise<{ proc: Proc; recDir: string }> {
     const host = options.host ?? "phone";
     const conf = await Deno.makeTempDir({ dir: this.dir, prefix: "baresip-" });
@@ -211,6 +213,7 @@ export class Pbx {
         toneHz: options.toneHz ?? 440,
         recDir,
         ctrlPort: options.ctrlPort,
+        opus: /opus/i.test(options.codecs ?? ""),
       }),
     );
     const pw = USERS[options.user];
@@ -218,7 +221,7 @@ export class Pbx {
     await Deno.writeTextFile(
       `${conf}/accounts`,
       `<sip:${options.user}@${DOMAIN}>;auth_pass=${pw};outbound="sip:${this.ip}:${this.sipPort};transport=udp"` +
-        `;regint=300;audio_codecs=PCMU,PCMA${answer}\n`,
+        `;regint=300;audio_codecs=${options.codecs ?? "PCMU,PCMA"}${answer}\n`,
     );
     await Deno.writeTextFile(`${conf}/contacts`, "");
     const argv = ["baresip", "-f", conf];
@@ -497,9 +500,10 @@ event_route[xhttp:request] {
 
 /** Render a baresip 1.0 config: SIP on the phone host's address, a sine tone source, decoded audio dumped to WAV. */
 export function baresipConfig(
-  o: { ip: string; sipPort?: number; toneHz: number; recDir: string; ctrlPort?: number },
+  o: { ip: string; sipPort?: number; toneHz: number; recDir: string; ctrlPort?: number; opus?: boolean },
 ): string {
-  const extra = o.ctrlPort ? `module_app ctrl_tcp.so\nctrl_tcp_listen ${o.ip}:${o.ctrlPort}\n` : "";
+  let extra = o.ctrlPort ? `module_app ctrl_tcp.so\nctrl_tcp_listen ${o.ip}:${o.ctrlPort}\n` : "";
+  if (o.opus) extra += "module opus.so\n";
   return `poll_method epoll
 sip_listen ${o.ip}:${o.sipPort ?? 5060}
 sip_trans_def udp

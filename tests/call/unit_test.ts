@@ -228,7 +228,7 @@ Deno.test("cli: call usage errors exit 2 with one line; missing --play file exit
     [["call", "sip:1@x", "--proxy", "pbx.lan:99999"], "--proxy"],
     [["call", "sip:1@x", "--rtp-ports", "20000-10000"], "--rtp-ports"],
     [["call", "sip:1@x", "--webrtc", "werift"], "--webrtc goes with"],
-    [["call", "sip:1@x", "--codecs", "opus"], "plain RTP"],
+    [["call", "sip:1@x", "--codecs", "g722"], "plain RTP media has opus, pcmu and pcma, not g722"],
     [["call", "--ws", "ws://127.0.0.1:9/"], "missing target"],
     [["call", "sip:1@x", "--listen", "--ws", "ws://127.0.0.1:9/"], "not both"],
     [["call", "sip:1@x", "--ws", "ws://127.0.0.1:9/", "--dtmf", "12x"], "--dtmf"],

@@ -1,0 +1,160 @@
+/**
+ * Opus over plain RTP against a real peer: kamailio (registrar/proxy over UDP) + rtpengine (RTP/AVP, passing opus
+ * through) + baresip with its opus module (libopus 1.3 from Debian, not the WebAssembly build pbxkit uses), in test
+ * namespaces. Both directions of call negotiate opus (pbxkit's JSON summary and baresip's own log say so) and the
+ * tones are checked both ways by frequency; DTMF falls back to SIP INFO (baresip has no telephone-event/48000); with
+ * `--codecs pcmu,pcma` the same baresip gets G.711.
+ */
+
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
+import { testWith, waitFor } from "../_util/mod.ts";
+import { creds, DOMAIN, Pbx, PBX_TOOLS } from "./_pbx.ts";
+import { baresipHeard, exitOf, lastJson, near, show, toneOf } from "./_heard.ts";
+
+/** baresip's `audio_codecs`: opus must be named with its rate and channels (bare `opus` means opus/8000/1). */
+const OPUS_FIRST = "opus/48000/2,PCMU,PCMA";
+
+/** What baresip says about the audio codec it encodes with (its `audio: Set audio encoder` debug line). */
+function baresipEncoder(out: string): string | undefined {
+  return /Set audio encoder: (\S+)/.exec(out)?.[1];
+}
+
+testWith("opus over SIP/UDP + plain RTP: kamailio + rtpengine + baresip (opus module)", {
+  tools: [...PBX_TOOLS, "baresip"],
+  root: true,
+}, async (t) => {
+  const pbx = await Pbx.start();
+  const proxy = `${pbx.ip}:${pbx.sipPort}`;
+  try {
+    await t.step("pbxkit calls baresip: opus negotiated, 1000 Hz out, 440 Hz back", async () => {
+      const { proc: phone, recDir } = await pbx.baresipRegistered({
+        user: "phone",
+        autoAnswer: true,
+        toneHz: 440,
+        codecs: OPUS_FIRST,
+      });
+      try {
+        const rec = `${pbx.dir}/opus-heard.wav`;
+        const p = pbx.pbxkit([
+          "call",
+          `sip:phone@${DOMAIN}`,
+          "--proxy",
+          proxy,
+          ...creds("alice"),
+          "--domain",
+          DOMAIN,
+          "--tone",
+          "1000",
+          "--duration",
+          "4s",
+          "--record",
+          rec,
+          "--rtp-ports",
+          "20100-20199",
+          "--dtmf",
+          "12#",
+          "--json",
+        ]);
+        assertEquals(await exitOf(p), 0, show(p));
+        const sum = lastJson(p);
+        assertEquals(sum.outcome, "answered");
+        assertEquals(sum.codec, "opus/48000/2", show(p));
+        // baresip answers telephone-event/8000 only, which cannot share opus' 48 kHz timestamps (RFC 4733 §2.1):
+        // the digits go as SIP INFO instead of mis-clocked events
+        assertStringIncludes(p.stdout, "12# (SIP INFO)", show(p));
+        const heard = await toneOf(rec);
+        near(heard.toneHz, 440, "pbxkit");
+        assert(heard.activeSeconds > 2.5, `pbxkit heard only ${heard.activeSeconds} s`);
+        const b = await baresipHeard(recDir);
+        near(b.toneHz, 1000, "baresip");
+        assert(b.activeSeconds > 2.5, `baresip heard only ${b.activeSeconds} s`);
+        // the level survives the codec (pbxkit sends -12 dBFS; opus is not bit-exact, so a wider margin than G.711's)
+        assert(Math.abs(b.levelDbfs - -12) < 4, `baresip heard ${b.levelDbfs} dBFS, pbxkit sent -12`);
+        assertMatch(baresipEncoder(phone.stdout + phone.stderr) ?? "", /^opus/i, `baresip's encoder${show(phone)}`);
+      } finally {
+        await phone.stop();
+      }
+    });
+
+    await t.step("baresip calls pbxkit --listen: pbxkit answers opus, 500 Hz heard, 800 Hz sent back", async () => {
+      const rec = `${pbx.dir}/opus-listen.wav`;
+      const l = pbx.pbxkit([
+        "call",
+        "--listen",
+        "--auto-answer",
+        "--proxy",
+        proxy,
+        ...creds("bob"),
+        "--domain",
+        DOMAIN,
+        "--tone",
+        "800",
+        "--duration",
+        "4s",
+        "--max-calls",
+        "1",
+        "--record",
+        rec,
+        "--rtp-ports",
+        "20200-20299",
+        "--json",
+      ]);
+      await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `listener${show(l)}` });
+      const { proc: caller, recDir } = await pbx.baresip({
+        user: "phone2",
+        toneHz: 500,
+        dial: `sip:bob@${DOMAIN}`,
+        codecs: OPUS_FIRST,
+      });
+      try {
+        assertEquals(await exitOf(l), 0, show(l));
+        assertStringIncludes(l.stdout, `"codec":"opus/48000/2"`, show(l));
+        const heard = await toneOf(rec);
+        near(heard.toneHz, 500, "pbxkit --listen");
+        assert(heard.activeSeconds > 2.5, `pbxkit heard only ${heard.activeSeconds} s`);
+        near((await baresipHeard(recDir)).toneHz, 800, "baresip caller");
+        assertMatch(baresipEncoder(caller.stdout + caller.stderr) ?? "", /^opus/i, `baresip's encoder${show(caller)}`);
+      } finally {
+        await caller.stop();
+        await l.stop();
+      }
+    });
+
+    await t.step("--codecs pcmu,pcma: the same opus-capable baresip gets G.711", async () => {
+      const { proc: phone, recDir } = await pbx.baresipRegistered({
+        user: "phone",
+        autoAnswer: true,
+        toneHz: 600,
+        codecs: OPUS_FIRST,
+      });
+      try {
+        const p = pbx.pbxkit([
+          "call",
+          `sip:phone@${DOMAIN}`,
+          "--proxy",
+          proxy,
+          ...creds("alice"),
+          "--domain",
+          DOMAIN,
+          "--tone",
+          "1200",
+          "--duration",
+          "3s",
+          "--codecs",
+          "pcmu,pcma",
+          "--rtp-ports",
+          "20300-20399",
+          "--json",
+        ]);
+        assertEquals(await exitOf(p), 0, show(p));
+        assertEquals(lastJson(p).codec, "PCMU/8000", show(p));
+        near((await baresipHeard(recDir)).toneHz, 1200, "baresip");
+        assertMatch(baresipEncoder(phone.stdout + phone.stderr) ?? "", /^PCMU/i, `baresip's encoder${show(phone)}`);
+      } finally {
+        await phone.stop();
+      }
+    });
+  } finally {
+    await pbx.close();
+  }
+});
