@@ -18,6 +18,7 @@ import type { FleetRecord } from "./records.ts";
 export * from "./core.ts";
 export * from "./records.ts";
 export { NatsLink, type NatsLinkOptions } from "./nats.ts";
+export * from "./publish.ts";
 
 /** The fleet's settings (from `--fleet*` flags or `fleet*` config keys). */
 export interface FleetConfig {
