@@ -19,6 +19,8 @@ interface Event {
   event: string;
   address: string;
   appliedUs: number;
+  storedMs?: number;
+  receivedUs?: number;
 }
 
 /** Parse a daemon's `--json` stdout into address -> applied time (µs) for the given event kind. */
@@ -30,6 +32,53 @@ function eventsOf(p: Proc, kind: string): Map<string, number> {
       const e = JSON.parse(line) as Event;
       if (e.event === kind && !out.has(e.address)) out.set(e.address, e.appliedUs);
     } catch { /* a partial last line */ }
+  }
+  return out;
+}
+
+/** A receiver's `fleet-ban` events: address -> the server's store time (ms) and its receive and apply times (µs). */
+function arrivalsOf(p: Proc): Map<string, { storedMs: number; receivedUs: number; appliedUs: number }> {
+  const out = new Map<string, { storedMs: number; receivedUs: number; appliedUs: number }>();
+  for (const line of p.stdout.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      const e = JSON.parse(line) as Event;
+      if (e.event !== "fleet-ban" || out.has(e.address) || e.storedMs === undefined) continue;
+      if (e.receivedUs === undefined) continue;
+      out.set(e.address, { storedMs: e.storedMs, receivedUs: e.receivedUs, appliedUs: e.appliedUs });
+    } catch { /* a partial last line */ }
+  }
+  return out;
+}
+
+/**
+ * Where the time goes (ms): origin's set insert -> stored by nats-server (its store time, ms resolution: includes
+ * the origin's publish), -> delivered by the receiver's watch, -> in the receiver's set (batching and nft). All
+ * hosts share one clock (network namespaces). p50/p99 of each stage, and each stage's median over the slowest 1% of
+ * the deliveries (which stage the tail comes from).
+ */
+function stages(bans: { address: string; origin: number }[], daemons: Proc[]): Record<string, number[]> {
+  const own = daemons.map((d) => eventsOf(d, "ban"));
+  const got = daemons.map((d) => arrivalsOf(d));
+  const rows: { total: number; publish: number; deliver: number; apply: number }[] = [];
+  for (const b of bans) {
+    const t0 = own[b.origin].get(b.address);
+    for (let h = 0; h < daemons.length; h++) {
+      const a = got[h].get(b.address);
+      if (h === b.origin || t0 === undefined || a === undefined) continue;
+      rows.push({
+        total: (a.appliedUs - t0) / 1000,
+        publish: a.storedMs - t0 / 1000,
+        deliver: a.receivedUs / 1000 - a.storedMs,
+        apply: (a.appliedUs - a.receivedUs) / 1000,
+      });
+    }
+  }
+  const tail = [...rows].sort((x, y) => y.total - x.total).slice(0, Math.max(1, Math.ceil(rows.length / 100)));
+  const out: Record<string, number[]> = {};
+  for (const k of ["publish", "deliver", "apply"] as const) {
+    const all = rows.map((r) => r[k]);
+    out[k] = all.length ? [percentile(all, 50), percentile(all, 99), percentile(tail.map((r) => r[k]), 50)] : [];
   }
   return out;
 }
@@ -192,6 +241,22 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       ["anchor: CrowdSec bouncer poll (default)", "-", "-", "≤ 10000", "10000", "10000 (users: 10-40 s)", "-"],
       ["anchor: APIBAN client cron", "-", "-", "240000-300000", "300000", "300000", "-"],
     ]);
+    const st1 = stages(single, daemons), st2 = stages(burstList, daemons);
+    const f = (v: number[] | undefined) => v?.length ? v.map((x) => x.toFixed(2)) : ["-", "-", "-"];
+    printTable("where the time goes (ms; store time has ms resolution)", [
+      "case",
+      "stage",
+      "p50",
+      "p99",
+      "median of the slowest 1%",
+    ], [
+      [`${singles} singles`, "set insert -> stored by nats-server", ...f(st1.publish)],
+      [`${singles} singles`, "stored -> delivered by the watch", ...f(st1.deliver)],
+      [`${singles} singles`, "delivered -> in the set", ...f(st1.apply)],
+      [`burst of ${burst}`, "set insert -> stored by nats-server", ...f(st2.publish)],
+      [`burst of ${burst}`, "stored -> delivered by the watch", ...f(st2.deliver)],
+      [`burst of ${burst}`, "delivered -> in the set", ...f(st2.apply)],
+    ]);
     const expected = 3 + singles + burst;
     console.log(
       `elements in the hosts' nft sets: ${
@@ -199,8 +264,8 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       } (expected ${expected} each). Shared loaded machine: indicative.`,
     );
     return {
-      singles: { ...s1, missing: one.missing },
-      burst: { ...s2, missing: many.missing, size: burst },
+      singles: { ...s1, missing: one.missing, stages: st1 },
+      burst: { ...s2, missing: many.missing, size: burst, stages: st2 },
       inSets,
       expectedInSets: expected,
       anchors: { crowdsecPollMs: 10_000, apibanCronMs: [240_000, 300_000] },

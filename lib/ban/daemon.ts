@@ -443,7 +443,15 @@ export class BanDaemon {
           seq: batch.bans[i].seq,
         });
         if (this.#opts.json) {
-          console.log(JSON.stringify({ event: "fleet-ban", ...banJson(b), appliedUs: Math.round(applied * 1000) }));
+          // the stages of the propagation: stored by the server (ms), delivered by the watch, in the set (µs)
+          const { stored, received } = batch.bans[i];
+          console.log(JSON.stringify({
+            event: "fleet-ban",
+            ...banJson(b),
+            storedMs: stored,
+            receivedUs: received === undefined ? undefined : Math.round(received * 1000),
+            appliedUs: Math.round(applied * 1000),
+          }));
         }
       });
     }

@@ -223,7 +223,7 @@ export class Fleet {
   }
 
   #onEntry(e: ReceivedEntry): void {
-    const now = Date.now();
+    const now = performance.timeOrigin + performance.now(); // sub-millisecond: the receive stage of the latency
     const cmds = this.#core.receive(e, now);
     for (const c of cmds) {
       if (c.kind !== "log") continue;
