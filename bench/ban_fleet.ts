@@ -257,6 +257,15 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       [`burst of ${burst}`, "stored -> delivered by the watch", ...f(st2.deliver)],
       [`burst of ${burst}`, "delivered -> in the set", ...f(st2.apply)],
     ]);
+    // firewall transactions the receivers used for the fleet's records (batching at work)
+    const batches: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const st = await controlRequest(sock(i), { cmd: "status" }, { timeoutMs: 10_000 }) as {
+        status?: { fleet?: { batches?: number } };
+      };
+      batches.push(st.status?.fleet?.batches ?? -1);
+    }
+    console.log(`fleet records applied in ${batches.join(", ")} firewall transactions (per host)`);
     const expected = 3 + singles + burst;
     console.log(
       `elements in the hosts' nft sets: ${
@@ -267,6 +276,7 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       singles: { ...s1, missing: one.missing, stages: st1 },
       burst: { ...s2, missing: many.missing, size: burst, stages: st2 },
       inSets,
+      batches,
       expectedInSets: expected,
       anchors: { crowdsecPollMs: 10_000, apibanCronMs: [240_000, 300_000] },
     };

@@ -80,7 +80,7 @@ export interface ReceivedEntry {
   operation: string;
   /** Server time when stored, ms since the epoch. */
   serverTime: number;
-  /** Messages still pending behind this one (the consumer's delta), when known. */
+  /** Messages still pending behind this one (not yet sent by the server, or received but not yet handed out), when known. */
   pending?: number;
 }
 

@@ -269,7 +269,9 @@ export class NatsLink {
             value: e.value,
             operation: e.operation,
             serverTime: e.created.getTime(),
-            pending: e.delta,
+            // behind this one: what the server has not sent yet (the consumer's delta) and what the client library
+            // has received but not handed out yet (a burst arrives faster than it is applied: it queues here)
+            pending: (e.delta ?? 0) + w.getPending(),
           });
         }
         // the watch ended: restarted on purpose (loop), else the connection is gone (the caller reconnects)
