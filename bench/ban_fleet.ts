@@ -266,6 +266,19 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       batches.push(st.status?.fleet?.batches ?? -1);
     }
     console.log(`fleet records applied in ${batches.join(", ")} firewall transactions (per host)`);
+    // the fleet's own warnings (a watch restarted, a disconnect, a failed publish) explain outliers
+    const warns = daemons.map((d) => {
+      const lines = d.stderr.split("\n").filter((l) =>
+        /fleet (watch stalled|disconnected|publish failed|unreachable)/.test(l)
+      );
+      const kinds = new Map<string, number>();
+      for (const l of lines) {
+        const k = /watch stalled|disconnected|publish failed|unreachable/.exec(l)![0];
+        kinds.set(k, (kinds.get(k) ?? 0) + 1);
+      }
+      return [...kinds].map(([k, n]) => `${k} x${n}`).join(" ") || "none";
+    });
+    console.log(`fleet warnings per host: ${warns.join("; ")}`);
     const expected = 3 + singles + burst;
     console.log(
       `elements in the hosts' nft sets: ${
@@ -277,6 +290,7 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       burst: { ...s2, missing: many.missing, size: burst, stages: st2 },
       inSets,
       batches,
+      warnings: warns,
       expectedInSets: expected,
       anchors: { crowdsecPollMs: 10_000, apibanCronMs: [240_000, 300_000] },
     };
