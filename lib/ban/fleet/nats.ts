@@ -234,15 +234,18 @@ export class NatsLink {
 
   async #watch(kv: KV, nc: NatsConnection): Promise<void> {
     const o = this.#o;
-    // a watch that stalls while the stream moves on (its consumer's server died) is restarted
-    let mark = -1;
+    // a watch that stalls while the stream moves on (its consumer's server died) is restarted: after two checks a
+    // second apart without progress (one alone is a busy server in a burst, not a dead consumer)
+    let mark = -1, still = 0;
     const dog = setInterval(async () => {
       try {
         const last = (await kv.status()).streamInfo.state.last_seq;
         const ours = o.resumeAfter();
-        if (last > ours && ours === mark) {
+        still = last > ours && ours === mark ? still + 1 : 0;
+        if (still >= 2) {
           o.log.warn("fleet watch stalled; watching again", { last, ours });
           this.#rewatch();
+          still = 0;
         }
         mark = ours;
       } catch { /* not reachable now: the client reconnects */ }
