@@ -19,6 +19,8 @@ interface Event {
   event: string;
   address: string;
   appliedUs: number;
+  storedMs?: number;
+  receivedUs?: number;
 }
 
 /** Parse a daemon's `--json` stdout into address -> applied time (µs) for the given event kind. */
@@ -30,6 +32,53 @@ function eventsOf(p: Proc, kind: string): Map<string, number> {
       const e = JSON.parse(line) as Event;
       if (e.event === kind && !out.has(e.address)) out.set(e.address, e.appliedUs);
     } catch { /* a partial last line */ }
+  }
+  return out;
+}
+
+/** A receiver's `fleet-ban` events: address -> the server's store time (ms) and its receive and apply times (µs). */
+function arrivalsOf(p: Proc): Map<string, { storedMs: number; receivedUs: number; appliedUs: number }> {
+  const out = new Map<string, { storedMs: number; receivedUs: number; appliedUs: number }>();
+  for (const line of p.stdout.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      const e = JSON.parse(line) as Event;
+      if (e.event !== "fleet-ban" || out.has(e.address) || e.storedMs === undefined) continue;
+      if (e.receivedUs === undefined) continue;
+      out.set(e.address, { storedMs: e.storedMs, receivedUs: e.receivedUs, appliedUs: e.appliedUs });
+    } catch { /* a partial last line */ }
+  }
+  return out;
+}
+
+/**
+ * Where the time goes (ms): origin's set insert -> stored by nats-server (its store time, ms resolution: includes
+ * the origin's publish), -> delivered by the receiver's watch, -> in the receiver's set (batching and nft). All
+ * hosts share one clock (network namespaces). p50/p99 of each stage, and each stage's median over the slowest 1% of
+ * the deliveries (which stage the tail comes from).
+ */
+function stages(bans: { address: string; origin: number }[], daemons: Proc[]): Record<string, number[]> {
+  const own = daemons.map((d) => eventsOf(d, "ban"));
+  const got = daemons.map((d) => arrivalsOf(d));
+  const rows: { total: number; publish: number; deliver: number; apply: number }[] = [];
+  for (const b of bans) {
+    const t0 = own[b.origin].get(b.address);
+    for (let h = 0; h < daemons.length; h++) {
+      const a = got[h].get(b.address);
+      if (h === b.origin || t0 === undefined || a === undefined) continue;
+      rows.push({
+        total: (a.appliedUs - t0) / 1000,
+        publish: a.storedMs - t0 / 1000,
+        deliver: a.receivedUs / 1000 - a.storedMs,
+        apply: (a.appliedUs - a.receivedUs) / 1000,
+      });
+    }
+  }
+  const tail = [...rows].sort((x, y) => y.total - x.total).slice(0, Math.max(1, Math.ceil(rows.length / 100)));
+  const out: Record<string, number[]> = {};
+  for (const k of ["publish", "deliver", "apply"] as const) {
+    const all = rows.map((r) => r[k]);
+    out[k] = all.length ? [percentile(all, 50), percentile(all, 99), percentile(tail.map((r) => r[k]), 50)] : [];
   }
   return out;
 }
@@ -141,15 +190,21 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       await ban(b.origin, [b.address]);
       if (k % 10 === 9) await new Promise((r) => setTimeout(r, 5));
     }
-    await waitFor(() => propagation(single, daemons).missing === 0, { timeoutMs: 60_000, intervalMs: 500 }).catch(
-      () => {},
-    );
+    // wait on the daemons' ban counts (cheap), not by parsing their whole output over and over while they work
+    const bansOn = async (i: number) =>
+      ((await controlRequest(sock(i), { cmd: "status" }, { timeoutMs: 10_000 })) as { status?: { bans?: number } })
+        .status?.bans ?? 0;
+    const allHave = async (n: number) => {
+      for (let i = 0; i < 3; i++) if (await bansOn(i) < n) return false;
+      return true;
+    };
+    await waitFor(() => allHave(3 + singles), { timeoutMs: 60_000, intervalMs: 200 }).catch(() => {});
     const one = propagation(single, daemons);
     console.log(`fleet: burst of ${burst} bans in one import on pbx1 ...`);
     const burstList = pool.slice(singles, singles + burst).map((address) => ({ address, origin: 0 }));
     await ban(0, burstList.map((b) => b.address));
-    await waitFor(() => propagation(burstList, daemons).missing === 0, { timeoutMs: 120_000, intervalMs: 1000 })
-      .catch(() => {});
+    await waitFor(() => allHave(3 + singles + burst), { timeoutMs: 120_000, intervalMs: 200 }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 200)); // the last --json lines reach the pipes
     const many = propagation(burstList, daemons);
     // the kernel sets agree with the events
     const inSets: number[] = [];
@@ -192,6 +247,44 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       ["anchor: CrowdSec bouncer poll (default)", "-", "-", "≤ 10000", "10000", "10000 (users: 10-40 s)", "-"],
       ["anchor: APIBAN client cron", "-", "-", "240000-300000", "300000", "300000", "-"],
     ]);
+    const st1 = stages(single, daemons), st2 = stages(burstList, daemons);
+    const f = (v: number[] | undefined) => v?.length ? v.map((x) => x.toFixed(2)) : ["-", "-", "-"];
+    printTable("where the time goes (ms; store time has ms resolution)", [
+      "case",
+      "stage",
+      "p50",
+      "p99",
+      "median of the slowest 1%",
+    ], [
+      [`${singles} singles`, "set insert -> stored by nats-server", ...f(st1.publish)],
+      [`${singles} singles`, "stored -> delivered by the watch", ...f(st1.deliver)],
+      [`${singles} singles`, "delivered -> in the set", ...f(st1.apply)],
+      [`burst of ${burst}`, "set insert -> stored by nats-server", ...f(st2.publish)],
+      [`burst of ${burst}`, "stored -> delivered by the watch", ...f(st2.deliver)],
+      [`burst of ${burst}`, "delivered -> in the set", ...f(st2.apply)],
+    ]);
+    // firewall transactions the receivers used for the fleet's records (batching at work)
+    const batches: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const st = await controlRequest(sock(i), { cmd: "status" }, { timeoutMs: 10_000 }) as {
+        status?: { fleet?: { batches?: number } };
+      };
+      batches.push(st.status?.fleet?.batches ?? -1);
+    }
+    console.log(`fleet records applied in ${batches.join(", ")} firewall transactions (per host)`);
+    // the fleet's own warnings (a watch restarted, a disconnect, a failed publish) explain outliers
+    const warns = daemons.map((d) => {
+      const lines = d.stderr.split("\n").filter((l) =>
+        /fleet (watch stalled|disconnected|publish failed|unreachable)/.test(l)
+      );
+      const kinds = new Map<string, number>();
+      for (const l of lines) {
+        const k = /watch stalled|disconnected|publish failed|unreachable/.exec(l)![0];
+        kinds.set(k, (kinds.get(k) ?? 0) + 1);
+      }
+      return [...kinds].map(([k, n]) => `${k} x${n}`).join(" ") || "none";
+    });
+    console.log(`fleet warnings per host: ${warns.join("; ")}`);
     const expected = 3 + singles + burst;
     console.log(
       `elements in the hosts' nft sets: ${
@@ -199,9 +292,11 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       } (expected ${expected} each). Shared loaded machine: indicative.`,
     );
     return {
-      singles: { ...s1, missing: one.missing },
-      burst: { ...s2, missing: many.missing, size: burst },
+      singles: { ...s1, missing: one.missing, stages: st1 },
+      burst: { ...s2, missing: many.missing, size: burst, stages: st2 },
       inSets,
+      batches,
+      warnings: warns,
       expectedInSets: expected,
       anchors: { crowdsecPollMs: 10_000, apibanCronMs: [240_000, 300_000] },
     };

@@ -443,7 +443,15 @@ export class BanDaemon {
           seq: batch.bans[i].seq,
         });
         if (this.#opts.json) {
-          console.log(JSON.stringify({ event: "fleet-ban", ...banJson(b), appliedUs: Math.round(applied * 1000) }));
+          // the stages of the propagation: stored by the server (ms), delivered by the watch, in the set (µs)
+          const { stored, received } = batch.bans[i];
+          console.log(JSON.stringify({
+            event: "fleet-ban",
+            ...banJson(b),
+            storedMs: stored,
+            receivedUs: received === undefined ? undefined : Math.round(received * 1000),
+            appliedUs: Math.round(applied * 1000),
+          }));
         }
       });
     }
@@ -472,12 +480,31 @@ export class BanDaemon {
       return;
     }
     const applied = performance.timeOrigin + performance.now(); // sub-millisecond wall clock
+    const firewallMs = performance.now() - t0;
+    // shared first, then logged here
+    if (this.#fleet) {
+      // this host's own bans: detected here, or imported here (`ban import`); another node's are not re-published
+      const own = verdicts.filter((v) =>
+        v.origin === undefined || v.origin === "import" || v.origin === this.#fleet!.config.node
+      );
+      for (const v of own) v.origin = this.#fleet.config.node;
+      if (own.length) {
+        const recs = this.#fleet.publishBans(
+          own.map((v) => ({ address: v.address, family: v.family, until: v.expiresAt, reason: v.reason })),
+        );
+        // the expiry every host uses (whole ms, cut to the bucket's age limit) is this host's too
+        own.forEach((v, i) => v.expiresAt = recs[i].until);
+        // the records go on the wire (the client library writes in a microtask) before this host's own logging and
+        // `--json` lines: 10,000 of those to a slow reader would otherwise hold the whole burst back
+        await Promise.resolve();
+      }
+    }
     if (options.bulk) {
       this.#log.info("ban", {
         count: verdicts.length,
         origin: options.bulk,
         reason: verdicts[0]?.reason,
-        firewall_ms: Number((performance.now() - t0).toFixed(1)),
+        firewall_ms: Number(firewallMs.toFixed(1)),
       });
     }
     for (const v of verdicts) {
@@ -508,20 +535,6 @@ export class BanDaemon {
       this.#opts.onBan?.(v, latency);
       // a bulk import would start one notify process per address: notify is for detected bans
       if (!options.bulk) this.#notify(v.address);
-    }
-    if (this.#fleet) {
-      // this host's own bans: detected here, or imported here (`ban import`); another node's are not re-published
-      const own = verdicts.filter((v) =>
-        v.origin === undefined || v.origin === "import" || v.origin === this.#fleet!.config.node
-      );
-      for (const v of own) v.origin = this.#fleet.config.node;
-      if (own.length) {
-        const recs = this.#fleet.publishBans(
-          own.map((v) => ({ address: v.address, family: v.family, until: v.expiresAt, reason: v.reason })),
-        );
-        // the expiry every host uses (whole ms, cut to the bucket's age limit) is this host's too
-        own.forEach((v, i) => v.expiresAt = recs[i].until);
-      }
     }
     this.#dirty = true;
     // persist right away: a ban must survive a crash

@@ -420,3 +420,14 @@ Deno.test("fleet settings: flags and TOML keys, validation, nothing without --fl
     assertThrows(() => resolveConfig({}, raw as never), Error, msg);
   }
 });
+
+Deno.test("fleet core: a ban command carries its store and receive times through coalescing (latency stages)", () => {
+  const c = core();
+  const cmds = c.receive(entry(1, rec({ addr: "203.0.113.50" })), NOW + 0.25);
+  assertEquals(cmds.length, 1);
+  const cmd = cmds[0];
+  assert(cmd.kind === "ban");
+  assertEquals([cmd.stored, cmd.received], [NOW - 500, NOW + 0.25]);
+  const b = coalesceCommands(cmds).bans[0];
+  assertEquals([b.seq, b.stored, b.received], [1, NOW - 500, NOW + 0.25]);
+});

@@ -44,6 +44,10 @@ export type FleetCommand =
     record: FleetRecord;
     /** Stream sequence. */
     seq: number;
+    /** Server store time, ms since the epoch (for the latency's stages). */
+    stored?: number;
+    /** Local time the watch delivered it, ms since the epoch. */
+    received?: number;
   }
   | {
     /** Lift a ban: an unban record from the fleet. */
@@ -76,7 +80,7 @@ export interface ReceivedEntry {
   operation: string;
   /** Server time when stored, ms since the epoch. */
   serverTime: number;
-  /** Messages still pending behind this one (the consumer's delta), when known. */
+  /** Messages still pending behind this one (not yet sent by the server, or received but not yet handed out), when known. */
   pending?: number;
 }
 
@@ -312,7 +316,7 @@ export class FleetCore {
     }
     this.#active.set(e.key, r);
     this.#stats.applied++;
-    return [{ kind: "ban", record: r, seq: e.seq }];
+    return [{ kind: "ban", record: r, seq: e.seq, stored: e.serverTime, received: now }];
   }
 
   /** A new exempt list (config reload). */
@@ -342,8 +346,8 @@ export class FleetCore {
 export interface CoalescedBatch {
   /** Unbans, applied first (an unban followed by a ban of the same key in the batch lifts the old element). */
   unbans: { record: FleetRecord; seq: number }[];
-  /** Bans, applied after the unbans. */
-  bans: { record: FleetRecord; seq: number }[];
+  /** Bans, applied after the unbans (with the command's store and receive times). */
+  bans: { record: FleetRecord; seq: number; stored?: number; received?: number }[];
 }
 
 /**
@@ -366,7 +370,7 @@ export function coalesceCommands(cmds: readonly FleetCommand[]): CoalescedBatch 
     if (cmd.kind === "unban") out.unbans.push({ record: cmd.record, seq: cmd.seq });
     else {
       if (lifted) out.unbans.push({ record: { ...cmd.record, op: "unban", until: 0 }, seq: cmd.seq });
-      out.bans.push({ record: cmd.record, seq: cmd.seq });
+      out.bans.push({ record: cmd.record, seq: cmd.seq, stored: cmd.stored, received: cmd.received });
     }
   }
   return out;

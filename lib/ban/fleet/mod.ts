@@ -18,6 +18,7 @@ import type { FleetRecord } from "./records.ts";
 export * from "./core.ts";
 export * from "./records.ts";
 export { NatsLink, type NatsLinkOptions } from "./nats.ts";
+export * from "./publish.ts";
 
 /** The fleet's settings (from `--fleet*` flags or `fleet*` config keys). */
 export interface FleetConfig {
@@ -222,7 +223,7 @@ export class Fleet {
   }
 
   #onEntry(e: ReceivedEntry): void {
-    const now = Date.now();
+    const now = performance.timeOrigin + performance.now(); // sub-millisecond: the receive stage of the latency
     const cmds = this.#core.receive(e, now);
     for (const c of cmds) {
       if (c.kind !== "log") continue;
@@ -253,14 +254,18 @@ export class Fleet {
     }
   }
 
-  #drain(): void {
+  /**
+   * Apply batches while one is due (`all`: whatever waits, at close). What the watch delivers while a batch is in
+   * the firewall queues up and goes when it is due in turn: not record by record as the watch and this loop take
+   * turns, but when the watch has nothing more pending behind it, the batch is full, or it has waited its time.
+   */
+  #drain(all = false): void {
     this.#busy = true;
     clearTimeout(this.#waitTimer);
     this.#waitTimer = undefined;
     this.#applying = (async () => {
       try {
-        // what queued up while a batch was applied has waited already: it goes next, in one transaction
-        while (this.#batcher.size > 0) {
+        while (all ? this.#batcher.size > 0 : this.#batcher.due(Date.now())) {
           const { cmds, seq } = this.#batcher.take();
           this.#batches++;
           await this.#o.apply(cmds).catch((err) => this.#log.error("fleet apply failed", { error: err }));
@@ -269,9 +274,9 @@ export class Fleet {
       } finally {
         this.#busy = false;
       }
-      const idle = this.#batcher.idleSeq();
-      if (idle !== undefined) this.#appliedSeq = idle;
       this.#o.onChange();
+      // nothing due: the sequence moves when nothing waits, else the timer is armed for the waiting batch
+      if (!all) this.#kick();
     })();
   }
 
@@ -318,7 +323,8 @@ export class Fleet {
     clearTimeout(this.#waitTimer);
     this.#waitTimer = undefined;
     // what still waits for its batch goes to the firewall before the state is saved
-    if (!this.#busy && this.#batcher.size > 0) this.#drain();
+    while (this.#busy) await this.#applying;
+    if (this.#batcher.size > 0) this.#drain(true);
     await this.#applying;
   }
 }

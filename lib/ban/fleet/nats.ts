@@ -8,15 +8,26 @@
  */
 
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
-import { connect, credsAuthenticator, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
+import {
+  connect,
+  createInbox,
+  credsAuthenticator,
+  type Msg,
+  type NatsConnection,
+  type QueuedIterator,
+  type Subscription,
+} from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
 import type { Logger } from "../../common/mod.ts";
 import type { ReceivedEntry } from "./core.ts";
 import { encodeRecord, type FleetRecord } from "./records.ts";
+import { parsePubAck, PublishWindow } from "./publish.ts";
 
 /** Records a link has awaiting their acknowledgement at most. */
-export const PUBLISH_WINDOW = 128;
+export const PUBLISH_WINDOW = 1024;
+/** A publish batch with records in flight and no acknowledgement for this long fails the rest, ms. */
+export const PUBLISH_STALL_MS = 3000;
 
 /** Connection settings of the fleet. */
 export interface NatsLinkOptions {
@@ -63,6 +74,11 @@ export class NatsLink {
   #wake?: () => void;
   #watcher?: QueuedIterator<KvWatchEntry>;
   #restartWatch = false;
+  #inbox = "";
+  #ackSub?: Subscription;
+  #batchNo = 0;
+  /** The batch being published: its number and its acknowledgement handler. */
+  #onAck?: { no: number; fn: (i: number, m: Msg) => void };
 
   /** Make a link; nothing happens before {@linkcode start}. */
   constructor(options: NatsLinkOptions) {
@@ -127,6 +143,7 @@ export class NatsLink {
         this.#server = nc.getServer();
         const kv = await this.#openBucket(nc);
         this.#kv = kv;
+        this.#subscribeAcks(nc);
         delay = 500;
         lastError = "";
         this.#watchStatus(nc);
@@ -145,6 +162,8 @@ export class NatsLink {
       }
       this.#setUp(false);
       this.#kv = undefined;
+      this.#ackSub?.unsubscribe();
+      this.#ackSub = undefined;
       if (nc && !nc.isClosed()) await nc.close().catch(() => {});
       this.#nc = undefined;
       if (this.#closed) return;
@@ -215,15 +234,18 @@ export class NatsLink {
 
   async #watch(kv: KV, nc: NatsConnection): Promise<void> {
     const o = this.#o;
-    // a watch that stalls while the stream moves on (its consumer's server died) is restarted
-    let mark = -1;
+    // a watch that stalls while the stream moves on (its consumer's server died) is restarted: after two checks a
+    // second apart without progress (one alone is a busy server in a burst, not a dead consumer)
+    let mark = -1, still = 0;
     const dog = setInterval(async () => {
       try {
         const last = (await kv.status()).streamInfo.state.last_seq;
         const ours = o.resumeAfter();
-        if (last > ours && ours === mark) {
+        still = last > ours && ours === mark ? still + 1 : 0;
+        if (still >= 2) {
           o.log.warn("fleet watch stalled; watching again", { last, ours });
           this.#rewatch();
+          still = 0;
         }
         mark = ours;
       } catch { /* not reachable now: the client reconnects */ }
@@ -250,7 +272,9 @@ export class NatsLink {
             value: e.value,
             operation: e.operation,
             serverTime: e.created.getTime(),
-            pending: e.delta,
+            // behind this one: what the server has not sent yet (the consumer's delta) and what the client library
+            // has received but not handed out yet (a burst arrives faster than it is applied: it queues here)
+            pending: (e.delta ?? 0) + w.getPending(),
           });
         }
         // the watch ended: restarted on purpose (loop), else the connection is gone (the caller reconnects)
@@ -263,34 +287,77 @@ export class NatsLink {
   }
 
   /**
-   * Publish records, at most {@linkcode PUBLISH_WINDOW} awaiting their acknowledgement at once (a sliding window:
-   * the first records of a burst are on the wire at once instead of after the client has queued every request);
-   * returns the ones acknowledged and the ones that failed. After a failure no new record is started: the rest count
-   * as failed and stay in the outbox (so a dead server costs one timeout, not one per window).
+   * One subscription for every publish acknowledgement of this connection: replies to `INBOX.<batch>.<index>` go
+   * to the batch being published (a late one of an earlier batch is dropped: that record was sent again).
    */
-  async publish(batch: readonly { key: string; record: FleetRecord }[]): Promise<{ ok: number[]; failed: number[] }> {
-    const ok: number[] = [], failed: number[] = [];
-    const kv = this.#kv;
-    if (!kv || !this.#up) return { ok, failed: batch.map((_, i) => i) };
-    let next = 0, broken = false;
-    const lane = async () => {
-      while (next < batch.length) {
-        const i = next++;
-        if (broken) {
-          failed.push(i);
-          continue;
-        }
+  #subscribeAcks(nc: NatsConnection): void {
+    this.#inbox = createInbox();
+    this.#ackSub = nc.subscribe(`${this.#inbox}.*.*`, {
+      callback: (err, m) => {
+        if (err) return;
+        const parts = m.subject.slice(this.#inbox.length + 1).split(".");
+        const h = this.#onAck;
+        if (h && Number(parts[0]) === h.no) h.fn(Number(parts[1]), m);
+      },
+    });
+  }
+
+  /**
+   * Publish records: each a plain publish to the bucket's subject (`$KV.<bucket>.<key>`, what a KV put sends) with
+   * its own reply subject, pipelined with at most {@linkcode PUBLISH_WINDOW} awaiting their acknowledgement, the
+   * acknowledgements taken as they come (see `publish.ts`). Returns the ones acknowledged (stored by JetStream) and
+   * the ones that failed; after an error, or {@linkcode PUBLISH_STALL_MS} without an acknowledgement, no new record
+   * is sent and the rest count as failed (they stay in the outbox).
+   */
+  publish(batch: readonly { key: string; record: FleetRecord }[]): Promise<{ ok: number[]; failed: number[] }> {
+    const nc = this.#nc;
+    if (!nc || !this.#kv || !this.#ackSub || !this.#up || batch.length === 0) {
+      return Promise.resolve({ ok: [], failed: batch.map((_, i) => i) });
+    }
+    const no = ++this.#batchNo;
+    const w = new PublishWindow(batch.length, { window: PUBLISH_WINDOW, stallMs: PUBLISH_STALL_MS }, Date.now());
+    const prefix = `$KV.${this.#o.bucket}.`, reply = `${this.#inbox}.${no}.`;
+    const { promise, resolve } = Promise.withResolvers<{ ok: number[]; failed: number[] }>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settle = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (this.#onAck?.no === no) this.#onAck = undefined;
+      if (w.error) this.#o.log.debug("fleet publish broke off", { error: w.error });
+      resolve(w.result());
+    };
+    const arm = () => {
+      const at = w.deadline();
+      if (at === undefined || timer !== undefined) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        w.tick(Date.now());
+        if (w.done) settle();
+        else arm();
+      }, Math.max(0, at - Date.now()));
+    };
+    const pump = () => {
+      const now = Date.now();
+      for (let i = w.next(now); i !== undefined; i = w.next(now)) {
         try {
-          await kv.put(batch[i].key, encodeRecord(batch[i].record));
-          ok.push(i);
-        } catch {
-          broken = true;
-          failed.push(i);
+          nc.publish(prefix + batch[i].key, encodeRecord(batch[i].record), { reply: reply + i });
+        } catch (err) {
+          w.sendFailed(i, (err as Error).message ?? String(err));
         }
       }
+      if (w.done) settle();
+      else arm();
     };
-    await Promise.all(Array.from({ length: Math.min(PUBLISH_WINDOW, batch.length) }, lane));
-    return { ok: ok.sort((a, b) => a - b), failed: failed.sort((a, b) => a - b) };
+    this.#onAck = {
+      no,
+      fn: (i, m) => {
+        const code = m.headers?.code;
+        w.ack(i, parsePubAck(m.data, code ? code : undefined), Date.now());
+        pump();
+      },
+    };
+    pump();
+    return promise;
   }
 
   /** Disconnect and stop retrying. */
