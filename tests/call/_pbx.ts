@@ -246,14 +246,16 @@ export class Pbx {
    * Start linphonec (linphone-cli) in the phone host, headless: a temp HOME and config (`-c`), auto-answer (`-a`),
    * its sound card replaced by files (`soundcard use files`): it sends the WAV `play` and records what it hears to
    * `record`. With `register`, it registers USER through this kamailio; without, it only listens on the phone host's
-   * address (SIP port 5060, RTP 7078). Drive it further with {@linkcode linphonecSay}.
+   * address (SIP port `sipPort`, default 5060; RTP 7078). Drive it further with {@linkcode linphonecSay}.
    */
-  async linphonec(options: { user: string; play: string; record: string; register?: boolean }): Promise<Proc> {
+  async linphonec(
+    options: { user: string; play: string; record: string; register?: boolean; sipPort?: number },
+  ): Promise<Proc> {
     const home = await Deno.makeTempDir({ dir: this.dir, prefix: "linphonec-" });
     // without its database directory the core never starts (no SIP listening point at all)
     await Deno.mkdir(`${home}/.local/share/linphone`, { recursive: true });
     const rc = `${home}/linphonerc`;
-    await Deno.writeTextFile(rc, linphonecConfig());
+    await Deno.writeTextFile(rc, linphonecConfig(options.sipPort ?? 5060));
     const p = this.spawn("phone", ["stdbuf", "-oL", "linphonec", "-c", rc, "-a", "-d", "0"], {
       env: { HOME: home, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
       stdin: true,
@@ -267,7 +269,9 @@ export class Pbx {
   }
 
   /** {@linkcode Pbx.linphonec} with `register`, then wait (20 s at most) until kamailio has its binding. */
-  async linphonecRegistered(options: { user: string; play: string; record: string }): Promise<Proc> {
+  async linphonecRegistered(
+    options: { user: string; play: string; record: string; sipPort?: number },
+  ): Promise<Proc> {
     const p = await this.linphonec({ ...options, register: true });
     // linphonec prints nothing when it registers: ask (`status register`) until it says so
     await waitFor(async () => {
@@ -542,10 +546,10 @@ export async function linphonecSay(p: Proc, lines: readonly string[]): Promise<v
   }
 }
 
-/** A linphonerc for a headless linphonec: SIP over UDP only on 5060, RTP on 7078, G.711 only, no video. */
-export function linphonecConfig(): string {
+/** A linphonerc for a headless linphonec: SIP over UDP only on `sipPort`, RTP on 7078, G.711 only, no video. */
+export function linphonecConfig(sipPort = 5060): string {
   return `[sip]
-sip_port=5060
+sip_port=${sipPort}
 sip_tcp_port=0
 sip_tls_port=0
 default_proxy=-1
