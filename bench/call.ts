@@ -22,7 +22,7 @@ import { barChart, hasCommand } from "../lib/common/mod.ts";
 import { median, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
 import { listenArgv, Pbx, USERS } from "../tests/call/_pbx.ts";
 import { denoRunArgv, ROOT, waitFor } from "../tests/_util/mod.ts";
-import { linphonecCalls, pbxkitUdpCalls, setupsFromCapture, startCapture, type UdpSetup } from "./call_udp.ts";
+import { linphonecCalls, setupsFromCapture, startCapture, udpRttAgent, type UdpSetup } from "./call_udp.ts";
 
 function arg(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -55,6 +55,7 @@ export async function run(args: string[]): Promise<void> {
   const pbx = await Pbx.start();
   const results: Record<string, Sample[]> = {};
   let udp: Record<string, UdpSetup[]> = {};
+  let udpRtt: number[] = [];
   const udpCounts: Record<string, number> = {};
   try {
     await pbx.baresipRegistered({ user: "phone", autoAnswer: true });
@@ -76,8 +77,34 @@ export async function run(args: string[]): Promise<void> {
     console.error(`bench call: ${calls} calls baresip -> baresip (baseline)...`);
     results.baresip = await baresipBaseline(pbx, calls);
     if (cap) {
-      console.error(`bench call: ${calls} calls pbxkit-udp -> baresip...`);
-      udpCounts["pbxkit-udp"] = await pbxkitUdpCalls(pbx, calls);
+      // pbxkit-udp: setup calls to baresip and audio round trips through an echo line over UDP (bob)
+      const echo = pbx.pbxkit([
+        "call",
+        "--listen",
+        "--auto-answer",
+        "--echo",
+        "--quiet",
+        "--transport",
+        "udp",
+        "--proxy",
+        `${pbx.ip}:${pbx.sipPort}`,
+        "--user",
+        "bob",
+        "--password",
+        USERS.bob,
+        "--domain",
+        "pbx.test",
+        "--rtp-ports",
+        "22000-22999",
+      ]);
+      await waitFor(() => echo.stdout.includes("registered"), { timeoutMs: 20_000, what: "udp echo line" });
+      console.error(`bench call: ${calls} calls pbxkit-udp -> baresip, and as many audio round trips (echo line)...`);
+      udpRtt = await runAgent(pbx, {
+        args: ["udp-rtt-agent", `${pbx.ip}:${pbx.sipPort}`, String(calls)],
+        timeoutMs: calls * 15_000 + 20_000,
+        what: "udp agent",
+      }) as unknown as number[];
+      await echo.stop();
       if (hasCommand("linphonec")) {
         console.error(`bench call: ${calls} calls linphonec -> baresip...`);
         udpCounts.linphonec = await linphonecCalls(pbx, calls);
@@ -88,7 +115,7 @@ export async function run(args: string[]): Promise<void> {
   } finally {
     await pbx.close();
   }
-  printUdpCells(udp, calls);
+  printUdpCells(udp, calls, udpRtt);
   const base = median(results.baresip.map((s) => s.setupMs));
   const rows = Object.entries(results).map(([name, samples]) => {
     const setup = samples.length ? median(samples.map((s) => s.setupMs)) : NaN;
@@ -131,11 +158,11 @@ export async function run(args: string[]): Promise<void> {
       seriesNames: ["setup", "audio RTT"],
     },
   );
-  await saveResults("call", { calls, results, udp, udpCounts }, svg);
+  await saveResults("call", { calls, results, udp, udpCounts, udpRtt }, svg);
 }
 
 /** The UDP table: median INVITE -> 200 OK and INVITE -> first RTP per caller, and their ratios to baresip's. */
-function printUdpCells(udp: Record<string, UdpSetup[]>, calls: number): void {
+function printUdpCells(udp: Record<string, UdpSetup[]>, calls: number, rtt: number[]): void {
   const med = (xs: (number | undefined)[]) => {
     const v = xs.filter((x): x is number => x !== undefined);
     return v.length ? median(v) : NaN;
@@ -153,6 +180,7 @@ function printUdpCells(udp: Record<string, UdpSetup[]>, calls: number): void {
       ratio(answer, baseAnswer),
       fmt(rtp),
       ratio(rtp, baseRtp),
+      who === "pbxkit-udp" && rtt.length ? `${median(rtt).toFixed(0)} (${rtt.length})` : "n/a",
     ];
   });
   printTable(`SIP/UDP + plain RTP call setup on the wire (tshark at the PBX), median of up to ${calls} calls`, [
@@ -162,6 +190,7 @@ function printUdpCells(udp: Record<string, UdpSetup[]>, calls: number): void {
     "vs baresip",
     "INVITE -> first RTP ms",
     "vs baresip",
+    "audio RTT ms (n)",
   ], rows);
 }
 
@@ -307,5 +336,6 @@ if (import.meta.main) {
   const [mode, ...rest] = Deno.args;
   if (mode === "agent") await jssipAgent(rest[0] as "wrtc" | "werift", rest[1], Number(rest[2]));
   else if (mode === "baresip-agent") await baresipAgent(rest[0], Number(rest[1]));
+  else if (mode === "udp-rtt-agent") await udpRttAgent(rest[0], Number(rest[1]));
   else await run(Deno.args);
 }

@@ -1,7 +1,8 @@
 /**
  * The UDP cells of `deno task bench call`: call setup over SIP/UDP with plain RTP through the bench's kamailio +
- * rtpengine, for three callers calling the same auto-answering baresip: pbxkit (`--transport udp`, the CLI), baresip
- * (the baseline's caller, driven over ctrl_tcp) and linphonec (driven through its stdin). Every caller is timed the
+ * rtpengine, for three callers calling the same auto-answering baresip: pbxkit over UDP (the library in one
+ * long-running agent, as baresip and linphonec are long-running), baresip (the baseline's caller, driven over
+ * ctrl_tcp) and linphonec (driven through its stdin). Every caller is timed the
  * same way, from one packet capture on the PBX host (tshark): the caller's first INVITE to the 200 OK kamailio sends
  * back to it, and to the first RTP packet sent to the caller's SDP address. Both include the 407 digest round trip.
  *
@@ -9,7 +10,7 @@
  */
 
 import { sh, waitFor } from "../tests/_util/mod.ts";
-import { creds, DOMAIN, linphonecSay, type Pbx } from "../tests/call/_pbx.ts";
+import { DOMAIN, linphonecSay, type Pbx } from "../tests/call/_pbx.ts";
 
 /** Setup of one call as seen on the wire (ms after the caller's first INVITE). */
 export interface UdpSetup {
@@ -40,40 +41,6 @@ export async function startCapture(pbx: Pbx): Promise<{ file: string; stop: () =
   };
 }
 
-/** `calls` pbxkit-udp calls (the CLI, 1 s of audio each) to the auto-answering baresip `phone`. */
-export async function pbxkitUdpCalls(pbx: Pbx, calls: number): Promise<number> {
-  let ok = 0;
-  for (let i = 0; i < calls; i++) {
-    const p = pbx.pbxkit([
-      "call",
-      `sip:phone@${DOMAIN}`,
-      "--transport",
-      "udp",
-      "--proxy",
-      `${pbx.ip}:${pbx.sipPort}`,
-      ...creds("alice"),
-      "--domain",
-      DOMAIN,
-      "--no-register",
-      "--duration",
-      "1s",
-      "--rtp-ports",
-      "20000-20999",
-      "--quiet",
-    ]);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const st = await Promise.race([p.done, new Promise<null>((r) => timer = setTimeout(() => r(null), 20_000))]);
-    clearTimeout(timer);
-    if (st?.code === 0) ok++;
-    else {
-      await p.stop();
-      console.error(`bench call: pbxkit-udp call ${i + 1} failed: ${p.stderr.slice(-300)}`);
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  return ok;
-}
-
 /** `calls` linphonec calls (registered as carol, on the phone host's port 5070) to the baresip `phone`. */
 export async function linphonecCalls(pbx: Pbx, calls: number): Promise<number> {
   const play = `${pbx.dir}/bench-silence.wav`;
@@ -100,8 +67,12 @@ export async function linphonecCalls(pbx: Pbx, calls: number): Promise<number> {
   return ok;
 }
 
-/** Read the capture: per caller (see {@linkcode CALLER_OF_USER}), the setup of each call it made through `pbxIp`. */
-export async function setupsFromCapture(file: string, pbxIp: string): Promise<Record<string, UdpSetup[]>> {
+/** Read the capture: per caller (see {@linkcode CALLER_OF_USER}), the setup of each call to `callee` through `pbxIp`. */
+export async function setupsFromCapture(
+  file: string,
+  pbxIp: string,
+  callee = "phone",
+): Promise<Record<string, UdpSetup[]>> {
   const fields = (filter: string, f: string[]) =>
     sh(["tshark", "-r", file, "-Y", filter, "-T", "fields", "-E", "separator=\t", ...f.flatMap((x) => ["-e", x])]);
   const sip = await fields("sip", [
@@ -115,17 +86,18 @@ export async function setupsFromCapture(file: string, pbxIp: string): Promise<Re
     "sip.Status-Code",
     "sip.CSeq.method",
     "sip.from.user",
+    "sip.r-uri.user",
     "sdp.connection_info.address",
     "sdp.media.port",
   ]);
   const udp = await fields("udp && !sip", ["frame.time_epoch", "ip.dst", "udp.dstport"]);
   const calls = new Map<string, { user: string; from: string; rtpTo?: string; t0: number; answer?: number }>();
   for (const line of sip.stdout.split("\n")) {
-    const [t, src, sport, dst, dport, callId, method, status, cseq, user, cAddr, mPort] = line.split("\t");
+    const [t, src, sport, dst, dport, callId, method, status, cseq, user, ruser, cAddr, mPort] = line.split("\t");
     if (!callId) continue;
     const at = Number(t) * 1000;
     const c = calls.get(callId);
-    if (method === "INVITE" && dst === pbxIp && dport === "5060" && !c) {
+    if (method === "INVITE" && dst === pbxIp && dport === "5060" && !c && ruser === callee) {
       const rtpTo = cAddr && mPort ? `${cAddr.split(",")[0]}:${mPort.split(",")[0]}` : undefined;
       calls.set(callId, { user, from: `${src}:${sport}`, rtpTo, t0: at });
     } else if (c && status === "200" && cseq === "INVITE" && `${dst}:${dport}` === c.from && c.answer === undefined) {
@@ -149,4 +121,80 @@ export async function setupsFromCapture(file: string, pbxIp: string): Promise<Re
     (out[who] ??= []).push({ answerMs: c.answer - c.t0, rtpMs: rtp === undefined ? undefined : rtp - c.t0 });
   }
   return out;
+}
+
+/**
+ * Inside the namespace: N pairs of pbxkit-udp calls (the library, one registration-free UA): one to the
+ * auto-answering baresip `sip:phone@...` (its setup is read from the capture), one to the echo line `sip:bob@...`
+ * (a `pbxkit call --listen --auto-answer --echo --transport udp`), each timing a DTMF-digit burst sent in-band until
+ * both of its tones come back through rtpengine twice and two jitter buffers: the audio round trip (mouth-to-ear and
+ * back again); prints the round trips (ms) as one JSON line.
+ */
+export async function udpRttAgent(proxy: string, calls: number): Promise<void> {
+  const { installWebrtc } = await import("../lib/call/webrtc_shim.ts");
+  const { mediaFactory } = await import("../lib/call/mod.ts");
+  const { openSignalling } = await import("../lib/call/transport.ts");
+  const { Phone } = await import("../lib/call/ua.ts");
+  const { goertzel } = await import("../lib/call/dsp.ts");
+  const { USERS } = await import("../tests/call/_pbx.ts");
+  const uri = `sip:alice@${DOMAIN}`;
+  const engine = await installWebrtc("rtp");
+  const sig = await openSignalling({ transport: "udp", proxy, uri, tls: { insecure: false } });
+  const makeMedia = await mediaFactory(engine, { kind: "silence" }, {
+    localIp: sig.localIp!,
+    ports: { min: 21000, max: 21999 },
+    codecs: ["pcmu"],
+  });
+  let onMedia: (() => void) | undefined;
+  const phone = await Phone.open({
+    ws: sig.label,
+    socket: sig.socket,
+    viaHost: sig.viaHost,
+    contactUri: sig.contactUri,
+    uri,
+    password: USERS.alice,
+    register: false,
+    onEvent: (e) => {
+      if (e.event === "media") onMedia?.();
+    },
+  });
+  const out: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    // setup (timed on the wire): the auto-answering baresip, hung up once media is connected
+    const m0 = makeMedia();
+    const ac0 = new AbortController();
+    onMedia = () => setTimeout(() => ac0.abort(), 500);
+    const t0 = setTimeout(() => ac0.abort(), 8000);
+    await phone.call(`sip:phone@${DOMAIN}`, { media: m0, ringTimeoutMs: 10_000, signal: ac0.signal });
+    clearTimeout(t0);
+    m0.close();
+    await new Promise((r) => setTimeout(r, 300));
+    // round trip: the echo line
+    const media = makeMedia();
+    const ac = new AbortController();
+    let sentAt = 0, heardAt = 0;
+    media.recorder.onFrame = (f, rate) => {
+      if (!sentAt || heardAt) return;
+      const p = Math.min(goertzel(f, { hz: 1209, sampleRate: rate }), goertzel(f, { hz: 697, sampleRate: rate }));
+      if (p > 0.001) {
+        heardAt = performance.now();
+        setTimeout(() => ac.abort(), 100);
+      }
+    };
+    onMedia = () => {
+      setTimeout(() => {
+        media.feed.queueDtmf("1", { durationMs: 200, gapMs: 0 });
+        sentAt = performance.now();
+      }, 700);
+    };
+    const timer = setTimeout(() => ac.abort(), 8000);
+    await phone.call(`sip:bob@${DOMAIN}`, { media, ringTimeoutMs: 10_000, signal: ac.signal });
+    clearTimeout(timer);
+    media.close();
+    if (heardAt) out.push(Math.round(heardAt - sentAt));
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await phone.close();
+  console.log(JSON.stringify(out));
+  Deno.exit(0);
 }
