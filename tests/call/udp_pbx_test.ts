@@ -16,59 +16,62 @@ testWith("call over SIP/UDP + plain RTP: kamailio + rtpengine + baresip", {
   const pbx = await Pbx.start();
   const proxy = `${pbx.ip}:${pbx.sipPort}`;
   try {
-    await t.step("pbxkit --transport udp calls baresip: 1000 Hz out, 440 Hz back, RFC 4733 events sent", async () => {
-      const { proc: phone, recDir } = await pbx.baresipRegistered({ user: "phone", autoAnswer: true, toneHz: 440 });
-      const rec = `${pbx.dir}/udp-heard.wav`;
-      const p = pbx.pbxkit([
-        "call",
-        `sip:phone@${DOMAIN}`,
-        "--proxy",
-        proxy,
-        ...creds("alice"),
-        "--domain",
-        DOMAIN,
-        "--tone",
-        "1000",
-        "--duration",
-        "4s",
-        "--record",
-        rec,
-        "--dtmf",
-        "12#",
-        "--rtp-ports",
-        "20000-20099",
-        "--json",
-      ]);
-      assertEquals(await exitOf(p), 0, show(p));
-      assertStringIncludes(p.stdout, `"connected","detail":"udp://${pbx.ip}:5060"`);
-      for (const ev of ["registered", "calling", "trying", "ringing", "answered", "media", "dtmf", "ended"]) {
-        assertStringIncludes(p.stdout, `"event":"${ev}"`, `missing ${ev}${show(p)}`);
-      }
-      assertStringIncludes(p.stdout, "12# (RFC 4733)");
-      const sum = lastJson(p);
-      assertEquals(sum.outcome, "answered");
-      assertEquals(sum.exitStatus, 0);
-      assertMatch(sum.codec, /^PCM[UA]\/8000$/);
-      const heard = await toneOf(rec);
-      near(heard.toneHz, 440, "pbxkit");
-      assert(heard.activeSeconds > 2.5, `pbxkit heard only ${heard.activeSeconds} s`);
-      const b = await baresipHeard(recDir);
-      near(b.toneHz, 1000, "baresip");
-      assert(b.activeSeconds > 2.5, `baresip heard only ${b.activeSeconds} s`);
-      assert(Math.abs(b.levelDbfs - -12) < 3, `baresip heard ${b.levelDbfs} dBFS, pbxkit sent -12`);
-      // the RFC 4733 digits as baresip decoded them (start and end of each event)
-      await waitFor(() => phone.stdout.includes("received event: '#' (end=1)"), {
-        timeoutMs: 5000,
-        what: `RFC 4733 at baresip${show(phone)}`,
-      });
-      for (const d of ["1", "2", "#"]) {
-        assertStringIncludes(phone.stdout, `received event: '${d}' (end=0)`);
-        assertStringIncludes(phone.stdout, `received event: '${d}' (end=1)`);
-      }
-      // every packet arrived once: baresip's jitter buffer drops a repeated sequence number (EALREADY)
-      assert(!/dropping \d+ bytes.*already in progress/.test(phone.stdout), `duplicate RTP at baresip${show(phone)}`);
-      await phone.stop();
-    });
+    await t.step(
+      "pbxkit --transport udp calls baresip: 1000 Hz out, 440 Hz back, RFC 4733 digits decoded by baresip",
+      async () => {
+        const { proc: phone, recDir } = await pbx.baresipRegistered({ user: "phone", autoAnswer: true, toneHz: 440 });
+        const rec = `${pbx.dir}/udp-heard.wav`;
+        const p = pbx.pbxkit([
+          "call",
+          `sip:phone@${DOMAIN}`,
+          "--proxy",
+          proxy,
+          ...creds("alice"),
+          "--domain",
+          DOMAIN,
+          "--tone",
+          "1000",
+          "--duration",
+          "4s",
+          "--record",
+          rec,
+          "--dtmf",
+          "12#",
+          "--rtp-ports",
+          "20000-20099",
+          "--json",
+        ]);
+        assertEquals(await exitOf(p), 0, show(p));
+        assertStringIncludes(p.stdout, `"connected","detail":"udp://${pbx.ip}:5060"`);
+        for (const ev of ["registered", "calling", "trying", "ringing", "answered", "media", "dtmf", "ended"]) {
+          assertStringIncludes(p.stdout, `"event":"${ev}"`, `missing ${ev}${show(p)}`);
+        }
+        assertStringIncludes(p.stdout, "12# (RFC 4733)");
+        const sum = lastJson(p);
+        assertEquals(sum.outcome, "answered");
+        assertEquals(sum.exitStatus, 0);
+        assertMatch(sum.codec, /^PCM[UA]\/8000$/);
+        const heard = await toneOf(rec);
+        near(heard.toneHz, 440, "pbxkit");
+        assert(heard.activeSeconds > 2.5, `pbxkit heard only ${heard.activeSeconds} s`);
+        const b = await baresipHeard(recDir);
+        near(b.toneHz, 1000, "baresip");
+        assert(b.activeSeconds > 2.5, `baresip heard only ${b.activeSeconds} s`);
+        assert(Math.abs(b.levelDbfs - -12) < 3, `baresip heard ${b.levelDbfs} dBFS, pbxkit sent -12`);
+        // the RFC 4733 digits as baresip decoded them (start and end of each event)
+        await waitFor(() => phone.stdout.includes("received event: '#' (end=1)"), {
+          timeoutMs: 5000,
+          what: `RFC 4733 at baresip${show(phone)}`,
+        });
+        for (const d of ["1", "2", "#"]) {
+          assertStringIncludes(phone.stdout, `received event: '${d}' (end=0)`);
+          assertStringIncludes(phone.stdout, `received event: '${d}' (end=1)`);
+        }
+        // every packet arrived once: baresip's jitter buffer drops a repeated sequence number (EALREADY)
+        assert(!/dropping \d+ bytes.*already in progress/.test(phone.stdout), `duplicate RTP at baresip${show(phone)}`);
+        await phone.stop();
+      },
+    );
 
     await t.step("baresip calls pbxkit --listen over UDP: 500 Hz heard, 800 Hz sent back", async () => {
       const rec = `${pbx.dir}/udp-listen.wav`;
