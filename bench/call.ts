@@ -9,7 +9,9 @@
  * baresip's setup time is from the `dial` command (ctrl_tcp) to its CALL_ESTABLISHED event; plain RTP has no
  * ICE/DTLS, so for baresip "media connected" is the 200 OK. baresip offers no hook to time its own audio round trip,
  * so that cell is n/a.
- * Options: `--calls N` (20), `--stacks wrtc,werift`.
+ * The UDP cells (`call_udp.ts`): pbxkit-udp, baresip-udp (the baseline's calls) and linphonec calling the same
+ * baresip, INVITE -> 200 OK and INVITE -> first RTP timed from one tshark capture on the PBX host.
+ * Options: `--calls N` (20), `--stacks wrtc,werift`, `--only udp` (just the UDP cells).
  *
  * The PBX fixture is the test suite's (tests/call/_pbx.ts). Needs root, kamailio, rtpengine, baresip.
  *
@@ -20,6 +22,7 @@ import { barChart, hasCommand } from "../lib/common/mod.ts";
 import { median, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
 import { listenArgv, Pbx, USERS } from "../tests/call/_pbx.ts";
 import { denoRunArgv, ROOT, waitFor } from "../tests/_util/mod.ts";
+import { linphonecCalls, setupsFromCapture, startCapture, udpRttAgent, type UdpSetup } from "./call_udp.ts";
 
 function arg(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -37,7 +40,8 @@ interface Sample {
 export async function run(args: string[]): Promise<void> {
   if (args.includes("--load")) return (await import("./call_load.ts")).run(args);
   const calls = Number(arg(args, "--calls") ?? 20);
-  const stacks = (arg(args, "--stacks") ?? "wrtc,werift").split(",");
+  const udpOnly = arg(args, "--only") === "udp";
+  const stacks = udpOnly ? [] : (arg(args, "--stacks") ?? "wrtc,werift").split(",");
   for (const tool of ["kamailio", "rtpengine", "baresip"]) {
     if (!hasCommand(tool)) {
       peerAbsent(tool, "apt-get install kamailio kamailio-websocket-modules rtpengine-daemon baresip-core");
@@ -50,11 +54,16 @@ export async function run(args: string[]): Promise<void> {
   }
   const pbx = await Pbx.start();
   const results: Record<string, Sample[]> = {};
+  let udp: Record<string, UdpSetup[]> = {};
+  let udpRtt: number[] = [];
+  const udpCounts: Record<string, number> = {};
   try {
     await pbx.baresipRegistered({ user: "phone", autoAnswer: true });
-    // the echo line for round trips: a pbxkit (wrtc) answering every call and sending back what it hears
-    const echoLine = pbx.pbxkit([...listenArgv("bob", { ws: pbx.wsUrl, autoAnswer: true }), "--echo", "--quiet"]);
-    await waitFor(() => echoLine.stdout.includes("registered"), { timeoutMs: 20_000, what: "echo line" });
+    if (stacks.length) {
+      // the echo line for round trips: a pbxkit (wrtc) answering every call and sending back what it hears
+      const echoLine = pbx.pbxkit([...listenArgv("bob", { ws: pbx.wsUrl, autoAnswer: true }), "--echo", "--quiet"]);
+      await waitFor(() => echoLine.stdout.includes("registered"), { timeoutMs: 20_000, what: "echo line" });
+    }
     for (const stack of stacks) {
       console.error(`bench call: ${calls} calls with pbxkit on ${stack}...`);
       results[stack] = await runAgent(pbx, {
@@ -63,11 +72,50 @@ export async function run(args: string[]): Promise<void> {
         what: `agent ${stack}`,
       });
     }
+    // the UDP cells: every caller timed on the wire, from one capture on the PBX host
+    const cap = hasCommand("tshark") ? await startCapture(pbx) : undefined;
     console.error(`bench call: ${calls} calls baresip -> baresip (baseline)...`);
     results.baresip = await baresipBaseline(pbx, calls);
+    if (cap) {
+      // pbxkit-udp: setup calls to baresip and audio round trips through an echo line over UDP (bob)
+      const echo = pbx.pbxkit([
+        "call",
+        "--listen",
+        "--auto-answer",
+        "--echo",
+        "--quiet",
+        "--transport",
+        "udp",
+        "--proxy",
+        `${pbx.ip}:${pbx.sipPort}`,
+        "--user",
+        "bob",
+        "--password",
+        USERS.bob,
+        "--domain",
+        "pbx.test",
+        "--rtp-ports",
+        "22000-22999",
+      ]);
+      await waitFor(() => echo.stdout.includes("registered"), { timeoutMs: 20_000, what: "udp echo line" });
+      console.error(`bench call: ${calls} calls pbxkit-udp -> baresip, and as many audio round trips (echo line)...`);
+      udpRtt = await runAgent(pbx, {
+        args: ["udp-rtt-agent", `${pbx.ip}:${pbx.sipPort}`, String(calls)],
+        timeoutMs: calls * 15_000 + 20_000,
+        what: "udp agent",
+      }) as unknown as number[];
+      await echo.stop();
+      if (hasCommand("linphonec")) {
+        console.error(`bench call: ${calls} calls linphonec -> baresip...`);
+        udpCounts.linphonec = await linphonecCalls(pbx, calls);
+      } else console.error("bench call: no linphonec (apt-get install linphone-cli): its cells are n/a");
+      await cap.stop();
+      udp = await setupsFromCapture(cap.file, pbx.ip);
+    } else console.error("bench call: no tshark: the UDP cells are n/a");
   } finally {
     await pbx.close();
   }
+  printUdpCells(udp, calls, udpRtt);
   const base = median(results.baresip.map((s) => s.setupMs));
   const rows = Object.entries(results).map(([name, samples]) => {
     const setup = samples.length ? median(samples.map((s) => s.setupMs)) : NaN;
@@ -110,7 +158,40 @@ export async function run(args: string[]): Promise<void> {
       seriesNames: ["setup", "audio RTT"],
     },
   );
-  await saveResults("call", { calls, results }, svg);
+  await saveResults("call", { calls, results, udp, udpCounts, udpRtt }, svg);
+}
+
+/** The UDP table: median INVITE -> 200 OK and INVITE -> first RTP per caller, and their ratios to baresip's. */
+function printUdpCells(udp: Record<string, UdpSetup[]>, calls: number, rtt: number[]): void {
+  const med = (xs: (number | undefined)[]) => {
+    const v = xs.filter((x): x is number => x !== undefined);
+    return v.length ? median(v) : NaN;
+  };
+  const base = udp["baresip-udp"] ?? [];
+  const baseAnswer = med(base.map((s) => s.answerMs)), baseRtp = med(base.map((s) => s.rtpMs));
+  const fmt = (x: number) => Number.isFinite(x) ? x.toFixed(1) : "n/a";
+  const rows = ["pbxkit-udp", "baresip-udp", "linphonec"].map((who) => {
+    const xs = udp[who] ?? [];
+    const answer = med(xs.map((s) => s.answerMs)), rtp = med(xs.map((s) => s.rtpMs));
+    return [
+      `${who} -> baresip`,
+      xs.length,
+      fmt(answer),
+      ratio(answer, baseAnswer),
+      fmt(rtp),
+      ratio(rtp, baseRtp),
+      who === "pbxkit-udp" && rtt.length ? `${median(rtt).toFixed(0)} (${rtt.length})` : "n/a",
+    ];
+  });
+  printTable(`SIP/UDP + plain RTP call setup on the wire (tshark at the PBX), median of up to ${calls} calls`, [
+    "caller",
+    "calls",
+    "INVITE -> 200 OK ms",
+    "vs baresip",
+    "INVITE -> first RTP ms",
+    "vs baresip",
+    "audio RTT ms (n)",
+  ], rows);
 }
 
 /** baresip (pbx host, ctrl_tcp) dials the auto-answering baresip N times; setup = dial -> CALL_ESTABLISHED. */
@@ -255,5 +336,6 @@ if (import.meta.main) {
   const [mode, ...rest] = Deno.args;
   if (mode === "agent") await jssipAgent(rest[0] as "wrtc" | "werift", rest[1], Number(rest[2]));
   else if (mode === "baresip-agent") await baresipAgent(rest[0], Number(rest[1]));
+  else if (mode === "udp-rtt-agent") await udpRttAgent(rest[0], Number(rest[1]));
   else await run(Deno.args);
 }

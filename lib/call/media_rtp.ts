@@ -276,8 +276,8 @@ export class RtpMedia implements MediaBridge {
   #send(sock: dgram.Socket | undefined, bytes: Uint8Array, to: Peer): void {
     if (!sock || this.#closed) return;
     try {
-      // node:dgram reads the bytes after this returns, and the sender reuses its buffer: a burst after a stall
-      // would otherwise send the last packet several times
+      // a copy: node:dgram (Deno) reads the bytes after send() returns, and the sender reuses its packet buffer, so
+      // two packets sent in one tick (a catch-up burst, an RFC 4733 end packet) went out as one packet twice
       sock.send(bytes.slice(), to.port, to.address);
     } catch (err) {
       log.debug(`RTP send: ${(err as Error).message}`);

@@ -177,7 +177,11 @@ export class Pbx {
   }
 
   /** Start a process inside one of the hosts; stopped in close(). */
-  spawn(host: "pbx" | "phone", argv: readonly string[], options: { env?: Record<string, string> } = {}): Proc {
+  spawn(
+    host: "pbx" | "phone",
+    argv: readonly string[],
+    options: { env?: Record<string, string>; stdin?: boolean } = {},
+  ): Proc {
     const p = new Proc(this.net.wrap(host, argv), options);
     this.#procs.push(p);
     return p;
@@ -240,6 +244,48 @@ export class Pbx {
       what: options.what ?? "baresip registration",
     });
     return b;
+  }
+
+  /**
+   * Start linphonec (linphone-cli) in the phone host, headless: a temp HOME and config (`-c`), auto-answer (`-a`),
+   * its sound card replaced by files (`soundcard use files`): it sends the WAV `play` and records what it hears to
+   * `record`. With `register`, it registers USER through this kamailio; without, it only listens on the phone host's
+   * address (SIP port `sipPort`, default 5060; RTP 7078). Drive it further with {@linkcode linphonecSay}.
+   */
+  async linphonec(
+    options: { user: string; play: string; record: string; register?: boolean; sipPort?: number },
+  ): Promise<Proc> {
+    const home = await Deno.makeTempDir({ dir: this.dir, prefix: "linphonec-" });
+    // without its database directory the core never starts (no SIP listening point at all)
+    await Deno.mkdir(`${home}/.local/share/linphone`, { recursive: true });
+    const rc = `${home}/linphonerc`;
+    await Deno.writeTextFile(rc, linphonecConfig(options.sipPort ?? 5060));
+    const p = this.spawn("phone", ["stdbuf", "-oL", "linphonec", "-c", rc, "-a", "-d", "0"], {
+      env: { HOME: home, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
+      stdin: true,
+    });
+    const lines = ["soundcard use files", `play ${options.play}`, `record ${options.record}`];
+    if (options.register) {
+      lines.push(`register sip:${options.user}@${DOMAIN} sip:${this.ip}:${this.sipPort} ${USERS[options.user]}`);
+    }
+    await linphonecSay(p, lines);
+    return p;
+  }
+
+  /** {@linkcode Pbx.linphonec} with `register`, then wait (20 s at most) until kamailio has its binding. */
+  async linphonecRegistered(
+    options: { user: string; play: string; record: string; sipPort?: number },
+  ): Promise<Proc> {
+    const p = await this.linphonec({ ...options, register: true });
+    // linphonec prints nothing when it registers: ask (`status register`) until it says so
+    await waitFor(async () => {
+      if (p.stdout.includes("registered, identity=")) return true;
+      await linphonecSay(p, ["status register"]);
+      return false;
+    }, { timeoutMs: 20_000, intervalMs: 500 }).catch(() => {
+      throw new Error(`linphonec did not register:\n${p.stdout}\n${p.stderr.slice(-1500)}`);
+    });
+    return p;
   }
 
   /** Whether a TCP port on the pbx host accepts connections. */
@@ -495,6 +541,67 @@ event_route[xhttp:request] {
   }
   xhttp_reply("404", "Not Found", "", "");
 }
+`;
+}
+
+/** Type command lines into linphonec's stdin (it reads one command a line). */
+export async function linphonecSay(p: Proc, lines: readonly string[]): Promise<void> {
+  const w = p.child.stdin.getWriter();
+  try {
+    await w.write(new TextEncoder().encode(lines.map((l) => l + "\n").join("")));
+  } finally {
+    w.releaseLock();
+  }
+}
+
+/** A linphonerc for a headless linphonec: SIP over UDP only on `sipPort`, RTP on 7078, G.711 only, no video. */
+export function linphonecConfig(sipPort = 5060): string {
+  return `[sip]
+sip_port=${sipPort}
+sip_tcp_port=0
+sip_tls_port=0
+default_proxy=-1
+register_only_when_network_is_up=0
+ipv6=0
+
+[rtp]
+audio_rtp_port=7078
+audio_jitt_comp=60
+nortp_timeout=30
+
+[sound]
+echocancellation=0
+play_file_loop=1
+
+[video]
+enabled=0
+capture=0
+display=0
+
+[audio_codec_0]
+mime=PCMU
+rate=8000
+enabled=1
+
+[audio_codec_1]
+mime=PCMA
+rate=8000
+enabled=1
+
+[audio_codec_2]
+mime=opus
+rate=48000
+enabled=0
+
+[audio_codec_3]
+mime=speex
+rate=16000
+enabled=0
+
+[audio_codec_4]
+mime=speex
+rate=8000
+enabled=0
 `;
 }
 
