@@ -27,10 +27,9 @@ import { argValue, printTable, ratio, saveResults } from "./_util.ts";
 import { callArgv, DOMAIN, Pbx, USERS } from "../tests/call/_pbx.ts";
 import { UAS_XML } from "../tests/call/_sipp_echo.ts";
 import { CHROMIUM } from "../tests/call/_webphone_page.ts";
-import { denoRunArgv, missing, ROOT, selfSignedCert, waitFor } from "../tests/_util/mod.ts";
+import { denoRunArgv, missing, ROOT } from "../tests/_util/mod.ts";
 import { parseDuration } from "../lib/common/mod.ts";
-import { codecImpairment, eModel, mouthToEarMs } from "../lib/call/load/emodel.ts";
-import { lossPct, snapshotOf } from "../lib/call/load/media_stats.ts";
+import { mediaColumns, snapshotOf } from "../lib/call/load/media_stats.ts";
 import { CPU_SATURATED, isStarved } from "../lib/call/load/result.ts";
 import { round, summarize } from "../lib/call/load/stats.ts";
 
@@ -88,81 +87,25 @@ function verdict(n: number, r: any): string[] {
 
 /** The sipp echo UAS for `n` calls on the phone host (answers PCMU, echoes RTP, waits for BYE). */
 function sippEcho(pbx: Pbx, xml: string, n: number, timeoutS: number) {
-  return pbx.spawn("phone", [
-    "sipp",
-    "-sf",
-    xml,
-    "-i",
-    pbx.phoneIp,
-    "-p",
-    "5090",
-    "-mi",
-    pbx.phoneIp,
-    "-mp",
-    "6000",
-    "-rtp_echo",
-    "-m",
-    String(n),
-    "-nostdin",
-    "-timeout",
-    `${Math.ceil(timeoutS)}s`,
-  ]);
-}
-
-/** Start `pbxkit ws-serve --webphone --proxy` over TLS in front of kamailio; the page's https:// URL. */
-async function startWebphone(pbx: Pbx): Promise<string> {
-  const { cert, key } = await selfSignedCert(pbx.dir, {
-    cn: DOMAIN,
-    san: `DNS:${DOMAIN},IP:${pbx.ip}`,
-    key: "rsa",
-    days: 1,
-  });
-  const proxy = pbx.pbxkit([
-    "ws-serve",
-    "--host",
-    pbx.ip,
-    "--port",
-    "8443",
-    "--tls-cert",
-    cert,
-    "--tls-key",
-    key,
-    "--proxy",
-    `/pbxws=${pbx.wsUrl}`,
-    "--subprotocol",
-    "sip",
-    "--webphone",
-  ]);
-  await waitFor(() => pbx.tcpOpen(8443), { timeoutMs: 30_000, what: `ws-serve: ${proxy.stderr.slice(-300)}` });
-  return `https://${pbx.ip}:8443/`;
+  return pbx.sippEcho(xml, n, ["-timeout", `${Math.ceil(timeoutS)}s`]);
 }
 
 /** One tab's numbers, from Chromium's getStats() through lib/call/load's snapshot and E-model. */
 // deno-lint-ignore no-explicit-any
 function tabResult(tab: any) {
   const snap = tab.in_call ? snapshotOf(tab.entries ?? []) : undefined;
-  const loss = snap ? lossPct(snap) : NaN;
-  const jitter = snap ? snap.jitterMs : NaN;
   // deno-lint-ignore no-explicit-any
   const entries: any[] = tab.entries ?? [];
   const inbound = entries.find((e) => e.type === "inbound-rtp" && (e.kind ?? "audio") === "audio");
   const mime = entries.find((e) => e.type === "codec" && e.id === inbound?.codecId)?.mimeType as string | undefined;
   const codec = mime?.split("/")[1];
-  const mos = Number.isFinite(loss)
-    ? eModel({ delayMs: mouthToEarMs(snap?.rttMs, jitter), lossPct: loss, codec: codecImpairment(codec) }).mos
-    : NaN;
   const heldS = tab.held_s ?? 0;
   return {
     status: tab.in_call ? "answered" : "failed",
     error: tab.error ?? null,
     setup_ms: tab.setup_ms ?? null,
     codec: codec ?? null,
-    loss_pct: round(loss, 2),
-    jitter_ms: round(jitter, 2),
-    rtt_ms: snap?.rttMs === undefined ? null : round(snap.rttMs, 1),
-    mos: round(mos, 2),
-    packets_received: snap?.packetsReceived ?? null,
-    packets_sent: snap?.packetsSent ?? null,
+    ...mediaColumns(snap, codec),
     page_in_packets: tab.page?.inPackets ?? null,
     held_s: round(heldS, 1),
     starved: isStarved({ answered: !!tab.in_call, packetsSent: snap?.packetsSent, heldS, holdMs: heldS * 1000 }),
@@ -176,7 +119,7 @@ async function chromiumSteps(
   done: Step[],
   rows: string[][],
 ): Promise<void> {
-  const url = await startWebphone(pbx);
+  const url = (await pbx.wsServeWebphone(30_000)).page;
   const cores = navigator.hardwareConcurrency;
   for (const k of o.steps) {
     const rampS = RAMP_BASE_S + RAMP_PER_TAB_S * k;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { assert } from "../_util/assert.ts";
+import { assert, assertEquals } from "../_util/assert.ts";
 import { type Proc, settle, waitFor } from "../_util/mod.ts";
 import { readWav } from "../../lib/call/wav.ts";
 import { type AudioSummary, summarize } from "../../lib/call/dsp.ts";
@@ -64,4 +64,25 @@ export async function baresipHeard(dir: string): Promise<AudioSummary> {
 /** Assert a heard frequency is within 5 Hz of the one sent. */
 export function near(hz: number, want: number, who: string): void {
   assert(Math.abs(hz - want) <= 5, `${who} heard ${hz} Hz, not ${want} Hz`);
+}
+
+/** Assert a heard tone is within 5 Hz of `want` and lasted more than `minSeconds`; the summary, for more checks. */
+export function assertHeard(heard: AudioSummary, want: number, who: string, minSeconds = 2.5): AudioSummary {
+  near(heard.toneHz, want, who);
+  assert(heard.activeSeconds > minSeconds, `${who} heard only ${heard.activeSeconds} s`);
+  return heard;
+}
+
+/** Assert `p` exits 0 and its call summary (default {@linkcode lastJson}) says answered; that summary. */
+// deno-lint-ignore no-explicit-any
+export async function answeredCall(p: Proc, summary: (p: Proc) => any = lastJson): Promise<any> {
+  assertEquals(await exitOf(p), 0, show(p));
+  const sum = summary(p);
+  assertEquals(sum.outcome, "answered", show(p));
+  return sum;
+}
+
+/** Wait (bounded) until a `pbxkit call --listen` has registered. */
+export async function listenerRegistered(l: Proc): Promise<void> {
+  await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `listener${show(l)}` });
 }

@@ -39,6 +39,35 @@ export function listenArgv(user: string, o: { ws: string; autoAnswer?: boolean }
   return ["call", "--listen", ...(o.autoAnswer ? ["--auto-answer"] : []), "--ws", o.ws, ...creds(user)];
 }
 
+/** `call TARGET --proxy PROXY --domain pbx.test` with USER's credentials (SIP over UDP by default; more flags go after). */
+export function proxyCallArgv(target: string, o: { proxy: string; user: string }): string[] {
+  return ["call", target, "--proxy", o.proxy, ...creds(o.user), "--domain", DOMAIN];
+}
+
+/**
+ * `call --listen --auto-answer --proxy PROXY --domain pbx.test --max-calls 1` with USER's credentials: answers one
+ * call, then exits (more flags go after).
+ */
+export function proxyListenArgv(user: string, o: { proxy: string }): string[] {
+  return [
+    "call",
+    "--listen",
+    "--auto-answer",
+    "--proxy",
+    o.proxy,
+    ...creds(user),
+    "--domain",
+    DOMAIN,
+    "--max-calls",
+    "1",
+  ];
+}
+
+/** `--tone HZ --duration DURATION [--record FILE]`: what a test call sends, how long, and where what it hears goes. */
+export function toneArgv(hz: number, duration: string, record?: string): string[] {
+  return ["--tone", String(hz), "--duration", duration, ...(record === undefined ? [] : ["--record", record])];
+}
+
 /** Tools the fixture needs. */
 export const PBX_TOOLS = ["kamailio", "rtpengine", "ip"] as const;
 
@@ -190,6 +219,66 @@ export class Pbx {
   /** Run `pbxkit ARGS` inside the pbx host (as a long-running process). */
   pbxkit(args: readonly string[], options: { env?: Record<string, string> } = {}): Proc {
     return this.spawn("pbx", cliArgv(args), { env: { NO_COLOR: "1", ...options.env } });
+  }
+
+  /**
+   * `pbxkit ws-serve --webphone` on the pbx host, port 8443, over TLS with a throw-away RSA certificate for the pbx
+   * address and `pbx.test` (returned as `cert`, for `--ca`), proxying `/pbxws` to kamailio's WebSocket; once it
+   * listens (bounded by `timeoutMs`).
+   */
+  async wsServeWebphone(timeoutMs = 20_000): Promise<{ proc: Proc; page: string; wss: string; cert: string }> {
+    const { cert, key } = await selfSignedCert(this.dir, {
+      cn: DOMAIN,
+      san: `DNS:${DOMAIN},IP:${this.ip}`,
+      key: "rsa",
+      days: 1,
+    });
+    const proc = this.pbxkit([
+      "ws-serve",
+      "--host",
+      this.ip,
+      "--port",
+      "8443",
+      "--tls-cert",
+      cert,
+      "--tls-key",
+      key,
+      "--proxy",
+      `/pbxws=${this.wsUrl}`,
+      "--subprotocol",
+      "sip",
+      "--webphone",
+    ]);
+    await waitFor(() => this.tcpOpen(8443), {
+      timeoutMs,
+      what: `ws-serve\n--- stdout\n${proc.stdout}\n--- stderr\n${proc.stderr.slice(-2000)}`,
+    });
+    return { proc, page: `https://${this.ip}:8443/`, wss: `wss://${this.ip}:8443/pbxws`, cert };
+  }
+
+  /**
+   * sipp on the phone host (port 5090, media on 6000) running scenario `xml` for `calls` calls and echoing RTP;
+   * `extra` sipp flags go after.
+   */
+  sippEcho(xml: string, calls: number, extra: readonly string[]): Proc {
+    return this.spawn("phone", [
+      "sipp",
+      "-sf",
+      xml,
+      "-i",
+      this.phoneIp,
+      "-p",
+      "5090",
+      "-mi",
+      this.phoneIp,
+      "-mp",
+      "6000",
+      "-rtp_echo",
+      "-m",
+      String(calls),
+      "-nostdin",
+      ...extra,
+    ]);
   }
 
   /** Start baresip in the phone host with an account and a tone source; it records what it hears to `recDir`. */

@@ -97,30 +97,7 @@ testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP ec
       const calls = o.calls ?? CALLS;
       const sippMax = o.sippMax ?? calls;
       const csv = `${pbx.dir}/sipp-${name}.csv`;
-      const sipp = pbx.spawn("phone", [
-        "sipp",
-        "-sf",
-        xml,
-        "-i",
-        pbx.phoneIp,
-        "-p",
-        "5090",
-        "-mi",
-        pbx.phoneIp,
-        "-mp",
-        "6000",
-        "-rtp_echo",
-        "-m",
-        String(sippMax),
-        "-nostdin",
-        "-timeout",
-        "60s",
-        "-trace_stat",
-        "-stf",
-        csv,
-        "-fd",
-        "1",
-      ]);
+      const sipp = pbx.sippEcho(xml, sippMax, ["-timeout", "60s", "-trace_stat", "-stf", csv, "-fd", "1"]);
       const report = `${pbx.dir}/load-${name}.html`;
       const p = pbx.pbxkit([
         ...callArgv(`sip:sipp@${DOMAIN}`, { ws: pbx.wsUrl, user: "alice" }),

@@ -4,33 +4,9 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
-import { type Proc, ROOT, runCli, selfSignedCert, settle, sh, testWith, waitFor } from "../_util/mod.ts";
-import { callArgv, creds, DOMAIN, listenArgv, Pbx, PBX_TOOLS } from "./_pbx.ts";
-import { readWav } from "../../lib/call/wav.ts";
-import { summarize } from "../../lib/call/dsp.ts";
-
-const CALL_TIMEOUT = 45_000;
-
-/** The last line of a `--json` run's stdout (its summary), parsed. */
-// deno-lint-ignore no-explicit-any
-function lastJson(p: Proc): any {
-  return JSON.parse(p.stdout.trim().split("\n").at(-1)!);
-}
-
-/** Wait for a process to exit (bounded), then return its status code. */
-async function exitOf(p: Proc, timeoutMs = CALL_TIMEOUT): Promise<number> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const st = await Promise.race([
-    p.done,
-    new Promise<null>((r) => timer = setTimeout(() => r(null), timeoutMs)),
-  ]);
-  clearTimeout(timer);
-  if (!st) {
-    await p.stop();
-    throw new Error(`${p.name} did not finish in ${timeoutMs} ms:\n${p.stdout}\n${p.stderr}`);
-  }
-  return st.code;
-}
+import { type Proc, ROOT, runCli, sh, testWith, waitFor } from "../_util/mod.ts";
+import { callArgv, creds, DOMAIN, listenArgv, Pbx, PBX_TOOLS, toneArgv } from "./_pbx.ts";
+import { answeredCall, baresipHeard, exitOf, lastJson, listenerRegistered, near, show, toneOf } from "./_heard.ts";
 
 /** Whether `pbxkit ws-serve` (issue 3) is there to put wss:// in front of kamailio: true, or why not. */
 async function wsServeReady(): Promise<true | string> {
@@ -54,51 +30,17 @@ async function sippUas(pbx: Pbx, scenario: { name: string; xml: string; args?: s
   return pbx.spawn("pbx", [...argv, ...scenario.args ?? []]);
 }
 
-/**
- * The WAV baresip wrote of what it heard (sndfile's `-dec.wav`), once complete. The file exists from the start of
- * the call, but libsndfile writes the real sizes into its header only when baresip closes it at the end of the call,
- * which can be after our side of the call has exited: wait until the RIFF size matches the file's length.
- */
-async function baresipHeard(dir: string): Promise<string> {
-  const path = await waitFor(async () => {
-    for await (const f of Deno.readDir(dir)) if (f.name.endsWith("-dec.wav")) return `${dir}/${f.name}`;
-    return undefined;
-  }, { timeoutMs: 10_000, what: "baresip recording" });
-  const complete = async () => {
-    const head = new Uint8Array(8);
-    const f = await Deno.open(path);
-    try {
-      const n = await f.read(head);
-      return n === 8 && new DataView(head.buffer).getUint32(4, true) === (await f.stat()).size - 8;
-    } finally {
-      f.close();
-    }
-  };
-  // not complete in time: go on, and let the tone checks report what the recording holds
-  await settle(complete, { timeoutMs: 15_000 });
-  return path;
-}
-
-async function toneOf(path: string) {
-  const a = await readWav(path);
-  return summarize(a.samples, a.sampleRate);
-}
-
 /** The dominant tone of what `who` heard is `hz` within 5 Hz. */
 function assertTone(heard: { toneHz: number }, hz: number, who: string): void {
-  assert(Math.abs(heard.toneHz - hz) <= 5, `${who} heard ${heard.toneHz} Hz, not ${hz} Hz`);
+  near(heard.toneHz, hz, who);
 }
 
 /** What baresip heard (see {@linkcode baresipHeard}): mostly `hz`, and for more than `minSeconds` when given. */
 async function assertBaresipHeard(recDir: string, hz: number, minSeconds?: number) {
-  const heard = await toneOf(await baresipHeard(recDir));
+  const heard = await baresipHeard(recDir);
   assertTone(heard, hz, "baresip");
   if (minSeconds !== undefined) assert(heard.activeSeconds > minSeconds, `baresip heard only ${heard.activeSeconds} s`);
   return heard;
-}
-
-function show(p: Proc): string {
-  return `\n--- stdout\n${p.stdout}\n--- stderr\n${p.stderr.slice(-2000)}`;
 }
 
 testWith("call: real calls through kamailio + rtpengine + baresip", {
@@ -116,12 +58,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
         ...callArgv(`sip:phone@${DOMAIN}`, { ws, user: "alice" }),
         "--display-name",
         "Alice Test",
-        "--tone",
-        "1000",
-        "--duration",
-        "4s",
-        "--record",
-        rec,
+        ...toneArgv(1000, "4s", rec),
         "--dtmf",
         "12#",
       ]);
@@ -151,19 +88,14 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
         ...callArgv(`sip:phone@${DOMAIN}`, { ws, user: "alice" }),
         "--webrtc",
         "werift",
-        "--tone",
-        "1200",
-        "--duration",
-        "5s",
+        ...toneArgv(1200, "5s"),
         "--dtmf",
         "7*",
         "--dtmf-mode",
         "rfc4733",
         "--json",
       ]);
-      assertEquals(await exitOf(p), 0, show(p));
-      const summary = lastJson(p);
-      assertEquals(summary.outcome, "answered");
+      const summary = await answeredCall(p);
       assertMatch(summary.codec, /^PCM[UA]\/8000$/);
       assertTone(summary.heard, 660, "werift");
       assertStringIncludes(p.stdout, "RFC 4733");
@@ -275,10 +207,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
       await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `echo line${show(l)}` });
       const c = pbx.pbxkit([
         ...callArgv(`sip:bob@${DOMAIN}`, { ws, user: "alice" }),
-        "--tone",
-        "1100",
-        "--duration",
-        "3s",
+        ...toneArgv(1100, "3s"),
         "--json",
       ]);
       assertEquals(await exitOf(c), 0, show(c));
@@ -297,7 +226,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
     for (const [name, listenArgs, callArgs, outcome, exit] of outcomes) {
       await t.step(`exit status: ${name}`, async () => {
         const l = pbx.pbxkit([...listenArgv("bob", { ws }), "--max-calls", "1", ...listenArgs]);
-        await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `listener${show(l)}` });
+        await listenerRegistered(l);
         const c = pbx.pbxkit([...callArgv(`sip:bob@${DOMAIN}`, { ws, user: "alice" }), ...callArgs]);
         const code = await exitOf(c);
         assertEquals(code, exit, show(c));
@@ -333,30 +262,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
       // ws-serve is part of pbxkit: a missing or broken one fails the run instead of skipping the wss:// steps
       throw new Error(`the wss:// proxy steps cannot run: ${wsServe}`);
     } else {
-      const { cert, key } = await selfSignedCert(pbx.dir, {
-        cn: DOMAIN,
-        san: `DNS:${DOMAIN},IP:${pbx.ip}`,
-        key: "rsa",
-        days: 1,
-      });
-      const proxy = pbx.pbxkit([
-        "ws-serve",
-        "--host",
-        pbx.ip,
-        "--port",
-        "8443",
-        "--tls-cert",
-        cert,
-        "--tls-key",
-        key,
-        "--proxy",
-        `/pbxws=${ws}`,
-        "--subprotocol",
-        "sip",
-        "--webphone",
-      ]);
-      await waitFor(() => pbx.tcpOpen(8443), { timeoutMs: 20_000, what: `ws-serve${show(proxy)}` });
-      const wss = `wss://${pbx.ip}:8443/pbxws`;
+      const { proc: proxy, wss, cert } = await pbx.wsServeWebphone();
 
       await t.step(
         "wss:// through pbxkit ws-serve --proxy: self-signed refused, --ca accepted, --insecure warns",
@@ -374,12 +280,7 @@ testWith("call: real calls through kamailio + rtpengine + baresip", {
             ...callArgv(`sip:phone@${DOMAIN}`, { ws: wss, user: "alice" }),
             "--ca",
             cert,
-            "--tone",
-            "1000",
-            "--duration",
-            "3s",
-            "--record",
-            `${pbx.dir}/wss.wav`,
+            ...toneArgv(1000, "3s", `${pbx.dir}/wss.wav`),
           ]);
           assertEquals(await exitOf(p), 0, show(p));
           assertStringIncludes(p.stdout, `connected ${wss}`);

@@ -11,8 +11,18 @@
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
 import { type Proc, sh, testWith, waitFor } from "../_util/mod.ts";
-import { baresipHeard, exitOf, near, show, toneOf } from "./_heard.ts";
-import { baresipConfig, creds, DOMAIN, type Pbx, Pbx as PbxFixture, PBX_TOOLS, USERS } from "./_pbx.ts";
+import { answeredCall, assertHeard, baresipHeard, exitOf, listenerRegistered, near, show, toneOf } from "./_heard.ts";
+import {
+  baresipConfig,
+  DOMAIN,
+  type Pbx,
+  Pbx as PbxFixture,
+  PBX_TOOLS,
+  proxyCallArgv,
+  proxyListenArgv,
+  toneArgv,
+  USERS,
+} from "./_pbx.ts";
 import { mulawToLinear, summarize } from "../../lib/call/dsp.ts";
 
 /** The call summary: the last JSON line of stdout (`--sip-trace` prints there too). */
@@ -137,29 +147,16 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
       const phone = await baresip(pbx, { user: "phone", toneHz: 440, mediaenc: "srtp-mand", autoAnswer: true });
       const rec = `${pbx.dir}/srtp-heard.wav`;
       const p = pbx.pbxkit([
-        "call",
-        `sip:phone@${DOMAIN}`,
-        "--proxy",
-        proxy,
-        ...creds("alice"),
-        "--domain",
-        DOMAIN,
+        ...proxyCallArgv(`sip:phone@${DOMAIN}`, { proxy, user: "alice" }),
         "--srtp",
         "sdes",
-        "--tone",
-        "1000",
-        "--duration",
-        "6s",
-        "--record",
-        rec,
+        ...toneArgv(1000, "6s", rec),
         "--rtp-ports",
         "20000-20099",
         "--sip-trace",
         "--json",
       ]);
-      assertEquals(await exitOf(p), 0, show(p));
-      const sum = summaryOf(p);
-      assertEquals(sum.outcome, "answered");
+      const sum = await answeredCall(p, summaryOf);
       assertMatch(sum.codec, /^PCM[UA]\/8000$/);
       // every packet pbxkit heard authenticated (rtpengine's SRTP), and it protected all it sent
       assert(sum.srtp.unprotectedRtp > 200 && sum.srtp.protectedRtp > 200, JSON.stringify(sum.srtp));
@@ -170,12 +167,8 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
       assertMatch(trace, /a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:[A-Za-z0-9+/]{40}/);
       assert(!/SRTP: .*failed authentication/.test(p.stderr), `auth failures${show(p)}`);
       const key = offeredKey(p);
-      const heard = await toneOf(rec);
-      near(heard.toneHz, 440, "pbxkit");
-      assert(heard.activeSeconds > 4, `pbxkit heard only ${heard.activeSeconds} s`);
-      const b = await baresipHeard(phone.recDir);
-      near(b.toneHz, 1000, "baresip");
-      assert(b.activeSeconds > 4, `baresip heard only ${b.activeSeconds} s`);
+      assertHeard(await toneOf(rec), 440, "pbxkit", 4);
+      assertHeard(await baresipHeard(phone.recDir), 1000, "baresip", 4);
       await phone.proc.stop();
       await dump.stop("SIGINT");
 
@@ -215,30 +208,18 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
         const phone = await baresip(pbx, { user: "phone", toneHz: 600, mediaenc: "srtp-mand", autoAnswer: true });
         const rec = `${pbx.dir}/srtp-tls-heard.wav`;
         const p = pbx.pbxkit([
-          "call",
-          `sip:phone@${DOMAIN}`,
+          ...proxyCallArgv(`sip:phone@${DOMAIN}`, { proxy: `${pbx.ip}:${pbx.tlsPort}`, user: "alice" }),
           "--transport",
           "tls",
-          "--proxy",
-          `${pbx.ip}:${pbx.tlsPort}`,
           "--ca",
           pbx.tlsCert!,
-          ...creds("alice"),
-          "--domain",
-          DOMAIN,
           "--srtp",
           "sdes",
-          "--tone",
-          "1200",
-          "--duration",
-          "4s",
-          "--record",
-          rec,
+          ...toneArgv(1200, "4s", rec),
           "--sip-trace",
           "--json",
         ]);
-        assertEquals(await exitOf(p), 0, show(p));
-        assertEquals(summaryOf(p).outcome, "answered");
+        await answeredCall(p, summaryOf);
         const key = offeredKey(p);
         near((await toneOf(rec)).toneHz, 600, "pbxkit over TLS");
         near((await baresipHeard(phone.recDir)).toneHz, 1200, "baresip");
@@ -251,26 +232,12 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
     await step("baresip srtp-mand calls pbxkit --listen --srtp sdes: 500 Hz heard, 800 Hz sent back", async () => {
       const rec = `${pbx.dir}/srtp-listen.wav`;
       const l = pbx.pbxkit([
-        "call",
-        "--listen",
-        "--auto-answer",
-        "--proxy",
-        proxy,
-        ...creds("bob"),
-        "--domain",
-        DOMAIN,
+        ...proxyListenArgv("bob", { proxy }),
         "--srtp",
         "sdes",
-        "--tone",
-        "800",
-        "--duration",
-        "4s",
-        "--max-calls",
-        "1",
-        "--record",
-        rec,
+        ...toneArgv(800, "4s", rec),
       ]);
-      await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `listener${show(l)}` });
+      await listenerRegistered(l);
       const caller = await baresip(pbx, {
         user: "phone2",
         toneHz: 500,
@@ -280,28 +247,17 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
       assertEquals(await exitOf(l), 0, show(l));
       assertMatch(l.stdout, /answered, 4\.\d s, .*PCM[UA]\/8000, SRTP, cause/);
       assert(!/SRTP: .*failed authentication/.test(l.stderr), `auth failures${show(l)}`);
-      const heard = await toneOf(rec);
-      near(heard.toneHz, 500, "pbxkit --listen");
-      assert(heard.activeSeconds > 2.5, `pbxkit heard only ${heard.activeSeconds} s`);
+      assertHeard(await toneOf(rec), 500, "pbxkit --listen");
       near((await baresipHeard(caller.recDir)).toneHz, 800, "baresip caller");
       await caller.proc.stop();
     });
 
     await step("pbxkit --listen without --srtp declines baresip's RTP/SAVP offer with 488", async () => {
       const l = pbx.pbxkit([
-        "call",
-        "--listen",
-        "--auto-answer",
-        "--proxy",
-        proxy,
-        ...creds("bob"),
-        "--domain",
-        DOMAIN,
-        "--max-calls",
-        "1",
+        ...proxyListenArgv("bob", { proxy }),
         "--json",
       ]);
-      await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `listener${show(l)}` });
+      await listenerRegistered(l);
       const caller = await baresip(pbx, {
         user: "phone2",
         toneHz: 500,
@@ -320,19 +276,10 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
     await step("pbxkit --srtp sdes does not call a plain-RTP phone in the clear", async () => {
       const phone = await baresip(pbx, { user: "phone", toneHz: 440, autoAnswer: true });
       const p = pbx.pbxkit([
-        "call",
-        `sip:phone@${DOMAIN}`,
-        "--proxy",
-        proxy,
-        ...creds("alice"),
-        "--domain",
-        DOMAIN,
+        ...proxyCallArgv(`sip:phone@${DOMAIN}`, { proxy, user: "alice" }),
         "--srtp",
         "sdes",
-        "--tone",
-        "1000",
-        "--duration",
-        "3s",
+        ...toneArgv(1000, "3s"),
         "--json",
       ]);
       // baresip without SRTP finds no usable audio in an RTP/SAVP offer and answers 488: exit 5, no media sent

@@ -7,8 +7,8 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
-import { denoRunArgv, type Proc, ROOT, selfSignedCert, testWith, waitFor } from "../_util/mod.ts";
-import { callArgv, DOMAIN, listenArgv, Pbx, PBX_TOOLS, USERS } from "./_pbx.ts";
+import { denoRunArgv, type Proc, ROOT, testWith, waitFor } from "../_util/mod.ts";
+import { callArgv, DOMAIN, listenArgv, Pbx, PBX_TOOLS, toneArgv, USERS } from "./_pbx.ts";
 import { exitOf, lastJson, near, show } from "./_heard.ts";
 import { type AudioSummary, summarize } from "../../lib/call/dsp.ts";
 
@@ -52,31 +52,7 @@ testWith("call: the webphone in headless Chromium calls and answers through ws-s
   const pbx = await Pbx.start();
   try {
     const ws = pbx.wsUrl;
-    const { cert, key } = await selfSignedCert(pbx.dir, {
-      cn: DOMAIN,
-      san: `DNS:${DOMAIN},IP:${pbx.ip}`,
-      key: "rsa",
-      days: 1,
-    });
-    const proxy = pbx.pbxkit([
-      "ws-serve",
-      "--host",
-      pbx.ip,
-      "--port",
-      "8443",
-      "--tls-cert",
-      cert,
-      "--tls-key",
-      key,
-      "--proxy",
-      `/pbxws=${ws}`,
-      "--subprotocol",
-      "sip",
-      "--webphone",
-    ]);
-    await waitFor(() => pbx.tcpOpen(8443), { timeoutMs: 20_000, what: `ws-serve${show(proxy)}` });
-    const wss = `wss://${pbx.ip}:8443/pbxws`;
-    const page = `https://${pbx.ip}:8443/`;
+    const { proc: proxy, wss, page, cert } = await pbx.wsServeWebphone();
     const driver = (spec: Record<string, unknown>): Proc =>
       pbx.spawn(
         "pbx",
@@ -123,10 +99,7 @@ testWith("call: the webphone in headless Chromium calls and answers through ws-s
       assert(drv.stdout.includes('"registered"'), `the page did not register${show(drv)}`);
       const c = pbx.pbxkit([
         ...callArgv(`sip:carol@${DOMAIN}`, { ws, user: "alice" }),
-        "--tone",
-        String(toneHz),
-        "--duration",
-        "4s",
+        ...toneArgv(toneHz, "4s"),
         "--json",
       ]);
       assertEquals(await exitOf(c), 0, show(c));

@@ -7,6 +7,10 @@
  * @module
  */
 
+import { codecImpairment, eModel, mouthToEarMs } from "./emodel.ts";
+import { round } from "./stats.ts";
+import type { CallResult } from "./types.ts";
+
 /** One snapshot of a call's media counters. */
 export interface MediaSnapshot {
   /** RTP packets we sent. */
@@ -75,4 +79,35 @@ export async function readMediaStats(pc: unknown, timeoutMs = 1000): Promise<Med
 export function lossPct(s: MediaSnapshot): number {
   const expected = s.packetsReceived + s.packetsLost;
   return expected > 0 ? (100 * s.packetsLost) / expected : NaN;
+}
+
+/** The media columns of a call's result. */
+export type MediaColumns = Pick<
+  CallResult,
+  "loss_pct" | "jitter_ms" | "rtt_ms" | "mos" | "packets_received" | "packets_sent"
+>;
+
+/**
+ * A call's media columns from its last snapshot: loss (%), jitter (ms), round trip (ms), the E-model MOS for `codec`
+ * and the packet counts; null for what the snapshot does not give (no MOS without a loss figure, nor when
+ * `answered` is false).
+ */
+export function mediaColumns(
+  snap: MediaSnapshot | undefined,
+  codec: string | undefined,
+  answered = true,
+): MediaColumns {
+  const loss = snap ? lossPct(snap) : NaN;
+  const jitter = snap ? snap.jitterMs : NaN;
+  const mos = answered && Number.isFinite(loss)
+    ? eModel({ delayMs: mouthToEarMs(snap?.rttMs, jitter), lossPct: loss, codec: codecImpairment(codec) }).mos
+    : NaN;
+  return {
+    loss_pct: round(loss, 2),
+    jitter_ms: round(jitter, 2),
+    rtt_ms: snap?.rttMs === undefined ? null : round(snap.rttMs, 1),
+    mos: round(mos, 2),
+    packets_received: snap?.packetsReceived ?? null,
+    packets_sent: snap?.packetsSent ?? null,
+  };
 }

@@ -11,8 +11,7 @@ import { audioPlan, type CallReport, type CallSettings, mediaFactory, ownUri } f
 import type { MediaBridge } from "../media.ts";
 import { installWebrtc } from "../webrtc_shim.ts";
 import { wsSocketFor } from "../ws_socket.ts";
-import { codecImpairment, eModel, mouthToEarMs } from "./emodel.ts";
-import { lossPct, type MediaSnapshot, readMediaStats } from "./media_stats.ts";
+import { mediaColumns, type MediaSnapshot, readMediaStats } from "./media_stats.ts";
 import { LoadScheduler } from "./scheduler.ts";
 import { buildResult, isStarved } from "./result.ts";
 import { percentile, round } from "./stats.ts";
@@ -199,24 +198,13 @@ export async function runLoadTest(s: CallSettings, o: LoadOptions): Promise<Load
 function callResult(r: CallReport, c: Live, o: { holdMs: number }): CallResult {
   const snap = c.snap;
   const answered = r.outcome === "answered";
-  const loss = snap ? lossPct(snap) : NaN;
-  const jitter = snap ? snap.jitterMs : NaN;
-  const codec = codecImpairment(r.codec);
-  const mos = answered && Number.isFinite(loss)
-    ? eModel({ delayMs: mouthToEarMs(snap?.rttMs, jitter), lossPct: loss, codec }).mos
-    : NaN;
   const heldS = r.durationSeconds;
   return {
     id: c.id,
     status: r.outcome,
     setup_ms: r.answerMs ?? null,
     media_ms: r.setupMs ?? null,
-    loss_pct: round(loss, 2),
-    jitter_ms: round(jitter, 2),
-    rtt_ms: snap?.rttMs === undefined ? null : round(snap.rttMs, 1),
-    mos: round(mos, 2),
-    packets_received: snap?.packetsReceived ?? null,
-    packets_sent: snap?.packetsSent ?? null,
+    ...mediaColumns(snap, r.codec, answered),
     held_s: heldS,
     codec: r.codec ?? null,
     cause: r.cause,
