@@ -19,3 +19,9 @@ export function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, n:
   if (fill !== 0) b.fill(fill, a.length);
   return b;
 }
+
+/** Replace each named typed-array column of `table` by its {@linkcode grown} copy of length `n`. */
+export function growColumns<T extends object>(table: T, columns: readonly (keyof T & string)[], n: number): void {
+  const t = table as unknown as Record<string, Float64Array | Int32Array | Uint8Array>;
+  for (const k of columns) t[k] = grown(t[k], n);
+}

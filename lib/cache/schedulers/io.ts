@@ -5,7 +5,7 @@
  * @module
  */
 
-import { grown } from "../grow.ts";
+import { growColumns } from "../grow.ts";
 
 /** A table of I/O descriptors; ids are reused after {@linkcode IoTable.free}. */
 export class IoTable {
@@ -36,12 +36,7 @@ export class IoTable {
   }
 
   #grow(): void {
-    const n = this.slot.length * 2;
-    this.slot = grown(this.slot, n);
-    this.pos = grown(this.pos, n);
-    this.write = grown(this.write, n);
-    this.queuedAt = grown(this.queuedAt, n);
-    this.version = grown(this.version, n);
+    growColumns(this, ["slot", "pos", "write", "queuedAt", "version"], this.slot.length * 2);
   }
 }
 

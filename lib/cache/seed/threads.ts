@@ -6,7 +6,7 @@
  * @module
  */
 
-import { grown } from "../grow.ts";
+import { growColumns } from "../grow.ts";
 
 /** How a thread woken on a block goes on: retry the block, or treat it as done (its I/O completed). */
 export const RESUME_RETRY = 0, RESUME_CONTINUE = 1;
@@ -56,19 +56,23 @@ export class ThreadTable {
   }
 
   #grow(): void {
-    const n = this.dev.length * 2;
-    this.dev = grown(this.dev, n);
-    this.block = grown(this.block, n);
-    this.end = grown(this.end, n);
-    this.op = grown(this.op, n);
-    this.arrival = grown(this.arrival, n);
-    this.nextUse = grown(this.nextUse, n);
-    this.missed = grown(this.missed, n);
-    this.anyMiss = grown(this.anyMiss, n);
-    this.accessed = grown(this.accessed, n);
-    this.delayed = grown(this.delayed, n);
-    this.resume = grown(this.resume, n);
-    this.next = grown(this.next, n);
-    this.bytes = grown(this.bytes, n);
+    growColumns(this, THREAD_COLUMNS, this.dev.length * 2);
   }
 }
+
+/** The per-thread columns of {@linkcode ThreadTable}, grown together. */
+const THREAD_COLUMNS = [
+  "dev",
+  "block",
+  "end",
+  "op",
+  "arrival",
+  "nextUse",
+  "missed",
+  "anyMiss",
+  "accessed",
+  "delayed",
+  "resume",
+  "next",
+  "bytes",
+] as const;
