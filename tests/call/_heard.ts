@@ -86,3 +86,16 @@ export async function answeredCall(p: Proc, summary: (p: Proc) => any = lastJson
 export async function listenerRegistered(l: Proc): Promise<void> {
   await waitFor(() => l.stdout.includes("registered"), { timeoutMs: 20_000, what: `listener${show(l)}` });
 }
+
+/**
+ * Both ends of a call baresip placed to a `pbxkit call --listen`: pbxkit's `--record` WAV `rec` holds `heardHz` (for
+ * more than 2.5 s), and baresip's recording in `recDir` holds `sentHz`, the tone pbxkit played.
+ */
+export async function assertListenHeard(
+  rec: string,
+  recDir: string,
+  o: { heardHz: number; sentHz: number; who?: string },
+): Promise<void> {
+  assertHeard(await toneOf(rec), o.heardHz, o.who ?? "pbxkit --listen");
+  near((await baresipHeard(recDir)).toneHz, o.sentHz, "baresip caller");
+}

@@ -12,6 +12,7 @@ import { DOMAIN, Pbx, PBX_TOOLS, proxyCallArgv, proxyListenArgv, toneArgv } from
 import {
   answeredCall,
   assertHeard,
+  assertListenHeard,
   baresipHeard,
   exitOf,
   lastJson,
@@ -88,8 +89,7 @@ testWith("opus over SIP/UDP + plain RTP: kamailio + rtpengine + baresip (opus mo
       try {
         assertEquals(await exitOf(l), 0, show(l));
         assertStringIncludes(l.stdout, `"codec":"opus/48000/2"`, show(l));
-        assertHeard(await toneOf(rec), 500, "pbxkit --listen");
-        near((await baresipHeard(recDir)).toneHz, 800, "baresip caller");
+        await assertListenHeard(rec, recDir, { heardHz: 500, sentHz: 800 });
         assertMatch(baresipEncoder(caller.stdout + caller.stderr) ?? "", /^opus/i, `baresip's encoder${show(caller)}`);
       } finally {
         await caller.stop();

@@ -11,7 +11,17 @@
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
 import { type Proc, sh, testWith, waitFor } from "../_util/mod.ts";
-import { answeredCall, assertHeard, baresipHeard, exitOf, listenerRegistered, near, show, toneOf } from "./_heard.ts";
+import {
+  answeredCall,
+  assertHeard,
+  assertListenHeard,
+  baresipHeard,
+  exitOf,
+  listenerRegistered,
+  near,
+  show,
+  toneOf,
+} from "./_heard.ts";
 import {
   baresipConfig,
   DOMAIN,
@@ -57,6 +67,11 @@ async function baresip(
   live.push(proc);
   await waitFor(() => proc.stdout.includes("200 OK"), { timeoutMs: 15_000, what: `baresip ${o.user} registration` });
   return { proc, recDir: conf };
+}
+
+/** baresip `phone2` with `mediaenc=srtp-mand` calling bob, playing 500 Hz. */
+function srtpCallsBob(pbx: Pbx): Promise<{ proc: Proc; recDir: string }> {
+  return baresip(pbx, { user: "phone2", toneHz: 500, mediaenc: "srtp-mand", dial: `sip:bob@${DOMAIN}` });
 }
 
 /** One UDP datagram of the capture. */
@@ -238,17 +253,11 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
         ...toneArgv(800, "4s", rec),
       ]);
       await listenerRegistered(l);
-      const caller = await baresip(pbx, {
-        user: "phone2",
-        toneHz: 500,
-        mediaenc: "srtp-mand",
-        dial: `sip:bob@${DOMAIN}`,
-      });
+      const caller = await srtpCallsBob(pbx);
       assertEquals(await exitOf(l), 0, show(l));
       assertMatch(l.stdout, /answered, 4\.\d s, .*PCM[UA]\/8000, SRTP, cause/);
       assert(!/SRTP: .*failed authentication/.test(l.stderr), `auth failures${show(l)}`);
-      assertHeard(await toneOf(rec), 500, "pbxkit --listen");
-      near((await baresipHeard(caller.recDir)).toneHz, 800, "baresip caller");
+      await assertListenHeard(rec, caller.recDir, { heardHz: 500, sentHz: 800 });
       await caller.proc.stop();
     });
 
@@ -258,12 +267,7 @@ testWith("call --srtp sdes over SIP/UDP: kamailio + rtpengine (RTP/SAVP) + bares
         "--json",
       ]);
       await listenerRegistered(l);
-      const caller = await baresip(pbx, {
-        user: "phone2",
-        toneHz: 500,
-        mediaenc: "srtp-mand",
-        dial: `sip:bob@${DOMAIN}`,
-      });
+      const caller = await srtpCallsBob(pbx);
       assertEquals(await exitOf(l), 0, show(l)); // the listener itself ran fine; the one call failed
       assertStringIncludes(l.stderr, "offers RTP/SAVP media (SDES-SRTP: use --srtp sdes)", show(l));
       assertEquals(l.stderr.split("\n").filter((x) => x.includes("use --srtp sdes")).length, 1, show(l));

@@ -124,8 +124,9 @@ const ref = {
 
 const B3 = { key: hex("E1F97A0D3E018BE0D64FA32C06DE4139"), salt: hex("0EC675AD498AFEEBB6960B3AABE6") };
 
-Deno.test("srtp: RFC 3711 B.3 key derivation, through werift's SrtpSession and through the Web Crypto reference", async () => {
-  const s = new SrtpSession({
+/** werift's SrtpSession keyed (both ways) with the B.3 master key and salt. */
+function b3Session(): SrtpSession {
+  return new SrtpSession({
     keys: {
       localMasterKey: Buffer.from(B3.key),
       localMasterSalt: Buffer.from(B3.salt),
@@ -134,6 +135,10 @@ Deno.test("srtp: RFC 3711 B.3 key derivation, through werift's SrtpSession and t
     },
     profile: ProtectionProfileAes128CmHmacSha1_80,
   });
+}
+
+Deno.test("srtp: RFC 3711 B.3 key derivation, through werift's SrtpSession and through the Web Crypto reference", async () => {
+  const s = b3Session();
   const c = s.localContext;
   assertEquals(toHex(c.srtpSessionKey), "C61E7A93744F39EE10734AFE3FF7A087");
   assertEquals(toHex(c.srtpSessionSalt), "30CBBC08863D8C85D49DB34A9AE1");
@@ -147,15 +152,7 @@ Deno.test("srtp: RFC 3711 B.2 AES-CM keystream, through werift's cipher and the 
   const key = hex("2B7E151628AED2A6ABF7158809CF4F3C"), salt = hex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD");
   const want = "E03EAD0935C95E80E166B16DD92B4EB4" + "D23513162B02D0F72A43A2FE4A5F97AB" +
     "41E95B3BB0A2E8DD477901E4FCA894C0";
-  const s = new SrtpSession({
-    keys: {
-      localMasterKey: Buffer.from(B3.key),
-      localMasterSalt: Buffer.from(B3.salt),
-      remoteMasterKey: Buffer.from(B3.key),
-      remoteMasterSalt: Buffer.from(B3.salt),
-    },
-    profile: ProtectionProfileAes128CmHmacSha1_80,
-  });
+  const s = b3Session();
   // B.2 gives the keystream for session key/salt directly (SSRC 0, index 0): encrypting zeros yields it
   s.localContext.cipher.srtpSessionKey = Buffer.from(key);
   s.localContext.cipher.srtpSessionSalt = Buffer.from(salt);

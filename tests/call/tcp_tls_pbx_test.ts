@@ -10,7 +10,16 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
 import { testWith, waitFor } from "../_util/mod.ts";
 import { DOMAIN, Pbx, PBX_TOOLS, proxyCallArgv, proxyListenArgv, toneArgv } from "./_pbx.ts";
-import { answeredCall, assertHeard, baresipHeard, exitOf, listenerRegistered, near, show, toneOf } from "./_heard.ts";
+import {
+  answeredCall,
+  assertHeard,
+  assertListenHeard,
+  baresipHeard,
+  exitOf,
+  listenerRegistered,
+  show,
+  toneOf,
+} from "./_heard.ts";
 
 /** The contacts of `aor` in kamcmd ul.dump output: Address and Socket of each. */
 function contactsOf(dump: string, aor: string): { address: string; socket: string }[] {
@@ -97,8 +106,11 @@ testWith("call over SIP/TCP and SIP/TLS + plain RTP: kamailio + rtpengine + bare
           assertEquals(await exitOf(l), 0, show(l));
           assertMatch(l.stdout, /#1 incoming sip:phone2@pbx\.test/);
           assertMatch(l.stdout, /answered, 4\.\d s/);
-          assertHeard(await toneOf(rec), toneOut, `pbxkit --listen over ${transport}`);
-          near((await baresipHeard(recDir)).toneHz, toneBack, "baresip caller");
+          await assertListenHeard(rec, recDir, {
+            heardHz: toneOut,
+            sentHz: toneBack,
+            who: `pbxkit --listen over ${transport}`,
+          });
           await caller.stop();
         },
       );
