@@ -11,6 +11,7 @@
  */
 
 import { cliArgv, Proc, selfSignedCert, TestNet, waitFor } from "../_util/mod.ts";
+import { listenerRegistered } from "./_heard.ts";
 
 /** The SIP domain every test account lives in. */
 export const DOMAIN = "pbx.test";
@@ -279,6 +280,20 @@ export class Pbx {
       "-nostdin",
       ...extra,
     ]);
+  }
+
+  /**
+   * Start `pbxkit ARGS` (a `call --listen` as bob, e.g. {@linkcode proxyListenArgv}), wait until it has registered,
+   * then have baresip `phone2` dial bob playing `toneHz` (with `codecs`, see {@linkcode Pbx.baresip}).
+   */
+  async baresipCallsListener(
+    args: readonly string[],
+    o: { toneHz: number; codecs?: string },
+  ): Promise<{ listener: Proc; caller: Proc; recDir: string }> {
+    const listener = this.pbxkit(args);
+    await listenerRegistered(listener);
+    const { proc: caller, recDir } = await this.baresip({ user: "phone2", dial: `sip:bob@${DOMAIN}`, ...o });
+    return { listener, caller, recDir };
   }
 
   /** Start baresip in the phone host with an account and a tone source; it records what it hears to `recDir`. */

@@ -16,7 +16,6 @@ import {
   baresipHeard,
   exitOf,
   lastJson,
-  listenerRegistered,
   near,
   show,
   toneOf,
@@ -72,20 +71,13 @@ testWith("opus over SIP/UDP + plain RTP: kamailio + rtpengine + baresip (opus mo
 
     await t.step("baresip calls pbxkit --listen: pbxkit answers opus, 500 Hz heard, 800 Hz sent back", async () => {
       const rec = `${pbx.dir}/opus-listen.wav`;
-      const l = pbx.pbxkit([
+      const { listener: l, caller, recDir } = await pbx.baresipCallsListener([
         ...proxyListenArgv("bob", { proxy }),
         ...toneArgv(800, "4s", rec),
         "--rtp-ports",
         "20200-20299",
         "--json",
-      ]);
-      await listenerRegistered(l);
-      const { proc: caller, recDir } = await pbx.baresip({
-        user: "phone2",
-        toneHz: 500,
-        dial: `sip:bob@${DOMAIN}`,
-        codecs: OPUS_FIRST,
-      });
+      ], { toneHz: 500, codecs: OPUS_FIRST });
       try {
         assertEquals(await exitOf(l), 0, show(l));
         assertStringIncludes(l.stdout, `"codec":"opus/48000/2"`, show(l));

@@ -7,16 +7,7 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_util/assert.ts";
 import { testWith, waitFor } from "../_util/mod.ts";
 import { DOMAIN, Pbx, PBX_TOOLS, proxyCallArgv, proxyListenArgv, toneArgv } from "./_pbx.ts";
-import {
-  answeredCall,
-  assertHeard,
-  assertListenHeard,
-  baresipHeard,
-  exitOf,
-  listenerRegistered,
-  show,
-  toneOf,
-} from "./_heard.ts";
+import { answeredCall, assertHeard, assertListenHeard, baresipHeard, exitOf, show, toneOf } from "./_heard.ts";
 
 testWith("call over SIP/UDP + plain RTP: kamailio + rtpengine + baresip", {
   tools: [...PBX_TOOLS, "baresip"],
@@ -67,12 +58,10 @@ testWith("call over SIP/UDP + plain RTP: kamailio + rtpengine + baresip", {
 
     await t.step("baresip calls pbxkit --listen over UDP: 500 Hz heard, 800 Hz sent back", async () => {
       const rec = `${pbx.dir}/udp-listen.wav`;
-      const l = pbx.pbxkit([
+      const { listener: l, caller, recDir } = await pbx.baresipCallsListener([
         ...proxyListenArgv("bob", { proxy }),
         ...toneArgv(800, "4s", rec),
-      ]);
-      await listenerRegistered(l);
-      const { proc: caller, recDir } = await pbx.baresip({ user: "phone2", toneHz: 500, dial: `sip:bob@${DOMAIN}` });
+      ], { toneHz: 500 });
       assertEquals(await exitOf(l), 0, show(l));
       assertMatch(l.stdout, /#1 incoming sip:phone2@pbx\.test/);
       assertMatch(l.stdout, /answered, 4\.\d s/);
