@@ -46,7 +46,8 @@ function internalId(conn: unknown, what: "fd" | "rid"): number | undefined {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : undefined;
 }
 
-function fdOf(conn: unknown): number | undefined {
+/** The socket fd of a plain `Deno.TcpConn`, or undefined (TLS, adapters, no internal API). */
+export function fdOf(conn: unknown): number | undefined {
   return internalId(conn, "fd");
 }
 
