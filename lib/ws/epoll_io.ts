@@ -37,7 +37,8 @@ const SYMBOLS = {
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
-  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  // results as i32: ssize_t values here fit (lengths < 2 GiB), and an i32 result keeps the call on the fast path
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -49,7 +50,7 @@ interface Libc {
   epoll_create1(flags: number): number;
   epoll_ctl(epfd: number, op: number, fd: number, event: Uint8Array): number;
   epoll_wait(epfd: number, events: Uint8Array, max: number, timeout: number): Promise<number>;
-  recv(fd: number, buf: Uint8Array, len: number, flags: number): number | bigint;
+  recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
   eventfd(initval: number, flags: number): number;
   write(fd: number, buf: Uint8Array, len: number): number | bigint;
   read(fd: number, buf: Uint8Array, len: number): number | bigint;
@@ -228,7 +229,7 @@ export function polledReader(fd: number, onReadable: () => void): PolledReader |
       return watched;
     },
     recv(buf: Uint8Array): number {
-      const n = Number(c.recv(fd, buf, buf.length, MSG_DONTWAIT));
+      const n = c.recv(fd, buf, buf.length, MSG_DONTWAIT);
       if (n > 0) {
         if (n < buf.length) readable = false;
         return n;
