@@ -115,9 +115,13 @@ class Poller {
     return true;
   }
 
-  /** Stop watching `fd` (before it is closed). */
-  remove(fd: number): void {
-    if (!this.#handlers.delete(fd)) return;
+  /**
+   * Stop watching `fd` (before it is closed) if `onEvent` is still its handler: when the fd was closed elsewhere
+   * first, its number may already belong to a newer socket, which keeps its registration.
+   */
+  remove(fd: number, onEvent: () => void): void {
+    if (this.#handlers.get(fd) !== onEvent) return;
+    this.#handlers.delete(fd);
     this.#ctl(EPOLL_CTL_DEL, fd, 0);
     // Wake the pending epoll_wait so the loop ends (and its op with it) when nothing is left to watch.
     if (this.#handlers.size === 0) this.#c.write(this.#wakeFd, ONE, 8);
@@ -219,7 +223,7 @@ export function polledReader(fd: number, onReadable: () => void): PolledReader |
       if (watched) {
         if (always || openReaders >= POLL_OFF) return true;
         watched = false;
-        p.remove(fd);
+        p.remove(fd, onEvent);
         return false;
       }
       if (!always && openReaders < POLL_ON) return false;
@@ -246,7 +250,7 @@ export function polledReader(fd: number, onReadable: () => void): PolledReader |
       if (!open) return;
       open = false;
       openReaders--;
-      if (watched) p.remove(fd);
+      if (watched) p.remove(fd, onEvent);
       watched = false;
     },
   };

@@ -7,8 +7,8 @@
  * the rest, which waits for room or reports the error as before.
  *
  * Used only for `Deno.TcpConn` (never TLS: that would bypass the encryption), only when FFI is permitted, and
- * not when `PBXKIT_WS_FFI_SEND=0` (to measure without it). Reads stay on Deno's op (it owns readiness), but
- * {@linkcode rawReader} calls that op directly: `TcpConn.read()` wraps it in an async function that adds a
+ * not when `PBXKIT_WS_FFI_SEND=0` (to measure without it). Reads use Deno's op below a few open connections (from
+ * there on `epoll_io.ts` takes over), and {@linkcode rawReader} calls that op directly: `TcpConn.read()` wraps it in an async function that adds a
  * second promise, a try/finally and two Set updates per read (`PBXKIT_WS_RAW_READ=0` turns it off).
  *
  * @module
