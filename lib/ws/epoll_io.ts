@@ -38,7 +38,8 @@ const SYMBOLS = {
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
   // results as i32: ssize_t values here fit (lengths < 2 GiB), and an i32 result keeps the call on the fast path
-  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+  // and the length as a pointer-typed value (see `sizeArg` in fast_io.ts)
+  recv: { parameters: ["i32", "buffer", "pointer", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -50,7 +51,7 @@ interface Libc {
   epoll_create1(flags: number): number;
   epoll_ctl(epfd: number, op: number, fd: number, event: Uint8Array): number;
   epoll_wait(epfd: number, events: Uint8Array, max: number, timeout: number): Promise<number>;
-  recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
+  recv(fd: number, buf: Uint8Array, len: Deno.PointerValue, flags: number): number;
   eventfd(initval: number, flags: number): number;
   write(fd: number, buf: Uint8Array, len: number): number | bigint;
   read(fd: number, buf: Uint8Array, len: number): number | bigint;
@@ -209,6 +210,8 @@ export function polledReader(fd: number, onReadable: () => void): PolledReader |
   let readable = true;
   let open = true;
   let watched = false;
+  let lenOf = -1;
+  let lenArg: Deno.PointerValue = null;
   openReaders++;
   const onEvent = () => {
     readable = true;
@@ -233,7 +236,11 @@ export function polledReader(fd: number, onReadable: () => void): PolledReader |
       return watched;
     },
     recv(buf: Uint8Array): number {
-      const n = c.recv(fd, buf, buf.length, MSG_DONTWAIT);
+      if (buf.length !== lenOf) {
+        lenOf = buf.length;
+        lenArg = Deno.UnsafePointer.create(BigInt(lenOf));
+      }
+      const n = c.recv(fd, buf, lenArg, MSG_DONTWAIT);
       if (n > 0) {
         if (n < buf.length) readable = false;
         return n;
