@@ -62,6 +62,8 @@ interface Peer {
   argv: (port: number) => string[];
   /** Pin the server to core 0 (default true). */
   pin?: boolean;
+  /** Extra environment for the server. */
+  env?: Record<string, string>;
 }
 
 async function buildWsload(): Promise<string> {
@@ -140,7 +142,7 @@ async function startPeer(peer: Peer, wsload: string): Promise<Running> {
     args: peer.pin === false ? argv.slice(1) : ["-c", "0", ...argv],
     stdout: "null",
     stderr: "null",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...peer.env },
   }).spawn();
   await waitForPort(port, "127.0.0.1", 30_000);
   // Warm the JIT (and the server's buffers) before the first measured cell.
@@ -222,6 +224,10 @@ export async function run(args: string[]): Promise<void> {
   const pbxkitArgv = (port: number, extra: string[] = []) =>
     cliArgv(["ws-serve", "--echo", "--port", String(port), "--idle-timeout", "0", ...extra]);
   if (only.includes("pbxkit")) peers.push({ name: "pbxkit", argv: (port) => pbxkitArgv(port) });
+  // the same server without the epoll read path (Deno's read op for every connection), to measure it
+  if (only.includes("pbxkit-noepoll")) {
+    peers.push({ name: "pbxkit noepoll", argv: (port) => pbxkitArgv(port), env: { PBXKIT_WS_EPOLL: "0" } });
+  }
   if (opts.workers > 1) {
     peers.push({
       name: `pbxkit w${opts.workers}`,

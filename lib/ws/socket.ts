@@ -11,7 +11,8 @@ import { Protocol, type ProtocolOptions } from "./protocol.ts";
 import { CloseCode } from "./frame.ts";
 import { acquireKernel, KERNEL_BYTES, releaseKernel, type SimdKernel } from "./simd.ts";
 import type { HttpRequest } from "./http.ts";
-import { rawReader, syncSender } from "./fast_io.ts";
+import { fdOf, rawReader, syncSender } from "./fast_io.ts";
+import { epollMode, type PolledReader, polledReader } from "./epoll_io.ts";
 import { log, PbxError } from "../common/mod.ts";
 
 const wslog = log.child("ws");
@@ -113,6 +114,11 @@ export interface WebSocketOptions extends ProtocolOptions {
   closeTimeout?: number;
   /** Size of the read buffer (default 64 KiB). */
   readBufferSize?: number;
+  /**
+   * May read plain TCP through the shared epoll poller (`epoll_io.ts`) once several connections are open (default:
+   * true unless `PBXKIT_WS_EPOLL=0`).
+   */
+  epoll?: boolean;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -167,12 +173,21 @@ export class WebSocket implements AsyncIterable<Message> {
   readonly #send: ((bytes: Uint8Array) => number) | undefined;
   /** Deno's read op without `TcpConn.read()`'s wrapper (0 at EOF), or undefined. */
   readonly #rawRead: ((buf: Uint8Array) => Promise<number>) | undefined;
+  /** The epoll read path (see `epoll_io.ts`), or undefined. */
+  readonly #poll: PolledReader | undefined;
+  /** Waiting for the poller's next readiness event. */
+  #armed = false;
+  /** Inside `#pollRead` (a read asked for meanwhile loops there instead of recursing). */
+  #pollReading = false;
+  #pollAgain = false;
 
   /** Wrap a connected socket whose opening handshake is done. Starts reading at once. */
   constructor(conn: WsConn, options: WebSocketOptions = {}) {
     this.#conn = conn;
     this.#send = syncSender(conn);
     this.#rawRead = rawReader(conn);
+    const fd = (options.epoll ?? epollMode() !== "off") ? fdOf(conn) : undefined;
+    this.#poll = fd === undefined ? undefined : polledReader(fd, this.#onReadable);
     const size = options.readBufferSize ?? 64 * 1024;
     // Only servers unmask (client-bound frames are unmasked), so only they take a SIMD kernel.
     this.#kernel = options.role !== "client" && size <= KERNEL_BYTES ? acquireKernel() : undefined;
@@ -361,9 +376,62 @@ export class WebSocket implements AsyncIterable<Message> {
       this.#drainWaiters.push(this.#readNext);
       return;
     }
+    const poll = this.#poll;
+    if (this.#pollReading) {
+      this.#pollAgain = true;
+      return;
+    }
+    if (poll !== undefined && poll.use()) {
+      if (poll.readable) this.#pollRead();
+      else this.#armed = true;
+      return;
+    }
+    this.#armed = false;
     const raw = this.#rawRead;
     (raw !== undefined ? raw(this.#readBuf) : this.#conn.read(this.#readBuf)).then(this.#onRead, this.#onReadError);
   };
+
+  #onReadable = (): void => {
+    if (!this.#armed || this.#done) return;
+    this.#armed = false;
+    this.#pollRead();
+  };
+
+  /** Read through the poller while data is there (a few reads; then again on a later turn of the event loop). */
+  #pollRead(): void {
+    const poll = this.#poll as PolledReader;
+    this.#pollReading = true;
+    let rounds = 0;
+    try {
+      do {
+        this.#pollAgain = false;
+        if (rounds > 0 && !poll.use()) {
+          // back to Deno's read op (few connections now)
+          this.#pollReading = false;
+          return this.#readNext();
+        }
+        if (!poll.readable) {
+          this.#armed = true;
+          break;
+        }
+        const n = poll.recv(this.#readBuf);
+        if (n < 0) {
+          this.#armed = true;
+          break;
+        }
+        this.#onRead(n);
+      } while (this.#pollAgain && ++rounds < 4);
+    } catch (err) {
+      this.#pollAgain = false;
+      this.#abort(err);
+    } finally {
+      this.#pollReading = false;
+    }
+    if (this.#pollAgain) {
+      this.#pollAgain = false;
+      setTimeout(this.#readNext, 0);
+    }
+  }
 
   #onRead = (n: number | null): void => {
     if (this.#done) return;
@@ -607,6 +675,7 @@ export class WebSocket implements AsyncIterable<Message> {
     if (this.#done) return;
     this.#done = true;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#poll?.close();
     closeQuietly(this.#conn);
     if (this.#kernel) releaseKernel(this.#kernel);
     const p = this.#proto;

@@ -17,11 +17,11 @@ export interface Served {
 /** Start `pbxkit ws-serve --port 0 ARGS` (or `options.port`) and wait for its `listening on` line. */
 export async function startServe(
   args: string[],
-  options: { defaultPort?: boolean; port?: number } = {},
+  options: { defaultPort?: boolean; port?: number; env?: Record<string, string> } = {},
 ): Promise<Served> {
   const portArgs = options.defaultPort ? [] : ["--port", String(options.port ?? 0)];
   const proc = new Proc(cliArgv(["ws-serve", ...portArgs, ...args]), {
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
   });
   let m: RegExpExecArray | null = null;
   let exited = false;
