@@ -1,7 +1,7 @@
 /**
- * An open-addressing hash map from integer keys (0 ≤ key < 2^53) to int32 values, stored in one typed array:
- * slot `i` holds its key at `2i` and its value at `2i + 1`, so a probe reads one cache line. Linear probing at
- * most 1/3 full, backward-shift deletion (no tombstones), no allocation per operation. Grows by doubling.
+ * An open-addressing hash map from integer keys (0 ≤ key < 2^53) to int32 values, stored in typed arrays:
+ * linear probing at most 1/3 full, backward-shift deletion (no tombstones), no allocation per operation. Grows by
+ * doubling.
  *
  * @module
  */
@@ -9,10 +9,10 @@
 /** Value returned by {@linkcode KeyMap.get} for an absent key. */
 export const ABSENT = -1;
 
-/** Integer-keyed hash map on a typed array. */
+/** Integer-keyed hash map on typed arrays. */
 export class KeyMap {
-  /** Interleaved slots: key at 2i, value (or ABSENT) at 2i + 1. */
-  #slots: Float64Array;
+  #keys: Float64Array;
+  #vals: Int32Array;
   #mask: number;
   #size = 0;
 
@@ -20,7 +20,8 @@ export class KeyMap {
   constructor(expected = 16) {
     let cap = 16;
     while (cap < expected * 4) cap *= 2;
-    this.#slots = emptySlots(cap);
+    this.#keys = new Float64Array(cap);
+    this.#vals = new Int32Array(cap).fill(ABSENT);
     this.#mask = cap - 1;
   }
 
@@ -31,7 +32,7 @@ export class KeyMap {
 
   /** Approximate bytes used by the table. */
   get bytes(): number {
-    return this.#slots.byteLength;
+    return this.#keys.byteLength + this.#vals.byteLength;
   }
 
   #slot(key: number): number {
@@ -46,31 +47,31 @@ export class KeyMap {
 
   /** The value for `key`, or {@linkcode ABSENT}. */
   get(key: number): number {
-    const s = this.#slots, mask = this.#mask;
+    const keys = this.#keys, vals = this.#vals, mask = this.#mask;
     let i = this.#slot(key);
     for (;;) {
-      const v = s[2 * i + 1];
+      const v = vals[i];
       if (v === ABSENT) return ABSENT;
-      if (s[2 * i] === key) return v;
+      if (keys[i] === key) return v;
       i = (i + 1) & mask;
     }
   }
 
   /** Set `key` to `value` (value must be ≥ 0). */
   set(key: number, value: number): void {
-    if ((this.#size + 1) * 3 > this.#mask + 1) this.#grow();
-    const s = this.#slots, mask = this.#mask;
+    if ((this.#size + 1) * 3 > this.#vals.length) this.#grow();
+    const keys = this.#keys, vals = this.#vals, mask = this.#mask;
     let i = this.#slot(key);
     for (;;) {
-      const v = s[2 * i + 1];
+      const v = vals[i];
       if (v === ABSENT) {
-        s[2 * i] = key;
-        s[2 * i + 1] = value;
+        keys[i] = key;
+        vals[i] = value;
         this.#size++;
         return;
       }
-      if (s[2 * i] === key) {
-        s[2 * i + 1] = value;
+      if (keys[i] === key) {
+        vals[i] = value;
         return;
       }
       i = (i + 1) & mask;
@@ -79,54 +80,48 @@ export class KeyMap {
 
   /** Remove `key`; returns its value or {@linkcode ABSENT}. */
   delete(key: number): number {
-    const s = this.#slots, mask = this.#mask;
+    const keys = this.#keys, vals = this.#vals, mask = this.#mask;
     let i = this.#slot(key);
     for (;;) {
-      const v = s[2 * i + 1];
+      const v = vals[i];
       if (v === ABSENT) return ABSENT;
-      if (s[2 * i] === key) break;
+      if (keys[i] === key) break;
       i = (i + 1) & mask;
     }
-    const removed = s[2 * i + 1];
+    const removed = vals[i];
     // Backward-shift deletion: move later entries of the probe run into the hole when their home allows it.
     let hole = i;
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      if (s[2 * j + 1] === ABSENT) break;
-      const home = this.#slot(s[2 * j]);
+      if (vals[j] === ABSENT) break;
+      const home = this.#slot(keys[j]);
       // Entry at j may move to hole if home is not cyclically in (hole, j].
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!inRange) {
-        s[2 * hole] = s[2 * j];
-        s[2 * hole + 1] = s[2 * j + 1];
+        keys[hole] = keys[j];
+        vals[hole] = vals[j];
         hole = j;
       }
     }
-    s[2 * hole + 1] = ABSENT;
+    vals[hole] = ABSENT;
     this.#size--;
     return removed;
   }
 
   /** Remove every key. */
   clear(): void {
-    const s = this.#slots;
-    for (let i = 1; i < s.length; i += 2) s[i] = ABSENT;
+    this.#vals.fill(ABSENT);
     this.#size = 0;
   }
 
   #grow(): void {
-    const old = this.#slots;
-    const cap = old.length; // slots double: old.length / 2 -> old.length
-    this.#slots = emptySlots(cap);
+    const oldKeys = this.#keys, oldVals = this.#vals;
+    const cap = oldVals.length * 2;
+    this.#keys = new Float64Array(cap);
+    this.#vals = new Int32Array(cap).fill(ABSENT);
     this.#mask = cap - 1;
     this.#size = 0;
-    for (let i = 1; i < old.length; i += 2) if (old[i] !== ABSENT) this.set(old[i - 1], old[i]);
+    for (let i = 0; i < oldVals.length; i++) if (oldVals[i] !== ABSENT) this.set(oldKeys[i], oldVals[i]);
   }
-}
-
-function emptySlots(cap: number): Float64Array {
-  const s = new Float64Array(2 * cap);
-  for (let i = 1; i < s.length; i += 2) s[i] = ABSENT;
-  return s;
 }
