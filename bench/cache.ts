@@ -6,6 +6,8 @@
  *
  * Options: `--requests N` (10M), `--objects N` (1M), `--alpha A` (1.0), `--cache-size N` (100000 objects),
  * `--runs N` (3, median reported), `--cachesim PATH` (or env LIBCACHESIM_CACHESIM), `--keep` (keep the trace).
+ * The table also gives user + system CPU seconds (the fairer figure when the machine is shared; the ratio row then
+ * reads pbxkit/cachesim for wall, CPU and memory). `--only single` runs just these two cells.
  *
  * A multi-volume MSR cell follows: `--msr-requests N` (2M) requests over six volumes (`hm_0`, `src1_2`, ...) that
  * reuse block numbers, in MSR's own format; pbxkit reads that file, cachesim reads the same requests with the id
@@ -28,6 +30,8 @@ interface Measure {
   wallSeconds: number;
   peakRssMiB: number;
   missRatio: number;
+  /** User + system CPU seconds (GNU time); the fairer figure on a shared machine. */
+  cpuSeconds: number;
   simSeconds?: number;
 }
 
@@ -69,6 +73,7 @@ export async function run(args: string[]): Promise<void> {
   const spec = `zipf,alpha=${alpha},objects=${objects},requests=${requests},seed=1,write=0`;
   const cli = new URL("../cli.ts", import.meta.url).pathname;
   const config = new URL("../deno.json", import.meta.url).pathname;
+  const single = argValue(args, "--only") === "single";
   const dir = await Deno.makeTempDir({ prefix: "pbxkit-bench-cache-" });
   if (argValue(args, "--only") === "msr") {
     try {
@@ -130,6 +135,7 @@ export async function run(args: string[]): Promise<void> {
           wallSeconds: p.wall,
           peakRssMiB: p.rssKiB / 1024,
           missRatio: j.results[0].missRatio,
+          cpuSeconds: p.cpu,
           simSeconds: j.elapsedSeconds,
         });
         if (cachesimOk) {
@@ -145,32 +151,43 @@ export async function run(args: string[]): Promise<void> {
             "1",
           ], dir); // cachesim writes TRACE.cachesim into its working directory
           const missRatio = cachesimMissRatios(parseCachesimOutput(c.stdout)).get(`${policy}@${cacheSize}`) ?? NaN;
-          cs.push({ wallSeconds: c.wall, peakRssMiB: c.rssKiB / 1024, missRatio });
+          cs.push({ wallSeconds: c.wall, peakRssMiB: c.rssKiB / 1024, missRatio, cpuSeconds: c.cpu });
         }
       }
       const pw = median(pb.map((m) => m.wallSeconds)), pr = median(pb.map((m) => m.peakRssMiB));
+      const pc = median(pb.map((m) => m.cpuSeconds));
       const pRate = requests / pw;
       rows.push([
         policy,
         "pbxkit",
         `${(pRate / 1e6).toFixed(2)}M`,
         pw.toFixed(2),
+        pc.toFixed(2),
         pr.toFixed(0),
         pb[0].missRatio.toFixed(4),
       ]);
       const entry: Record<string, unknown> = {
         policy,
-        pbxkit: { requestsPerSecond: pRate, wallSeconds: pw, peakRssMiB: pr, missRatio: pb[0].missRatio, runs: pb },
+        pbxkit: {
+          requestsPerSecond: pRate,
+          wallSeconds: pw,
+          cpuSeconds: pc,
+          peakRssMiB: pr,
+          missRatio: pb[0].missRatio,
+          runs: pb,
+        },
       };
       const group = { label: policy.toUpperCase(), values: [pRate / 1e6] };
       if (cachesimOk) {
         const cw = median(cs.map((m) => m.wallSeconds)), cr = median(cs.map((m) => m.peakRssMiB));
+        const cc = median(cs.map((m) => m.cpuSeconds));
         const cRate = requests / cw;
         rows.push([
           policy,
           "cachesim",
           `${(cRate / 1e6).toFixed(2)}M`,
           cw.toFixed(2),
+          cc.toFixed(2),
           cr.toFixed(0),
           cs[0].missRatio.toFixed(4),
         ]);
@@ -180,17 +197,20 @@ export async function run(args: string[]): Promise<void> {
           "pbxkit/cachesim",
           ratio(pRate, cRate),
           ratio(pw, cw),
+          ratio(pc, cc),
           ratio(pr, cr),
           same ? "same" : "DIFFERENT",
         ]);
         entry.cachesim = {
           requestsPerSecond: cRate,
           wallSeconds: cw,
+          cpuSeconds: cc,
           peakRssMiB: cr,
           missRatio: cs[0].missRatio,
           runs: cs,
         };
         entry.speedRatio = pRate / cRate;
+        entry.cpuSpeedRatio = cc / pc;
         entry.memoryRatio = pr / cr;
         entry.sameMissRatio = same;
         group.values.push(cRate / 1e6);
@@ -198,13 +218,13 @@ export async function run(args: string[]): Promise<void> {
       data.push(entry);
       groups.push(group);
     }
-    await sweepCell({ cli, config, dir, trace, requests, cachesim: cachesimOk ? cachesim : undefined });
+    if (!single) await sweepCell({ cli, config, dir, trace, requests, cachesim: cachesimOk ? cachesim : undefined });
   } finally {
     if (!args.includes("--keep")) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   printTable(
     `cache-sim object model, ${requests} requests, cache ${cacheSize} objects (median of ${runs}; wall clock incl. start-up and trace reading)`,
-    ["policy", "impl", "req/s", "wall s", "peak RSS MiB", "miss ratio"],
+    ["policy", "impl", "req/s", "wall s", "CPU s", "peak RSS MiB", "miss ratio"],
     rows,
   );
   const svg = barChart(groups, {
@@ -217,6 +237,7 @@ export async function run(args: string[]): Promise<void> {
     { spec, cacheSize, runs, cachesim: cachesimOk ? cachesim : `ABSENT (${absentWhy})`, data },
     svg,
   );
+  if (single) return;
   const msrDir = await Deno.makeTempDir({ prefix: "pbxkit-bench-msr-" });
   try {
     await msrCell(args, { cli, config, dir: msrDir, cachesim: cachesimOk ? cachesim : undefined });
