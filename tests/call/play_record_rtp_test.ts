@@ -43,6 +43,13 @@ testWith("--play and --record over plain RTP: kamailio (UDP, TCP) + rtpengine + 
 }, async (t) => {
   const pbx = await Pbx.start({ netTransports: true });
   const proxy = `${pbx.ip}:${pbx.sipPort}`;
+  // alice calls the auto-answering baresip through kamailio over `transport`, with `more` flags and --json
+  const callPhone = (transport: "udp" | "tcp", more: string[]) => [
+    "call",
+    `sip:phone@${DOMAIN}`,
+    ...["--transport", transport, "--proxy", proxy, ...creds("alice"), "--domain", DOMAIN],
+    ...["--rtp-ports", "20000-20099", "--json", ...more],
+  ];
   try {
     await t.step("pbxkit --transport udp --play: baresip hears 700 Hz, then 1400 Hz", async () => {
       const rate = 16000;
@@ -52,25 +59,7 @@ testWith("--play and --record over plain RTP: kamailio (UDP, TCP) + rtpengine + 
       const play = `${pbx.dir}/two-tones.wav`;
       await writeWav(play, { sampleRate: rate, samples });
       const { proc: phone, recDir } = await pbx.baresipRegistered({ user: "phone", autoAnswer: true, toneHz: 440 });
-      const p = pbx.pbxkit([
-        "call",
-        `sip:phone@${DOMAIN}`,
-        "--transport",
-        "udp",
-        "--proxy",
-        proxy,
-        ...creds("alice"),
-        "--domain",
-        DOMAIN,
-        "--play",
-        play,
-        "--hangup-after-play",
-        "--duration",
-        "10s",
-        "--rtp-ports",
-        "20000-20099",
-        "--json",
-      ]);
+      const p = pbx.pbxkit(callPhone("udp", ["--play", play, "--hangup-after-play", "--duration", "10s"]));
       assertEquals(await exitOf(p), 0, show(p));
       assertStringIncludes(p.stdout, `"connected","detail":"udp://${proxy}"`);
       const sum = lastJson(p);
@@ -100,26 +89,7 @@ testWith("--play and --record over plain RTP: kamailio (UDP, TCP) + rtpengine + 
       async () => {
         const { proc: phone } = await pbx.baresipRegistered({ user: "phone", autoAnswer: true, toneHz: 440 });
         const rec = `${pbx.dir}/tcp-record.wav`;
-        const p = pbx.pbxkit([
-          "call",
-          `sip:phone@${DOMAIN}`,
-          "--transport",
-          "tcp",
-          "--proxy",
-          proxy,
-          ...creds("alice"),
-          "--domain",
-          DOMAIN,
-          "--tone",
-          "1000",
-          "--duration",
-          "4s",
-          "--record",
-          rec,
-          "--rtp-ports",
-          "20000-20099",
-          "--json",
-        ]);
+        const p = pbx.pbxkit(callPhone("tcp", ["--tone", "1000", "--duration", "4s", "--record", rec]));
         assertEquals(await exitOf(p), 0, show(p));
         assertStringIncludes(p.stdout, `"connected","detail":"tcp://${proxy}"`);
         near(lastJson(p).heard.toneHz, 440, "pbxkit --json heard");
