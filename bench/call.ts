@@ -10,7 +10,8 @@
  * ICE/DTLS, so for baresip "media connected" is the 200 OK. baresip offers no hook to time its own audio round trip,
  * so that cell is n/a.
  * The UDP cells (`call_udp.ts`): pbxkit-udp, baresip-udp (the baseline's calls) and linphonec calling the same
- * baresip, INVITE -> 200 OK and INVITE -> first RTP timed from one tshark capture on the PBX host.
+ * baresip, INVITE -> 200 OK and INVITE -> first RTP timed from one tshark capture on the PBX host, and each calling
+ * an echo line over UDP with silence then a beep, its echo delay timed in the same capture (see `call_udp.ts`).
  * Options: `--calls N` (20), `--stacks wrtc,werift`, `--only udp` (just the UDP cells).
  *
  * The PBX fixture is the test suite's (tests/call/_pbx.ts). Needs root, kamailio, rtpengine, baresip.
@@ -22,7 +23,18 @@ import { barChart, hasCommand } from "../lib/common/mod.ts";
 import { median, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
 import { listenArgv, Pbx, USERS } from "../tests/call/_pbx.ts";
 import { denoRunArgv, ROOT, waitFor } from "../tests/_util/mod.ts";
-import { linphonecCalls, setupsFromCapture, startCapture, udpRttAgent, type UdpSetup } from "./call_udp.ts";
+import {
+  CALLER_OF_USER,
+  echoBurstMs,
+  echoDelaysFromCapture,
+  linphonecCalls,
+  readCapture,
+  setupsFromCapture,
+  startCapture,
+  udpRttAgent,
+  type UdpSetup,
+  writeBeep,
+} from "./call_udp.ts";
 
 function arg(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -56,13 +68,15 @@ export async function run(args: string[]): Promise<void> {
   const results: Record<string, Sample[]> = {};
   let udp: Record<string, UdpSetup[]> = {};
   let udpRtt: number[] = [];
+  let udpEcho: Record<string, number[]> = {};
   const udpCounts: Record<string, number> = {};
+  let echoLine: ReturnType<Pbx["pbxkit"]> | undefined;
   try {
     await pbx.baresipRegistered({ user: "phone", autoAnswer: true });
     if (stacks.length) {
       // the echo line for round trips: a pbxkit (wrtc) answering every call and sending back what it hears
-      const echoLine = pbx.pbxkit([...listenArgv("bob", { ws: pbx.wsUrl, autoAnswer: true }), "--echo", "--quiet"]);
-      await waitFor(() => echoLine.stdout.includes("registered"), { timeoutMs: 20_000, what: "echo line" });
+      echoLine = pbx.pbxkit([...listenArgv("bob", { ws: pbx.wsUrl, autoAnswer: true }), "--echo", "--quiet"]);
+      await waitFor(() => echoLine!.stdout.includes("registered"), { timeoutMs: 20_000, what: "echo line" });
     }
     for (const stack of stacks) {
       console.error(`bench call: ${calls} calls with pbxkit on ${stack}...`);
@@ -72,50 +86,54 @@ export async function run(args: string[]): Promise<void> {
         what: `agent ${stack}`,
       });
     }
-    // the UDP cells: every caller timed on the wire, from one capture on the PBX host
+    // the UDP cells: every caller timed on the wire, from one capture on the PBX host; one echo line (bob) over UDP
+    await echoLine?.stop();
     const cap = hasCommand("tshark") ? await startCapture(pbx) : undefined;
-    console.error(`bench call: ${calls} calls baresip -> baresip (baseline)...`);
-    results.baresip = await baresipBaseline(pbx, calls);
+    const echo = cap && pbx.pbxkit([
+      "call",
+      "--listen",
+      "--auto-answer",
+      "--echo",
+      "--quiet",
+      "--transport",
+      "udp",
+      "--proxy",
+      `${pbx.ip}:${pbx.sipPort}`,
+      "--user",
+      "bob",
+      "--password",
+      USERS.bob,
+      "--domain",
+      "pbx.test",
+      "--rtp-ports",
+      "22000-22999",
+    ]);
+    if (echo) await waitFor(() => echo.stdout.includes("registered"), { timeoutMs: 20_000, what: "udp echo line" });
+    console.error(
+      `bench call: ${calls} calls baresip -> baresip (baseline)${cap ? ", as many to the echo line" : ""}...`,
+    );
+    results.baresip = await baresipBaseline(pbx, calls, !!cap);
     if (cap) {
-      // pbxkit-udp: setup calls to baresip and audio round trips through an echo line over UDP (bob)
-      const echo = pbx.pbxkit([
-        "call",
-        "--listen",
-        "--auto-answer",
-        "--echo",
-        "--quiet",
-        "--transport",
-        "udp",
-        "--proxy",
-        `${pbx.ip}:${pbx.sipPort}`,
-        "--user",
-        "bob",
-        "--password",
-        USERS.bob,
-        "--domain",
-        "pbx.test",
-        "--rtp-ports",
-        "22000-22999",
-      ]);
-      await waitFor(() => echo.stdout.includes("registered"), { timeoutMs: 20_000, what: "udp echo line" });
       console.error(`bench call: ${calls} calls pbxkit-udp -> baresip, and as many audio round trips (echo line)...`);
       udpRtt = await runAgent(pbx, {
         args: ["udp-rtt-agent", `${pbx.ip}:${pbx.sipPort}`, String(calls)],
         timeoutMs: calls * 15_000 + 20_000,
         what: "udp agent",
       }) as unknown as number[];
-      await echo.stop();
       if (hasCommand("linphonec")) {
-        console.error(`bench call: ${calls} calls linphonec -> baresip...`);
+        console.error(`bench call: ${calls} calls linphonec -> baresip, and as many to the echo line...`);
         udpCounts.linphonec = await linphonecCalls(pbx, calls);
       } else console.error("bench call: no linphonec (apt-get install linphone-cli): its cells are n/a");
+      await echo!.stop();
       await cap.stop();
-      udp = await setupsFromCapture(cap.file, pbx.ip);
+      const captured = await readCapture(cap.file, pbx.ip);
+      udp = setupsFromCapture(captured);
+      udpEcho = echoDelaysFromCapture(captured);
     } else console.error("bench call: no tshark: the UDP cells are n/a");
   } finally {
     await pbx.close();
   }
-  printUdpCells(udp, calls, udpRtt);
+  printUdpCells(udp, calls, udpRtt, udpEcho);
   const base = median(results.baresip.map((s) => s.setupMs));
   const rows = Object.entries(results).map(([name, samples]) => {
     const setup = samples.length ? median(samples.map((s) => s.setupMs)) : NaN;
@@ -158,21 +176,28 @@ export async function run(args: string[]): Promise<void> {
       seriesNames: ["setup", "audio RTT"],
     },
   );
-  await saveResults("call", { calls, results, udp, udpCounts, udpRtt }, svg);
+  await saveResults("call", { calls, results, udp, udpCounts, udpRtt, udpEcho }, svg);
 }
 
 /** The UDP table: median INVITE -> 200 OK and INVITE -> first RTP per caller, and their ratios to baresip's. */
-function printUdpCells(udp: Record<string, UdpSetup[]>, calls: number, rtt: number[]): void {
+function printUdpCells(
+  udp: Record<string, UdpSetup[]>,
+  calls: number,
+  rtt: number[],
+  echo: Record<string, number[]>,
+): void {
   const med = (xs: (number | undefined)[]) => {
     const v = xs.filter((x): x is number => x !== undefined);
     return v.length ? median(v) : NaN;
   };
   const base = udp["baresip-udp"] ?? [];
   const baseAnswer = med(base.map((s) => s.answerMs)), baseRtp = med(base.map((s) => s.rtpMs));
+  const baseEcho = med(echo["baresip-udp"] ?? []);
   const fmt = (x: number) => Number.isFinite(x) ? x.toFixed(1) : "n/a";
-  const rows = ["pbxkit-udp", "baresip-udp", "linphonec"].map((who) => {
+  const rows = Object.values(CALLER_OF_USER).map((who) => {
     const xs = udp[who] ?? [];
     const answer = med(xs.map((s) => s.answerMs)), rtp = med(xs.map((s) => s.rtpMs));
+    const echoes = echo[who] ?? [], delay = med(echoes);
     return [
       `${who} -> baresip`,
       xs.length,
@@ -180,6 +205,8 @@ function printUdpCells(udp: Record<string, UdpSetup[]>, calls: number, rtt: numb
       ratio(answer, baseAnswer),
       fmt(rtp),
       ratio(rtp, baseRtp),
+      echoes.length ? `${fmt(delay)} (${echoes.length})` : "n/a",
+      ratio(delay, baseEcho),
       who === "pbxkit-udp" && rtt.length ? `${median(rtt).toFixed(0)} (${rtt.length})` : "n/a",
     ];
   });
@@ -190,17 +217,30 @@ function printUdpCells(udp: Record<string, UdpSetup[]>, calls: number, rtt: numb
     "vs baresip",
     "INVITE -> first RTP ms",
     "vs baresip",
-    "audio RTT ms (n)",
+    "echo delay on the wire ms (n)",
+    "vs baresip",
+    "in-app audio RTT ms (n)",
   ], rows);
 }
 
-/** baresip (pbx host, ctrl_tcp) dials the auto-answering baresip N times; setup = dial -> CALL_ESTABLISHED. */
-async function baresipBaseline(pbx: Pbx, calls: number): Promise<Sample[]> {
+/**
+ * baresip (pbx host, ctrl_tcp) dials the auto-answering baresip N times; setup = dial -> CALL_ESTABLISHED. With
+ * `echo`, then N calls to the echo line, its audio source a beep (timed from the capture).
+ */
+async function baresipBaseline(pbx: Pbx, calls: number, echo: boolean): Promise<Sample[]> {
   const port = 4444;
-  await pbx.baresipRegistered({ user: "phone2", host: "pbx", ctrlPort: port, what: "baresip caller registration" });
+  // baresip's sources run at ausrc_srate/ausrc_channels (48 kHz stereo)
+  const beep = await writeBeep(`${pbx.dir}/bench-beep-48k.wav`, 48000, 2);
+  await pbx.baresipRegistered({
+    user: "phone2",
+    host: "pbx",
+    ctrlPort: port,
+    source: `aufile,${beep}`,
+    what: "baresip caller registration",
+  });
   return await runAgent(pbx, {
-    args: ["baresip-agent", `${pbx.ip}:${port}`, String(calls)],
-    timeoutMs: calls * 10_000 + 20_000,
+    args: ["baresip-agent", `${pbx.ip}:${port}`, String(calls), echo ? "echo" : "setup"],
+    timeoutMs: calls * (echo ? 14_000 : 10_000) + 20_000,
     what: "baresip agent",
   });
 }
@@ -226,7 +266,7 @@ function netstring(s: string): Uint8Array {
 }
 
 /** Inside the namespace: drive baresip over ctrl_tcp. */
-async function baresipAgent(hostPort: string, calls: number): Promise<void> {
+async function baresipAgent(hostPort: string, calls: number, echo: boolean): Promise<void> {
   const [hostname, port] = hostPort.split(":");
   const conn = await Deno.connect({ hostname, port: Number(port) });
   const events: { type: string; t: number }[] = [];
@@ -249,16 +289,19 @@ async function baresipAgent(hostPort: string, calls: number): Promise<void> {
   })().catch(() => {});
   const w = conn.writable.getWriter();
   const out: Sample[] = [];
-  for (let i = 0; i < calls; i++) {
+  for (let i = 0; i < (echo ? 2 : 1) * calls; i++) {
+    const toEcho = i >= calls;
     events.length = 0;
     const t0 = performance.now();
-    await w.write(netstring(JSON.stringify({ command: "dial", params: "sip:phone@pbx.test", token: `c${i}` })));
+    const params = `sip:${toEcho ? "bob" : "phone"}@pbx.test`;
+    await w.write(netstring(JSON.stringify({ command: "dial", params, token: `c${i}` })));
     const est = await waitFor(() => events.find((e) => e.type === "CALL_ESTABLISHED"), {
       timeoutMs: 10_000,
       what: "CALL_ESTABLISHED",
     }).catch(() => undefined);
-    if (est) out.push({ setupMs: Math.round(est.t - t0) });
-    await new Promise((r) => setTimeout(r, 500));
+    if (est && !toEcho) out.push({ setupMs: Math.round(est.t - t0) });
+    // an echo call lasts past the beep (1 s of silence, then 0.3 s) and its way back
+    await new Promise((r) => setTimeout(r, toEcho ? 2500 : 500));
     await w.write(netstring(JSON.stringify({ command: "hangup", token: `h${i}` })));
     await waitFor(() => events.find((e) => e.type === "CALL_CLOSED"), { timeoutMs: 5000 }).catch(() => {});
     await new Promise((r) => setTimeout(r, 200));
@@ -272,57 +315,35 @@ async function jssipAgent(stack: "wrtc" | "werift", ws: string, calls: number): 
   const { installWebrtc } = await import("../lib/call/webrtc_shim.ts");
   const { mediaFactory } = await import("../lib/call/mod.ts");
   const { Phone } = await import("../lib/call/ua.ts");
-  const { goertzel } = await import("../lib/call/dsp.ts");
   const engine = await installWebrtc(stack);
   const makeMedia = await mediaFactory(engine, { kind: "silence" });
-  let onMedia: (() => void) | undefined;
+  const hooks: { onMedia?: () => void } = {};
   const phone = await Phone.open({
     ws,
     uri: "sip:alice@pbx.test",
     password: USERS.alice,
     onEvent: (e) => {
-      if (e.event === "media") onMedia?.();
+      if (e.event === "media") hooks.onMedia?.();
     },
   });
   const out: Sample[] = [];
   for (let i = 0; i < calls; i++) {
     // setup: a call to baresip (the same callee as the baseline), hung up once media is connected
-    let media = makeMedia();
-    let ac = new AbortController();
-    onMedia = () => setTimeout(() => ac.abort(), 200);
-    let timer = setTimeout(() => ac.abort(), 8000);
+    const media = makeMedia();
+    const ac = new AbortController();
+    hooks.onMedia = () => setTimeout(() => ac.abort(), 200);
+    const timer = setTimeout(() => ac.abort(), 8000);
     const r = await phone.call("sip:phone@pbx.test", { media, ringTimeoutMs: 10_000, signal: ac.signal });
     clearTimeout(timer);
     media.close();
     await new Promise((res) => setTimeout(res, 300));
     // round trip: a call to the echo line; a DTMF-digit burst goes out in-band and is timed coming back
-    media = makeMedia();
-    const ac2 = ac = new AbortController();
-    let sentAt = 0, heardAt = 0;
-    media.recorder.onFrame = (f, rate) => {
-      if (!sentAt || heardAt) return;
-      // both tones of digit "1" present: our burst, not noise
-      const p = Math.min(goertzel(f, { hz: 1209, sampleRate: rate }), goertzel(f, { hz: 697, sampleRate: rate }));
-      if (p > 0.001) {
-        heardAt = performance.now();
-        setTimeout(() => ac2.abort(), 100);
-      }
-    };
-    onMedia = () => {
-      setTimeout(() => {
-        media.feed.queueDtmf("1", { durationMs: 200, gapMs: 0 });
-        sentAt = performance.now();
-      }, 700);
-    };
-    timer = setTimeout(() => ac2.abort(), 8000);
-    await phone.call("sip:bob@pbx.test", { media, ringTimeoutMs: 10_000, signal: ac2.signal });
-    clearTimeout(timer);
-    media.close();
+    const rttMs = await echoBurstMs(phone, makeMedia(), "sip:bob@pbx.test", hooks);
     if (r.setupMs !== undefined) {
       out.push({
         setupMs: r.setupMs,
         answerMs: r.answerMs,
-        rttMs: heardAt ? Math.round(heardAt - sentAt) : undefined,
+        rttMs,
       });
     }
     await new Promise((res) => setTimeout(res, 300));
@@ -335,7 +356,7 @@ async function jssipAgent(stack: "wrtc" | "werift", ws: string, calls: number): 
 if (import.meta.main) {
   const [mode, ...rest] = Deno.args;
   if (mode === "agent") await jssipAgent(rest[0] as "wrtc" | "werift", rest[1], Number(rest[2]));
-  else if (mode === "baresip-agent") await baresipAgent(rest[0], Number(rest[1]));
+  else if (mode === "baresip-agent") await baresipAgent(rest[0], Number(rest[1]), rest[2] === "echo");
   else if (mode === "udp-rtt-agent") await udpRttAgent(rest[0], Number(rest[1]));
   else await run(Deno.args);
 }

@@ -19,7 +19,7 @@ import type { SipTransport } from "./sip_dns.ts";
 import type { RtpCodecName } from "./rtp_sdp.ts";
 import type { RtpMediaOptions } from "./media_rtp.ts";
 import type { SrtpMode, SrtpStats } from "./srtp.ts";
-import { openSignalling } from "./transport.ts";
+import { openSignalling, phoneSocketOptions } from "./transport.ts";
 
 export { EXIT_STATUS, exitStatusHelp, outcomeFromFailure, outcomeFromStatus } from "./status.ts";
 export { chooseWebrtc } from "./webrtc_shim.ts";
@@ -283,10 +283,7 @@ export async function runCall(s: CallSettings): Promise<number> {
     JsSIP.debug.enable("JsSIP:Transport");
   }
   const phone = await Phone.open({
-    ws: sig.label,
-    socket: sig.socket,
-    viaHost: sig.viaHost,
-    contactUri: sig.contactUri,
+    ...phoneSocketOptions(sig),
     uri,
     password: s.password,
     authUser: s.authUser,

@@ -45,6 +45,13 @@ export interface Signalling {
   localIp?: string;
 }
 
+/** The part of `Phone.open`'s options that comes from the signalling: socket, label, Via host, Contact. */
+export function phoneSocketOptions(
+  sig: Signalling,
+): { ws: string; socket: JsSipSocket; viaHost?: string; contactUri?: string } {
+  return { ws: sig.label, socket: sig.socket, viaHost: sig.viaHost, contactUri: sig.contactUri };
+}
+
 /** Host and port of a SIP URI or `user@host[:port]` (undefined for a bare user). */
 export function uriHostPort(uri: string): { host: string; port?: number } | undefined {
   const m = /^(?:sips?:)?(?:[^@]*@)?(\[[^\]]+\]|[^:;>?]+)(?::(\d+))?/i.exec(uri.trim());

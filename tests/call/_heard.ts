@@ -42,8 +42,8 @@ export async function toneOf(path: string): Promise<AudioSummary> {
   return summarize(a.samples, a.sampleRate);
 }
 
-/** baresip's decoded-audio WAV in `dir`, once written completely (bounded), summarized. */
-export async function baresipHeard(dir: string): Promise<AudioSummary> {
+/** The path of baresip's decoded-audio WAV in `dir`, once written completely (its RIFF size final; bounded). */
+export async function baresipDump(dir: string): Promise<string> {
   const path = await waitFor(async () => {
     for await (const f of Deno.readDir(dir)) if (f.name.endsWith("-dec.wav")) return `${dir}/${f.name}`;
     return undefined;
@@ -58,7 +58,12 @@ export async function baresipHeard(dir: string): Promise<AudioSummary> {
       f.close();
     }
   }, { timeoutMs: 15_000 });
-  return await toneOf(path);
+  return path;
+}
+
+/** baresip's decoded-audio WAV in `dir`, once written completely (bounded), summarized. */
+export async function baresipHeard(dir: string): Promise<AudioSummary> {
+  return await toneOf(await baresipDump(dir));
 }
 
 /** Assert a heard frequency is within 5 Hz of the one sent. */

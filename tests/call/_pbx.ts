@@ -309,6 +309,8 @@ export class Pbx {
     host?: "pbx" | "phone";
     /** The account's `audio_codecs` (default `PCMU,PCMA`); naming opus loads baresip's opus module. */
     codecs?: string;
+    /** `audio_source` instead of the tone, e.g. `aufile,/path/to.wav` (loads the aufile module). */
+    source?: string;
   }): Promise<{ proc: Proc; recDir: string }> {
     const host = options.host ?? "phone";
     const conf = await Deno.makeTempDir({ dir: this.dir, prefix: "baresip-" });
@@ -322,6 +324,7 @@ export class Pbx {
         recDir,
         ctrlPort: options.ctrlPort,
         opus: /opus/i.test(options.codecs ?? ""),
+        source: options.source,
       }),
     );
     const pw = USERS[options.user];
@@ -711,17 +714,27 @@ enabled=0
 
 /** Render a baresip 1.0 config: SIP on the phone host's address, a sine tone source, decoded audio dumped to WAV. */
 export function baresipConfig(
-  o: { ip: string; sipPort?: number; toneHz: number; recDir: string; ctrlPort?: number; opus?: boolean },
+  o: {
+    ip: string;
+    sipPort?: number;
+    toneHz: number;
+    recDir: string;
+    ctrlPort?: number;
+    opus?: boolean;
+    /** `audio_source` instead of `ausine,toneHz`. */
+    source?: string;
+  },
 ): string {
   let extra = o.ctrlPort ? `module_app ctrl_tcp.so\nctrl_tcp_listen ${o.ip}:${o.ctrlPort}\n` : "";
   if (o.opus) extra += "module opus.so\n";
+  if (o.source?.startsWith("aufile,")) extra += "module aufile.so\n";
   return `poll_method epoll
 sip_listen ${o.ip}:${o.sipPort ?? 5060}
 sip_trans_def udp
 call_local_timeout 120
 call_max_calls 4
 audio_player aubridge,sink
-audio_source ausine,${o.toneHz}
+audio_source ${o.source ?? `ausine,${o.toneHz}`}
 audio_alert aubridge,alert
 ausrc_srate 48000
 ausrc_channels 2
