@@ -376,6 +376,20 @@ export class Pbx {
       lines.push(`register sip:${options.user}@${DOMAIN} sip:${this.ip}:${this.sipPort} ${USERS[options.user]}`);
     }
     await linphonecSay(p, lines);
+    // ready once its SIP port is bound (the core is up) and a command typed after the set-up ones has been answered:
+    // a call that arrives earlier can find the real sound card still selected, or nobody listening
+    const port = options.sipPort ?? 5060;
+    await waitFor(async () => {
+      const r = await this.net.run("phone", ["ss", "-Hlun", `sport = :${port}`], { check: false });
+      return r.stdout.trim() !== "";
+    }, { timeoutMs: 20_000, intervalMs: 200, what: `linphonec listening on UDP ${port}` });
+    const marks = () => p.stdout.split("No active call").length;
+    const before = marks();
+    await waitFor(async () => {
+      if (marks() > before) return true;
+      await linphonecSay(p, ["calls"]);
+      return false;
+    }, { timeoutMs: 20_000, intervalMs: 500, what: `linphonec answering commands${p.stdout.slice(-500)}` });
     return p;
   }
 
