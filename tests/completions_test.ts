@@ -48,7 +48,7 @@ function walk(node: CompletionNode, path: string[] = []): { path: string[]; node
 Deno.test("completions bash: pbxkit ca<TAB>, ban --back<TAB>, choice values, and every command and option of the tree", async () => {
   const r = await runCli(["completions", "bash"]);
   assertEquals(r.code, 0, r.stderr);
-  const tree = completionTree(buildProgram() as never);
+  const tree = completionTree((await buildProgram()) as never);
   const nodes = walk(tree);
   const global = tree.options;
   const queries: string[][] = [

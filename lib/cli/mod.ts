@@ -89,6 +89,9 @@ function argvLogFormat(argv: readonly string[]): LogFormat | undefined {
   return undefined;
 }
 
+/** Exit status when stdout's reader has gone (128 + SIGPIPE, what a shell reports for `yes | head`). */
+export const EXIT_BROKEN_PIPE = 141;
+
 /**
  * Parse argv and run the chosen action. Returns the exit status: 0 on success, 2 for usage errors, the
  * {@linkcode PbxError}'s own status otherwise. Errors are printed as one line; the stack only with `--verbose`.
@@ -121,6 +124,10 @@ export async function runCli(
       ) return 0;
       if (err.code === "commander.executeSubCommandAsync") return err.exitCode;
       return EXIT_USAGE; // commander already printed the one-line message
+    }
+    // the reader of our output went away (`pbxkit ... | head`): stop quietly, as a process killed by SIGPIPE would
+    if (err instanceof Deno.errors.BrokenPipe || (err as Error)?.cause instanceof Deno.errors.BrokenPipe) {
+      return EXIT_BROKEN_PIPE;
     }
     const e = toPbxError(err);
     if (json || log.format === "json") writeErr(jsonLogLine("error", oneLine(e.message), { code: e.code }) + "\n");
