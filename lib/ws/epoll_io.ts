@@ -17,6 +17,8 @@
  * @module
  */
 
+import { openLibc } from "./fast_io.ts";
+
 const EPOLLIN = 0x001;
 const EPOLLRDHUP = 0x2000;
 const EPOLLET = 1 << 31;
@@ -60,15 +62,7 @@ interface Libc {
 let libc: Libc | null | undefined;
 
 function loadLibc(): Libc | null {
-  if (libc !== undefined) return libc;
-  libc = null;
-  try {
-    if (Deno.build.os !== "linux") return libc;
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return libc;
-    libc = Deno.dlopen("libc.so.6", SYMBOLS).symbols as unknown as Libc;
-  } catch {
-    libc = null;
-  }
+  if (libc === undefined) libc = openLibc(SYMBOLS) as Libc | null;
   return libc;
 }
 
