@@ -10,6 +10,7 @@
  */
 
 import {
+  LineWriter,
   log as rootLog,
   type Logger,
   MetricsRegistry,
@@ -17,6 +18,7 @@ import {
   PbxError,
   runArgv,
   serveMetrics,
+  wallMs,
 } from "../common/mod.ts";
 import { BanMetrics } from "./metrics.ts";
 import { type BanConfig, bpfFor } from "./config.ts";
@@ -65,6 +67,8 @@ interface ApplyOptions {
 
 /** Bans one import request may carry at most. */
 const IMPORT_MAX = 2_000_000;
+/** A fleet batch of at most this many bans logs one line per ban; a larger one (a burst) one line for the batch. */
+const FLEET_LOG_EACH = 20;
 /** Imported bans end within 10 years (or are permanent). */
 const MAX_IMPORT_BAN_MS = 10 * 365 * 86_400_000;
 
@@ -111,6 +115,10 @@ export class BanDaemon {
   #metrics?: BanMetrics;
   #metricsServer?: MetricsServer;
   #fleet?: Fleet;
+  /** `--json` event lines, in order, never blocking the daemon on a slow reader. */
+  #out = new LineWriter();
+  /** Settled when the firewall is set up and the fleet started (control requests wait for it). */
+  #started = Promise.withResolvers<void>();
   #savedFleet?: FleetSaved;
 
   /** Make a daemon (nothing is touched until {@linkcode run}). */
@@ -143,6 +151,7 @@ export class BanDaemon {
   /** Set up the firewall, reconcile state, capture until stopped, save state. */
   async run(): Promise<void> {
     const cfg = this.#cfg;
+    this.#started.promise.catch(() => {}); // a failed start is thrown from here; waiting requests get the error
     if (cfg.nice !== 0) {
       try {
         setNice(cfg.nice);
@@ -183,7 +192,9 @@ export class BanDaemon {
         for (const b of this.#engine.bans()) this.#fleet.known(b);
         await this.#fleet.start();
       }
+      this.#started.resolve();
     } catch (err) {
+      this.#started.reject(new Error("the daemon did not start"));
       await this.#metricsServer?.shutdown();
       await this.#capture?.closeAsync();
       await this.#control.close();
@@ -227,6 +238,7 @@ export class BanDaemon {
       await this.#saving;
       await this.#save();
       this.#fw.close();
+      await this.#out.flush();
       this.#log.info("stopped, state saved", {
         state: cfg.statePath,
         bans: this.#engine.bans().length,
@@ -432,28 +444,45 @@ export class BanDaemon {
         this.#log.error("firewall refused fleet bans; retrying every second", { error: (err as Error).message });
         this.#retry.push(...bans);
       }
-      const applied = performance.timeOrigin + performance.now();
+      const applied = wallMs();
+      // a burst logs one line per batch (as an import does), a few bans one line each
+      const each = bans.length <= FLEET_LOG_EACH;
+      if (!each) {
+        this.#log.info("fleet bans", {
+          bans: bans.length,
+          origins: [...new Set(bans.map((b) => b.origin!))].join(","),
+          first: bans[0].address,
+          last: bans[bans.length - 1].address,
+          via: batch.bans.every((b) => b.live) ? "live" : batch.bans.some((b) => b.live) ? "live+kv" : "kv",
+        });
+      }
+      const lines: string[] = [];
       bans.forEach((b, i) => {
         this.#engine.restoreBan(b);
-        this.#log.info("fleet ban", {
-          address: b.address,
-          origin: b.origin!,
-          reason: b.reason,
-          until: new Date(b.expiresAt).toISOString(),
-          seq: batch.bans[i].seq,
-        });
+        const { stored, received, live, seq } = batch.bans[i];
+        if (each) {
+          this.#log.info("fleet ban", {
+            address: b.address,
+            origin: b.origin!,
+            reason: b.reason,
+            until: new Date(b.expiresAt).toISOString(),
+            ...(live ? { via: "live" } : { seq }),
+          });
+        }
         if (this.#opts.json) {
-          // the stages of the propagation: stored by the server (ms), delivered by the watch, in the set (µs)
-          const { stored, received } = batch.bans[i];
-          console.log(JSON.stringify({
+          // the stages of the propagation: stored by the server (ms; the origin's send time when it came live),
+          // delivered to this host, in the set (µs)
+          lines.push(JSON.stringify({
             event: "fleet-ban",
             ...banJson(b),
+            via: live ? "live" : "kv",
             storedMs: stored,
             receivedUs: received === undefined ? undefined : Math.round(received * 1000),
             appliedUs: Math.round(applied * 1000),
           }));
         }
       });
+      for (const l of lines) this.#out.write(l);
     }
     this.#dirty = true;
   }
@@ -479,7 +508,7 @@ export class BanDaemon {
       this.#metrics?.firewallError();
       return;
     }
-    const applied = performance.timeOrigin + performance.now(); // sub-millisecond wall clock
+    const applied = wallMs(); // sub-millisecond wall clock
     const firewallMs = performance.now() - t0;
     // shared first, then logged here
     if (this.#fleet) {
@@ -507,6 +536,7 @@ export class BanDaemon {
         firewall_ms: Number(firewallMs.toFixed(1)),
       });
     }
+    const lines: string[] = []; // `--json` lines (a burst is thousands: queued, never waited for)
     for (const v of verdicts) {
       const latency = applied - v.last;
       if (options.bulk) this.#metrics?.bannedInBulk();
@@ -523,7 +553,7 @@ export class BanDaemon {
         });
       }
       if (this.#opts.json) {
-        console.log(JSON.stringify({
+        lines.push(JSON.stringify({
           event: "ban",
           ...banJson(v),
           latencyMs: Number(latency.toFixed(3)),
@@ -536,6 +566,7 @@ export class BanDaemon {
       // a bulk import would start one notify process per address: notify is for detected bans
       if (!options.bulk) this.#notify(v.address);
     }
+    for (const l of lines) this.#out.write(l);
     this.#dirty = true;
     // persist right away: a ban must survive a crash
     this.#saving = this.#saving.then(() => this.#save());
@@ -687,6 +718,9 @@ export class BanDaemon {
   }
 
   async #onControl(req: ControlRequest): Promise<Record<string, unknown>> {
+    // the socket listens first (a second daemon is refused early); a request waits until the firewall is set up and
+    // the fleet exists, or an import made in between would be banned here and never shared
+    await this.#started.promise;
     switch (req.cmd) {
       case "import":
         return await this.#import(req);

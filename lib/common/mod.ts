@@ -18,3 +18,5 @@ export * from "./bytes.ts";
 export * from "./toml.ts";
 export * from "./metrics.ts";
 export * from "./metrics_http.ts";
+export * from "./clock.ts";
+export * from "./line_writer.ts";

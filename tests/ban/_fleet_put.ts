@@ -1,6 +1,7 @@
 /**
  * Test helper, run inside a namespace: put raw values into the fleet's KV bucket, as a hostile or broken node
- * would. `deno run -A _fleet_put.ts URL BUCKET` with a JSON list `[{"key": "...", "value": "..."}]` on stdin;
+ * would. `deno run -A _fleet_put.ts URL BUCKET` with a JSON list `[{"key": "...", "value": "..."}]` on stdin (an item
+ * with `"subject"` instead of `"key"` is a plain publish there, e.g. a forged live message; its revision is 0);
  * `FLEET_CA` (CA file), `FLEET_USER`/`FLEET_PASSWORD` from the environment. Prints the revisions as JSON.
  *
  * @module
@@ -11,7 +12,11 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 
 const [url, bucket] = Deno.args;
-const items = JSON.parse(await new Response(Deno.stdin.readable).text()) as { key: string; value: string }[];
+const items = JSON.parse(await new Response(Deno.stdin.readable).text()) as {
+  key?: string;
+  subject?: string;
+  value: string;
+}[];
 const ca = Deno.env.get("FLEET_CA");
 const nc = await connect({
   servers: [url],
@@ -22,6 +27,13 @@ const nc = await connect({
 });
 const kv = await new Kvm(jetstream(nc)).open(bucket);
 const revs: number[] = [];
-for (const it of items) revs.push(await kv.put(it.key, new TextEncoder().encode(it.value)));
+for (const it of items) {
+  const value = new TextEncoder().encode(it.value);
+  if (it.subject !== undefined) {
+    nc.publish(it.subject, value);
+    revs.push(0);
+  } else revs.push(await kv.put(it.key!, value));
+}
+await nc.flush();
 console.log(JSON.stringify(revs));
 await nc.close();

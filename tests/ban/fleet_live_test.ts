@@ -293,6 +293,62 @@ testWith(
         assert(daemons.pbx1!.stderr.includes("fleet ban not applied: exempt here address=127.0.0.1"));
       });
 
+      await t.step(
+        "forged live messages are logged and skipped; a valid one applies at once; the daemons go on",
+        async () => {
+          const before = Object.fromEntries(await Promise.all(PBXS.map(async (p) => [p, await fleetOf(p, A)])));
+          const rec = (addr: string, over: Record<string, unknown> = {}) =>
+            JSON.stringify({
+              v: 1,
+              op: "ban",
+              addr,
+              family: 4,
+              len: 32,
+              at: Date.now(),
+              until: Date.now() + 60_000,
+              origin: "rogue",
+              reason: "live",
+              ...over,
+            });
+          const head = `pbxkit-fleet-live 1 rogue ${Date.now()}\n`, subject = "pbxkit.fleet.pbxkit_bans.live";
+          const items = [
+            { subject, value: "hello" },
+            { subject, value: `${head}no tab on this line\n` },
+            {
+              subject,
+              value: head +
+                `v4.0.0.0.0=0\t${rec("0.0.0.0", { len: 0 })}\n` + // well-formed, wider than --fleet-max-prefix
+                `v4.198.51.100.91\t${rec("198.51.100.92")}\n` + // key and address differ
+                `v4.198.51.100.93\t${rec("198.51.100.93", { reason: "a\nforged" })}\n` +
+                `v4.198.51.100.94\t${rec("198.51.100.94")}\n`,
+            },
+          ];
+          const put = await sh(
+            net.wrap("n2", denoRunArgv(`${ROOT}/tests/ban/_fleet_put.ts`, [`nats://${h.n2.ipv4}:4222`, "pbxkit_bans"])),
+            { stdin: JSON.stringify(items) },
+          );
+          assertEquals(JSON.parse(put.stdout), [0, 0, 0]);
+          await arrived("198.51.100.94", [...PBXS]);
+          for (const p of PBXS) {
+            const lines = daemons[p]!.stderr.split("\n");
+            assertEquals(lines.filter((l) => l.includes("fleet live message skipped")).length, 2, `${p}: 2 messages`);
+            const recs = lines.filter((l) => l.includes("fleet live records skipped"));
+            assertEquals(recs.length, 1, `${p}: one line for the message's bad records`);
+            assert(recs[0].includes("records=2"), recs[0]);
+            const s4 = await setOf(p, "ban4");
+            for (const a of ["0.0.0.0", "198.51.100.91", "198.51.100.92", "198.51.100.93"]) {
+              assert(!s4.has(a), `${p}: ${a} not banned`);
+            }
+            const f = await fleetOf(p, A), b = before[p] as typeof f;
+            assertEquals(
+              [f.rejected - b.rejected, f.liveApplied - b.liveApplied, f.tooWide - b.tooWide],
+              [4, 1, 0],
+              `${p}: ${JSON.stringify(f)}`,
+            );
+          }
+        },
+      );
+
       await t.step("ban unban on pbx3 lifts the ban everywhere", async () => {
         const addr = h.atk1.ipv4;
         const r = await sh(net.wrap("pbx3", [`${ROOT}/pbxkit`, "ban", "unban", addr, "--socket", sock("pbx3", A)]));
@@ -321,12 +377,12 @@ testWith(
           await waitFor(() => d.stderr.includes("fleet connected"), { timeoutMs: 20_000, what: "pbx3 reconnected" });
           await arrived("198.51.100.11", ["pbx3"]);
           const probes = Array.from({ length: 50 }, (_, i) => `192.0.2.${100 + i}`);
-          const want4 = ["198.51.100.11", "198.51.100.77", ...probes].sort();
+          const want4 = ["198.51.100.11", "198.51.100.77", "198.51.100.94", ...probes].sort();
           assertEquals([...(await setOf("pbx3", "ban4")).keys()].sort(), want4);
           assertEquals([...(await setOf("pbx3", "ban6")).keys()], [h.atk2.ipv6]);
           const applied = linesOf(d).filter((l) => l.event === "fleet-ban").map((l) => l.address);
           assertEquals(applied, ["198.51.100.11"], "only the ban made meanwhile came from the fleet, once");
-          assertStringIncludes(d.stderr, "readded=52");
+          assertStringIncludes(d.stderr, "readded=53");
           const f = await fleetOf("pbx3", A);
           assertEquals(f.expired, 1, "the short ban was not applied");
         },

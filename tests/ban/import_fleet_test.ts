@@ -3,22 +3,25 @@
  * with real nft, each in its own namespace. A blocklist imported on one host is in the other host's nft set with
  * the same jittered absolute expiries, origin the importing node, and the other host's own exempt list still rules.
  * Networks in the list reach the other host's network sets when its `--fleet-max-prefix` allows their width (a wider
- * one is not applied, and said so), and `ban unban NET` on the importer lifts one there too.
+ * one is not applied, and said so), and `ban unban NET` on the importer lifts one there too. The list travels the
+ * live path; a third host on the iptables backend, started late, replays the bucket into its ipset sets, and its
+ * import sent the moment its control socket appears (before its fleet is up) is shared.
  */
 
 import { assert, assertEquals } from "../_util/assert.ts";
 import { cliArgv, type Proc, ROOT, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
 import { blocklistSample } from "./_lab.ts";
+import { controlRequest } from "../../lib/ban/control.ts";
 
 const NFT_LIB = "/usr/lib/x86_64-linux-gnu/libnftables.so.1";
 
 testWith(
   "ban import with --fleet: the list (networks too) reaches the other host's nft sets with the same expiries; " +
     "its exempt list and --fleet-max-prefix rule; a network unban propagates",
-  { tools: ["nats-server", "nft", "ip"], files: [NFT_LIB, LIBPCAP_PATH], root: true },
+  { tools: ["nats-server", "nft", "ip", "iptables", "ipset"], files: [NFT_LIB, LIBPCAP_PATH], root: true },
   async () => {
-    const net = await TestNet.create(["nats", "edge1", "edge2"]);
+    const net = await TestNet.create(["nats", "edge1", "edge2", "edge3"]);
     const dir = await Deno.makeTempDir({ prefix: "pbxkit-import-fleet-" });
     const h = net.hosts;
     try {
@@ -136,6 +139,59 @@ testWith(
       const fleet = st.fleet;
       assertEquals([fleet.tooWide, fleet.rejected], [1, 0], JSON.stringify(fleet));
       assert(fleet.batches < 2000, `the import was applied in ${fleet.batches} batches on edge2`);
+      // the list came by the live path (plain messages ahead of the KV puts); each KV copy was then a duplicate
+      assert(fleet.liveApplied > 1500, JSON.stringify(fleet));
+      assert(fleet.duplicates >= fleet.liveApplied, JSON.stringify(fleet));
+      // a daemon's control socket listens before its firewall and fleet are up: an import sent the moment it
+      // appears waits for them and is shared (it was once banned locally only, never published)
+      await Deno.mkdir(`${dir}/edge3`);
+      daemons.edge3 = net.spawn("edge3", [
+        `${ROOT}/pbxkit`,
+        "ban",
+        "--daemon",
+        "--interface",
+        "eth0",
+        "--pbx",
+        h.edge3.ipv4,
+        // the fleet on the other backend: iptables with ipset sets
+        "--backend",
+        "iptables",
+        "--fleet",
+        `nats://${h.nats.ipv4}:4222`,
+        "--fleet-node",
+        "edge3",
+        ...flags("edge3"),
+      ]);
+      await waitFor(() => Deno.stat(`${dir}/edge3/ban.sock`).then(() => true, () => false), {
+        timeoutMs: 30_000,
+        intervalMs: 5,
+        what: "edge3's control socket",
+      });
+      const early = ["198.51.100.201", "2001:db8:99::201"];
+      const r3 = await controlRequest(`${dir}/edge3/ban.sock`, {
+        cmd: "import",
+        bans: early.map((a) => [a, Date.now() + 3_600_000]),
+        reason: "early",
+      }, { timeoutMs: 30_000 });
+      assertEquals(r3?.ok, true, JSON.stringify(r3));
+      await waitFor(async () => {
+        const l = await list2();
+        return early.every((a) => l.some((b) => b.address === a && b.origin === "edge3"));
+      }, { timeoutMs: 20_000, intervalMs: 300, what: "edge3's early import on edge2" });
+      // edge3 joined late: the bucket's replay put every shared ban in its ipset sets (networks are wider than its
+      // default --fleet-max-prefix), its own two too
+      const entries = async (set: string) => {
+        const out = (await net.run("edge3", ["ipset", "list", "-t", set])).stdout;
+        return Number(/Number of entries: (\d+)/.exec(out)?.[1] ?? -1);
+      };
+      await waitFor(async () => await entries("pbxkit4") === 1501 && await entries("pbxkit6") === 501, {
+        timeoutMs: 30_000,
+        intervalMs: 500,
+        what: "the bucket in edge3's ipset sets",
+      }).catch(() => {});
+      assertEquals([await entries("pbxkit4"), await entries("pbxkit6")], [1501, 501]);
+      const v6set = (await net.run("edge3", ["ipset", "list", "pbxkit6"])).stdout;
+      for (const a of v6.slice(0, 20)) assert(v6set.includes(a), `${a} not in edge3's pbxkit6`);
       for (const d of Object.values(daemons)) assertEquals((await d.stop("SIGTERM", 10_000)).code, 0);
     } finally {
       await net.close();

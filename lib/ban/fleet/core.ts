@@ -7,12 +7,14 @@
  * @module
  */
 
-import { type Cidr, parseCidr } from "../net/addr.ts";
+import type { Cidr } from "../net/addr.ts";
 import { cidrsOverlap } from "../blocklist.ts";
 import {
   cleanReason,
   decodeRecord,
+  decodeRecordText,
   type FleetRecord,
+  type LiveMessage,
   recordKey,
   type RecordLimits,
   recordTarget,
@@ -48,6 +50,8 @@ export type FleetCommand =
     stored?: number;
     /** Local time the watch delivered it, ms since the epoch. */
     received?: number;
+    /** It came by the live path (`stored` is then the origin's send time; `seq` the last KV sequence before it). */
+    live?: true;
   }
   | {
     /** Lift a ban: an unban record from the fleet. */
@@ -102,8 +106,12 @@ export interface FleetCoreStats {
   tooWide: number;
   /** Bans not applied because they had expired. */
   expired: number;
-  /** Records skipped because already applied (replay, own echo). */
+  /** Records skipped because already applied (replay, own echo, the KV copy of a live ban). */
   duplicates: number;
+  /** Records received by the live path (bans sent at once beside their KV put). */
+  live: number;
+  /** Bans applied from the live path (before their KV copy came). */
+  liveApplied: number;
   /** Records published (acknowledged). */
   published: number;
   /** Records waiting to be published. */
@@ -136,7 +144,15 @@ export class FleetCore {
     expired: 0,
     duplicates: 0,
     published: 0,
+    live: 0,
+    liveApplied: 0,
   };
+  /** Keys applied from the live path whose KV copy has not come yet, with the record's text (bounded). */
+  #liveOnly = new Map<string, string>();
+  /** Recent unbans (key -> its `at`): a late live copy of a ban they lifted is not applied again. */
+  #lifted = new Map<string, number>();
+  /** Exempt bans already logged (key -> its `at`): the copy by the other path is not logged again. */
+  #exemptSaid = new Map<string, number>();
   #lag = 0;
   #lastLatency: number | null = null;
   #skew = new Map<string, number>();
@@ -260,6 +276,17 @@ export class FleetCore {
     }
     this.#lastSeq = e.seq;
     this.#lastLatency = now - e.serverTime;
+    const liveText = this.#liveOnly.get(e.key);
+    if (liveText !== undefined && e.operation === "PUT" && e.value.length === liveText.length) {
+      // the KV copy of a ban the live path brought, byte for byte: no need to parse and check it again
+      const active = this.#active.get(e.key);
+      if (active && textDecoder.decode(e.value) === liveText) {
+        this.#liveOnly.delete(e.key);
+        this.#skew.set(active.origin, e.serverTime - active.at);
+        this.#stats.duplicates++;
+        return [];
+      }
+    }
     const fields = { seq: e.seq, key: e.key.slice(0, 80) };
     if (e.operation !== "PUT") {
       this.#stats.rejected++;
@@ -285,38 +312,120 @@ export class FleetCore {
     if (this.#skew.size > 256) this.#skew.delete(this.#skew.keys().next().value!);
     const active = this.#active.get(e.key);
     if (r.op === "unban") {
-      if (!active) {
+      this.#lift(e.key, r.at);
+      // a newer ban that came by the live path overtook this unban in the KV: it stands
+      const overtaken = active !== undefined && this.#liveOnly.has(e.key) && active.at > r.at;
+      if (!active || overtaken) {
         this.#stats.duplicates++;
         return [];
       }
       this.#active.delete(e.key);
+      this.#liveOnly.delete(e.key);
       this.#outbox.delete(e.key);
       this.#stats.unbanned++;
       return [{ kind: "unban", record: r, seq: e.seq }];
     }
-    if (r.until <= now) {
-      this.#stats.expired++;
+    if (active && active.at === r.at && active.origin === r.origin) this.#liveOnly.delete(e.key); // the KV copy came
+    return this.#admitBan(e.key, r, d.bytes, { seq: e.seq, stored: e.serverTime, received: now });
+  }
+
+  /**
+   * One live message (see `liveSubject` in `records.ts`), at local time `now`: each record validated as a KV one;
+   * the bans not yet in force here become commands (marked `live`, with the last KV sequence), the rest are
+   * duplicates. Unbans, own records and messages older than a minute are skipped (the KV brings them in order).
+   * Rejected records are logged in one line per message, not one per record.
+   */
+  receiveLive(m: LiveMessage, now: number): FleetCommand[] {
+    if (m.node === this.node || m.sentMs < now - 60_000) return [];
+    const out: FleetCommand[] = [];
+    let rejected = 0, firstError = "";
+    for (const { key, text } of m.entries) {
+      this.#stats.live++;
+      const d = decodeRecordText(key, text, { ...this.#limits, now });
+      if (!d.ok) {
+        // a network too wide for this host is counted and said when its KV copy comes (once)
+        if (!d.tooWide) {
+          this.#stats.rejected++;
+          rejected++;
+          firstError ||= d.error;
+        }
+        continue;
+      }
+      const r = d.record;
+      if (r.op !== "ban" || r.origin === this.node) continue;
+      const lifted = this.#lifted.get(key);
+      if (lifted !== undefined && lifted >= r.at) {
+        this.#stats.duplicates++;
+        continue;
+      }
+      const via = { seq: this.#lastSeq, stored: m.sentMs, received: now, live: true as const };
+      const cmds = this.#admitBan(key, r, d.bytes, via);
+      for (const c of cmds) {
+        if (c.kind === "ban") {
+          this.#liveOnly.set(key, text);
+          if (this.#liveOnly.size > LIVE_ONLY_MAX) this.#liveOnly.delete(this.#liveOnly.keys().next().value!);
+          this.#stats.liveApplied++;
+        }
+        out.push(c);
+      }
+    }
+    if (rejected) {
+      out.push({
+        kind: "log",
+        level: "warn",
+        msg: "fleet live records skipped",
+        fields: { node: m.node, records: rejected, error: firstError.slice(0, 200) },
+      });
+    }
+    return out;
+  }
+
+  /** A live message was malformed as a whole (counted with the rejected records). */
+  liveRejected(): void {
+    this.#stats.rejected++;
+  }
+
+  /** The checks every shared ban passes before it is applied here: expiry, this host's exempt list, duplicates. */
+  #admitBan(
+    key: string,
+    r: FleetRecord,
+    bytes: Uint8Array,
+    via: { seq: number; stored: number; received: number; live?: true },
+  ): FleetCommand[] {
+    if (r.until <= via.received) {
+      if (!via.live) this.#stats.expired++; // counted once: by the KV copy
       return [];
     }
     // an address inside, or a network overlapping, an exempt network (as `ban import` checks its entries)
-    const target = parseCidr(`${r.addr}/${r.len}`, "fleet");
+    const target: Cidr = { family: r.family, bytes, prefix: r.len, text: "" };
     const hit = this.#exempt.find((x) => cidrsOverlap(x, target));
     if (hit) {
+      // said once per ban, by the path that brought it first
+      if (this.#exemptSaid.get(key) === r.at) {
+        this.#stats.duplicates++;
+        return [];
+      }
+      remember(this.#exemptSaid, key, r.at);
       this.#stats.exempt++;
       return [{
         kind: "log",
         level: "info",
         msg: "fleet ban not applied: exempt here",
-        fields: { address: recordTarget(r), exempt: hit.text, origin: r.origin, seq: e.seq },
+        fields: { address: recordTarget(r), exempt: hit.text, origin: r.origin, seq: via.seq },
       }];
     }
+    const active = this.#active.get(key);
     if (active && active.until >= r.until) {
       this.#stats.duplicates++;
       return [];
     }
-    this.#active.set(e.key, r);
+    this.#active.set(key, r);
     this.#stats.applied++;
-    return [{ kind: "ban", record: r, seq: e.seq, stored: e.serverTime, received: now }];
+    return [{ kind: "ban", record: r, ...via }];
+  }
+
+  #lift(key: string, at: number): void {
+    remember(this.#lifted, key, at);
   }
 
   /** A new exempt list (config reload). */
@@ -342,12 +451,23 @@ export class FleetCore {
   }
 }
 
+const textDecoder = new TextDecoder();
+/** Live bans remembered until their KV copy comes, at most. */
+const LIVE_ONLY_MAX = 200_000;
+
+/** Remember `key -> at` in a bounded map (the oldest of more than 10,000 is forgotten). */
+function remember(map: Map<string, number>, key: string, at: number): void {
+  map.delete(key);
+  map.set(key, at);
+  if (map.size > 10_000) map.delete(map.keys().next().value!);
+}
+
 /** Firewall work of one batch: what to lift and what to add, each at most once per key. */
 export interface CoalescedBatch {
   /** Unbans, applied first (an unban followed by a ban of the same key in the batch lifts the old element). */
   unbans: { record: FleetRecord; seq: number }[];
   /** Bans, applied after the unbans (with the command's store and receive times). */
-  bans: { record: FleetRecord; seq: number; stored?: number; received?: number }[];
+  bans: { record: FleetRecord; seq: number; stored?: number; received?: number; live?: true }[];
 }
 
 /**
@@ -370,7 +490,7 @@ export function coalesceCommands(cmds: readonly FleetCommand[]): CoalescedBatch 
     if (cmd.kind === "unban") out.unbans.push({ record: cmd.record, seq: cmd.seq });
     else {
       if (lifted) out.unbans.push({ record: { ...cmd.record, op: "unban", until: 0 }, seq: cmd.seq });
-      out.bans.push({ record: cmd.record, seq: cmd.seq, stored: cmd.stored, received: cmd.received });
+      out.bans.push({ record: cmd.record, seq: cmd.seq, stored: cmd.stored, received: cmd.received, live: cmd.live });
     }
   }
   return out;

@@ -2,18 +2,19 @@
  * `pbxkit ban --fleet`: every ban one daemon makes is in every other daemon's firewall within milliseconds, over a
  * NATS JetStream KV bucket. {@linkcode FleetCore} is the sans-I/O state machine (records in, firewall commands out;
  * local bans in, records to publish out), {@linkcode NatsLink} the NATS adapter, {@linkcode Fleet} joins them for
- * the daemon: batched application of received records ({@linkcode FleetBatcher}: what the watch delivers in a burst
+ * the daemon: the live path (a batch's bans also go out at once as plain messages, see `liveSubject`), batched
+ * application of received records ({@linkcode FleetBatcher}: what the watch delivers in a burst
  * goes to the firewall in one transaction per batch, a single ban at once), an outbox published whenever the server
  * is reachable, and the figures `ban status --json` and metrics read ({@linkcode Fleet.metrics}).
  *
  * @module
  */
 
-import { type Logger, osErrorReason, PbxError } from "../../common/mod.ts";
+import { type Logger, osErrorReason, PbxError, wallMs } from "../../common/mod.ts";
 import type { Cidr } from "../net/addr.ts";
 import { FleetBatcher, type FleetCommand, FleetCore, type FleetCoreStats, type ReceivedEntry } from "./core.ts";
 import { NatsLink } from "./nats.ts";
-import type { FleetRecord } from "./records.ts";
+import { type FleetRecord, parseLive } from "./records.ts";
 
 export * from "./core.ts";
 export * from "./records.ts";
@@ -160,6 +161,7 @@ export class Fleet {
       resumeAfter: () => this.#core.lastSeq,
       onReset: () => this.#core.resetSequence(),
       onEntry: (e) => this.#onEntry(e),
+      onLive: (data) => this.#onLive(data),
       onConnected: (up) => {
         this.#connectedSince = up ? Date.now() : 0;
         if (up) this.flush();
@@ -223,7 +225,7 @@ export class Fleet {
   }
 
   #onEntry(e: ReceivedEntry): void {
-    const now = performance.timeOrigin + performance.now(); // sub-millisecond: the receive stage of the latency
+    const now = wallMs(); // sub-millisecond: the receive stage of the latency
     const cmds = this.#core.receive(e, now);
     for (const c of cmds) {
       if (c.kind !== "log") continue;
@@ -232,6 +234,21 @@ export class Fleet {
     }
     this.#batcher.add(cmds, e.pending, this.#core.lastSeq, now);
     this.#o.onChange();
+    this.#kick();
+  }
+
+  /** A live message: its new bans go to the firewall at once (pending 0), before their KV copies come. */
+  #onLive(data: Uint8Array): void {
+    const now = wallMs();
+    const p = parseLive(data);
+    if (!p.ok) {
+      this.#core.liveRejected();
+      this.#log.warn("fleet live message skipped", { error: p.error });
+      return;
+    }
+    const cmds = this.#core.receiveLive(p.message, now);
+    for (const c of cmds) if (c.kind === "log") this.#log.warn(c.msg, c.fields);
+    this.#batcher.add(cmds, 0, this.#core.lastSeq, now);
     this.#kick();
   }
 

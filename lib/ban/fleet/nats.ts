@@ -1,7 +1,7 @@
 /**
  * The fleet's NATS adapter: connects (retrying in the background, never failing the daemon), opens or creates the
  * JetStream KV bucket (history 1 per key, age limit = the longest ban), watches it from the last sequence applied
- * and publishes records. The library's own reconnect logic and ordered consumer carry the watch across server
+ * and publishes records (each batch's bans also at once on the live path, see `liveSubject`). The library's own reconnect logic and ordered consumer carry the watch across server
  * restarts and cluster fail-overs. Credentials go to the client library only (never argv, never logs).
  *
  * @module
@@ -21,7 +21,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
 import type { Logger } from "../../common/mod.ts";
 import type { ReceivedEntry } from "./core.ts";
-import { encodeRecord, type FleetRecord } from "./records.ts";
+import { encodeLive, encodeRecord, type FleetRecord, liveSubject } from "./records.ts";
 import { parsePubAck, PublishWindow } from "./publish.ts";
 
 /** Records a link has awaiting their acknowledgement at most. */
@@ -55,6 +55,8 @@ export interface NatsLinkOptions {
   onReset: () => void;
   /** Each entry from the watch. */
   onEntry: (e: ReceivedEntry) => void;
+  /** Each message of the live path (see `liveSubject`), unparsed. */
+  onLive: (data: Uint8Array) => void;
   /** Connected (and the bucket open) or not. */
   onConnected: (up: boolean) => void;
   /** Logger (child `fleet`). */
@@ -76,6 +78,8 @@ export class NatsLink {
   #restartWatch = false;
   #inbox = "";
   #ackSub?: Subscription;
+  #liveSub?: Subscription;
+  #liveRefused = false;
   #batchNo = 0;
   /** The batch being published: its number and its acknowledgement handler. */
   #onAck?: { no: number; fn: (i: number, m: Msg) => void };
@@ -144,6 +148,7 @@ export class NatsLink {
         const kv = await this.#openBucket(nc);
         this.#kv = kv;
         this.#subscribeAcks(nc);
+        this.#subscribeLive(nc);
         delay = 500;
         lastError = "";
         this.#watchStatus(nc);
@@ -164,6 +169,8 @@ export class NatsLink {
       this.#kv = undefined;
       this.#ackSub?.unsubscribe();
       this.#ackSub = undefined;
+      this.#liveSub?.unsubscribe();
+      this.#liveSub = undefined;
       if (nc && !nc.isClosed()) await nc.close().catch(() => {});
       this.#nc = undefined;
       if (this.#closed) return;
@@ -303,6 +310,27 @@ export class NatsLink {
   }
 
   /**
+   * The live path's subscription. A server that does not permit the subject (an account limited to the bucket's
+   * `$KV` subjects) is said once: the bans then travel the KV only, as fast as its acknowledgements allow.
+   */
+  #subscribeLive(nc: NatsConnection): void {
+    this.#liveSub = nc.subscribe(liveSubject(this.#o.bucket), {
+      callback: (err, m) => {
+        if (err) {
+          if (!this.#liveRefused) {
+            this.#liveRefused = true;
+            this.#o.log.warn("fleet live path refused by the server; bans travel the KV only", {
+              error: (err.message ?? String(err)).slice(0, 200),
+            });
+          }
+          return;
+        }
+        this.#o.onLive(m.data);
+      },
+    });
+  }
+
+  /**
    * Publish records: each a plain publish to the bucket's subject (`$KV.<bucket>.<key>`, what a KV put sends) with
    * its own reply subject, pipelined with at most {@linkcode PUBLISH_WINDOW} awaiting their acknowledgement, the
    * acknowledgements taken as they come (see `publish.ts`). Returns the ones acknowledged (stored by JetStream) and
@@ -314,6 +342,10 @@ export class NatsLink {
     if (!nc || !this.#kv || !this.#ackSub || !this.#up || batch.length === 0) {
       return Promise.resolve({ ok: [], failed: batch.map((_, i) => i) });
     }
+    // the live path first: the new bans in a few plain messages, ahead of their acknowledged KV puts
+    try {
+      for (const m of encodeLive(this.#o.node, Date.now(), batch)) nc.publish(liveSubject(this.#o.bucket), m);
+    } catch { /* the KV puts below fail the same way and keep the records */ }
     const no = ++this.#batchNo;
     const w = new PublishWindow(batch.length, { window: PUBLISH_WINDOW, stallMs: PUBLISH_STALL_MS }, Date.now());
     const prefix = `$KV.${this.#o.bucket}.`, reply = `${this.#inbox}.${no}.`;

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { canonicalIp, parseIp } from "../net/addr.ts";
+import { formatIpv4, formatIpv6, parseIp } from "../net/addr.ts";
 
 /** Record format version. */
 export const FLEET_RECORD_VERSION = 1;
@@ -95,7 +95,12 @@ export function targetKey(target: string, family: 4 | 6): string {
 
 /** Encode a record as its JSON bytes. */
 export function encodeRecord(r: FleetRecord): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({
+  return new TextEncoder().encode(recordText(r));
+}
+
+/** A record's JSON text (fields in a fixed order): what {@linkcode encodeRecord} encodes. */
+export function recordText(r: FleetRecord): string {
+  return JSON.stringify({
     v: r.v,
     op: r.op,
     addr: r.addr,
@@ -105,14 +110,16 @@ export function encodeRecord(r: FleetRecord): Uint8Array {
     until: r.until,
     origin: r.origin,
     reason: r.reason,
-  }));
+  });
 }
 
 /**
- * The result of {@linkcode decodeRecord}. `tooWide` marks a well-formed ban of a network wider than this host's
+ * The result of {@linkcode decodeRecord}: the record and its address's bytes. `tooWide` marks a well-formed ban of a network wider than this host's
  * maximum prefix: a local policy decision, not a malformed record.
  */
-export type DecodeResult = { ok: true; record: FleetRecord } | { ok: false; error: string; tooWide?: true };
+export type DecodeResult =
+  | { ok: true; record: FleetRecord; bytes: Uint8Array }
+  | { ok: false; error: string; tooWide?: true };
 
 const FIELDS = ["addr", "at", "family", "len", "op", "origin", "reason", "until", "v"];
 // deno-lint-ignore no-control-regex
@@ -123,12 +130,32 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
  * record is `{ ok: false, error }`.
  */
 export function decodeRecord(key: string, bytes: Uint8Array, options: RecordLimits & { now: number }): DecodeResult {
+  if (bytes.length === 0) return { ok: false, error: "empty record" };
+  if (bytes.length > MAX_RECORD_BYTES) {
+    return { ok: false, error: `record of ${bytes.length} bytes (limit ${MAX_RECORD_BYTES})` };
+  }
+  let text: string;
+  try {
+    text = fatalDecoder.decode(bytes);
+  } catch {
+    return { ok: false, error: "not UTF-8 JSON" };
+  }
+  return decodeRecordText(key, text, options);
+}
+
+const fatalDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * {@linkcode decodeRecord} of a record's text (already UTF-8 decoded, as a live message's line is): the same checks,
+ * the size bound counted in characters.
+ */
+export function decodeRecordText(key: string, text: string, options: RecordLimits & { now: number }): DecodeResult {
   const bad = (error: string): DecodeResult => ({ ok: false, error });
-  if (bytes.length === 0) return bad("empty record");
-  if (bytes.length > MAX_RECORD_BYTES) return bad(`record of ${bytes.length} bytes (limit ${MAX_RECORD_BYTES})`);
+  if (text.length === 0) return bad("empty record");
+  if (text.length > MAX_RECORD_BYTES) return bad(`record of ${text.length} characters (limit ${MAX_RECORD_BYTES})`);
   let doc: unknown;
   try {
-    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    doc = JSON.parse(text);
   } catch {
     return bad("not UTF-8 JSON");
   }
@@ -141,7 +168,9 @@ export function decodeRecord(key: string, bytes: Uint8Array, options: RecordLimi
   if (o.family !== 4 && o.family !== 6) return bad("family is not 4 or 6");
   if (typeof o.addr !== "string" || o.addr.length > 45) return bad("addr is not an address");
   const ip = parseIp(o.addr);
-  if (!ip || canonicalIp(o.addr) !== o.addr) return bad(`addr '${o.addr}' is not a canonical IP address`);
+  if (!ip || (ip.family === 4 ? formatIpv4(ip.bytes, 0) : formatIpv6(ip.bytes, 0)) !== o.addr) {
+    return bad(`addr '${o.addr}' is not a canonical IP address`);
+  }
   if (ip.family !== o.family) return bad(`addr '${o.addr}' is not IPv${o.family}`);
   const full = o.family === 4 ? 32 : 128;
   if (typeof o.len !== "number" || !Number.isInteger(o.len) || o.len < 0 || o.len > full) {
@@ -172,5 +201,83 @@ export function decodeRecord(key: string, bytes: Uint8Array, options: RecordLimi
   if (o.op === "ban" && o.len < widest) {
     return { ok: false, error: `prefix /${o.len} is wider than the allowed /${widest}`, tooWide: true };
   }
-  return { ok: true, record: o as unknown as FleetRecord };
+  return { ok: true, record: o as unknown as FleetRecord, bytes: ip.bytes };
+}
+
+/**
+ * The live path: besides its KV put (durable, ordered, what a late joiner and a restart replay), a batch of new bans
+ * goes out at once as plain NATS messages on {@linkcode liveSubject}, at most {@linkcode LIVE_MAX_RECORDS} records
+ * each, so that a burst reaches the other hosts in a few messages instead of waiting for thousands of JetStream
+ * acknowledgements. A message is a header line `pbxkit-fleet-live 1 NODE SENT_MS` and one `KEY<TAB>RECORD` line per
+ * record (the record's JSON exactly as the KV stores it). Receivers validate every record like a KV one; the KV copy
+ * that follows is then a duplicate. Unbans travel the KV only (ordered after the bans they lift).
+ */
+export const LIVE_MAX_RECORDS = 500;
+/** Largest live message accepted, bytes. */
+export const LIVE_MAX_BYTES: number = LIVE_MAX_RECORDS * (MAX_RECORD_BYTES + 128) + 256;
+const LIVE_MAGIC = "pbxkit-fleet-live";
+
+/** The plain NATS subject of a bucket's live messages. */
+export function liveSubject(bucket: string): string {
+  return `pbxkit.fleet.${bucket}.live`;
+}
+
+/** A parsed live message: who sent it, when (its clock, ms), and its `KEY<TAB>RECORD` lines, not yet validated. */
+export interface LiveMessage {
+  /** Sending node (as its header says; each record's origin is checked on its own). */
+  node: string;
+  /** The sender's clock when it sent the message, ms since the epoch. */
+  sentMs: number;
+  /** Key and record text of each line. */
+  entries: { key: string; text: string }[];
+}
+
+/** Encode bans as live messages of at most {@linkcode LIVE_MAX_RECORDS} records each (unbans are left out). */
+export function encodeLive(
+  node: string,
+  sentMs: number,
+  records: readonly { key: string; record: FleetRecord }[],
+): Uint8Array[] {
+  const enc = new TextEncoder(), out: Uint8Array[] = [];
+  let lines: string[] = [];
+  const head = `${LIVE_MAGIC} ${FLEET_RECORD_VERSION} ${node} ${Math.round(sentMs)}`;
+  const cut = () => {
+    if (lines.length) out.push(enc.encode(`${head}\n${lines.join("\n")}\n`));
+    lines = [];
+  };
+  for (const { key, record } of records) {
+    if (record.op !== "ban") continue;
+    lines.push(`${key}\t${recordText(record)}`);
+    if (lines.length >= LIVE_MAX_RECORDS) cut();
+  }
+  cut();
+  return out;
+}
+
+/** Parse a live message (size, UTF-8, header, line shape, record count); never throws. */
+export function parseLive(bytes: Uint8Array): { ok: true; message: LiveMessage } | { ok: false; error: string } {
+  if (bytes.length > LIVE_MAX_BYTES) return { ok: false, error: `live message of ${bytes.length} bytes` };
+  let text: string;
+  try {
+    text = fatalDecoder.decode(bytes);
+  } catch {
+    return { ok: false, error: "live message is not UTF-8" };
+  }
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  const head = (lines[0] ?? "").split(" ");
+  if (head.length !== 4 || head[0] !== LIVE_MAGIC || head[1] !== String(FLEET_RECORD_VERSION)) {
+    return { ok: false, error: "not a live message of version 1" };
+  }
+  if (!NODE_NAME_RE.test(head[2])) return { ok: false, error: "live message's node is not a node name" };
+  const sentMs = Number(head[3]);
+  if (!Number.isSafeInteger(sentMs) || sentMs < 0) return { ok: false, error: "live message's time is not ms" };
+  if (lines.length - 1 > LIVE_MAX_RECORDS) return { ok: false, error: `live message of ${lines.length - 1} records` };
+  const entries: { key: string; text: string }[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const tab = lines[i].indexOf("\t");
+    if (tab <= 0 || tab > 100) return { ok: false, error: `live message line ${i} is not KEY<TAB>RECORD` };
+    entries.push({ key: lines[i].slice(0, tab), text: lines[i].slice(tab + 1) });
+  }
+  return { ok: true, message: { node: head[2], sentMs, entries } };
 }
