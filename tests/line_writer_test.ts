@@ -1,0 +1,50 @@
+/**
+ * The ordered, non-blocking line writer (a daemon's `--json` events): writes return at once while the sink is
+ * slow, lines come out complete and in order across short writes, and a sink that fails drops the rest quietly.
+ */
+
+import { assert, assertEquals } from "./_util/assert.ts";
+import { LineWriter } from "../lib/common/mod.ts";
+
+Deno.test("LineWriter: queued at once, written in order in few writes, short writes resumed", async () => {
+  const chunks: Uint8Array[] = [];
+  let calls = 0;
+  const sink = {
+    async write(p: Uint8Array): Promise<number> {
+      calls++;
+      await new Promise((r) => setTimeout(r, 5)); // a slow reader
+      const n = Math.min(p.length, 1000); // a pipe takes part of it
+      chunks.push(p.slice(0, n));
+      return n;
+    },
+  };
+  const w = new LineWriter(sink);
+  const t0 = performance.now();
+  const want: string[] = [];
+  for (let i = 0; i < 5000; i++) {
+    const line = JSON.stringify({ event: "fleet-ban", address: `198.51.${i >> 8}.${i & 255}`, i });
+    want.push(line);
+    w.write(line);
+  }
+  assert(performance.now() - t0 < 200, "writes did not wait for the sink");
+  await w.flush();
+  const text = new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+  assertEquals(text, want.join("\n") + "\n");
+  // batched: one write per queued run, split only where the sink took part of it
+  assert(calls <= Math.ceil(text.length / 1000) + 2, `${calls} writes`);
+});
+
+Deno.test("LineWriter: a sink that fails drops the rest; writes after it are ignored, never thrown", async () => {
+  let calls = 0;
+  const w = new LineWriter({
+    write(): Promise<number> {
+      calls++;
+      return Promise.reject(new Deno.errors.BrokenPipe("reader went away"));
+    },
+  });
+  w.write("a");
+  await w.flush();
+  w.write("b");
+  await w.flush();
+  assertEquals(calls, 1);
+});
