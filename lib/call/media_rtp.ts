@@ -11,6 +11,7 @@
  * @module
  */
 
+import { joinMediaClock, leaveMediaClock } from "./media_clock.ts";
 import dgram from "node:dgram";
 import type { Buffer } from "node:buffer";
 import { log, PbxError } from "../common/mod.ts";
@@ -88,7 +89,7 @@ export class RtpMedia implements MediaBridge {
   #latched = false;
   #sender?: RtpSender;
   #receiver?: RtpReceiver;
-  #timer?: ReturnType<typeof setInterval>;
+  #tick?: () => void;
   #rtcpTimer?: ReturnType<typeof setInterval>;
   #t0 = 0;
   #version = 1;
@@ -239,7 +240,7 @@ export class RtpMedia implements MediaBridge {
       if (isRtpCodec(p.name) && p.rate === RTP_CODECS[p.name].clockRate) this.#receiver.codecs.set(p.pt, p.name);
     }
     this.#receiver.tePt = n.tePt;
-    if (this.#timer === undefined) this.#run();
+    if (this.#tick === undefined) this.#run();
   }
 
   #run(): void {
@@ -269,7 +270,8 @@ export class RtpMedia implements MediaBridge {
         log.debug(`RFC 4733 digit received: ${d.digit} (${d.durationMs} ms)`);
       }
     };
-    this.#timer = setInterval(tick, 20);
+    this.#tick = tick;
+    joinMediaClock(20, tick);
     this.#rtcpTimer = setInterval(() => this.#sendRtcp(false), RTCP_INTERVAL_MS);
   }
 
@@ -389,7 +391,7 @@ export class RtpMedia implements MediaBridge {
           `${sst.rtpReplays} RTP and ${sst.rtcpReplays} RTCP replays`,
       );
     }
-    clearInterval(this.#timer);
+    if (this.#tick) leaveMediaClock(20, this.#tick);
     clearInterval(this.#rtcpTimer);
     this.#sender?.close();
     this.#receiver?.close();

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { joinMediaClock, leaveMediaClock } from "./media_clock.ts";
 import { log } from "../common/mod.ts";
 import { AudioFeed, type AudioPlan, DTMF_FREQS, type DtmfTiming, Recorder } from "./audio.ts";
 import { alawToLinear, linearToAlaw, linearToMulaw, mulawToLinear } from "./dsp.ts";
@@ -26,7 +27,7 @@ export class WeriftMedia implements MediaBridge {
   #w: Any;
   #track: Any;
   #pc: Any;
-  #timer?: ReturnType<typeof setInterval>;
+  #tick?: () => void;
   #seq = Math.floor(Math.random() * 65535);
   #ts = Math.floor(Math.random() * 0xffffffff);
   #dtmfQueue: { event: number; samples: number }[] = [];
@@ -53,7 +54,7 @@ export class WeriftMedia implements MediaBridge {
       if (this.#hear) track.onReceiveRtp.subscribe((rtp: Any) => this.#receive(rtp));
     });
     p.addEventListener("connectionstatechange", () => {
-      if (p.connectionState === "connected" && this.#timer === undefined) this.#start();
+      if (p.connectionState === "connected" && this.#tick === undefined) this.#start();
       if (p.connectionState === "closed" || p.connectionState === "failed") this.close();
     });
   }
@@ -87,7 +88,7 @@ export class WeriftMedia implements MediaBridge {
     const pcm = new Int16Array(FRAME);
     const t0 = performance.now();
     let sent = 0;
-    this.#timer = setInterval(() => {
+    this.#tick = () => {
       const codec = sender?.codec;
       const alaw = String(codec?.mimeType ?? "").toLowerCase() === "audio/pcma";
       const due = Math.floor((performance.now() - t0) / 20) + 1;
@@ -105,7 +106,8 @@ export class WeriftMedia implements MediaBridge {
         this.#write(payload, false);
         this.#ts += FRAME;
       }
-    }, 20);
+    };
+    joinMediaClock(20, this.#tick);
   }
 
   #write(payload: Uint8Array, marker: boolean, pt?: number): void {
@@ -215,7 +217,7 @@ export class WeriftMedia implements MediaBridge {
 
   /** Stop sending. */
   close(): void {
-    clearInterval(this.#timer);
+    if (this.#tick) leaveMediaClock(20, this.#tick);
     try {
       this.#track.stop();
     } catch { /* stopped */ }

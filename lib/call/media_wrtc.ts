@@ -8,6 +8,7 @@
 import { AudioFeed, type AudioPlan, type DtmfTiming, Recorder } from "./audio.ts";
 import type { MediaBridge, WebrtcEngine } from "./media.ts";
 import { floatToInt16 } from "./wav.ts";
+import { joinMediaClock, leaveMediaClock } from "./media_clock.ts";
 
 const RATE = 48000;
 const FRAME = RATE / 100;
@@ -24,7 +25,7 @@ export class WrtcMedia implements MediaBridge {
   #source: Any;
   #track: Any;
   #sinks: Any[] = [];
-  #timer?: ReturnType<typeof setInterval>;
+  #tick?: () => void;
   #pc?: Any;
   /** Decode what is heard into the recorder (false: a load run, no audio sink at all). */
   #hear: boolean;
@@ -64,7 +65,8 @@ export class WrtcMedia implements MediaBridge {
         sent++;
       }
     };
-    this.#timer = setInterval(tick, 10);
+    this.#tick = tick;
+    joinMediaClock(10, tick);
   }
 
   /** Listen for the remote track on JsSIP's peer connection. */
@@ -95,7 +97,7 @@ export class WrtcMedia implements MediaBridge {
 
   /** Stop the frame clock, the sinks and the source track. */
   close(): void {
-    clearInterval(this.#timer);
+    if (this.#tick) leaveMediaClock(10, this.#tick);
     for (const s of this.#sinks) {
       try {
         s.stop();
