@@ -73,7 +73,7 @@ async function addLoss(pbx: Pbx, pct: number): Promise<{ how: string; undo: () =
 type Any = any;
 
 testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP echo, clean and with 5% loss", {
-  tools: [...PBX_TOOLS, "sipp", "tc", "nft", "chromium", "kamcmd"],
+  tools: [...PBX_TOOLS, "sipp", "tc", "nft", "chromium", "kamcmd", "baresip"],
   root: true,
 }, async (t) => {
   const pbx = await Pbx.start({ staticRoutes: { sipp: 5090 }, staticRouteHost: "phone", ctl: true });
@@ -258,6 +258,34 @@ testWith("call --load: WebRTC load through kamailio + rtpengine to a sipp RTP ec
         }
       },
     );
+
+    await t.step("rtt_ms from RTCP: against baresip, which sends receiver reports (sipp sends none)", async () => {
+      const { proc: bob } = await pbx.baresipRegistered({ user: "bob", autoAnswer: true, what: "bob (baresip)" });
+      try {
+        const p = pbx.pbxkit([
+          ...callArgv(`sip:bob@${DOMAIN}`, { ws: pbx.wsUrl, user: "alice" }),
+          "--load",
+          "1",
+          "--rate",
+          "1",
+          // baresip sends a receiver report every ~5 s: the call lasts a few of them
+          "--hold",
+          "14s",
+          "--tone",
+          "440",
+          "--json",
+        ]);
+        assertEquals(await exitOf(p, 60_000), 0, `pbxkit --load to baresip:\n${p.stdout}\n${p.stderr.slice(-3000)}`);
+        const r = JSON.parse(p.stdout);
+        assertEquals(r.answered, 1, JSON.stringify(r));
+        const rtt = r.calls[0].rtt_ms;
+        // loopback through rtpengine: well under 50 ms, and not zero (a round trip was measured)
+        assert(typeof rtt === "number" && rtt > 0 && rtt < 50, `rtt_ms ${rtt}: ${JSON.stringify(r.calls[0])}`);
+        console.log(`rtt_ms against baresip through rtpengine: ${rtt}`);
+      } finally {
+        await bob.stop();
+      }
+    });
   } finally {
     await pbx.close();
   }
