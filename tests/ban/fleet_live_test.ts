@@ -18,6 +18,22 @@ const TOOLS = ["nats-server", "kamailio", "sipp", "nft", "ip", "openssl"];
 const PBXS = ["pbx1", "pbx2", "pbx3"] as const;
 type Pbx = typeof PBXS[number];
 
+/** The JSON of an IPv4 ban record from node `rogue`, valid for a minute unless `over` says otherwise. */
+function rogueRecord(addr: string, over: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    v: 1,
+    op: "ban",
+    addr,
+    family: 4,
+    len: 32,
+    at: Date.now(),
+    until: Date.now() + 60_000,
+    origin: "rogue",
+    reason: "rogue",
+    ...over,
+  });
+}
+
 interface Line {
   event: string;
   address: string;
@@ -236,18 +252,7 @@ testWith(
       });
 
       await t.step("hostile and malformed records are logged and skipped; the daemons go on", async () => {
-        const ok = (addr: string) =>
-          JSON.stringify({
-            v: 1,
-            op: "ban",
-            addr,
-            family: 4,
-            len: 32,
-            at: Date.now(),
-            until: Date.now() + 60_000,
-            origin: "rogue",
-            reason: "valid record after the garbage",
-          });
+        const ok = (addr: string) => rogueRecord(addr, { reason: "valid record after the garbage" });
         const base = JSON.parse(ok("198.51.100.66"));
         const items = [
           { key: "v4.198.51.100.66", value: "{not json" },
@@ -298,18 +303,7 @@ testWith(
         async () => {
           const before = Object.fromEntries(await Promise.all(PBXS.map(async (p) => [p, await fleetOf(p, A)])));
           const rec = (addr: string, over: Record<string, unknown> = {}) =>
-            JSON.stringify({
-              v: 1,
-              op: "ban",
-              addr,
-              family: 4,
-              len: 32,
-              at: Date.now(),
-              until: Date.now() + 60_000,
-              origin: "rogue",
-              reason: "live",
-              ...over,
-            });
+            rogueRecord(addr, { reason: "live", until: Date.now() + 600_000, ...over });
           const head = `pbxkit-fleet-live 1 rogue ${Date.now()}\n`, subject = "pbxkit.fleet.pbxkit_bans.live";
           const items = [
             { subject, value: "hello" },

@@ -29,7 +29,8 @@ testWith(
       await waitFor(() => nats.stderr.includes("Server is ready"), { timeoutMs: 20_000, what: "nats-server" });
       const flags = (name: string) => ["--state", `${dir}/${name}/state.json`, "--socket", `${dir}/${name}/ban.sock`];
       const daemons: Record<string, Proc> = {};
-      for (const name of ["edge1", "edge2"]) {
+      /** Start `name`'s `ban --daemon --fleet` with `extra` flags. */
+      const spawnEdge = async (name: string, extra: string[]) => {
         await Deno.mkdir(`${dir}/${name}`);
         daemons[name] = net.spawn(name, [
           `${ROOT}/pbxkit`,
@@ -39,17 +40,18 @@ testWith(
           "eth0",
           "--pbx",
           h[name].ipv4,
-          // edge2 exempts one network of the list; edge1 (the importer) does not
-          ...(name === "edge2" ? ["--exempt", "127.0.0.0/8", "--exempt", "45.0.0.0/8"] : []),
-          // edge2 takes networks up to /24 and /48 from the fleet; edge1 keeps the default (single addresses)
-          ...(name === "edge2" ? ["--fleet-max-prefix", "24,48"] : []),
+          ...extra,
           "--fleet",
           `nats://${h.nats.ipv4}:4222`,
           "--fleet-node",
           name,
           ...flags(name),
         ]);
-      }
+      };
+      await spawnEdge("edge1", []);
+      // edge2 exempts one network of the list and takes networks up to /24 and /48 from the fleet; edge1 (the
+      // importer) keeps the defaults (single addresses)
+      await spawnEdge("edge2", ["--exempt", "127.0.0.0/8", "--exempt", "45.0.0.0/8", "--fleet-max-prefix", "24,48"]);
       for (const d of Object.values(daemons)) {
         await waitFor(() => d.stderr.includes("fleet connected"), { timeoutMs: 30_000, what: "fleet connected" });
       }
@@ -144,24 +146,8 @@ testWith(
       assert(fleet.duplicates >= fleet.liveApplied, JSON.stringify(fleet));
       // a daemon's control socket listens before its firewall and fleet are up: an import sent the moment it
       // appears waits for them and is shared (it was once banned locally only, never published)
-      await Deno.mkdir(`${dir}/edge3`);
-      daemons.edge3 = net.spawn("edge3", [
-        `${ROOT}/pbxkit`,
-        "ban",
-        "--daemon",
-        "--interface",
-        "eth0",
-        "--pbx",
-        h.edge3.ipv4,
-        // the fleet on the other backend: iptables with ipset sets
-        "--backend",
-        "iptables",
-        "--fleet",
-        `nats://${h.nats.ipv4}:4222`,
-        "--fleet-node",
-        "edge3",
-        ...flags("edge3"),
-      ]);
+      // the fleet on the other backend: iptables with ipset sets
+      await spawnEdge("edge3", ["--backend", "iptables"]);
       await waitFor(() => Deno.stat(`${dir}/edge3/ban.sock`).then(() => true, () => false), {
         timeoutMs: 30_000,
         intervalMs: 5,
