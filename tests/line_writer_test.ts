@@ -48,3 +48,25 @@ Deno.test("LineWriter: a sink that fails drops the rest; writes after it are ign
   await w.flush();
   assertEquals(calls, 1);
 });
+
+Deno.test("LineWriter: a reader that never reads cannot grow the queue past its bound; what is dropped is counted", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  let written = "";
+  const w = new LineWriter({
+    async write(p: Uint8Array): Promise<number> {
+      await gate;
+      written += new TextDecoder().decode(p);
+      return p.length;
+    },
+  }, { maxQueued: 100 });
+  // the first line goes to the (stuck) sink at once; 100 more wait; the rest is dropped
+  let kept = 0;
+  for (let i = 0; i < 1000; i++) if (w.write(`line ${i}`)) kept++;
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals([kept, w.dropped], [101, 899]);
+  release();
+  await w.flush();
+  assertEquals(written.split("\n").filter(Boolean).length, 101);
+  assert(written.startsWith("line 0\n"));
+});

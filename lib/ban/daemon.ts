@@ -117,6 +117,7 @@ export class BanDaemon {
   #fleet?: Fleet;
   /** `--json` event lines, in order, never blocking the daemon on a slow reader. */
   #out = new LineWriter();
+  #droppedSaid = false;
   /** Settled when the firewall is set up and the fleet started (control requests wait for it). */
   #started = Promise.withResolvers<void>();
   #savedFleet?: FleetSaved;
@@ -398,6 +399,15 @@ export class BanDaemon {
     return this.#applyBans(verdicts);
   }
 
+  /** Queue `--json` lines; the first time the reader has fallen so far behind that lines are dropped, say so. */
+  #emit(lines: string[]): void {
+    for (const l of lines) this.#out.write(l);
+    if (this.#out.dropped > 0 && !this.#droppedSaid) {
+      this.#droppedSaid = true;
+      this.#log.warn("--json lines dropped: nothing reads standard output fast enough", { dropped: this.#out.dropped });
+    }
+  }
+
   /**
    * One batch of fleet commands (stream order) in one firewall transaction per kind: unbans, then bans (see
    * `coalesceCommands`). Bans and unbans of networks (`addr/len`) go to the network sets, as `ban import` puts them.
@@ -482,7 +492,7 @@ export class BanDaemon {
           }));
         }
       });
-      for (const l of lines) this.#out.write(l);
+      this.#emit(lines);
     }
     this.#dirty = true;
   }
@@ -566,7 +576,7 @@ export class BanDaemon {
       // a bulk import would start one notify process per address: notify is for detected bans
       if (!options.bulk) this.#notify(v.address);
     }
-    for (const l of lines) this.#out.write(l);
+    this.#emit(lines);
     this.#dirty = true;
     // persist right away: a ban must survive a crash
     this.#saving = this.#saving.then(() => this.#save());

@@ -1,7 +1,9 @@
 /**
  * Ordered, non-blocking output of lines (a daemon's `--json` events): {@linkcode LineWriter.write} queues and
  * returns at once; one writer drains the queue in order, many lines per write. A slow reader of the pipe then delays
- * the lines, never the work that made them (a burst of 10,000 bans would otherwise wait on a full pipe).
+ * the lines, never the work that made them (a burst of 10,000 bans would otherwise wait on a full pipe). The queue
+ * is bounded: past `maxQueued` lines waiting, new ones are dropped and counted ({@linkcode LineWriter.dropped}), so
+ * a reader that never reads cannot grow the daemon's memory without end.
  *
  * @module
  */
@@ -19,17 +21,30 @@ export class LineWriter {
   #draining?: Promise<void>;
   #enc = new TextEncoder();
   #failed = false;
+  #max: number;
+  #dropped = 0;
 
-  /** Lines go to `sink` (default: standard output). */
-  constructor(sink: LineSink = Deno.stdout) {
+  /** Lines go to `sink` (default: standard output); at most `maxQueued` (default 200,000) wait at once. */
+  constructor(sink: LineSink = Deno.stdout, options: { maxQueued?: number } = {}) {
     this.#sink = sink;
+    this.#max = options.maxQueued ?? 200_000;
   }
 
-  /** Queue one line (without its newline). */
-  write(line: string): void {
-    if (this.#failed) return;
+  /** Lines dropped because the queue was full (the reader fell that far behind). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Queue one line (without its newline); false when it was dropped (queue full, or the sink failed). */
+  write(line: string): boolean {
+    if (this.#failed) return false;
+    if (this.#queue.length >= this.#max) {
+      this.#dropped++;
+      return false;
+    }
     this.#queue.push(line);
     this.#draining ??= this.#drain();
+    return true;
   }
 
   /** Resolves when every queued line is written (or the sink failed: the rest is dropped). */
