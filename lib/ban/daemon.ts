@@ -37,6 +37,7 @@ import {
   type FleetCommand,
   type FleetMetrics,
   type FleetSaved,
+  readFleetCreds,
   recordTarget,
 } from "./fleet/mod.ts";
 
@@ -178,6 +179,8 @@ export class BanDaemon {
         snaplen: cfg.snaplen,
         bufferSize: cfg.bufferSize,
       });
+      // a missing creds file, too, before the firewall is touched
+      const creds = cfg.fleet ? await readFleetCreds(cfg.fleet) : undefined;
       if (cfg.metrics && this.#metrics) this.#metricsServer = serveMetrics(this.#metrics.registry, cfg.metrics);
       await this.#fw.setup();
       await this.#reconcile();
@@ -191,7 +194,7 @@ export class BanDaemon {
           onChange: () => this.#dirty = true,
         });
         for (const b of this.#engine.bans()) this.#fleet.known(b);
-        await this.#fleet.start();
+        await this.#fleet.start(creds);
       }
       this.#started.resolve();
     } catch (err) {

@@ -94,6 +94,19 @@ export interface FleetOptions {
   onChange: () => void;
 }
 
+/**
+ * Read the fleet's `.creds` file, if it has one (the daemon does so before it touches the firewall, so that a missing
+ * or unreadable file is one error line and nothing else). Throws `E_USAGE` naming the file and the reason.
+ */
+export async function readFleetCreds(config: FleetConfig): Promise<Uint8Array | undefined> {
+  if (!config.credsFile) return undefined;
+  try {
+    return await Deno.readFile(config.credsFile);
+  } catch (err) {
+    throw new PbxError("E_USAGE", `--fleet-creds: cannot read '${config.credsFile}': ${osErrorReason(err)}`);
+  }
+}
+
 /** The daemon's fleet (see the module doc). */
 export class Fleet {
   /** The settings it runs with. */
@@ -136,17 +149,13 @@ export class Fleet {
     return this.#core;
   }
 
-  /** Start connecting in the background; throws only for an unreadable creds file. */
-  async start(): Promise<void> {
+  /**
+   * Start connecting in the background; throws only for an unreadable creds file. `creds` is the file's content
+   * when the caller has read it already ({@linkcode readFleetCreds}).
+   */
+  async start(creds?: Uint8Array): Promise<void> {
     const c = this.config;
-    let creds: Uint8Array | undefined;
-    if (c.credsFile) {
-      try {
-        creds = await Deno.readFile(c.credsFile);
-      } catch (err) {
-        throw new PbxError("E_USAGE", `--fleet-creds: cannot read '${c.credsFile}': ${osErrorReason(err)}`);
-      }
-    }
+    creds ??= await readFleetCreds(c);
     this.#link = new NatsLink({
       servers: c.servers,
       node: c.node,

@@ -63,6 +63,20 @@ export interface NatsLinkOptions {
   log: Logger;
 }
 
+/**
+ * Whether an uncaught error is a late read/write error of a socket the NATS client has already closed. When a server
+ * refuses the credentials it sends `-ERR 'Authorization Violation'` and closes the connection with the client's PING
+ * still unread, i.e. with a reset; the client library has by then removed the socket's listeners and destroyed it,
+ * and Deno's `node:net` can still deliver that reset as an `error` event, which with no listener left is thrown as an
+ * uncaught exception and would end the daemon (Node delivers none after `destroy()`). The daemon has no other
+ * `node:net` sockets, and the link already treats the refusal as a failed connection (logged, retried).
+ */
+export function isStraySocketError(err: unknown): boolean {
+  const e = err as { code?: unknown; syscall?: unknown } | null;
+  return err instanceof Error && typeof e?.code === "string" &&
+    ["ECONNRESET", "EPIPE", "ECONNABORTED"].includes(e.code) && (e.syscall === "read" || e.syscall === "write");
+}
+
 /** The adapter (see the module doc). */
 export class NatsLink {
   #o: NatsLinkOptions;
@@ -101,8 +115,18 @@ export class NatsLink {
 
   /** Connect in the background (retrying until {@linkcode close}). */
   start(): void {
+    if (!this.#loop) addEventListener("error", this.#onUncaught);
     this.#loop ??= this.#run();
   }
+
+  /** Keeps a closed socket's late reset from ending the process (see {@linkcode isStraySocketError}). */
+  #onUncaught = (ev: ErrorEvent): void => {
+    if (!isStraySocketError(ev.error)) return;
+    ev.preventDefault();
+    this.#o.log.debug("fleet: a closed NATS socket reported a late error (ignored)", {
+      error: (ev.error as Error).message,
+    });
+  };
 
   #setUp(up: boolean): void {
     if (up === this.#up) return;
@@ -398,5 +422,6 @@ export class NatsLink {
     this.#wake?.();
     await this.#nc?.close().catch(() => {});
     await this.#loop?.catch(() => {});
+    removeEventListener("error", this.#onUncaught);
   }
 }
