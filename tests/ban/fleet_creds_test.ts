@@ -225,11 +225,17 @@ testWith(
             assert(c, JSON.stringify(connz.connections));
             assertEquals([c.account, c.authorized_user], [fleetAcc.getPublicKey(), users[name].pub]);
           }
-          const jsz = await monitor("jsz?accounts=true&streams=true") as {
-            account_details?: { id: string; stream_detail?: { name: string }[] }[];
-          };
-          const acc = jsz.account_details?.find((a) => a.id === fleetAcc.getPublicKey());
-          assert(acc?.stream_detail?.some((x) => x.name === "KV_pbxkit_bans"), JSON.stringify(jsz));
+          // the server's JetStream figures lag the stream's creation a little: asked until they show it (5 s)
+          let jsz: { account_details?: { id: string; stream_detail?: { name: string }[] }[] } = {};
+          const hasStream = () =>
+            jsz.account_details?.find((a) => a.id === fleetAcc.getPublicKey())?.stream_detail?.some((x) =>
+              x.name === "KV_pbxkit_bans"
+            ) ?? false;
+          await waitFor(async () => {
+            jsz = await monitor("jsz?accounts=true&streams=true") as typeof jsz;
+            return hasStream();
+          }, { timeoutMs: 5000, intervalMs: 200, what: "the bucket's stream in the fleet account" }).catch(() => {});
+          assert(hasStream(), JSON.stringify(jsz));
         },
       );
 
