@@ -10,6 +10,7 @@ import { assert, assertAlmostEquals, assertEquals, assertThrows } from "../_util
 import {
   generatedSource,
   KeyMap,
+  LinkedTable,
   needsFuture,
   NoVictimError,
   POLICIES,
@@ -38,6 +39,67 @@ Deno.test("KeyMap agrees with Map over random inserts, updates and deletes (incl
     assertEquals(m.size, ref.size);
   }
   for (const [k, v] of ref) assertEquals(m.get(k), v);
+});
+
+Deno.test("LinkedTable agrees with per-list arrays over random adds, moves, detaches and drops (growing twice)", () => {
+  const lists = 3;
+  const t = new LinkedTable(8, lists, 4);
+  const ref: number[][] = [[], [], []];
+  const node = new Map<number, number>();
+  const detached = new Set<number>();
+  const rng = new Prng(7);
+  const where = (k: number) => ref.findIndex((l) => l.includes(k));
+  for (let i = 0; i < 40000; i++) {
+    // few distinct keys (long probe runs), some of them ≥ 2^32
+    const key = rng.next() < 0.3 ? 2 ** 40 * (1 + rng.below(3)) + rng.below(20) : rng.below(40);
+    const l = rng.below(lists);
+    const op = rng.next();
+    const n = t.find(key);
+    assertEquals(n === -1, !node.has(key));
+    if (n !== -1) assertEquals(n, node.get(key));
+    if (n === -1) {
+      if (node.size >= 30) continue;
+      const m = op < 0.5 ? t.add(key, l) : t.addTail(key, l);
+      if (op < 0.5) ref[l].unshift(key);
+      else ref[l].push(key);
+      node.set(key, m);
+    } else if (op < 0.4) {
+      const from = where(key);
+      if (from >= 0) ref[from].splice(ref[from].indexOf(key), 1);
+      detached.delete(key);
+      t.moveHead(n, l);
+      ref[l].unshift(key);
+    } else if (op < 0.55) {
+      const from = where(key);
+      if (from >= 0) ref[from].splice(ref[from].indexOf(key), 1);
+      t.unlink(n);
+      detached.add(key);
+      assertEquals(t.list(n), 254);
+    } else if (op < 0.75 && detached.has(key)) {
+      t.pushTail(n, l);
+      detached.delete(key);
+      ref[l].push(key);
+    } else {
+      const from = where(key);
+      if (from >= 0) ref[from].splice(ref[from].indexOf(key), 1);
+      detached.delete(key);
+      t.drop(n);
+      node.delete(key);
+    }
+    if (i % 97 === 0 || i > 39900) {
+      for (let q = 0; q < lists; q++) {
+        const got: number[] = [];
+        for (let m = t.head[q]; m !== -1; m = t.next(m)) got.push(t.key(m));
+        assertEquals(got, ref[q]);
+        const back: number[] = [];
+        for (let m = t.tail[q]; m !== -1; m = t.prev(m)) back.unshift(t.key(m));
+        assertEquals(back, ref[q]);
+        assertEquals(t.length[q], ref[q].length);
+      }
+      assertEquals(t.used, node.size);
+      for (const [k, m] of node) assertEquals(t.find(k), m);
+    }
+  }
 });
 
 async function keysOf(spec: string): Promise<Float64Array> {

@@ -30,6 +30,7 @@ export function oracleSource(path: string): TraceSource {
       if (!LITTLE_ENDIAN) throw new PbxError("E_UNSUPPORTED", "oracleGeneral reading needs a little-endian host");
       const opened = await openTrace(path);
       if (opened.compression === "none") total = Math.floor(opened.fileSize / ORACLE_RECORD);
+      // dev and op stay 0 from newBatch (one volume, reads only): never written per record.
       const b = newBatch();
       const cap = b.time.length;
       const carry = new Uint8Array(ORACLE_RECORD);
@@ -47,8 +48,6 @@ export function oracleSource(path: string): TraceSource {
         b.size[i] = dv.getUint32(o + 12, true);
         const nlo = dv.getUint32(o + 16, true), nhi = dv.getInt32(o + 20, true);
         b.next[i] = nhi < 0 ? -1 : nhi * 4294967296 + nlo;
-        b.dev[i] = 0;
-        b.op[i] = 0;
         rec++;
       };
       for await (const chunk of opened.chunks) {
@@ -72,7 +71,7 @@ export function oracleSource(path: string): TraceSource {
           // Aligned: read whole records as uint32 words (little-endian hosts; checked at load).
           const words = new Uint32Array(chunk.buffer, chunk.byteOffset + o, (chunk.length - o) >>> 2);
           const nrec = Math.floor((chunk.length - o) / ORACLE_RECORD);
-          const time = b.time, addr = b.addr, size = b.size, next = b.next, dev = b.dev, op = b.op;
+          const time = b.time, addr = b.addr, size = b.size, next = b.next;
           for (let r = 0, w = 0; r < nrec; r++, w += 6) {
             const ts = words[w];
             if (t0 !== t0) t0 = ts;
@@ -82,8 +81,6 @@ export function oracleSource(path: string): TraceSource {
             size[i] = words[w + 3];
             const nhi = words[w + 5] | 0;
             next[i] = nhi < 0 ? -1 : nhi * 4294967296 + words[w + 4];
-            dev[i] = 0;
-            op[i] = 0;
             if (++i === cap) {
               b.n = i;
               rec += cap;
