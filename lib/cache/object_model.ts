@@ -12,8 +12,11 @@ import { computeNextUse } from "./next_use.ts";
 import { needsFuture, policyFactory, policyName } from "./policies/mod.ts";
 import type { Policy } from "./policy.ts";
 import { type ResultCounts, setRatios, zeroCounts } from "./result.ts";
-import type { RequestBatch, TraceSource } from "./traces/batch.ts";
+import type { BatchFields, RequestBatch, TraceSource } from "./traces/batch.ts";
 import { VolumeCounter } from "./volumes.ts";
+
+/** The object model reads neither request times nor the trace's next-access column. */
+export const OBJECT_FIELDS: BatchFields = { time: false, next: false };
 
 /** One (policy, size) to run. */
 export interface ObjectConfig {
@@ -52,7 +55,7 @@ export async function runObjectModel(
   const nextUse = needNext ? await computeNextUse(source, blockSize) : undefined;
   const model = new ObjectModel(configs, { unit: source.unit, volumes: source.volumes, nextUse }, blockSize);
   let idx = 0;
-  for await (const b of source.batches()) {
+  for await (const b of source.batches(OBJECT_FIELDS)) {
     model.feed(b, idx);
     idx += b.n;
     options.onProgress?.(idx);
