@@ -30,6 +30,8 @@ export class LinkedTable {
   #list: Uint8Array;
   #index: Int32Array;
   #mask: number;
+  /** 32 - log2(index slots): a hash's top bits pick its home slot. */
+  #shift: number;
   #free: Int32Array;
   #freeTop: number;
   /** Head node of each list (NIL when empty). */
@@ -54,6 +56,7 @@ export class LinkedTable {
     this.#freeTop = n;
     this.#index = new Int32Array(indexSize(Math.max(n / 2, keys))).fill(NONE);
     this.#mask = this.#index.length - 1;
+    this.#shift = 32 - Math.log2(this.#index.length);
     this.head = new Int32Array(lists).fill(NIL);
     this.tail = new Int32Array(lists).fill(NIL);
     this.length = new Int32Array(lists);
@@ -72,7 +75,7 @@ export class LinkedTable {
   /** Node of `key`, or NIL. */
   find(key: number): number {
     const index = this.#index, keys = this.#keys, mask = this.#mask;
-    let s = home(key, mask);
+    let s = home(key, this.#shift);
     for (;;) {
       const n = index[s];
       if (n === NONE || keys[n * 2] === key) return n;
@@ -119,7 +122,7 @@ export class LinkedTable {
     const n = this.#free[--this.#freeTop];
     this.#keys[n * 2] = key;
     const index = this.#index, mask = this.#mask;
-    let s = home(key, mask);
+    let s = home(key, this.#shift);
     while (index[s] !== NONE) s = (s + 1) & mask;
     index[s] = n;
     return n;
@@ -167,16 +170,30 @@ export class LinkedTable {
 
   /** Move node `n` to the head of list `l` (its own or another). */
   moveHead(n: number, l: number): void {
-    if (this.head[l] === n) return;
-    this.unlink(n);
-    this.pushHead(n, l);
+    const h = this.head[l];
+    if (h === n) return;
+    if (this.#list[n] !== l) {
+      this.unlink(n);
+      this.pushHead(n, l);
+      return;
+    }
+    // Within its own list and not its head (so it has a prev): relink in place.
+    const links = this.#links;
+    const p = links[n * 4 + 2], x = links[n * 4 + 3];
+    links[p * 4 + 3] = x;
+    if (x !== NIL) links[x * 4 + 2] = p;
+    else this.tail[l] = p;
+    links[n * 4 + 2] = NIL;
+    links[n * 4 + 3] = h;
+    links[h * 4 + 2] = n;
+    this.head[l] = n;
   }
 
   /** Unlink node `n`, remove its key from the index and free it. */
   drop(n: number): void {
     this.unlink(n);
-    const index = this.#index, keys = this.#keys, mask = this.#mask;
-    let hole = home(keys[n * 2], mask);
+    const index = this.#index, keys = this.#keys, mask = this.#mask, shift = this.#shift;
+    let hole = home(keys[n * 2], shift);
     while (index[hole] !== n) hole = (hole + 1) & mask;
     // Backward-shift deletion: move later entries of the probe run into the hole when their home allows it.
     let j = hole;
@@ -184,7 +201,7 @@ export class LinkedTable {
       j = (j + 1) & mask;
       const m = index[j];
       if (m === NONE) break;
-      const h = home(keys[m * 2], mask);
+      const h = home(keys[m * 2], shift);
       if (hole <= j ? h > hole && h <= j : h > hole || h <= j) continue;
       index[hole] = m;
       hole = j;
@@ -205,15 +222,16 @@ export class LinkedTable {
     for (let i = 0; i < n - old; i++) this.#free[i] = n - 1 - i;
     this.#freeTop = n - old;
     const index = new Int32Array(indexSize(Math.max(n / 2, this.#index.length / 4))).fill(NONE);
-    const mask = index.length - 1;
+    const mask = index.length - 1, shift = 32 - Math.log2(index.length);
     for (let m = 0; m < old; m++) {
       if (this.#list[m] === FREE) continue;
-      let s = home(this.#keys[m * 2], mask);
+      let s = home(this.#keys[m * 2], shift);
       while (index[s] !== NONE) s = (s + 1) & mask;
       index[s] = m;
     }
     this.#index = index;
     this.#mask = mask;
+    this.#shift = shift;
   }
 }
 
@@ -224,13 +242,15 @@ function indexSize(keys: number): number {
   return cap;
 }
 
-/** Home slot of `key` (the hash `KeyMap` uses). */
-function home(key: number, mask: number): number {
+/**
+ * Home slot of `key` in an index of 2^(32 - shift) slots: Fibonacci hashing (the top bits of the word times
+ * 2^32/φ), one multiply on the hot path. Dense ids (object ids, block numbers) spread evenly, with fewer probes
+ * than a finalizer-style hash gave; the word first takes in its own top half (ids that are multiples of a large
+ * power of two keep their entropy) and the high word (volume, ids ≥ 2^32).
+ */
+function home(key: number, shift: number): number {
   const lo = key >>> 0;
   const hi = (key * 2.3283064365386963e-10) >>> 0; // key / 2^32, exact
-  let h = Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  h ^= h >>> 12;
-  return h & mask;
+  const x = lo ^ (lo >>> 16);
+  return Math.imul(hi === 0 ? x : x ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> shift;
 }
