@@ -1,134 +1,126 @@
 /**
- * Keyed list nodes laid out for the hit path of LRU and ARC, the policies the benchmark runs: a dense pool of
- * 16-byte nodes `{f64 key, i32 prev, i32 next}` (four to a cache line), a byte per node for its list, and an
- * open-addressing index that holds only node numbers (4 bytes a slot, at most 1/4 full) and compares keys on the
- * node, which a hit reads anyway. A hit thus touches one index line and the node's own line (plus its neighbours'),
- * where `NodePool` + `KeyMap` read seven arrays. Linear probing, backward-shift deletion, no
- * allocation per operation (both parts double when full, which a bounded policy never needs).
+ * Keyed list nodes laid out for the hit path of LRU and ARC, the policies the benchmark runs: an open-addressing
+ * hash table whose 16-byte slots are themselves the list nodes `{f64 key, i32 prev, i32 next}`, plus a byte per
+ * slot for its list. A lookup lands on the node: a hit reads that one line (and its list neighbours' for the move),
+ * where `NodePool` + `KeyMap` read an index line, then the node's, in seven arrays. Linear probing at most half
+ * full, Fibonacci hashing, backward-shift deletion that relinks the neighbours of the entries it moves, no
+ * allocation per operation (the table doubles when full, which a bounded policy never needs).
  *
- * Node numbers are stable: {@linkcode LinkedTable.drop} frees only the node it is given.
+ * A slot number names an entry only until the next {@linkcode LinkedTable.drop} (which may move later entries of
+ * its probe run) or {@linkcode LinkedTable.add} (which may grow the table).
  *
  * @module
  */
 
-import { grown } from "./grow.ts";
 import { NIL } from "./nodes.ts";
 
-/** List byte of a node that is indexed but in no list. */
+/** List byte of an entry that is in the table but in no list. */
 const DETACHED = 254;
-/** List byte of a free node. */
-const FREE = 255;
-/** Index slot with no node. */
-const NONE = -1;
+/** List byte of a free slot (whose key is NaN, which equals no key). */
+const EMPTY = 255;
 
 /** Keyed list nodes (see the module comment). */
 export class LinkedTable {
-  /** Node keys at n * 2 (the same buffer as #links). */
+  /** Slot keys at s * 2 (NaN when free); the same buffer as #links. */
   #keys: Float64Array;
-  /** Node prev at n * 4 + 2, next at n * 4 + 3. */
+  /** Slot prev at s * 4 + 2, next at s * 4 + 3. */
   #links: Int32Array;
   #list: Uint8Array;
-  #index: Int32Array;
   #mask: number;
-  /** 32 - log2(index slots): a hash's top bits pick its home slot. */
+  /** 32 - log2(slots): a hash's top bits pick its home slot. */
   #shift: number;
-  #free: Int32Array;
-  #freeTop: number;
-  /** Head node of each list (NIL when empty). */
+  #size = 0;
+  #limit: number;
+  /** Head slot of each list (NIL when empty). */
   readonly head: Int32Array;
-  /** Tail node of each list. */
+  /** Tail slot of each list. */
   readonly tail: Int32Array;
   /** Length of each list. */
   readonly length: Int32Array;
+  readonly #lists: number;
 
-  /**
-   * Nodes for `capacity` entries in `lists` (at most 254) lists, the index sized at 4 slots per key of `keys`
-   * (default `capacity`; never under 2 per node).
-   */
-  constructor(capacity: number, lists = 1, keys = capacity) {
-    const n = Math.max(1, capacity);
-    const buf = new ArrayBuffer(n * 16);
-    this.#keys = new Float64Array(buf);
-    this.#links = new Int32Array(buf);
-    this.#list = new Uint8Array(n).fill(FREE);
-    this.#free = new Int32Array(n);
-    for (let i = 0; i < n; i++) this.#free[i] = n - 1 - i;
-    this.#freeTop = n;
-    this.#index = new Int32Array(indexSize(Math.max(n / 2, keys))).fill(NONE);
-    this.#mask = this.#index.length - 1;
-    this.#shift = 32 - Math.log2(this.#index.length);
+  /** A table for `capacity` entries (2 slots each) in `lists` (at most 254) lists. */
+  constructor(capacity: number, lists = 1) {
+    let cap = 16;
+    while (cap < capacity * 2) cap *= 2;
+    [this.#keys, this.#links, this.#list] = slots(cap);
+    this.#mask = cap - 1;
+    this.#shift = 32 - Math.log2(cap);
+    this.#limit = cap >>> 1;
     this.head = new Int32Array(lists).fill(NIL);
     this.tail = new Int32Array(lists).fill(NIL);
     this.length = new Int32Array(lists);
+    this.#lists = lists;
   }
 
-  /** Nodes in use (in a list or detached). */
+  /** Entries (in a list or detached). */
   get used(): number {
-    return this.#list.length - this.#freeTop;
+    return this.#size;
   }
 
-  /** Bytes of the nodes and the index. */
+  /** Bytes of the table. */
   get bytes(): number {
-    return this.#keys.byteLength + this.#list.byteLength + this.#free.byteLength + this.#index.byteLength;
+    return this.#keys.byteLength + this.#list.byteLength;
   }
 
-  /** Node of `key`, or NIL. */
+  /** Slot of `key`, or NIL. */
   find(key: number): number {
-    const index = this.#index, keys = this.#keys, mask = this.#mask;
+    const keys = this.#keys, mask = this.#mask;
     let s = home(key, this.#shift);
     for (;;) {
-      const n = index[s];
-      if (n === NONE || keys[n * 2] === key) return n;
+      const k = keys[s * 2];
+      if (k === key) return s;
+      if (k !== k) return NIL;
       s = (s + 1) & mask;
     }
   }
 
-  /** Key of node `n`. */
+  /** Key of the entry at slot `n`. */
   key(n: number): number {
     return this.#keys[n * 2];
   }
 
-  /** List of node `n` (254 when detached, 255 when free). */
+  /** List of the entry at slot `n` (254 when detached, 255 when the slot is free). */
   list(n: number): number {
     return this.#list[n];
   }
 
-  /** Node towards the head from `n`, or NIL. */
+  /** Slot towards the head from `n`, or NIL. */
   prev(n: number): number {
     return this.#links[n * 4 + 2];
   }
 
-  /** Node towards the tail from `n`, or NIL. */
+  /** Slot towards the tail from `n`, or NIL. */
   next(n: number): number {
     return this.#links[n * 4 + 3];
   }
 
-  /** Index absent `key` on a new node at the head of list `l`; returns the node. */
+  /** Insert absent `key` at the head of list `l`; returns its slot. */
   add(key: number, l: number): number {
-    const n = this.#alloc(key);
+    const n = this.#insert(key);
     this.pushHead(n, l);
     return n;
   }
 
-  /** Index absent `key` on a new node at the tail of list `l`; returns the node. */
+  /** Insert absent `key` at the tail of list `l`; returns its slot. */
   addTail(key: number, l: number): number {
-    const n = this.#alloc(key);
+    const n = this.#insert(key);
     this.pushTail(n, l);
     return n;
   }
 
-  #alloc(key: number): number {
-    if (this.#freeTop === 0) this.#grow();
-    const n = this.#free[--this.#freeTop];
-    this.#keys[n * 2] = key;
-    const index = this.#index, mask = this.#mask;
+  #insert(key: number): number {
+    if (this.#size >= this.#limit) this.#grow();
+    const keys = this.#keys, mask = this.#mask;
     let s = home(key, this.#shift);
-    while (index[s] !== NONE) s = (s + 1) & mask;
-    index[s] = n;
-    return n;
+    while (keys[s * 2] === keys[s * 2]) s = (s + 1) & mask;
+    keys[s * 2] = key;
+    this.#list[s] = DETACHED;
+    this.#size++;
+    return s;
   }
 
-  /** Link a detached node at the head of list `l`. */
+  /** Link a detached entry at the head of list `l`. */
   pushHead(n: number, l: number): void {
     const links = this.#links;
     const h = this.head[l];
@@ -141,7 +133,7 @@ export class LinkedTable {
     this.length[l]++;
   }
 
-  /** Link a detached node at the tail of list `l`. */
+  /** Link a detached entry at the tail of list `l`. */
   pushTail(n: number, l: number): void {
     const links = this.#links;
     const t = this.tail[l];
@@ -154,10 +146,10 @@ export class LinkedTable {
     this.length[l]++;
   }
 
-  /** Detach node `n` from its list (it stays indexed). */
+  /** Detach the entry at `n` from its list (it stays in the table). */
   unlink(n: number): void {
     const l = this.#list[n];
-    if (l >= DETACHED) return;
+    if (l >= this.#lists) return;
     const links = this.#links;
     const p = links[n * 4 + 2], x = links[n * 4 + 3];
     if (p !== NIL) links[p * 4 + 3] = x;
@@ -168,7 +160,7 @@ export class LinkedTable {
     this.length[l]--;
   }
 
-  /** Move node `n` to the head of list `l` (its own or another). */
+  /** Move the entry at `n` to the head of list `l` (its own or another). */
   moveHead(n: number, l: number): void {
     const h = this.head[l];
     if (h === n) return;
@@ -189,61 +181,81 @@ export class LinkedTable {
     this.head[l] = n;
   }
 
-  /** Unlink node `n`, remove its key from the index and free it. */
+  /** Unlink and remove the entry at `n`; later entries of its probe run may move (their links follow). */
   drop(n: number): void {
     this.unlink(n);
-    const index = this.#index, keys = this.#keys, mask = this.#mask, shift = this.#shift;
-    let hole = home(keys[n * 2], shift);
-    while (index[hole] !== n) hole = (hole + 1) & mask;
-    // Backward-shift deletion: move later entries of the probe run into the hole when their home allows it.
-    let j = hole;
+    const keys = this.#keys, links = this.#links, list = this.#list, mask = this.#mask, shift = this.#shift;
+    let hole = n, j = n;
+    // The entry at j may fill the hole unless its home is cyclically in (hole, j].
     for (;;) {
       j = (j + 1) & mask;
-      const m = index[j];
-      if (m === NONE) break;
-      const h = home(keys[m * 2], shift);
+      const k = keys[j * 2];
+      if (k !== k) break;
+      const h = home(k, shift);
       if (hole <= j ? h > hole && h <= j : h > hole || h <= j) continue;
-      index[hole] = m;
+      const l = list[j];
+      const p = links[j * 4 + 2], x = links[j * 4 + 3];
+      keys[hole * 2] = k;
+      links[hole * 4 + 2] = p;
+      links[hole * 4 + 3] = x;
+      list[hole] = l;
+      if (l < this.#lists) {
+        if (p !== NIL) links[p * 4 + 3] = hole;
+        else this.head[l] = hole;
+        if (x !== NIL) links[x * 4 + 2] = hole;
+        else this.tail[l] = hole;
+      }
       hole = j;
     }
-    index[hole] = NONE;
-    this.#list[n] = FREE;
-    this.#free[this.#freeTop++] = n;
+    list[hole] = EMPTY;
+    keys[hole * 2] = NaN;
+    this.#size--;
   }
 
   #grow(): void {
-    const old = this.#list.length, n = old * 2;
-    const buf = new ArrayBuffer(n * 16);
-    new Uint8Array(buf).set(new Uint8Array(this.#keys.buffer));
-    this.#keys = new Float64Array(buf);
-    this.#links = new Int32Array(buf);
-    this.#list = grown(this.#list, n, { fill: FREE });
-    this.#free = new Int32Array(n);
-    for (let i = 0; i < n - old; i++) this.#free[i] = n - 1 - i;
-    this.#freeTop = n - old;
-    const index = new Int32Array(indexSize(Math.max(n / 2, this.#index.length / 4))).fill(NONE);
-    const mask = index.length - 1, shift = 32 - Math.log2(index.length);
-    for (let m = 0; m < old; m++) {
-      if (this.#list[m] === FREE) continue;
-      let s = home(this.#keys[m * 2], shift);
-      while (index[s] !== NONE) s = (s + 1) & mask;
-      index[s] = m;
+    const ok = this.#keys, ol = this.#links, oli = this.#list, ocap = this.#mask + 1;
+    const cap = ocap * 2;
+    const [keys, links, list] = slots(cap);
+    const mask = cap - 1, shift = 32 - Math.log2(cap);
+    const moved = new Int32Array(ocap).fill(NIL);
+    for (let o = 0; o < ocap; o++) {
+      if (oli[o] === EMPTY) continue;
+      let s = home(ok[o * 2], shift);
+      while (list[s] !== EMPTY) s = (s + 1) & mask;
+      keys[s * 2] = ok[o * 2];
+      list[s] = oli[o];
+      moved[o] = s;
     }
-    this.#index = index;
+    for (let o = 0; o < ocap; o++) {
+      const s = moved[o];
+      if (s === NIL) continue;
+      const p = ol[o * 4 + 2], x = ol[o * 4 + 3];
+      links[s * 4 + 2] = p === NIL ? NIL : moved[p];
+      links[s * 4 + 3] = x === NIL ? NIL : moved[x];
+    }
+    for (let l = 0; l < this.head.length; l++) {
+      if (this.head[l] !== NIL) this.head[l] = moved[this.head[l]];
+      if (this.tail[l] !== NIL) this.tail[l] = moved[this.tail[l]];
+    }
+    this.#keys = keys;
+    this.#links = links;
+    this.#list = list;
     this.#mask = mask;
     this.#shift = shift;
+    this.#limit = cap >>> 1;
   }
 }
 
-/** Index slots for `keys` keys: a power of two, at least 4 per key. */
-function indexSize(keys: number): number {
-  let cap = 16;
-  while (cap < keys * 4) cap *= 2;
-  return cap;
+/** Key+links and list views of `cap` free slots. */
+function slots(cap: number): [Float64Array, Int32Array, Uint8Array] {
+  const buf = new ArrayBuffer(cap * 16);
+  const keys = new Float64Array(buf);
+  for (let s = 0; s < cap; s++) keys[s * 2] = NaN;
+  return [keys, new Int32Array(buf), new Uint8Array(cap).fill(EMPTY)];
 }
 
 /**
- * Home slot of `key` in an index of 2^(32 - shift) slots: Fibonacci hashing (the top bits of the word times
+ * Home slot of `key` in a table of 2^(32 - shift) slots: Fibonacci hashing (the top bits of the word times
  * 2^32/φ), one multiply on the hot path. Dense ids (object ids, block numbers) spread evenly, with fewer probes
  * than a finalizer-style hash gave; the word first takes in its own top half (ids that are multiples of a large
  * power of two keep their entropy) and the high word (volume, ids ≥ 2^32).

@@ -26,13 +26,10 @@ export abstract class TablePolicy implements Policy {
   protected readonly onEvict: PolicyOptions["onEvict"];
   readonly #resident: number;
 
-  /**
-   * A table for `entries` entries in `lists` lists, the first `resident` of them resident; its index is sized for
-   * `keys` keys (see {@linkcode LinkedTable}).
-   */
-  constructor(options: PolicyOptions, entries: number, lists: number, resident: number, keys = entries) {
+  /** A table for `entries` entries in `lists` lists, the first `resident` of them resident. */
+  constructor(options: PolicyOptions, entries: number, lists: number, resident: number) {
     this.capacity = options.capacity;
-    this.table = new LinkedTable(entries, lists, keys);
+    this.table = new LinkedTable(entries, lists);
     this.#resident = resident;
     this.pinned = options.pinned;
     this.onEvict = options.onEvict;
@@ -43,8 +40,8 @@ export abstract class TablePolicy implements Policy {
 
   /** True when resident (in one of the resident lists). */
   contains(key: number): boolean {
-    const n = this.table.find(key);
-    return n !== NIL && this.table.list(n) < this.#resident;
+    const s = this.table.find(key);
+    return s !== NIL && this.table.list(s) < this.#resident;
   }
 
   /** Resident objects. */

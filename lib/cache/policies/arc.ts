@@ -25,9 +25,7 @@ export class Arc extends TablePolicy {
 
   /** Make an ARC cache of `capacity` objects. */
   constructor(options: PolicyOptions) {
-    // 2c + 2 nodes (resident and ghost); an index of 4 slots per resident object (at most half full) kept the
-    // benchmark's index within L2 and ran faster than 4 per node.
-    super(options, 2 * options.capacity + 2, 4, 2, options.capacity + 1);
+    super(options, 2 * options.capacity + 2, 4, 2);
   }
 
   /** Request a key; true on hit. */
@@ -40,8 +38,9 @@ export class Arc extends TablePolicy {
         t.moveHead(s, T2);
         return true;
       }
-      // Ghost hit: adapt p, make room (REPLACE only demotes, so no entry moves and `s` stays valid), then the
-      // ghost becomes resident in T2 (libCacheSim deletes it first; REPLACE does not look at |B1| or |B2|).
+      // Ghost hit: adapt p, make room (REPLACE only demotes: nothing is dropped, so no entry moves and `s` stays
+      // valid), then the ghost becomes resident in T2 (libCacheSim deletes it first; REPLACE does not look at |B1|
+      // or |B2|).
       const inB2 = l === B2;
       if (inB2) this.#p = Math.max(this.#p - Math.max(len[B1] / len[B2], 1), 0);
       else this.#p = Math.min(this.#p + Math.max(len[B2] / len[B1], 1), c);
