@@ -123,28 +123,43 @@ interface BatchContext {
   vols: VolumeCounter | undefined;
 }
 
-/** Replay one batch through one policy, accumulating into `r` (one fused loop, no per-request allocation). */
+/** Replay one batch through one policy, accumulating into `r` (no per-request allocation). */
 function runBatch(policy: Policy, b: RequestBatch, keys: Float64Array, ctx: BatchContext, r: ObjectResult): void {
   const { nextUse, base } = ctx;
   const n = b.n, size = b.size, op = b.op, dev = b.dev;
   const vReq = ctx.vols?.requests, vMiss = ctx.vols?.misses;
   let hits = 0, bytes = 0, missBytes = 0, writes = 0, writeMisses = 0;
-  for (let i = 0; i < n; i++) {
-    let next = Infinity;
-    if (nextUse !== undefined) {
-      const nx = nextUse[base + i];
-      if (nx >= 0) next = nx;
+  if (nextUse === undefined && vReq === undefined) {
+    // The common case (no future, one volume): the request loop does only what a miss needs; totals follow.
+    for (let i = 0; i < n; i++) {
+      if (policy.access(keys[i], Infinity)) hits++;
+      else {
+        missBytes += size[i];
+        writeMisses += op[i];
+      }
     }
-    const sz = size[i];
-    const w = op[i];
-    bytes += sz;
-    writes += w;
-    if (vReq !== undefined) vReq[dev[i]]++;
-    if (policy.access(keys[i], next)) hits++;
-    else {
-      missBytes += sz;
-      writeMisses += w;
-      if (vMiss !== undefined) vMiss[dev[i]]++;
+    for (let i = 0; i < n; i++) {
+      bytes += size[i];
+      writes += op[i];
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      let next = Infinity;
+      if (nextUse !== undefined) {
+        const nx = nextUse[base + i];
+        if (nx >= 0) next = nx;
+      }
+      const sz = size[i];
+      const w = op[i];
+      bytes += sz;
+      writes += w;
+      if (vReq !== undefined) vReq[dev[i]]++;
+      if (policy.access(keys[i], next)) hits++;
+      else {
+        missBytes += sz;
+        writeMisses += w;
+        if (vMiss !== undefined) vMiss[dev[i]]++;
+      }
     }
   }
   r.requests += n;

@@ -79,8 +79,12 @@ export function oracleSource(path: string): TraceSource {
               if (t0 !== t0) t0 = ts;
               time[i] = (ts - t0) * 1e6;
             }
-            if (words[w + 2] >= 0x200000) tooBig(path, words[w + 2] * 4294967296 + words[w + 1]);
-            addr[i] = words[w + 2] * 4294967296 + words[w + 1];
+            const hi = words[w + 2];
+            if (hi === 0) addr[i] = words[w + 1]; // ids below 2^32 (most traces): no multiply
+            else {
+              if (hi >= 0x200000) tooBig(path, hi * 4294967296 + words[w + 1]);
+              addr[i] = hi * 4294967296 + words[w + 1];
+            }
             size[i] = words[w + 3];
             if (wantNext) {
               const nhi = words[w + 5] | 0;
