@@ -12,6 +12,7 @@
  * @module
  */
 
+import { hugeRegion } from "./huge_pages.ts";
 import { NIL } from "./nodes.ts";
 
 /** List byte of an entry that is in the table but in no list. */
@@ -246,12 +247,12 @@ export class LinkedTable {
   }
 }
 
-/** Key+links and list views of `cap` free slots. */
+/** Key+links and list views of `cap` free slots (on huge pages where possible: see `huge_pages.ts`). */
 function slots(cap: number): [Float64Array, Int32Array, Uint8Array] {
-  const buf = new ArrayBuffer(cap * 16);
-  const keys = new Float64Array(buf);
+  const { buffer, offset } = hugeRegion(cap * 16);
+  const keys = new Float64Array(buffer, offset, cap * 2);
   for (let s = 0; s < cap; s++) keys[s * 2] = NaN;
-  return [keys, new Int32Array(buf), new Uint8Array(cap).fill(EMPTY)];
+  return [keys, new Int32Array(buffer, offset, cap * 4), new Uint8Array(cap).fill(EMPTY)];
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   runObjectModel,
   StackDistance,
 } from "../../lib/cache/mod.ts";
+import { hugeRegion } from "../../lib/cache/huge_pages.ts";
 
 Deno.test("KeyMap agrees with Map over random inserts, updates and deletes (incl. keys ≥ 2^32)", () => {
   const m = new KeyMap(4);
@@ -205,4 +206,19 @@ Deno.test("policies declare needsFuture on their factory (only OPT), and the reg
   assertEquals(Object.keys(POLICIES).filter((n) => POLICIES[n].needsFuture === true), ["opt"]);
   assert(needsFuture(["lru", "belady"]));
   assert(!needsFuture(["lru", "arc", "2q", "s3fifo"]));
+});
+
+Deno.test("hugeRegion: a zeroed region, 2 MiB-aligned when huge pages can be asked for, plain when small", () => {
+  const small = hugeRegion(4096);
+  assertEquals(small.offset, 0);
+  assertEquals(small.buffer.byteLength, 4096);
+  const bytes = 3 * 2 ** 20;
+  const r = hugeRegion(bytes);
+  assert(r.buffer.byteLength - r.offset >= bytes);
+  const view = new Float64Array(r.buffer, r.offset, bytes / 8);
+  assert(view.every((x) => x === 0));
+  if (r.offset !== 0 || r.buffer.byteLength > bytes) {
+    const base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(new Uint8Array(r.buffer))));
+    assertEquals((base + BigInt(r.offset)) % BigInt(2 ** 21), 0n);
+  }
 });
