@@ -40,17 +40,18 @@ export interface Region {
 
 /**
  * A zeroed region of `bytes` (a multiple of 8), 2 MiB-aligned and advised for huge pages when it is at least one
- * huge page and the system allows it (the buffer is then one huge page larger); otherwise a plain buffer. Advise
- * before the first write: the pages are then faulted in huge.
+ * huge page and the system allows it (the buffer then spans whole huge pages plus one for the alignment); otherwise
+ * a plain buffer. Advised before the first write, the pages are faulted in huge.
  */
 export function hugeRegion(bytes: number): Region {
   const advise = bytes >= HUGE_PAGE ? loadMadvise() : null;
   if (advise === null) return { buffer: new ArrayBuffer(bytes), offset: 0 };
-  const buffer = new ArrayBuffer(bytes + HUGE_PAGE);
+  const span = Math.ceil(bytes / HUGE_PAGE) * HUGE_PAGE; // whole huge pages, the last one partly unused
+  const buffer = new ArrayBuffer(span + HUGE_PAGE);
   const base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(new Uint8Array(buffer))));
   const offset = Number((BigInt(HUGE_PAGE) - (base % BigInt(HUGE_PAGE))) % BigInt(HUGE_PAGE));
   try {
-    advise(Deno.UnsafePointer.create(base + BigInt(offset)), BigInt(bytes), MADV_HUGEPAGE);
+    advise(Deno.UnsafePointer.create(base + BigInt(offset)), BigInt(span), MADV_HUGEPAGE);
   } catch { /* advice only */ }
   return { buffer, offset };
 }

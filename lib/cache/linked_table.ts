@@ -249,10 +249,10 @@ export class LinkedTable {
 
 /** Key+links and list views of `cap` free slots (on huge pages where possible: see `huge_pages.ts`). */
 function slots(cap: number): [Float64Array, Int32Array, Uint8Array] {
-  const { buffer, offset } = hugeRegion(cap * 16);
+  const { buffer, offset } = hugeRegion(cap * 17); // the list bytes follow the slots
   const keys = new Float64Array(buffer, offset, cap * 2);
   for (let s = 0; s < cap; s++) keys[s * 2] = NaN;
-  return [keys, new Int32Array(buffer, offset, cap * 4), new Uint8Array(cap).fill(EMPTY)];
+  return [keys, new Int32Array(buffer, offset, cap * 4), new Uint8Array(buffer, offset + cap * 16, cap).fill(EMPTY)];
 }
 
 /**
