@@ -8,6 +8,7 @@
 
 export * from "./policy.ts";
 export { KeyMap } from "./keymap.ts";
+export { LinkedTable } from "./linked_table.ts";
 export { DEFAULT_SEED_POLICIES, needsFuture, POLICIES, policyFactory, policyName } from "./policies/mod.ts";
 export { schedulerName, SCHEDULERS } from "./schedulers/mod.ts";
 export type { IoTable, Scheduler, SchedulerOptions } from "./schedulers/mod.ts";

@@ -12,8 +12,11 @@ import { computeNextUse } from "./next_use.ts";
 import { needsFuture, policyFactory, policyName } from "./policies/mod.ts";
 import type { Policy } from "./policy.ts";
 import { type ResultCounts, setRatios, zeroCounts } from "./result.ts";
-import type { RequestBatch, TraceSource } from "./traces/batch.ts";
+import type { BatchFields, RequestBatch, TraceSource } from "./traces/batch.ts";
 import { VolumeCounter } from "./volumes.ts";
+
+/** The object model reads neither request times nor the trace's next-access column. */
+export const OBJECT_FIELDS: BatchFields = { time: false, next: false };
 
 /** One (policy, size) to run. */
 export interface ObjectConfig {
@@ -52,7 +55,7 @@ export async function runObjectModel(
   const nextUse = needNext ? await computeNextUse(source, blockSize) : undefined;
   const model = new ObjectModel(configs, { unit: source.unit, volumes: source.volumes, nextUse }, blockSize);
   let idx = 0;
-  for await (const b of source.batches()) {
+  for await (const b of source.batches(OBJECT_FIELDS)) {
     model.feed(b, idx);
     idx += b.n;
     options.onProgress?.(idx);
@@ -120,28 +123,43 @@ interface BatchContext {
   vols: VolumeCounter | undefined;
 }
 
-/** Replay one batch through one policy, accumulating into `r` (one fused loop, no per-request allocation). */
+/** Replay one batch through one policy, accumulating into `r` (no per-request allocation). */
 function runBatch(policy: Policy, b: RequestBatch, keys: Float64Array, ctx: BatchContext, r: ObjectResult): void {
   const { nextUse, base } = ctx;
   const n = b.n, size = b.size, op = b.op, dev = b.dev;
   const vReq = ctx.vols?.requests, vMiss = ctx.vols?.misses;
   let hits = 0, bytes = 0, missBytes = 0, writes = 0, writeMisses = 0;
-  for (let i = 0; i < n; i++) {
-    let next = Infinity;
-    if (nextUse !== undefined) {
-      const nx = nextUse[base + i];
-      if (nx >= 0) next = nx;
+  if (nextUse === undefined && vReq === undefined) {
+    // The common case (no future, one volume): the request loop does only what a miss needs; totals follow.
+    for (let i = 0; i < n; i++) {
+      if (policy.access(keys[i], Infinity)) hits++;
+      else {
+        missBytes += size[i];
+        writeMisses += op[i];
+      }
     }
-    const sz = size[i];
-    const w = op[i];
-    bytes += sz;
-    writes += w;
-    if (vReq !== undefined) vReq[dev[i]]++;
-    if (policy.access(keys[i], next)) hits++;
-    else {
-      missBytes += sz;
-      writeMisses += w;
-      if (vMiss !== undefined) vMiss[dev[i]]++;
+    for (let i = 0; i < n; i++) {
+      bytes += size[i];
+      writes += op[i];
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      let next = Infinity;
+      if (nextUse !== undefined) {
+        const nx = nextUse[base + i];
+        if (nx >= 0) next = nx;
+      }
+      const sz = size[i];
+      const w = op[i];
+      bytes += sz;
+      writes += w;
+      if (vReq !== undefined) vReq[dev[i]]++;
+      if (policy.access(keys[i], next)) hits++;
+      else {
+        missBytes += sz;
+        writeMisses += w;
+        if (vMiss !== undefined) vMiss[dev[i]]++;
+      }
     }
   }
   r.requests += n;

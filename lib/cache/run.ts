@@ -11,13 +11,14 @@ import { type MrcPoint, StackDistance } from "./mrc.ts";
 import type { Model, ModelContext } from "./model.ts";
 import { batchKeys } from "./keys.ts";
 import { computeNextUse } from "./next_use.ts";
+import { OBJECT_FIELDS } from "./object_model.ts";
 import { ParallelModel } from "./parallel.ts";
 import { needsFuture, policyName } from "./policies/mod.ts";
 import type { SeedOptions } from "./seed/mod.ts";
 import { buildModel, type Result, type SeedJobConfig, type SweepJob } from "./sweep_job.ts";
 import { schedulerName } from "./schedulers/mod.ts";
 import { generatedSource, traceSource } from "./traces/mod.ts";
-import type { AddressUnit, RequestBatch, TraceSource } from "./traces/batch.ts";
+import type { AddressUnit, BatchFields, RequestBatch, TraceSource } from "./traces/batch.ts";
 import { DEFAULT_GENERATOR, formatGeneratorSpec } from "./traces/generators.ts";
 import type { WritebackSpec } from "./writeback/mod.ts";
 
@@ -138,9 +139,15 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
     : buildModel(job, context);
   let requests = 0;
   try {
-    requests = await replay(model, source, (b) => {
-      mrc?.(b);
-    }, jobs > 1 ? undefined : progress);
+    requests = await replay(
+      model,
+      source,
+      (b) => {
+        mrc?.(b);
+      },
+      jobs > 1 ? undefined : progress,
+      o.model === "object" ? OBJECT_FIELDS : undefined,
+    );
   } finally {
     model.close?.();
   }
@@ -166,15 +173,16 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   return report;
 }
 
-/** Feed every batch of `source` to `model` (and to `also`), then finish it; returns the requests fed. */
+/** Feed every batch of `source` (reading `fields`) to `model` (and to `also`), then finish it; returns the requests fed. */
 async function replay(
   model: Model<Result>,
   source: TraceSource,
   also: (b: RequestBatch) => void,
   progress: ((done: number) => void) | undefined,
+  fields: BatchFields | undefined,
 ): Promise<number> {
   let idx = 0;
-  for await (const b of source.batches()) {
+  for await (const b of source.batches(fields)) {
     const wait = model.feed(b, idx);
     also(b);
     if (wait) await wait;

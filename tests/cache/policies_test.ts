@@ -10,6 +10,7 @@ import { assert, assertAlmostEquals, assertEquals, assertThrows } from "../_util
 import {
   generatedSource,
   KeyMap,
+  LinkedTable,
   needsFuture,
   NoVictimError,
   POLICIES,
@@ -17,6 +18,7 @@ import {
   runObjectModel,
   StackDistance,
 } from "../../lib/cache/mod.ts";
+import { hugeRegion } from "../../lib/cache/huge_pages.ts";
 
 Deno.test("KeyMap agrees with Map over random inserts, updates and deletes (incl. keys ≥ 2^32)", () => {
   const m = new KeyMap(4);
@@ -38,6 +40,68 @@ Deno.test("KeyMap agrees with Map over random inserts, updates and deletes (incl
     assertEquals(m.size, ref.size);
   }
   for (const [k, v] of ref) assertEquals(m.get(k), v);
+});
+
+Deno.test("LinkedTable agrees with per-list arrays over random adds, moves, detaches and drops (growing, entries moved by deletions)", () => {
+  const lists = 3;
+  const t = new LinkedTable(8, lists);
+  const ref: number[][] = [[], [], []];
+  const keys = new Set<number>();
+  const detached = new Set<number>();
+  const rng = new Prng(7);
+  const where = (k: number) => ref.findIndex((l) => l.includes(k));
+  for (let i = 0; i < 40000; i++) {
+    // few distinct keys (long probe runs), some of them ≥ 2^32
+    const key = rng.next() < 0.3 ? 2 ** 40 * (1 + rng.below(3)) + rng.below(20) : rng.below(40);
+    const l = rng.below(lists);
+    const op = rng.next();
+    const n = t.find(key);
+    assertEquals(n === -1, !keys.has(key));
+    if (n !== -1) assertEquals(t.key(n), key);
+    if (n === -1) {
+      if (keys.size >= 30) continue;
+      const m = op < 0.5 ? t.add(key, l) : t.addTail(key, l);
+      assertEquals(t.key(m), key);
+      if (op < 0.5) ref[l].unshift(key);
+      else ref[l].push(key);
+      keys.add(key);
+    } else if (op < 0.4) {
+      const from = where(key);
+      if (from >= 0) ref[from].splice(ref[from].indexOf(key), 1);
+      detached.delete(key);
+      t.moveHead(n, l);
+      ref[l].unshift(key);
+    } else if (op < 0.55) {
+      const from = where(key);
+      if (from >= 0) ref[from].splice(ref[from].indexOf(key), 1);
+      t.unlink(n);
+      detached.add(key);
+      assertEquals(t.list(n), 254);
+    } else if (op < 0.75 && detached.has(key)) {
+      t.pushTail(n, l);
+      detached.delete(key);
+      ref[l].push(key);
+    } else {
+      const from = where(key);
+      if (from >= 0) ref[from].splice(ref[from].indexOf(key), 1);
+      detached.delete(key);
+      t.drop(n);
+      keys.delete(key);
+    }
+    if (i % 97 === 0 || i > 39900) {
+      for (let q = 0; q < lists; q++) {
+        const got: number[] = [];
+        for (let m = t.head[q]; m !== -1; m = t.next(m)) got.push(t.key(m));
+        assertEquals(got, ref[q]);
+        const back: number[] = [];
+        for (let m = t.tail[q]; m !== -1; m = t.prev(m)) back.unshift(t.key(m));
+        assertEquals(back, ref[q]);
+        assertEquals(t.length[q], ref[q].length);
+      }
+      assertEquals(t.used, keys.size);
+      for (const k of keys) assertEquals(t.key(t.find(k)), k);
+    }
+  }
 });
 
 async function keysOf(spec: string): Promise<Float64Array> {
@@ -142,4 +206,19 @@ Deno.test("policies declare needsFuture on their factory (only OPT), and the reg
   assertEquals(Object.keys(POLICIES).filter((n) => POLICIES[n].needsFuture === true), ["opt"]);
   assert(needsFuture(["lru", "belady"]));
   assert(!needsFuture(["lru", "arc", "2q", "s3fifo"]));
+});
+
+Deno.test("hugeRegion: a zeroed region, 2 MiB-aligned when huge pages can be asked for, plain when small", () => {
+  const small = hugeRegion(4096);
+  assertEquals(small.offset, 0);
+  assertEquals(small.buffer.byteLength, 4096);
+  const bytes = 3 * 2 ** 20;
+  const r = hugeRegion(bytes);
+  assert(r.buffer.byteLength - r.offset >= bytes);
+  const view = new Float64Array(r.buffer, r.offset, bytes / 8);
+  assert(view.every((x) => x === 0));
+  if (r.offset !== 0 || r.buffer.byteLength > bytes) {
+    const base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(new Uint8Array(r.buffer))));
+    assertEquals((base + BigInt(r.offset)) % BigInt(2 ** 21), 0n);
+  }
 });

@@ -1,26 +1,36 @@
 /**
- * LRU: evict the least recently used object (the seed design's "oldest lastAccess"). One list; a hit moves the
- * object to the head. Matches libCacheSim's `lru`.
+ * LRU: evict the least recently used object (the seed design's "oldest lastAccess"). One list in a
+ * {@linkcode LinkedTable}; a hit moves the object to the head. Matches libCacheSim's `lru`.
  *
  * @module
  */
 
+import type { LinkedTable } from "../linked_table.ts";
+import { NIL } from "../nodes.ts";
 import type { Policy, PolicyOptions } from "../policy.ts";
-import { SingleListPolicy } from "./_pool_policy.ts";
+import { TablePolicy } from "./_table_policy.ts";
 
 /** Least recently used. */
-export class Lru extends SingleListPolicy {
+export class Lru extends TablePolicy {
   /** Policy name. */
   readonly name: string = "lru";
 
-  /** A hit moves the object to the head. */
-  protected onHit(n: number): void {
-    this.pool.moveHead(n, 0);
+  /** A cache of `capacity` objects. */
+  constructor(options: PolicyOptions) {
+    super(options, options.capacity + 1, 1, 1);
   }
 
-  /** Evict the least recently used unpinned object. */
-  protected evict(): void {
-    this.evictTail(0);
+  /** Request a key; true on hit. */
+  access(key: number, _nextUse: number): boolean {
+    const t: LinkedTable = this.table;
+    const s = t.find(key);
+    if (s !== NIL) {
+      t.moveHead(s, 0);
+      return true;
+    }
+    while (t.length[0] >= this.capacity) this.evictTail(0);
+    t.add(key, 0);
+    return false;
   }
 }
 

@@ -47,6 +47,17 @@ export function newBatch(capacity: number = BATCH_SIZE): RequestBatch {
   };
 }
 
+/**
+ * Which of a batch's optional columns the consumer reads (see {@linkcode TraceSource.batches}); both default to
+ * true. The object model reads neither, so a reader can skip filling them.
+ */
+export interface BatchFields {
+  /** `time` is read. */
+  time?: boolean;
+  /** `next` is read. */
+  next?: boolean;
+}
+
 /** A stream of request batches plus what the consumer needs to know about it. */
 export interface TraceSource {
   /** Human name (file path or generator spec). */
@@ -62,6 +73,9 @@ export interface TraceSource {
   readonly volumes?: readonly string[];
   /** Malformed lines skipped so far (with `skipBad`). */
   readonly skipped: number;
-  /** The batches. The same batch object may be returned every time. */
-  batches(): AsyncIterable<RequestBatch>;
+  /**
+   * The batches. The same batch object may be returned every time. A column that `fields` says is not read may be
+   * left unfilled (today only the oracleGeneral reader skips them).
+   */
+  batches(fields?: BatchFields): AsyncIterable<RequestBatch>;
 }

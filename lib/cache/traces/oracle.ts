@@ -8,7 +8,7 @@
 
 import { checkOffset } from "../keys.ts";
 import { osErrorReason, PbxError, toPbxError } from "../../common/mod.ts";
-import { newBatch, type TraceSource } from "./batch.ts";
+import { type BatchFields, newBatch, type TraceSource } from "./batch.ts";
 import { openTrace } from "./open.ts";
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -26,12 +26,14 @@ export function oracleSource(path: string): TraceSource {
       return total;
     },
     skipped: 0,
-    batches: async function* () {
+    batches: async function* (fields: BatchFields = {}) {
       if (!LITTLE_ENDIAN) throw new PbxError("E_UNSUPPORTED", "oracleGeneral reading needs a little-endian host");
       const opened = await openTrace(path);
       if (opened.compression === "none") total = Math.floor(opened.fileSize / ORACLE_RECORD);
+      // dev and op stay 0 from newBatch (one volume, reads only): never written per record.
       const b = newBatch();
       const cap = b.time.length;
+      const wantTime = fields.time !== false, wantNext = fields.next !== false;
       const carry = new Uint8Array(ORACLE_RECORD);
       let carried = 0;
       let i = 0;
@@ -47,8 +49,6 @@ export function oracleSource(path: string): TraceSource {
         b.size[i] = dv.getUint32(o + 12, true);
         const nlo = dv.getUint32(o + 16, true), nhi = dv.getInt32(o + 20, true);
         b.next[i] = nhi < 0 ? -1 : nhi * 4294967296 + nlo;
-        b.dev[i] = 0;
-        b.op[i] = 0;
         rec++;
       };
       for await (const chunk of opened.chunks) {
@@ -72,18 +72,24 @@ export function oracleSource(path: string): TraceSource {
           // Aligned: read whole records as uint32 words (little-endian hosts; checked at load).
           const words = new Uint32Array(chunk.buffer, chunk.byteOffset + o, (chunk.length - o) >>> 2);
           const nrec = Math.floor((chunk.length - o) / ORACLE_RECORD);
-          const time = b.time, addr = b.addr, size = b.size, next = b.next, dev = b.dev, op = b.op;
+          const time = b.time, addr = b.addr, size = b.size, next = b.next;
           for (let r = 0, w = 0; r < nrec; r++, w += 6) {
-            const ts = words[w];
-            if (t0 !== t0) t0 = ts;
-            time[i] = (ts - t0) * 1e6;
-            if (words[w + 2] >= 0x200000) tooBig(path, words[w + 2] * 4294967296 + words[w + 1]);
-            addr[i] = words[w + 2] * 4294967296 + words[w + 1];
+            if (wantTime) {
+              const ts = words[w];
+              if (t0 !== t0) t0 = ts;
+              time[i] = (ts - t0) * 1e6;
+            }
+            const hi = words[w + 2];
+            if (hi === 0) addr[i] = words[w + 1]; // ids below 2^32 (most traces): no multiply
+            else {
+              if (hi >= 0x200000) tooBig(path, hi * 4294967296 + words[w + 1]);
+              addr[i] = hi * 4294967296 + words[w + 1];
+            }
             size[i] = words[w + 3];
-            const nhi = words[w + 5] | 0;
-            next[i] = nhi < 0 ? -1 : nhi * 4294967296 + words[w + 4];
-            dev[i] = 0;
-            op[i] = 0;
+            if (wantNext) {
+              const nhi = words[w + 5] | 0;
+              next[i] = nhi < 0 ? -1 : nhi * 4294967296 + words[w + 4];
+            }
             if (++i === cap) {
               b.n = i;
               rec += cap;
