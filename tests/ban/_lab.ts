@@ -7,7 +7,7 @@
  */
 
 import { assert } from "../_util/assert.ts";
-import { type Proc, type Requirements, ROOT, waitFor } from "../_util/mod.ts";
+import { type Proc, type Requirements, ROOT, type TestNet, waitFor } from "../_util/mod.ts";
 import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
 
 /** What the iptables/ipset daemon tests need: the firewall tools, python3 for the sender, libpcap, root. */
@@ -249,4 +249,22 @@ export async function waitForExpiry(w: ExpiryWait): Promise<void> {
     timeoutMs: 5000,
     what: "unban log line",
   });
+}
+
+/**
+ * The elements of `host`'s nft set `inet pbxkit SET` (`ban4`, `ban6`) with the seconds each has left (0: no
+ * timeout); empty when the set (or the table) is not there.
+ */
+export async function nftSetOf(net: TestNet, host: string, set: "ban4" | "ban6"): Promise<Map<string, number>> {
+  const r = await net.run(host, ["nft", "-j", "list", "set", "inet", "pbxkit", set], { check: false });
+  const m = new Map<string, number>();
+  if (r.code !== 0) return m;
+  const doc = JSON.parse(r.stdout) as {
+    nftables: { set?: { elem?: (string | { elem: { val: string; expires?: number } })[] } }[];
+  };
+  for (const e of doc.nftables.find((x) => x.set)?.set?.elem ?? []) {
+    if (typeof e === "string") m.set(e, 0);
+    else m.set(e.elem.val, e.elem.expires ?? 0);
+  }
+  return m;
 }

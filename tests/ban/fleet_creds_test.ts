@@ -15,6 +15,7 @@ import { LIBNFTABLES_PATH } from "../../lib/ban/firewall/nft.ts";
 import { controlRequest } from "../../lib/ban/control.ts";
 import { isStraySocketError } from "../../lib/ban/fleet/nats.ts";
 import { createAccount, createOperator, createUser, type KeyPair } from "@nats-io/nkeys";
+import { nftSetOf } from "./_lab.ts";
 
 const te = new TextEncoder();
 
@@ -182,19 +183,7 @@ testWith(
       const listOf = async (name: string) => (await ctl(name, { cmd: "list" })).bans as Ban[];
       const fleetOf = async (name: string) =>
         ((await ctl(name, { cmd: "status" })).status as { fleet: Record<string, unknown> }).fleet;
-      const nftSet = async (name: string, set: "ban4" | "ban6") => {
-        const r = await net.run(name, ["nft", "-j", "list", "set", "inet", "pbxkit", set], { check: false });
-        const m = new Map<string, number>();
-        if (r.code !== 0) return m;
-        const doc = JSON.parse(r.stdout) as {
-          nftables: { set?: { elem?: (string | { elem: { val: string; expires?: number } })[] } }[];
-        };
-        for (const e of doc.nftables.find((x) => x.set)?.set?.elem ?? []) {
-          if (typeof e === "string") m.set(e, 0);
-          else m.set(e.elem.val, e.elem.expires ?? 0);
-        }
-        return m;
-      };
+      const nftSet = (name: string, set: "ban4" | "ban6") => nftSetOf(net, name, set);
 
       await t.step(
         "two daemons connect with creds: edge1 by --fleet-creds, edge2 by fleet_creds in --config",

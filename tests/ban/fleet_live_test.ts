@@ -12,7 +12,7 @@ import { denoRunArgv, type Proc, ROOT, settle, sh, TestNet, testWith, waitFor } 
 import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
 import { LIBNFTABLES_PATH } from "../../lib/ban/firewall/nft.ts";
 import { controlRequest } from "../../lib/ban/control.ts";
-import { banDaemonArgv, FLOOD_INVITE, FLOOD_REGISTER, kamailioCfg } from "./_lab.ts";
+import { banDaemonArgv, FLOOD_INVITE, FLOOD_REGISTER, kamailioCfg, nftSetOf } from "./_lab.ts";
 
 const TOOLS = ["nats-server", "kamailio", "sipp", "nft", "ip", "openssl"];
 const PBXS = ["pbx1", "pbx2", "pbx3"] as const;
@@ -116,19 +116,7 @@ testWith(
         return d;
       };
       const connected = (p: Pbx) => daemons[p]!.stderr.split("fleet connected").length - 1;
-      const setOf = async (p: Pbx, name: "ban4" | "ban6") => {
-        const r = await net.run(p, ["nft", "-j", "list", "set", "inet", "pbxkit", name], { check: false });
-        const m = new Map<string, number>();
-        if (r.code !== 0) return m;
-        const doc = JSON.parse(r.stdout) as {
-          nftables: { set?: { elem?: (string | { elem: { val: string; expires?: number } })[] } }[];
-        };
-        for (const e of doc.nftables.find((x) => x.set)?.set?.elem ?? []) {
-          if (typeof e === "string") m.set(e, 0);
-          else m.set(e.elem.val, e.elem.expires ?? 0);
-        }
-        return m;
-      };
+      const setOf = (p: Pbx, set: "ban4" | "ban6") => nftSetOf(net, p, set);
       const inSet = async (p: Pbx, addr: string) => (await setOf(p, addr.includes(":") ? "ban6" : "ban4")).has(addr);
       const ctl = (p: Pbx, phase: string, req: Parameters<typeof controlRequest>[1]) =>
         controlRequest(sock(p, phase), req) as Promise<Record<string, unknown>>;
