@@ -261,13 +261,14 @@ testWith("fio iolog v3 made by Debian's fio is replayed", { tools: ["fio"] }, as
 });
 
 Deno.test("a long trace streams in memory proportional to the cache, not the trace", async () => {
-  const spec = "uniform,objects=5000,requests=3000000,seed=1,write=0";
+  const spec = "uniform,objects=5000,requests=12000000,seed=1,write=0";
   const before = Deno.memoryUsage().rss;
   const [r] = await runObjectModel(generatedSource(spec), [{ policy: "lru", cacheSize: 1000 }]);
   const grown = Deno.memoryUsage().rss - before;
-  assertEquals(r.requests, 3_000_000);
-  // 3M requests would take ≥ 24 MB as one array of keys; the stream keeps one 64k-request batch
-  assert(grown < 24 * 2 ** 20, `RSS grew ${(grown / 2 ** 20).toFixed(1)} MiB`);
+  assertEquals(r.requests, 12_000_000);
+  // 12M requests would take >= 96 MB as one array of 8-byte keys; the stream keeps one 64k-request batch. The bound
+  // is half that: RSS also carries garbage not yet collected (36.7 MiB was seen once for 3M requests under load)
+  assert(grown < 48 * 2 ** 20, `RSS grew ${(grown / 2 ** 20).toFixed(1)} MiB`);
 });
 
 Deno.test("format sniffing on a trace larger than one 4 MiB read leaves no read in flight to fail later", async () => {
