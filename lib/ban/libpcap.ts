@@ -7,12 +7,10 @@
  * @module
  */
 
-import { PbxError } from "../common/mod.ts";
+import { openLibc, PbxError } from "../common/mod.ts";
 
 /** Where Debian keeps libpcap (opened by absolute path). */
 export const LIBPCAP_PATH = "/usr/lib/x86_64-linux-gnu/libpcap.so.0.8";
-const LIBC_PATHS = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "libc.so.6"];
-
 const PCAP_SYMBOLS = {
   pcap_create: { parameters: ["buffer", "buffer"], result: "pointer" },
   pcap_open_offline: { parameters: ["buffer", "buffer"], result: "pointer" },
@@ -295,16 +293,6 @@ function packetCallback(lt: number, handler: LiveHandler) {
       handler(lt, pkt, caplen, ts);
     },
   );
-}
-
-/** Load libc (the first of its usual paths that opens) with `symbols`; undefined when none does. */
-export function openLibc<S extends Deno.ForeignLibraryInterface>(symbols: S): Deno.DynamicLibrary<S> | undefined {
-  for (const p of LIBC_PATHS) {
-    try {
-      return Deno.dlopen(p, symbols);
-    } catch { /* next */ }
-  }
-  return undefined;
 }
 
 /** Load libpcap, with an `E_FFI` error that says what to install. */

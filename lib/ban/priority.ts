@@ -6,7 +6,7 @@
  * @module
  */
 
-import { openLibc } from "./libpcap.ts";
+import { openLibc } from "../common/mod.ts";
 
 const PRIO_PROCESS = 0;
 

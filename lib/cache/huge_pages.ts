@@ -8,6 +8,8 @@
  * @module
  */
 
+import { openLibc } from "../common/mod.ts";
+
 /** Huge page size on x86-64 and arm64 Linux (4 KiB base pages). */
 const HUGE_PAGE = 2 * 1024 * 1024;
 /** `MADV_HUGEPAGE` from `<sys/mman.h>`. */
@@ -20,10 +22,9 @@ function loadMadvise(): Madvise | null {
   if (madvise !== undefined) return madvise;
   madvise = null;
   try {
-    if (Deno.build.os !== "linux" || Deno.env.get("PBXKIT_HUGE_PAGES") === "0") return null;
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    const lib = Deno.dlopen("libc.so.6", { madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" } });
-    madvise = lib.symbols.madvise as Madvise;
+    if (Deno.env.get("PBXKIT_HUGE_PAGES") === "0") return null;
+    const lib = openLibc({ madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" } });
+    if (lib) madvise = lib.symbols.madvise as Madvise;
   } catch {
     madvise = null;
   }

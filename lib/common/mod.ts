@@ -20,3 +20,4 @@ export * from "./metrics.ts";
 export * from "./metrics_http.ts";
 export * from "./clock.ts";
 export * from "./line_writer.ts";
+export * from "./libc.ts";

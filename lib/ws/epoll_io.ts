@@ -17,7 +17,7 @@
  * @module
  */
 
-import { openLibc } from "./fast_io.ts";
+import { openLibc } from "../common/mod.ts";
 
 const EPOLLIN = 0x001;
 const EPOLLRDHUP = 0x2000;
@@ -62,7 +62,7 @@ interface Libc {
 let libc: Libc | null | undefined;
 
 function loadLibc(): Libc | null {
-  if (libc === undefined) libc = openLibc(SYMBOLS) as Libc | null;
+  if (libc === undefined) libc = (openLibc(SYMBOLS)?.symbols ?? null) as Libc | null;
   return libc;
 }
 

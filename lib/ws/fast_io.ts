@@ -14,6 +14,8 @@
  * @module
  */
 
+import { openLibc } from "../common/mod.ts";
+
 const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
 
@@ -25,29 +27,15 @@ type Libc = {
 };
 let libc: Libc | null | undefined;
 
-/**
- * `libc.so.6` opened with these symbols through `Deno.dlopen`, or null where that cannot be: not Linux, no `--allow-ffi`,
- * or the library or a symbol missing. Shared by the send path here and the epoll read path (`epoll_io.ts`).
- */
-export function openLibc(symbols: Deno.ForeignLibraryInterface): unknown {
-  try {
-    if (Deno.build.os !== "linux") return null;
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    return Deno.dlopen("libc.so.6", symbols).symbols;
-  } catch {
-    return null;
-  }
-}
-
 function loadLibc(): Libc | null {
   if (libc !== undefined) return libc;
-  const symbols = Deno.env.get("PBXKIT_WS_FFI_SEND") === "0" ? null : openLibc({
+  const lib = Deno.env.get("PBXKIT_WS_FFI_SEND") === "0" ? undefined : openLibc({
     // ssize_t send(int fd, const void *buf, size_t len, int flags); results fit i32 (writes are < 2 GiB)
     send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
     // the same with the length as a pointer-typed value (see sizeArg)
     sendP: { name: "send", parameters: ["i32", "buffer", "pointer", "i32"], result: "i32" },
   });
-  libc = symbols ? { symbols } as Libc : null;
+  libc = lib ? { symbols: lib.symbols } as unknown as Libc : null;
   return libc;
 }
 
