@@ -21,7 +21,6 @@ interface Event {
   appliedUs: number;
   storedMs?: number;
   receivedUs?: number;
-  via?: string;
 }
 
 /** Parse a daemon's `--json` stdout into address -> applied time (µs) for the given event kind. */
@@ -205,9 +204,9 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       return true;
     };
     await waitFor(() => allHave(3 + singles), { timeoutMs: 60_000, intervalMs: 200 }).catch(() => {});
-    await waitFor(() => propagation(single, daemons).missing === 0, { timeoutMs: 10_000, intervalMs: 200 })
+    let one = propagation(single, daemons);
+    await waitFor(() => (one = propagation(single, daemons)).missing === 0, { timeoutMs: 10_000, intervalMs: 200 })
       .catch(() => {});
-    const one = propagation(single, daemons);
     console.log(`fleet: burst of ${burst} bans in one import on pbx1 ...`);
     const burstList = pool.slice(singles, singles + burst).map((address) => ({ address, origin: 0 }));
     const imp = await ban(0, burstList.map((b) => b.address)) as { firewallMs?: number } | undefined;
@@ -215,9 +214,9 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
     // polled every 0.5 s: each status also reads the firewall counters, CPU the hosts would rather spend on the burst
     await waitFor(() => allHave(3 + singles + burst), { timeoutMs: 120_000, intervalMs: 500 }).catch(() => {});
     // the daemons queue their --json lines (never blocking on this reader): wait until the last ones are read
-    await waitFor(() => propagation(burstList, daemons).missing === 0, { timeoutMs: 15_000, intervalMs: 500 })
+    let many = propagation(burstList, daemons);
+    await waitFor(() => (many = propagation(burstList, daemons)).missing === 0, { timeoutMs: 15_000, intervalMs: 500 })
       .catch(() => {});
-    const many = propagation(burstList, daemons);
     // the kernel sets agree with the events
     const inSets: number[] = [];
     for (const name of names) {

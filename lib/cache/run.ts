@@ -11,11 +11,10 @@ import { type MrcPoint, StackDistance } from "./mrc.ts";
 import type { Model, ModelContext } from "./model.ts";
 import { batchKeys } from "./keys.ts";
 import { computeNextUse } from "./next_use.ts";
-import { OBJECT_FIELDS } from "./object_model.ts";
 import { ParallelModel } from "./parallel.ts";
 import { needsFuture, policyName } from "./policies/mod.ts";
 import type { SeedOptions } from "./seed/mod.ts";
-import { buildModel, type Result, type SeedJobConfig, type SweepJob } from "./sweep_job.ts";
+import { buildModel, jobFields, type Result, type SeedJobConfig, type SweepJob } from "./sweep_job.ts";
 import { schedulerName } from "./schedulers/mod.ts";
 import { generatedSource, traceSource } from "./traces/mod.ts";
 import type { AddressUnit, BatchFields, RequestBatch, TraceSource } from "./traces/batch.ts";
@@ -139,15 +138,11 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
     : buildModel(job, context);
   let requests = 0;
   try {
-    requests = await replay(
-      model,
-      source,
-      (b) => {
-        mrc?.(b);
-      },
-      jobs > 1 ? undefined : progress,
-      o.model === "object" ? OBJECT_FIELDS : undefined,
-    );
+    requests = await replay(model, source, {
+      also: (b) => mrc?.(b),
+      progress: jobs > 1 ? undefined : progress,
+      fields: jobFields(job),
+    });
   } finally {
     model.close?.();
   }
@@ -173,14 +168,20 @@ export async function runCacheSim(o: CacheSimOptions): Promise<CacheSimReport> {
   return report;
 }
 
-/** Feed every batch of `source` (reading `fields`) to `model` (and to `also`), then finish it; returns the requests fed. */
+/**
+ * Feed every batch of `source` (reading `fields`) to `model` (and to `also`), then finish it; returns the requests
+ * fed.
+ */
 async function replay(
   model: Model<Result>,
   source: TraceSource,
-  also: (b: RequestBatch) => void,
-  progress: ((done: number) => void) | undefined,
-  fields: BatchFields | undefined,
+  o: {
+    also: (b: RequestBatch) => void;
+    progress: ((done: number) => void) | undefined;
+    fields: BatchFields | undefined;
+  },
 ): Promise<number> {
+  const { also, progress, fields } = o;
   let idx = 0;
   for await (const b of source.batches(fields)) {
     const wait = model.feed(b, idx);

@@ -6,7 +6,8 @@
  */
 
 import type { Model, ModelContext } from "./model.ts";
-import { type ObjectConfig, ObjectModel, type ObjectResult } from "./object_model.ts";
+import { OBJECT_FIELDS, type ObjectConfig, ObjectModel, type ObjectResult } from "./object_model.ts";
+import type { BatchFields } from "./traces/batch.ts";
 import { type SeedOptions, type SeedResult, SeedSim } from "./seed/mod.ts";
 import { SeedModel } from "./seed_sweep.ts";
 import { parseWriteback } from "./writeback/mod.ts";
@@ -36,6 +37,11 @@ export function buildModel(job: SweepJob, context: ModelContext): Model<Result> 
   if (job.model === "object") return new ObjectModel(job.configs, context, job.blockSize);
   const sims = job.configs.map((c) => new SeedSim({ ...c, writeback: parseWriteback(c.writeback) }, job.options));
   return new SeedModel(sims, context);
+}
+
+/** The batch columns `job`'s model reads (undefined: all), so that the reader can skip the rest. */
+export function jobFields(job: SweepJob): BatchFields | undefined {
+  return job.model === "object" ? OBJECT_FIELDS : undefined;
 }
 
 /** Number of configurations in `job`. */

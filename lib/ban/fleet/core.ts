@@ -312,7 +312,7 @@ export class FleetCore {
     if (this.#skew.size > 256) this.#skew.delete(this.#skew.keys().next().value!);
     const active = this.#active.get(e.key);
     if (r.op === "unban") {
-      this.#lift(e.key, r.at);
+      remember(this.#lifted, e.key, r.at);
       // a newer ban that came by the live path overtook this unban in the KV: it stands
       const overtaken = active !== undefined && this.#liveOnly.has(e.key) && active.at > r.at;
       if (!active || overtaken) {
@@ -338,10 +338,11 @@ export class FleetCore {
   receiveLive(m: LiveMessage, now: number): FleetCommand[] {
     if (m.node === this.node || m.sentMs < now - 60_000) return [];
     const out: FleetCommand[] = [];
+    const limits = { ...this.#limits, now };
     let rejected = 0, firstError = "";
     for (const { key, text } of m.entries) {
       this.#stats.live++;
-      const d = decodeRecordText(key, text, { ...this.#limits, now });
+      const d = decodeRecordText(key, text, limits);
       if (!d.ok) {
         // a network too wide for this host is counted and said when its KV copy comes (once)
         if (!d.tooWide) {
@@ -422,10 +423,6 @@ export class FleetCore {
     this.#active.set(key, r);
     this.#stats.applied++;
     return [{ kind: "ban", record: r, ...via }];
-  }
-
-  #lift(key: string, at: number): void {
-    remember(this.#lifted, key, at);
   }
 
   /** A new exempt list (config reload). */

@@ -3,9 +3,9 @@
  * NATS JetStream KV bucket. {@linkcode FleetCore} is the sans-I/O state machine (records in, firewall commands out;
  * local bans in, records to publish out), {@linkcode NatsLink} the NATS adapter, {@linkcode Fleet} joins them for
  * the daemon: the live path (a batch's bans also go out at once as plain messages, see `liveSubject`), batched
- * application of received records ({@linkcode FleetBatcher}: what the watch delivers in a burst
- * goes to the firewall in one transaction per batch, a single ban at once), an outbox published whenever the server
- * is reachable, and the figures `ban status --json` and metrics read ({@linkcode Fleet.metrics}).
+ * application of received records ({@linkcode FleetBatcher}: what the watch delivers in a burst goes to the firewall
+ * in one transaction per batch, a single ban at once), an outbox published whenever the server is reachable, and the
+ * figures `ban status --json` and metrics read ({@linkcode Fleet.metrics}).
  *
  * @module
  */
@@ -236,11 +236,7 @@ export class Fleet {
   #onEntry(e: ReceivedEntry): void {
     const now = wallMs(); // sub-millisecond: the receive stage of the latency
     const cmds = this.#core.receive(e, now);
-    for (const c of cmds) {
-      if (c.kind !== "log") continue;
-      if (c.level === "warn") this.#log.warn(c.msg, c.fields);
-      else this.#log.info(c.msg, c.fields);
-    }
+    this.#logCommands(cmds);
     this.#batcher.add(cmds, e.pending, this.#core.lastSeq, now);
     this.#o.onChange();
     this.#kick();
@@ -256,9 +252,18 @@ export class Fleet {
       return;
     }
     const cmds = this.#core.receiveLive(p.message, now);
-    for (const c of cmds) if (c.kind === "log") this.#log.warn(c.msg, c.fields);
+    this.#logCommands(cmds);
     this.#batcher.add(cmds, 0, this.#core.lastSeq, now);
     this.#kick();
+  }
+
+  /** The core's log commands, at the level each names (the firewall commands go to the batcher). */
+  #logCommands(cmds: readonly FleetCommand[]): void {
+    for (const c of cmds) {
+      if (c.kind !== "log") continue;
+      if (c.level === "warn") this.#log.warn(c.msg, c.fields);
+      else this.#log.info(c.msg, c.fields);
+    }
   }
 
   /** Apply a due batch now, or arm the timer for when it is due; while a batch is applied, entries queue up. */

@@ -1,8 +1,8 @@
 /**
  * The fleet's NATS adapter: connects (retrying in the background, never failing the daemon), opens or creates the
  * JetStream KV bucket (history 1 per key, age limit = the longest ban), watches it from the last sequence applied
- * and publishes records (each batch's bans also at once on the live path, see `liveSubject`). The library's own reconnect logic and ordered consumer carry the watch across server
- * restarts and cluster fail-overs. Credentials go to the client library only (never argv, never logs).
+ * and publishes records (each batch's bans also at once on the live path, see `liveSubject`). The library's own
+ * reconnect logic and ordered consumer carry the watch across server restarts and cluster fail-overs. Credentials go to the client library only (never argv, never logs).
  *
  * @module
  */

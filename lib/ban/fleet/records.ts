@@ -114,8 +114,8 @@ export function recordText(r: FleetRecord): string {
 }
 
 /**
- * The result of {@linkcode decodeRecord}: the record and its address's bytes. `tooWide` marks a well-formed ban of a network wider than this host's
- * maximum prefix: a local policy decision, not a malformed record.
+ * The result of {@linkcode decodeRecord}: the record and its address's bytes. `tooWide` marks a well-formed ban of a
+ * network wider than this host's maximum prefix: a local policy decision, not a malformed record.
  */
 export type DecodeResult =
   | { ok: true; record: FleetRecord; bytes: Uint8Array }
