@@ -193,6 +193,11 @@ export function banDaemonArgv(
   ];
 }
 
+/** argv for `pbxkit ban --daemon` on eth0 watching the PBX address `pbxIp`, then `extra` flags. */
+export function daemonOnEth0(pbxIp: string, extra: readonly string[] = []): string[] {
+  return [`${ROOT}/pbxkit`, "ban", "--daemon", "--interface", "eth0", "--pbx", pbxIp, ...extra];
+}
+
 /** A small deterministic PRNG (xorshift32) so failures can be replayed from the seed. */
 export function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;

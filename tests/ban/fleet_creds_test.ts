@@ -9,13 +9,13 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
-import { cliArgv, type Proc, ROOT, settle, TestNet, testWith, waitFor } from "../_util/mod.ts";
+import { cliArgv, type Proc, settle, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
 import { LIBNFTABLES_PATH } from "../../lib/ban/firewall/nft.ts";
 import { controlRequest } from "../../lib/ban/control.ts";
 import { isStraySocketError } from "../../lib/ban/fleet/nats.ts";
 import { createAccount, createOperator, createUser, type KeyPair } from "@nats-io/nkeys";
-import { nftSetOf } from "./_lab.ts";
+import { daemonOnEth0, nftSetOf } from "./_lab.ts";
 
 const te = new TextEncoder();
 
@@ -160,17 +160,8 @@ testWith(
       assertStringIncludes(nats.stderr, 'Operator: "pbxkit-test"');
 
       const paths = (name: string) => ["--state", `${dir}/${name}/state.json`, "--socket", `${dir}/${name}/ban.sock`];
-      const daemonArgv = (name: string, extra: readonly string[]) => [
-        `${ROOT}/pbxkit`,
-        "ban",
-        "--daemon",
-        "--interface",
-        "eth0",
-        "--pbx",
-        h[name].ipv4,
-        ...paths(name),
-        ...extra,
-      ];
+      const daemonArgv = (name: string, extra: readonly string[]) =>
+        daemonOnEth0(h[name].ipv4, [...paths(name), ...extra]);
       const exited = new Set<Proc>();
       const spawnDaemon = (name: string, extra: readonly string[]) => {
         const d = net.spawn(name, daemonArgv(name, extra));

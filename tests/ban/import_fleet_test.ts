@@ -9,9 +9,9 @@
  */
 
 import { assert, assertEquals } from "../_util/assert.ts";
-import { cliArgv, type Proc, ROOT, TestNet, testWith, waitFor } from "../_util/mod.ts";
+import { cliArgv, type Proc, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
-import { blocklistSample } from "./_lab.ts";
+import { blocklistSample, daemonOnEth0 } from "./_lab.ts";
 import { controlRequest } from "../../lib/ban/control.ts";
 
 const NFT_LIB = "/usr/lib/x86_64-linux-gnu/libnftables.so.1";
@@ -32,21 +32,17 @@ testWith(
       /** Start `name`'s `ban --daemon --fleet` with `extra` flags. */
       const spawnEdge = async (name: string, extra: string[]) => {
         await Deno.mkdir(`${dir}/${name}`);
-        daemons[name] = net.spawn(name, [
-          `${ROOT}/pbxkit`,
-          "ban",
-          "--daemon",
-          "--interface",
-          "eth0",
-          "--pbx",
-          h[name].ipv4,
-          ...extra,
-          "--fleet",
-          `nats://${h.nats.ipv4}:4222`,
-          "--fleet-node",
+        daemons[name] = net.spawn(
           name,
-          ...flags(name),
-        ]);
+          daemonOnEth0(h[name].ipv4, [
+            ...extra,
+            "--fleet",
+            `nats://${h.nats.ipv4}:4222`,
+            "--fleet-node",
+            name,
+            ...flags(name),
+          ]),
+        );
       };
       await spawnEdge("edge1", []);
       // edge2 exempts one network of the list and takes networks up to /24 and /48 from the fleet; edge1 (the

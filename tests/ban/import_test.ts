@@ -6,7 +6,7 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
-import { cliArgv, ROOT, runCli, TestNet, testWith, waitFor } from "../_util/mod.ts";
+import { cliArgv, runCli, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import {
   ipv4Into,
   ipv6Into,
@@ -17,7 +17,7 @@ import {
   seededRandom,
 } from "../../lib/ban/mod.ts";
 import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
-import { blocklistSample } from "./_lab.ts";
+import { blocklistSample, daemonOnEth0 } from "./_lab.ts";
 
 const NFT_LIB = "/usr/lib/x86_64-linux-gnu/libnftables.so.1";
 
@@ -303,13 +303,7 @@ testWith(
     try {
       const flags = ["--state", `${dir}/state.json`, "--socket", `${dir}/ban.sock`];
       const d = net.spawn("pbx", [
-        `${ROOT}/pbxkit`,
-        "ban",
-        "--daemon",
-        "--interface",
-        "eth0",
-        "--pbx",
-        h.pbx.ipv4,
+        ...daemonOnEth0(h.pbx.ipv4),
         "--exempt",
         "192.0.2.0/24",
         ...flags,
