@@ -10,8 +10,11 @@
  *   deno task bench ws [--seconds 1.5] [--warmup 0.3] [--depth 1] [--rounds 3] [--only pbxkit,deno,node]
  *                      [--cells 256x32,1024x32] [--workers 2]
  *
- * `--workers N` adds a `pbxkit wN` server (`ws-serve --workers N`) that is not pinned (its workers may use both
- * cores, competing with the generator for core 1).
+ * `--workers N` adds three servers and a second table that compares like with like: `pbxkit wN` (`ws-serve
+ * --workers N`, not pinned: its workers may use both cores, competing with the generator for core 1) against
+ * `pbxkit free` (one worker, not pinned either), and `pbxkit wN core0` (N workers pinned together to core 0)
+ * against `pbxkit` (one, pinned to core 0). For the N-worker servers it also reads each worker thread's CPU
+ * (`/proc/PID/task/*`, threads named `worker-K`) over the run: how evenly `SO_REUSEPORT` spread the load.
  *
  * @module
  */
@@ -55,7 +58,12 @@ interface Sample {
   /** Server CPU (utime+stime) per echoed message, µs. */
   cpu: number;
   errors: number;
+  /** Each worker thread's share of the workers' CPU over the run (N-worker servers only), in worker order. */
+  shares?: number[];
 }
+
+/** The figures of a {@linkcode Sample} that are one number each. */
+type NumKey = Exclude<keyof Sample, "shares">;
 
 interface Peer {
   name: string;
@@ -64,6 +72,8 @@ interface Peer {
   pin?: boolean;
   /** Extra environment for the server. */
   env?: Record<string, string>;
+  /** Read the worker threads' CPU over each run (`ws-serve --workers N`). */
+  workers?: boolean;
 }
 
 async function buildWsload(): Promise<string> {
@@ -153,12 +163,29 @@ async function startPeer(peer: Peer, wsload: string): Promise<Running> {
   return { peer, port, child };
 }
 
+/** utime+stime (clock ticks) of each thread named `worker-K` of process `pid`, indexed by K - 1. */
+function workerTicks(pid: number): number[] {
+  const ticks: number[] = [];
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const m = /^worker-(\d+)$/.exec(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/comm`).trim());
+      if (!m) continue;
+      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`);
+      // fields after the ")" that ends the name: state is field 3, utime 14, stime 15
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks[Number(m[1]) - 1] = Number(f[11]) + Number(f[12]);
+    } catch { /* the thread ended */ }
+  }
+  return ticks;
+}
+
 async function runCell(
   r: Running,
   wsload: string,
   cell: { conns: number; size: number },
   opts: { seconds: number; warmup: number; depth: number },
 ): Promise<Sample> {
+  const before = r.peer.workers ? workerTicks(r.child.pid) : undefined;
   const out = await runArgv(
     wsloadArgv(wsload, {
       port: r.port,
@@ -172,6 +199,11 @@ async function runCell(
   );
   const lines = out.stdout.trim().split("\n");
   const sample = parseSample(lines.join(" "));
+  if (before !== undefined) {
+    const used = workerTicks(r.child.pid).map((t, i) => t - (before[i] ?? 0));
+    const total = used.reduce((a, b) => a + b, 0);
+    if (total > 0) sample.shares = used.map((u) => u / total);
+  }
   console.log(
     `  ${r.peer.name.padEnd(9)} ${lines[0] || out.stderr.trim()} ` +
       `cpu=${Number.isFinite(sample.cpu) ? sample.cpu.toFixed(2) : "?"}us/msg`,
@@ -228,12 +260,13 @@ export async function run(args: string[]): Promise<void> {
   if (only.includes("pbxkit-noepoll")) {
     peers.push({ name: "pbxkit noepoll", argv: (port) => pbxkitArgv(port), env: { PBXKIT_WS_EPOLL: "0" } });
   }
+  const wName = `pbxkit w${opts.workers}`;
   if (opts.workers > 1) {
-    peers.push({
-      name: `pbxkit w${opts.workers}`,
-      argv: (port) => pbxkitArgv(port, ["--workers", String(opts.workers)]),
-      pin: false,
-    });
+    const argv = (port: number) => pbxkitArgv(port, ["--workers", String(opts.workers)]);
+    peers.push({ name: "pbxkit free", argv: (port) => pbxkitArgv(port), pin: false });
+    peers.push({ name: wName, argv, pin: false, workers: true });
+    peers.push({ name: `${wName} core0`, argv, workers: true });
+    if (!only.includes("pbxkit")) peers.push({ name: "pbxkit", argv: (port) => pbxkitArgv(port) });
   }
   if (only.includes("deno")) {
     peers.push({
@@ -277,7 +310,7 @@ export async function run(args: string[]): Promise<void> {
 
   const names = peers.map((p) => p.name);
   const get = (n: string, c: { conns: number; size: number }) => results[n]?.[cellName(c)] ?? [];
-  const med = (n: string, c: { conns: number; size: number }, k: keyof Sample) =>
+  const med = (n: string, c: { conns: number; size: number }, k: NumKey) =>
     median(get(n, c).map((s) => s[k]).filter(Number.isFinite));
   const rows = cells.map((c) => [
     cellName(c),
@@ -302,6 +335,7 @@ export async function run(args: string[]): Promise<void> {
     ],
     rows,
   );
+  if (opts.workers > 1) printWorkers(cells, { name: wName, get, med });
   const svg = barChart(
     cells.map((c) => ({
       label: `${c.conns}c ${c.size >= 1024 ? `${c.size / 1024}KiB` : `${c.size}B`}`,
@@ -310,4 +344,52 @@ export async function run(args: string[]): Promise<void> {
     { title: "WebSocket echo throughput (msg/s, median)", yLabel: "messages / s", seriesNames: names },
   );
   await saveResults("ws", { options: opts, cells, results }, svg);
+}
+
+/**
+ * The `--workers` table: N workers against one, both unpinned and both on core 0, with each worker's share of the
+ * CPU (median over the rounds; `even` is 1/N each).
+ */
+function printWorkers(
+  cells: { conns: number; size: number }[],
+  o: {
+    name: string;
+    get: (n: string, c: { conns: number; size: number }) => Sample[];
+    med: (n: string, c: { conns: number; size: number }, k: NumKey) => number;
+  },
+): void {
+  const { name, get, med } = o;
+  const shares = (c: { conns: number; size: number }) => {
+    const s = get(name, c).map((x) => x.shares).filter((x): x is number[] => x !== undefined);
+    if (s.length === 0) return "n/a";
+    return s[0].map((_, i) => `${(median(s.map((x) => x[i] ?? 0)) * 100).toFixed(0)}%`).join("/");
+  };
+  printTable(
+    `${name} against one worker, median of the rounds: CPU µs per message (all threads) and msg/s; "free" = not ` +
+      "pinned (both cores, shared with the generator on core 1), core0 = pinned to core 0",
+    [
+      "case",
+      "1 free CPU",
+      `${name} CPU`,
+      "free ratio",
+      "1 core0 CPU",
+      `${name} core0 CPU`,
+      "core0 ratio",
+      "1 free msg/s",
+      `${name} msg/s`,
+      "worker CPU shares",
+    ],
+    cells.map((c) => [
+      `${c.conns} x ${c.size} B`,
+      med("pbxkit free", c, "cpu").toFixed(2),
+      med(name, c, "cpu").toFixed(2),
+      ratio(med(name, c, "cpu"), med("pbxkit free", c, "cpu")),
+      med("pbxkit", c, "cpu").toFixed(2),
+      med(`${name} core0`, c, "cpu").toFixed(2),
+      ratio(med(`${name} core0`, c, "cpu"), med("pbxkit", c, "cpu")),
+      med("pbxkit free", c, "rate").toFixed(0),
+      med(name, c, "rate").toFixed(0),
+      shares(c),
+    ]),
+  );
 }
