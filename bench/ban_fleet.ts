@@ -105,6 +105,17 @@ function propagation(
   return { samples, missing };
 }
 
+/** utime+stime of process `pid` so far, ms (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 function stats(s: number[]): { p50: number; p99: number; max: number; n: number } {
   return { p50: percentile(s, 50), p99: percentile(s, 99), max: percentile(s, 100), n: s.length };
 }
@@ -209,10 +220,13 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       .catch(() => {});
     console.log(`fleet: burst of ${burst} bans in one import on pbx1 ...`);
     const burstList = pool.slice(singles, singles + burst).map((address) => ({ address, origin: 0 }));
+    const procs = [...daemons, nats];
+    const cpu0 = procs.map((p) => cpuMs(p.child.pid));
     const imp = await ban(0, burstList.map((b) => b.address)) as { firewallMs?: number } | undefined;
     const originMs = imp?.firewallMs ?? NaN;
     // polled every 0.5 s: each status also reads the firewall counters, CPU the hosts would rather spend on the burst
     await waitFor(() => allHave(3 + singles + burst), { timeoutMs: 120_000, intervalMs: 500 }).catch(() => {});
+    const burstCpu = procs.map((p, i) => cpuMs(p.child.pid) - cpu0[i]);
     // the daemons queue their --json lines (never blocking on this reader): wait until the last ones are read
     let many = propagation(burstList, daemons);
     await waitFor(() => (many = propagation(burstList, daemons)).missing === 0, { timeoutMs: 15_000, intervalMs: 500 })
@@ -289,6 +303,11 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
         originMs.toFixed(1)
       } ms; each receiver inserts the same elements, so the burst's p99 cannot go below about that`,
     );
+    console.log(
+      `CPU over the burst (ms; 2 cores shared): ${
+        names.map((n, i) => `${n}${i === 0 ? " (origin)" : ""} ${burstCpu[i]}`).join(", ")
+      }, nats-server ${burstCpu[3]}`,
+    );
     // which path brought each ban first: the live messages or the KV watch
     const vias = daemons.map((d) => {
       let live = 0, all = 0;
@@ -325,6 +344,7 @@ export async function fleetBench(args: string[]): Promise<Record<string, unknown
       inSets,
       batches,
       originImportMs: originMs,
+      burstCpuMs: { hosts: burstCpu.slice(0, 3), nats: burstCpu[3] },
       vias,
       warnings: warns,
       expectedInSets: expected,

@@ -4,7 +4,9 @@
  * `flags interval, timeout` for imported networks, and a chain `input` hooked at priority filter-10 with one counted
  * drop rule per set. Bans are set elements whose timeout is the
  * ban time, so the kernel expires them even when pbxkit is not running. Commands run synchronously in the
- * calling thread (one netlink batch per call), which keeps ban latency well under a millisecond.
+ * calling thread (one netlink batch per call), which keeps ban latency well under a millisecond; the one exception
+ * is the counters' listing, which runs on a second context off that thread (libnftables fetches every set element
+ * for any listing: 0.4-0.5 s with 100,000 bans, which `status` would otherwise stall the daemon for).
  *
  * @module
  */
@@ -31,6 +33,13 @@ const SYMBOLS = {
   nft_ctx_get_output_buffer: { parameters: ["pointer"], result: "pointer" },
   nft_ctx_get_error_buffer: { parameters: ["pointer"], result: "pointer" },
   nft_run_cmd_from_buffer: { parameters: ["pointer", "buffer"], result: "i32" },
+  // the same call on Deno's blocking thread pool (see NftContext.runAsync)
+  nft_run_cmd_from_buffer_nb: {
+    name: "nft_run_cmd_from_buffer",
+    parameters: ["pointer", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
 } as const;
 
 type NftLib = Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -40,6 +49,8 @@ export class NftContext {
   #lib: NftLib;
   #ctx: Deno.PointerValue;
   #enc = new TextEncoder();
+  /** The last asynchronous command, while one is queued or running. */
+  #pending?: Promise<string>;
 
   /** Open libnftables (absolute path) and make a context. Throws `E_FFI` when the library is missing. */
   constructor(path = LIBNFTABLES_PATH) {
@@ -57,9 +68,43 @@ export class NftContext {
 
   /** Run commands (a JSON document or nft syntax); returns the output text. Throws `E_EXTERNAL` with nft's error. */
   run(command: string | object): string {
+    if (this.#pending !== undefined) throw new PbxError("E_FFI", "nft context busy with an asynchronous command");
+    const buf = this.#encode(command);
+    return this.#result(this.#lib.symbols.nft_run_cmd_from_buffer(this.#ctx, buf));
+  }
+
+  /**
+   * {@linkcode run} on another thread (Deno's blocking pool), so the caller's event loop goes on meanwhile. For
+   * listings: libnftables fetches the whole table, every set element included, for any listing (0.4 s for 100,000
+   * elements here, even for one chain's rules), which on the daemon's thread would stall capture and control for
+   * that long. Calls on one context run one at a time, in order; use a context of its own for them, never the one
+   * that {@linkcode run} uses.
+   */
+  runAsync(command: string | object): Promise<string> {
+    const buf = this.#encode(command);
+    const next = (this.#pending ?? Promise.resolve("")).catch(() => "").then(async () => {
+      if (this.#ctx === null) throw new PbxError("E_FFI", "nft context closed");
+      return this.#result(await this.#lib.symbols.nft_run_cmd_from_buffer_nb(this.#ctx, buf));
+    });
+    const mine = next.finally(() => {
+      if (this.#pending === mine) this.#pending = undefined;
+    });
+    this.#pending = mine;
+    return next;
+  }
+
+  /** {@linkcode json} through {@linkcode runAsync}. */
+  async jsonAsync(command: string | object): Promise<Record<string, unknown>[]> {
+    return parseNftJson(await this.runAsync(command));
+  }
+
+  #encode(command: string | object): Uint8Array {
     const text = typeof command === "string" ? command : JSON.stringify(command);
-    const buf = this.#enc.encode(text + "\0");
-    const rc = this.#lib.symbols.nft_run_cmd_from_buffer(this.#ctx, buf);
+    return this.#enc.encode(text + "\0");
+  }
+
+  /** The output of the command that returned `rc`, or its error thrown. */
+  #result(rc: number): string {
     const out = this.#read(this.#lib.symbols.nft_ctx_get_output_buffer(this.#ctx));
     const err = this.#read(this.#lib.symbols.nft_ctx_get_error_buffer(this.#ctx));
     if (rc !== 0) {
@@ -73,10 +118,7 @@ export class NftContext {
 
   /** Run and parse JSON output (`{"nftables": [...]}`); empty output gives an empty list. */
   json(command: string | object): Record<string, unknown>[] {
-    const out = this.run(command).trim();
-    if (!out) return [];
-    const doc = JSON.parse(out) as { nftables?: Record<string, unknown>[] };
-    return doc.nftables ?? [];
+    return parseNftJson(this.run(command));
   }
 
   #read(ptr: Deno.PointerValue): string {
@@ -84,12 +126,24 @@ export class NftContext {
     return Deno.UnsafePointerView.getCString(ptr);
   }
 
-  /** Free the context and close the library. */
+  /** Free the context and close the library (once an asynchronous command in progress has returned). */
   close(): void {
-    if (this.#ctx !== null) this.#lib.symbols.nft_ctx_free(this.#ctx);
-    this.#ctx = null;
-    this.#lib.close();
+    const free = () => {
+      if (this.#ctx !== null) this.#lib.symbols.nft_ctx_free(this.#ctx);
+      this.#ctx = null;
+      this.#lib.close();
+    };
+    if (this.#pending === undefined) free();
+    else this.#pending.catch(() => {}).then(free);
   }
+}
+
+/** nft's JSON output (`{"nftables": [...]}`) as its list; empty output gives an empty list. */
+function parseNftJson(text: string): Record<string, unknown>[] {
+  const out = text.trim();
+  if (!out) return [];
+  const doc = JSON.parse(out) as { nftables?: Record<string, unknown>[] };
+  return doc.nftables ?? [];
 }
 
 /** A JSON set element for an address or a network (`{"prefix": {...}}`). */
@@ -129,12 +183,16 @@ export class NftFirewall implements Firewall {
   readonly name = "nft";
   readonly expiresItself = true;
   #nft: NftContext;
+  /** A second context for listings off the calling thread (see `NftContext.runAsync`), made when first needed. */
+  #reader?: NftContext;
+  readonly #libPath?: string;
   #opts: FirewallOptions;
 
   /** Make the backend (opens libnftables). */
   constructor(options: FirewallOptions, libPath?: string) {
     this.#opts = options;
     this.#nft = new NftContext(libPath);
+    this.#libPath = libPath;
   }
 
   #rule(family: 4 | 6, set: string = SET[family]): Record<string, unknown> {
@@ -255,14 +313,18 @@ export class NftFirewall implements Firewall {
     return Promise.resolve(out);
   }
 
-  /** Counters of the two drop rules. */
-  counters(): Promise<DropCounters> {
+  /**
+   * Counters of the drop rules, read off the calling thread: libnftables fetches every set element to list one
+   * chain, and a daemon with 100,000 bans would stall for that long on each `status`.
+   */
+  async counters(): Promise<DropCounters> {
     const c: DropCounters = { packets4: 0, packets6: 0, bytes: 0 };
     let items: Record<string, unknown>[];
     try {
-      items = this.#nft.json({ nftables: [{ list: { chain: { ...T, name: "input" } } }] });
+      this.#reader ??= new NftContext(this.#libPath);
+      items = await this.#reader.jsonAsync({ nftables: [{ list: { chain: { ...T, name: "input" } } }] });
     } catch (err) {
-      if (isNotFound(err)) return Promise.resolve(c);
+      if (isNotFound(err)) return c;
       throw err;
     }
     for (const it of items) {
@@ -276,7 +338,7 @@ export class NftFirewall implements Firewall {
         c.bytes += counter.bytes;
       }
     }
-    return Promise.resolve(c);
+    return c;
   }
 
   /** Delete the table `inet pbxkit` (and with it everything pbxkit added); nothing else is touched. */
@@ -291,6 +353,7 @@ export class NftFirewall implements Firewall {
 
   /** Close libnftables. */
   close(): void {
+    this.#reader?.close();
     this.#nft.close();
   }
 }
