@@ -360,7 +360,8 @@ export class BanDaemon {
         this.#countMark = mark;
         this.#dirty = true;
       }
-      if (this.#dirty && now - this.#lastSave > 2000) this.#saving = this.#save();
+      // chained: a save yields to the event loop while it writes (see encodeState), one never overtakes another
+      if (this.#dirty && now - this.#lastSave > 2000) this.#saving = this.#saving.then(() => this.#save());
     }
   }
 
