@@ -205,7 +205,9 @@ testWith(
             assert(c, JSON.stringify(connz.connections));
             assertEquals([c.account, c.authorized_user], [fleetAcc.getPublicKey(), users[name].pub]);
           }
-          // the server's JetStream figures lag the stream's creation a little: asked until they show it (5 s)
+          // the server's JetStream figures lag the stream's creation a little, and once in a while (CI, 1 run in ~12:
+          // more API calls, "streams": 0 while the daemons went on sharing bans) the account's JetStream is set up
+          // again after the daemons made the bucket: asked until they show it (20 s)
           let jsz: { account_details?: { id: string; stream_detail?: { name: string }[] }[] } = {};
           const hasStream = () =>
             jsz.account_details?.find((a) => a.id === fleetAcc.getPublicKey())?.stream_detail?.some((x) =>
@@ -214,7 +216,7 @@ testWith(
           await waitFor(async () => {
             jsz = await monitor("jsz?accounts=true&streams=true") as typeof jsz;
             return hasStream();
-          }, { timeoutMs: 5000, intervalMs: 200, what: "the bucket's stream in the fleet account" }).catch(() => {});
+          }, { timeoutMs: 20_000, intervalMs: 200, what: "the bucket's stream in the fleet account" }).catch(() => {});
           assert(hasStream(), JSON.stringify(jsz));
         },
       );
