@@ -72,6 +72,13 @@ s.close();`;
       const set = JSON.parse((await net.run("pbx", ["nft", "-j", "list", "set", "inet", "pbxkit", "ban4"])).stdout);
       const elems = set.nftables.find((x: { set?: unknown }) => x.set).set.elem as { elem: { val: string } }[];
       for (let round = 0; round < 3; round++) assert(elems.some((e) => e.elem.val === `192.0.2.${10 + round}`));
+      // someone deletes pbxkit's table: a status says zero drops (the listing's error is handled off-thread too) and
+      // the daemon stays up
+      await net.run("pbx", ["nft", "delete", "table", "inet", "pbxkit"]);
+      const gone = (await ctl({ cmd: "status" })).firewall as { packets4: number; packets6: number };
+      assertEquals([gone.packets4, gone.packets6], [0, 0]);
+      await new Promise((r) => setTimeout(r, 200));
+      assertEquals((await ctl({ cmd: "ban", bans: [{ address: "192.0.2.99", reason: "test" }] })).banned, 1);
       assertEquals((await d.stop()).code, 0, d.stderr.slice(-500));
     } finally {
       await net.close();

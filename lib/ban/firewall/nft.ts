@@ -49,8 +49,8 @@ export class NftContext {
   #lib: NftLib;
   #ctx: Deno.PointerValue;
   #enc = new TextEncoder();
-  /** The last asynchronous command, while one is queued or running. */
-  #pending?: Promise<string>;
+  /** Settles when the last asynchronous command queued has returned (never rejects); unset when none is. */
+  #pending?: Promise<void>;
 
   /** Open libnftables (absolute path) and make a context. Throws `E_FFI` when the library is missing. */
   constructor(path = LIBNFTABLES_PATH) {
@@ -82,14 +82,17 @@ export class NftContext {
    */
   runAsync(command: string | object): Promise<string> {
     const buf = this.#encode(command);
-    const next = (this.#pending ?? Promise.resolve("")).catch(() => "").then(async () => {
+    const next = (this.#pending ?? Promise.resolve()).then(async () => {
       if (this.#ctx === null) throw new PbxError("E_FFI", "nft context closed");
       return this.#result(await this.#lib.symbols.nft_run_cmd_from_buffer_nb(this.#ctx, buf));
     });
-    const mine = next.finally(() => {
-      if (this.#pending === mine) this.#pending = undefined;
+    // the queue's own handle never rejects: the caller gets the error, and an error nobody else waits for must not
+    // become an unhandled rejection (which ends the process)
+    const settled = next.then(() => {}, () => {});
+    this.#pending = settled;
+    settled.then(() => {
+      if (this.#pending === settled) this.#pending = undefined;
     });
-    this.#pending = mine;
     return next;
   }
 
@@ -134,7 +137,7 @@ export class NftContext {
       this.#lib.close();
     };
     if (this.#pending === undefined) free();
-    else this.#pending.catch(() => {}).then(free);
+    else this.#pending.then(free);
   }
 }
 
