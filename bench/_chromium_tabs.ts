@@ -19,6 +19,7 @@ import {
   rtpStatsEntries,
   statusStartsWith,
 } from "../tests/call/_webphone_page.ts";
+import { parseProcStat } from "./_util.ts";
 
 /** CPU seconds (utime+stime) and PSS (MiB) of every process below `root`. */
 async function treeUsage(root: number): Promise<{ cpuS: number; pssMiB: number; procs: number }> {
@@ -27,10 +28,9 @@ async function treeUsage(root: number): Promise<{ cpuS: number; pssMiB: number; 
   for await (const e of Deno.readDir("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
     try {
-      const stat = await Deno.readTextFile(`/proc/${e.name}/stat`);
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      parent.set(Number(e.name), Number(f[1]));
-      ticks.set(Number(e.name), Number(f[11]) + Number(f[12]));
+      const st = parseProcStat(await Deno.readTextFile(`/proc/${e.name}/stat`));
+      parent.set(Number(e.name), st.ppid);
+      ticks.set(Number(e.name), st.ticks);
     } catch { /* gone */ }
   }
   const below = (pid: number): boolean => {

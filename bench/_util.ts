@@ -52,3 +52,13 @@ export async function saveResults(name: string, data: unknown, svg?: string): Pr
 export function peerAbsent(peer: string, how: string): void {
   console.log(`peer ${peer}: ABSENT — ${how}; its column is skipped in this run`);
 }
+
+/**
+ * The parent pid and the CPU used so far (utime+stime, clock ticks of 10 ms) from the text of a `/proc/PID/stat` or
+ * `/proc/PID/task/TID/stat` file. The fields are counted after the `)` that ends the command name (which may hold
+ * spaces): state is field 3, ppid 4, utime 14, stime 15.
+ */
+export function parseProcStat(text: string): { ppid: number; ticks: number } {
+  const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
+}

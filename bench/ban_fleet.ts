@@ -11,7 +11,7 @@
 
 import { controlRequest } from "../lib/ban/control.ts";
 import { hasCommand } from "../lib/common/mod.ts";
-import { peerAbsent, percentile, printTable } from "./_util.ts";
+import { parseProcStat, peerAbsent, percentile, printTable } from "./_util.ts";
 import { cliArgv, type Proc, ROOT, sh, TestNet, waitFor } from "../tests/_util/mod.ts";
 import { blocklistSample } from "../tests/ban/_lab.ts";
 
@@ -108,9 +108,7 @@ function propagation(
 /** utime+stime of process `pid` so far, ms (clock ticks of 10 ms). */
 function cpuMs(pid: number): number {
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) * 10;
+    return parseProcStat(Deno.readTextFileSync(`/proc/${pid}/stat`)).ticks * 10;
   } catch {
     return NaN;
   }

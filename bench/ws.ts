@@ -20,7 +20,7 @@
  */
 
 import { barChart, hasCommand, runArgv } from "../lib/common/mod.ts";
-import { argValue, median, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
+import { argValue, median, parseProcStat, peerAbsent, printTable, ratio, saveResults } from "./_util.ts";
 import { cliArgv, freePort, ROOT, waitForPort } from "../tests/_util/mod.ts";
 
 const WORK = `${ROOT}/.tmp/bench-peers`;
@@ -170,10 +170,7 @@ function workerTicks(pid: number): number[] {
     try {
       const m = /^worker-(\d+)$/.exec(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/comm`).trim());
       if (!m) continue;
-      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`);
-      // fields after the ")" that ends the name: state is field 3, utime 14, stime 15
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks[Number(m[1]) - 1] = Number(f[11]) + Number(f[12]);
+      ticks[Number(m[1]) - 1] = parseProcStat(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`)).ticks;
     } catch { /* the thread ended */ }
   }
   return ticks;
