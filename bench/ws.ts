@@ -257,6 +257,10 @@ export async function run(args: string[]): Promise<void> {
   if (only.includes("pbxkit-noepoll")) {
     peers.push({ name: "pbxkit noepoll", argv: (port) => pbxkitArgv(port), env: { PBXKIT_WS_EPOLL: "0" } });
   }
+  // the same server whose poller always waits on the blocking pool (no look for ready events on the loop's thread)
+  if (only.includes("pbxkit-nospin")) {
+    peers.push({ name: "pbxkit nospin", argv: (port) => pbxkitArgv(port), env: { PBXKIT_WS_SPIN: "0" } });
+  }
   const wName = `pbxkit w${opts.workers}`;
   if (opts.workers > 1) {
     const argv = (port: number) => pbxkitArgv(port, ["--workers", String(opts.workers)]);

@@ -31,6 +31,8 @@ const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
 const EINTR = 4;
 const MAX_EVENTS = 256;
+/** Batches of events taken without a thread hop before the wait yields to the event loop (`PBXKIT_WS_SPIN`). */
+const SPIN_TURNS = spinTurns();
 /** `struct epoll_event` is packed on x86_64 (12 bytes: u32 events, u64 data), 16 bytes elsewhere. */
 const EV_SIZE = Deno.build.arch === "x86_64" ? 12 : 16;
 const EV_DATA = Deno.build.arch === "x86_64" ? 4 : 8;
@@ -39,6 +41,8 @@ const SYMBOLS = {
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
+  // the same call on the event loop's own thread, with timeout 0: a look for events that are already there
+  epoll_poll: { name: "epoll_wait", parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   // results as i32: ssize_t values here fit (lengths < 2 GiB), and an i32 result keeps the call on the fast path
   // and the length as a pointer-typed value (see `sizeArg` in fast_io.ts)
   recv: { parameters: ["i32", "buffer", "pointer", "i32"], result: "i32" },
@@ -53,6 +57,7 @@ interface Libc {
   epoll_create1(flags: number): number;
   epoll_ctl(epfd: number, op: number, fd: number, event: Uint8Array): number;
   epoll_wait(epfd: number, events: Uint8Array, max: number, timeout: number): Promise<number>;
+  epoll_poll(epfd: number, events: Uint8Array, max: number, timeout: number): number;
   recv(fd: number, buf: Uint8Array, len: Deno.PointerValue, flags: number): number;
   eventfd(initval: number, flags: number): number;
   write(fd: number, buf: Uint8Array, len: number): number | bigint;
@@ -125,9 +130,17 @@ class Poller {
   async #loop(): Promise<void> {
     const c = this.#c;
     const view = this.#view;
+    let looks = 0;
     try {
       while (this.#handlers.size > 0) {
-        const n = await c.epoll_wait(this.#epfd, this.#events, MAX_EVENTS, 1000);
+        // Events that are already there are taken on this thread (no hop to the blocking pool and back), up to
+        // SPIN_TURNS batches in a row; then the wait goes to the pool, which lets the rest of the event loop run.
+        let n = looks < SPIN_TURNS ? c.epoll_poll(this.#epfd, this.#events, MAX_EVENTS, 0) : 0;
+        if (n > 0) looks++;
+        else {
+          looks = 0;
+          n = await c.epoll_wait(this.#epfd, this.#events, MAX_EVENTS, 1000);
+        }
         if (n < 0) {
           if (errno(c) === EINTR) continue;
           throw new Error(`epoll_wait failed (errno ${errno(c)})`);
@@ -268,6 +281,12 @@ function recvError(e: number): Error {
     default:
       return new Error(`recv failed (errno ${e})`);
   }
+}
+
+/** `PBXKIT_WS_SPIN`: how many batches in a row the poller takes without a thread hop (default 4; 0 never). */
+function spinTurns(): number {
+  const v = Number(Deno.env.get("PBXKIT_WS_SPIN") ?? "4");
+  return Number.isInteger(v) && v >= 0 && v <= 64 ? v : 4;
 }
 
 /**
