@@ -2,7 +2,8 @@
  * The epoll read path (`lib/ws/epoll_io.ts`) under real clients: 12 Python `websockets` connections at once (over
  * the poller's switch-on count) against `pbxkit ws-serve --echo`, with large, fragmented and non-ASCII messages,
  * pings and a clean close. That the poller is in use is seen from outside, in `/proc/PID/fd`: the server holds one
- * more epoll instance than the same server run with `PBXKIT_WS_EPOLL=0`.
+ * more epoll instance than the same server run with `PBXKIT_WS_EPOLL=0`. The same clients also run against the
+ * poller with `PBXKIT_WS_SPIN=0` (every wait on the blocking pool).
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
@@ -96,5 +97,8 @@ testWith("epoll read path: 12 python clients echo large, fragmented, non-ASCII m
     // and every connection through the poller from the first one on
     const always = await runMany({ PBXKIT_WS_EPOLL: "1" });
     assertEquals(always, without + 1);
+    // the poller that always waits on the blocking pool (no look on the loop's thread first) echoes the same
+    const noSpin = await runMany({ PBXKIT_WS_SPIN: "0" });
+    assertEquals(noSpin, without + 1);
   }
 });
