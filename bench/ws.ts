@@ -261,6 +261,11 @@ export async function run(args: string[]): Promise<void> {
   if (only.includes("pbxkit-nospin")) {
     peers.push({ name: "pbxkit nospin", argv: (port) => pbxkitArgv(port), env: { PBXKIT_WS_SPIN: "0" } });
   }
+  // the same server whose polled connections send with one plain send(2) each instead of a turn's sends per
+  // io_uring_enter
+  if (only.includes("pbxkit-nouring")) {
+    peers.push({ name: "pbxkit nouring", argv: (port) => pbxkitArgv(port), env: { PBXKIT_WS_URING: "0" } });
+  }
   const wName = `pbxkit w${opts.workers}`;
   if (opts.workers > 1) {
     const argv = (port: number) => pbxkitArgv(port, ["--workers", String(opts.workers)]);

@@ -156,12 +156,27 @@ class Poller {
           try {
             h();
           } catch { /* the reader reports its own errors */ }
+          // the hook's batch is at most HOOK_EVERY sockets: the first answers of a big turn do not wait for the last
+          if (turnHook !== undefined && i % HOOK_EVERY === HOOK_EVERY - 1) turnHook();
         }
+        if (turnHook !== undefined) turnHook();
       }
     } finally {
       this.#running = false;
     }
   }
+}
+
+let turnHook: (() => void) | undefined;
+/** The turn hook also runs after every this many events of a batch. */
+const HOOK_EVERY = 64;
+
+/**
+ * Run `fn` after each batch of the poller's events (and after every 64 events of a larger one), before it looks for
+ * the next (`uring_io.ts` submits the sends the batch queued). One hook per thread; a later call replaces it.
+ */
+export function setTurnHook(fn: () => void): void {
+  turnHook = fn;
 }
 
 const ONE = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
@@ -202,6 +217,8 @@ export interface PolledReader {
   recv(buf: Uint8Array): number;
   /** True until a read comes back short or empty (and again after each readiness event). */
   readonly readable: boolean;
+  /** True while the socket is registered with the poller (its reads come in the poller's turns). */
+  readonly watched: boolean;
   /** Stop watching the socket (call before closing it). */
   close(): void;
 }
@@ -227,6 +244,9 @@ export function polledReader(fd: number, onReadable: () => void): PolledReader |
   return {
     get readable() {
       return readable;
+    },
+    get watched() {
+      return watched;
     },
     use(): boolean {
       if (!open) return false;

@@ -13,7 +13,11 @@ import { acquireKernel, KERNEL_BYTES, releaseKernel, type SimdKernel } from "./s
 import type { HttpRequest } from "./http.ts";
 import { fdOf, rawReader, syncSender } from "./fast_io.ts";
 import { epollMode, type PolledReader, polledReader } from "./epoll_io.ts";
+import { flushSends, queuedSender, type SendDone, uringMode } from "./uring_io.ts";
 import { log, PbxError } from "../common/mod.ts";
+
+/** `PBXKIT_WS_URING=1`: every plain TCP connection's sends go through the ring (not only the poller's). */
+const URING_ALWAYS = uringMode() === "always";
 
 const wslog = log.child("ws");
 const decoder = new TextDecoder();
@@ -171,6 +175,10 @@ export class WebSocket implements AsyncIterable<Message> {
   readonly #kernel: SimdKernel | undefined;
   /** Synchronous libc send for plain TCP (see `fast_io.ts`), or undefined. */
   readonly #send: ((bytes: Uint8Array) => number) | undefined;
+  /** io_uring's batched send for plain TCP (see `uring_io.ts`, `PBXKIT_WS_URING=1`), or undefined. */
+  readonly #queueSend: ((bytes: Uint8Array, done: SendDone) => void) | undefined;
+  /** A piece is queued on the ring and its completion has not come yet. */
+  #sendQueued = false;
   /** Deno's read op without `TcpConn.read()`'s wrapper (0 at EOF), or undefined. */
   readonly #rawRead: ((buf: Uint8Array) => Promise<number>) | undefined;
   /** The epoll read path (see `epoll_io.ts`), or undefined. */
@@ -185,6 +193,7 @@ export class WebSocket implements AsyncIterable<Message> {
   constructor(conn: WsConn, options: WebSocketOptions = {}) {
     this.#conn = conn;
     this.#send = syncSender(conn);
+    this.#queueSend = this.#send === undefined ? undefined : queuedSender(conn);
     this.#rawRead = rawReader(conn);
     const fd = (options.epoll ?? epollMode() !== "off") ? fdOf(conn) : undefined;
     this.#poll = fd === undefined ? undefined : polledReader(fd, this.#onReadable);
@@ -575,6 +584,15 @@ export class WebSocket implements AsyncIterable<Message> {
   }
 
   #writePiece(): void {
+    const queue = this.#queueSend;
+    if (queue !== undefined && (this.#poll?.watched === true || URING_ALWAYS)) {
+      // queued on the ring; the poller's turn (or a microtask) submits it with the other sockets' sends
+      const p = this.#pieces[this.#pieceIdx];
+      const o = this.#pieceOff;
+      this.#sendQueued = true;
+      queue(o === 0 ? p : p.subarray(o), this.#onSent);
+      return;
+    }
     const send = this.#send;
     if (send !== undefined) {
       // Synchronous send while the kernel takes whole pieces; the first short write goes on with conn.write().
@@ -599,6 +617,19 @@ export class WebSocket implements AsyncIterable<Message> {
     const o = this.#pieceOff;
     this.#conn.write(o === 0 ? p : p.subarray(o)).then(this.#onWritten, this.#onWriteError);
   }
+
+  /** A queued send completed: `res` bytes taken, or none (0, a negative errno): then `conn.write()` goes on. */
+  #onSent = (res: number): void => {
+    this.#sendQueued = false;
+    if (this.#done) {
+      this.#writing = false;
+      return;
+    }
+    if (res > 0) return this.#onWritten(res);
+    const p = this.#pieces[this.#pieceIdx];
+    const o = this.#pieceOff;
+    this.#conn.write(o === 0 ? p : p.subarray(o)).then(this.#onWritten, this.#onWriteError);
+  };
 
   #onWritten = (n: number): void => {
     try {
@@ -675,6 +706,8 @@ export class WebSocket implements AsyncIterable<Message> {
     if (this.#done) return;
     this.#done = true;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    // a send still queued on the ring goes (or fails) now, while its fd and buffer are still this connection's
+    if (this.#sendQueued) flushSends();
     this.#poll?.close();
     closeQuietly(this.#conn);
     if (this.#kernel) releaseKernel(this.#kernel);

@@ -2,8 +2,10 @@
  * The epoll read path (`lib/ws/epoll_io.ts`) under real clients: 12 Python `websockets` connections at once (over
  * the poller's switch-on count) against `pbxkit ws-serve --echo`, with large, fragmented and non-ASCII messages,
  * pings and a clean close. That the poller is in use is seen from outside, in `/proc/PID/fd`: the server holds one
- * more epoll instance than the same server run with `PBXKIT_WS_EPOLL=0`. The same clients also run against the
- * poller with `PBXKIT_WS_SPIN=0` (every wait on the blocking pool).
+ * more epoll instance than the same server run with `PBXKIT_WS_EPOLL=0`, and one io_uring instance for the polled
+ * connections' sends (`uring_io.ts`). The same clients also run against the poller with `PBXKIT_WS_SPIN=0` (every
+ * wait on the blocking pool), with plain sends (`PBXKIT_WS_URING=0`) and with the ring for every connection read by
+ * Deno's op (`PBXKIT_WS_EPOLL=0 PBXKIT_WS_URING=1`).
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
@@ -46,19 +48,21 @@ async def main(url):
 asyncio.run(main(sys.argv[1]))
 `;
 
-/** How many epoll instances process `pid` holds. */
-async function epollFds(pid: number): Promise<number> {
-  let n = 0;
+/** How many epoll and io_uring instances process `pid` holds. */
+async function anonFds(pid: number): Promise<{ epoll: number; uring: number }> {
+  const n = { epoll: 0, uring: 0 };
   for await (const e of Deno.readDir(`/proc/${pid}/fd`)) {
     try {
-      if ((await Deno.readLink(`/proc/${pid}/fd/${e.name}`)) === "anon_inode:[eventpoll]") n++;
+      const link = await Deno.readLink(`/proc/${pid}/fd/${e.name}`);
+      if (link === "anon_inode:[eventpoll]") n.epoll++;
+      if (link === "anon_inode:[io_uring]") n.uring++;
     } catch { /* closed meanwhile */ }
   }
   return n;
 }
 
-/** Run the 12-client script against a server started with `env`; the server's epoll count while they are open. */
-async function runMany(env: Record<string, string>): Promise<number> {
+/** Run the 12-client script against a server started with `env`; the server's epoll/io_uring counts meanwhile. */
+async function runMany(env: Record<string, string>): Promise<{ epoll: number; uring: number }> {
   const srv = await startServe(["--echo"], { env });
   try {
     const child = new Deno.Command("/usr/bin/python3", {
@@ -72,7 +76,7 @@ async function runMany(env: Record<string, string>): Promise<number> {
     })();
     const errText = new Response(child.stderr).text();
     await waitFor(() => out.includes("READY"), { timeoutMs: 60_000, what: "the 12 clients to finish echoing" });
-    const epolls = await epollFds(srv.proc.pid);
+    const epolls = await anonFds(srv.proc.pid);
     const status = await child.status;
     await reader;
     const stderr = await errText;
@@ -91,14 +95,21 @@ testWith("epoll read path: 12 python clients echo large, fragmented, non-ASCII m
 }, async () => {
   {
     const withPoller = await runMany({});
-    const without = await runMany({ PBXKIT_WS_EPOLL: "0" });
-    assert(without >= 1, `the server holds at least Deno's own epoll instance (saw ${without})`);
-    assertEquals(withPoller, without + 1, "the poller adds exactly one epoll instance at 12 connections");
+    const without = await runMany({ PBXKIT_WS_EPOLL: "0", PBXKIT_WS_URING: "0" });
+    assert(without.epoll >= 1, `the server holds at least Deno's own epoll instance (saw ${without.epoll})`);
+    assertEquals(withPoller.epoll, without.epoll + 1, "the poller adds exactly one epoll instance at 12 connections");
+    // the polled connections' sends go through one io_uring instance (uring_io.ts)
+    assertEquals(without.uring, 0);
+    assertEquals(withPoller.uring, 1, "the polled connections send through one io_uring instance");
     // and every connection through the poller from the first one on
     const always = await runMany({ PBXKIT_WS_EPOLL: "1" });
-    assertEquals(always, without + 1);
+    assertEquals(always, withPoller);
     // the poller that always waits on the blocking pool (no look on the loop's thread first) echoes the same
     const noSpin = await runMany({ PBXKIT_WS_SPIN: "0" });
-    assertEquals(noSpin, without + 1);
+    assertEquals(noSpin, withPoller);
+    // plain send(2) on the polled connections; and the ring for every connection, read by Deno's op (sends then
+    // submitted from a microtask, not the poller's turn)
+    assertEquals(await runMany({ PBXKIT_WS_URING: "0" }), { epoll: withPoller.epoll, uring: 0 });
+    assertEquals(await runMany({ PBXKIT_WS_EPOLL: "0", PBXKIT_WS_URING: "1" }), { epoll: without.epoll, uring: 1 });
   }
 });
