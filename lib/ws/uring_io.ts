@@ -52,7 +52,6 @@ class Ring {
   readonly #sqTail: number;
   readonly #sqMask: number;
   readonly #sqArray: number;
-  readonly #sqEntries: number;
   readonly #cqHead: number;
   readonly #cqTail: number;
   readonly #cqMask: number;
@@ -88,7 +87,6 @@ class Ring {
     this.#r = new Uint32Array(Deno.UnsafePointerView.getArrayBuffer(ring, size));
     this.#rv = new DataView(this.#r.buffer);
     this.#sqe = new Uint32Array(Deno.UnsafePointerView.getArrayBuffer(sqes, sqEntries * 64));
-    this.#sqEntries = sqEntries;
     this.#sqTail = so(1) / 4;
     this.#sqMask = this.#r[so(2) / 4];
     this.#sqArray = so(6) / 4;
@@ -146,12 +144,13 @@ class Ring {
     this.#flushing = true;
     try {
       // callbacks may queue more (the rest of a batch, the next batch): submit those too, a bounded number of times
-      for (let round = 0; round < 8 && (this.#queued > 0 || this.#carried > 0); round++) {
+      // (and completions an interrupted wait left outstanding)
+      for (let round = 0; round < 8 && (this.#queued > 0 || this.#carried > 0 || this.#inFlight > 0); round++) {
         const r = this.#r;
         if (this.#queued > 0) Atomics.store(r, this.#sqTail, r[this.#sqTail] + this.#queued);
         const n = this.#queued + this.#carried;
         this.#queued = 0;
-        const res = Number(this.#c.enter(SYS_IO_URING_ENTER, this.#fd, n, 0, 0, null, 0n));
+        const res = n === 0 ? 0 : Number(this.#c.enter(SYS_IO_URING_ENTER, this.#fd, n, 0, 0, null, 0n));
         if (res < 0) {
           // nothing was taken (EINTR, EAGAIN, EBUSY...): take the entries back and let their writers fall back
           this.#carried = 0;
@@ -170,7 +169,7 @@ class Ring {
       }
     } finally {
       this.#flushing = false;
-      if ((this.#queued > 0 || this.#carried > 0) && !this.#scheduled) {
+      if ((this.#queued > 0 || this.#carried > 0 || this.#inFlight > 0) && !this.#scheduled) {
         this.#scheduled = true;
         queueMicrotask(this.#onMicrotask);
       }
@@ -214,11 +213,6 @@ class Ring {
     try {
       done(res);
     } catch { /* the writer reports its own errors */ }
-  }
-
-  /** Entries the ring holds at most. */
-  get capacity(): number {
-    return this.#sqEntries;
   }
 }
 
