@@ -261,10 +261,10 @@ export async function run(args: string[]): Promise<void> {
   if (only.includes("pbxkit-nospin")) {
     peers.push({ name: "pbxkit nospin", argv: (port) => pbxkitArgv(port), env: { PBXKIT_WS_SPIN: "0" } });
   }
-  // the same server whose polled connections send with one plain send(2) each instead of a turn's sends per
-  // io_uring_enter
-  if (only.includes("pbxkit-nouring")) {
-    peers.push({ name: "pbxkit nouring", argv: (port) => pbxkitArgv(port), env: { PBXKIT_WS_URING: "0" } });
+  // the same server whose polled connections send a turn's sends in one io_uring_enter instead of one plain
+  // send(2) each
+  if (only.includes("pbxkit-uring")) {
+    peers.push({ name: "pbxkit uring", argv: (port) => pbxkitArgv(port), env: { PBXKIT_WS_URING: "1" } });
   }
   const wName = `pbxkit w${opts.workers}`;
   if (opts.workers > 1) {

@@ -16,7 +16,7 @@ import { epollMode, type PolledReader, polledReader } from "./epoll_io.ts";
 import { flushSends, queuedSender, type SendDone, uringMode } from "./uring_io.ts";
 import { log, PbxError } from "../common/mod.ts";
 
-/** `PBXKIT_WS_URING=1`: every plain TCP connection's sends go through the ring (not only the poller's). */
+/** `PBXKIT_WS_URING=all`: every plain TCP connection's sends go through the ring (not only the poller's). */
 const URING_ALWAYS = uringMode() === "always";
 
 const wslog = log.child("ws");
@@ -175,7 +175,7 @@ export class WebSocket implements AsyncIterable<Message> {
   readonly #kernel: SimdKernel | undefined;
   /** Synchronous libc send for plain TCP (see `fast_io.ts`), or undefined. */
   readonly #send: ((bytes: Uint8Array) => number) | undefined;
-  /** io_uring's batched send for plain TCP (see `uring_io.ts`, `PBXKIT_WS_URING=1`), or undefined. */
+  /** io_uring's batched send for plain TCP (see `uring_io.ts`, `PBXKIT_WS_URING`), or undefined. */
   readonly #queueSend: ((bytes: Uint8Array, done: SendDone) => void) | undefined;
   /** A piece is queued on the ring and its completion has not come yet. */
   #sendQueued = false;

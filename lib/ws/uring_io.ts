@@ -8,11 +8,14 @@
  * callback, which falls back to `conn.write()` for whatever the kernel did not take, as with `fast_io.ts`.
  *
  * Where a syscall's entry and exit are dear (about 1.1 µs on the virtual machines this was measured on), 256
- * sends in one enter cost about 1.5 µs each against 4.2 µs for 256 separate `send` calls through FFI.
+ * sends in one enter cost about 1.5 µs each against 4.2 µs for 256 separate `send` calls through FFI. In the echo
+ * server that did not carry over: a loopback send's cost is mostly the kernel's delivery to the peer, which batching
+ * does not save, and a queued send pays for its buffer's pointer and its completion; plain `send` calls were as cheap
+ * or cheaper in every cell (docs/ws-serve.md, "(7)"). So the ring is off unless asked for (see {@linkcode uringMode}).
  *
- * Used for the connections the epoll poller reads (see {@linkcode uringMode}), only for `Deno.TcpConn` (never TLS),
- * only when FFI is permitted and the kernel lets the process set up a ring (`kernel.io_uring_disabled`, seccomp);
- * otherwise sends stay plain `send` calls.
+ * When asked for: used for the connections the epoll poller reads, only for `Deno.TcpConn` (never TLS), only when
+ * FFI is permitted and the kernel lets the process set up a ring (`kernel.io_uring_disabled`, seccomp); otherwise
+ * sends stay plain `send` calls.
  *
  * @module
  */
@@ -249,13 +252,13 @@ export function queuedSender(conn: unknown): ((bytes: Uint8Array, done: SendDone
 }
 
 /**
- * The environment's say (`PBXKIT_WS_URING`): "0" never uses the ring, "1" uses it for every plain TCP connection
- * (measurements), anything else (the default) for the connections the epoll poller reads (where a turn has many
- * sends to batch; a single connection's send alone is cheaper as a plain `send`).
+ * The environment's say (`PBXKIT_WS_URING`): "1" uses the ring for the connections the epoll poller reads (where a
+ * turn has many sends to batch), "all" for every plain TCP connection (measurements), anything else (the default:
+ * plain sends measured as cheap or cheaper) never.
  */
 export function uringMode(): "off" | "always" | "auto" {
   const v = Deno.env.get("PBXKIT_WS_URING");
-  return v === "0" ? "off" : v === "1" ? "always" : "auto";
+  return v === "1" ? "auto" : v === "all" ? "always" : "off";
 }
 
 /** Submit every queued send now (before a socket that may have some is closed). */

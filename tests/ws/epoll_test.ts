@@ -2,10 +2,10 @@
  * The epoll read path (`lib/ws/epoll_io.ts`) under real clients: 12 Python `websockets` connections at once (over
  * the poller's switch-on count) against `pbxkit ws-serve --echo`, with large, fragmented and non-ASCII messages,
  * pings and a clean close. That the poller is in use is seen from outside, in `/proc/PID/fd`: the server holds one
- * more epoll instance than the same server run with `PBXKIT_WS_EPOLL=0`, and one io_uring instance for the polled
- * connections' sends (`uring_io.ts`). The same clients also run against the poller with `PBXKIT_WS_SPIN=0` (every
- * wait on the blocking pool), with plain sends (`PBXKIT_WS_URING=0`) and with the ring for every connection read by
- * Deno's op (`PBXKIT_WS_EPOLL=0 PBXKIT_WS_URING=1`).
+ * more epoll instance than the same server run with `PBXKIT_WS_EPOLL=0`, and no io_uring instance (plain sends by
+ * default). The same clients also run against the poller with `PBXKIT_WS_SPIN=0` (every wait on the blocking pool),
+ * with the polled connections' sends through io_uring (`PBXKIT_WS_URING=1`, `uring_io.ts`: one ring instance) and
+ * with the ring for every connection read by Deno's op (`PBXKIT_WS_EPOLL=0 PBXKIT_WS_URING=all`).
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_util/assert.ts";
@@ -95,21 +95,21 @@ testWith("epoll read path: 12 python clients echo large, fragmented, non-ASCII m
 }, async () => {
   {
     const withPoller = await runMany({});
-    const without = await runMany({ PBXKIT_WS_EPOLL: "0", PBXKIT_WS_URING: "0" });
+    const without = await runMany({ PBXKIT_WS_EPOLL: "0" });
     assert(without.epoll >= 1, `the server holds at least Deno's own epoll instance (saw ${without.epoll})`);
     assertEquals(withPoller.epoll, without.epoll + 1, "the poller adds exactly one epoll instance at 12 connections");
-    // the polled connections' sends go through one io_uring instance (uring_io.ts)
+    // plain sends unless the ring is asked for (uring_io.ts)
     assertEquals(without.uring, 0);
-    assertEquals(withPoller.uring, 1, "the polled connections send through one io_uring instance");
+    assertEquals(withPoller.uring, 0, "no io_uring instance by default");
     // and every connection through the poller from the first one on
     const always = await runMany({ PBXKIT_WS_EPOLL: "1" });
     assertEquals(always, withPoller);
     // the poller that always waits on the blocking pool (no look on the loop's thread first) echoes the same
     const noSpin = await runMany({ PBXKIT_WS_SPIN: "0" });
     assertEquals(noSpin, withPoller);
-    // plain send(2) on the polled connections; and the ring for every connection, read by Deno's op (sends then
-    // submitted from a microtask, not the poller's turn)
-    assertEquals(await runMany({ PBXKIT_WS_URING: "0" }), { epoll: withPoller.epoll, uring: 0 });
-    assertEquals(await runMany({ PBXKIT_WS_EPOLL: "0", PBXKIT_WS_URING: "1" }), { epoll: without.epoll, uring: 1 });
+    // the polled connections' sends through one io_uring instance; and the ring for every connection, read by
+    // Deno's op (sends then submitted from a microtask, not the poller's turn)
+    assertEquals(await runMany({ PBXKIT_WS_URING: "1" }), { epoll: withPoller.epoll, uring: 1 });
+    assertEquals(await runMany({ PBXKIT_WS_EPOLL: "0", PBXKIT_WS_URING: "all" }), { epoll: without.epoll, uring: 1 });
   }
 });
