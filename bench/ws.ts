@@ -8,7 +8,13 @@
  * rotates each round); the table prints each figure's median and its spread (min-max over the rounds).
  *
  *   deno task bench ws [--seconds 1.5] [--warmup 0.3] [--depth 1] [--rounds 3] [--only pbxkit,deno,node]
- *                      [--cells 256x32,1024x32] [--workers 2]
+ *                      [--cells 256x32,1024x32] [--workers 2] [--together]
+ *
+ * `--together` measures pbxkit and each other server at the same time instead of one after the other: both pinned to
+ * core 0, each with its own generator on core 1, so that both see the same moment of a machine whose speed varies
+ * from second to second (a noisy virtual machine: back-to-back runs of one server differ by up to 2x there). It
+ * prints the median (min-max) over the rounds of the paired ratios pbxkit/other: msg/s (each has about half a core,
+ * so the rates are about half those of a run alone), CPU per message and p99.
  *
  * `--workers N` adds three servers and a second table that compares like with like: `pbxkit wN` (`ws-serve
  * --workers N`, not pinned: its workers may use both cores, competing with the generator for core 1) against
@@ -238,6 +244,7 @@ export async function run(args: string[]): Promise<void> {
     depth: flag("--depth", 1),
     rounds: flag("--rounds", 3),
     workers: flag("--workers", 0),
+    together: args.includes("--together"),
   };
   const cells = parseCells(argValue(args, "--cells"));
   const only = argValue(args, "--only")?.split(",") ?? ["pbxkit", "deno", "node"];
@@ -293,15 +300,36 @@ export async function run(args: string[]): Promise<void> {
   // `--rounds` times with the order rotated each round: fairer on a machine whose load varies.
   const running: Running[] = [];
   const results: Record<string, Record<string, Sample[]>> = {};
+  /** `--together`: per other server and cell, the paired ratios pbxkit/other of each round. */
+  const pairs: Record<string, Record<string, { rate: number; cpu: number; p99: number }[]>> = {};
+  const keep = (r: Running, cell: { conns: number; size: number }, sample: Sample) =>
+    ((results[r.peer.name] ??= {})[cellName(cell)] ??= []).push(sample);
   try {
     for (const p of peers) running.push(await startPeer(p, wsload));
+    const base = running.find((r) => r.peer.name === "pbxkit");
+    if (opts.together && base === undefined) throw new Error("--together needs pbxkit in --only");
+    const others = running.filter((r) => r !== base);
     for (const cell of cells) {
       console.log(cellName(cell));
       for (let round = 0; round < opts.rounds; round++) {
+        if (opts.together) {
+          // pbxkit and one other server at once, each against its own generator
+          for (let k = 0; k < others.length; k++) {
+            const r = others[(k + round) % others.length];
+            const [a, b] = await Promise.all([runCell(base!, wsload, cell, opts), runCell(r, wsload, cell, opts)]);
+            keep(base!, cell, a);
+            keep(r, cell, b);
+            ((pairs[r.peer.name] ??= {})[cellName(cell)] ??= []).push({
+              rate: a.rate / b.rate,
+              cpu: a.cpu / b.cpu,
+              p99: a.p99 / b.p99,
+            });
+          }
+          continue;
+        }
         for (let k = 0; k < running.length; k++) {
           const r = running[(k + round) % running.length];
-          const sample = await runCell(r, wsload, cell, opts);
-          ((results[r.peer.name] ??= {})[cellName(cell)] ??= []).push(sample);
+          keep(r, cell, await runCell(r, wsload, cell, opts));
         }
       }
     }
@@ -342,6 +370,7 @@ export async function run(args: string[]): Promise<void> {
     rows,
   );
   if (opts.workers > 1) printWorkers(cells, { name: wName, get, med });
+  if (opts.together) printPairs(cells, pairs);
   const svg = barChart(
     cells.map((c) => ({
       label: `${c.conns}c ${c.size >= 1024 ? `${c.size / 1024}KiB` : `${c.size}B`}`,
@@ -350,6 +379,32 @@ export async function run(args: string[]): Promise<void> {
     { title: "WebSocket echo throughput (msg/s, median)", yLabel: "messages / s", seriesNames: names },
   );
   await saveResults("ws", { options: opts, cells, results }, svg);
+}
+
+/** The `--together` table: median (min-max) of the paired ratios pbxkit/other over the rounds, per cell. */
+function printPairs(
+  cells: { conns: number; size: number }[],
+  pairs: Record<string, Record<string, { rate: number; cpu: number; p99: number }[]>>,
+): void {
+  const names = Object.keys(pairs);
+  const col = (n: string, c: { conns: number; size: number }, k: "rate" | "cpu" | "p99") =>
+    spread((pairs[n][`${c.conns} x ${c.size} B`] ?? []).map((x) => x[k]), 2);
+  printTable(
+    "pbxkit and each other server measured at the same time (both on core 0, a generator each on core 1): median " +
+      "(min-max) of the rounds' ratios pbxkit/other; msg/s > 1 and CPU, p99 < 1 are pbxkit ahead",
+    [
+      "case",
+      ...names.map((n) => `pbxkit/${n} msg/s`),
+      ...names.map((n) => `pbxkit/${n} CPU`),
+      ...names.map((n) => `pbxkit/${n} p99`),
+    ],
+    cells.map((c) => [
+      `${c.conns} x ${c.size} B`,
+      ...names.map((n) => col(n, c, "rate")),
+      ...names.map((n) => col(n, c, "cpu")),
+      ...names.map((n) => col(n, c, "p99")),
+    ]),
+  );
 }
 
 /**
