@@ -346,14 +346,18 @@ export async function run(args: string[]): Promise<void> {
   const get = (n: string, c: { conns: number; size: number }) => results[n]?.[cellName(c)] ?? [];
   const med = (n: string, c: { conns: number; size: number }, k: NumKey) =>
     median(get(n, c).map((s) => s[k]).filter(Number.isFinite));
+  // The ratio columns, only for the peers this run measured.
+  const ratioCols = ([
+    { peer: "deno", key: "rate", title: "pbxkit/deno msg/s" },
+    { peer: "deno", key: "cpu", title: "pbxkit/deno CPU" },
+    { peer: "node ws", key: "rate", title: "pbxkit/node msg/s" },
+  ] as const).filter((r) => names.includes("pbxkit") && names.includes(r.peer));
   const rows = cells.map((c) => [
     cellName(c),
     ...names.map((n) => spread(get(n, c).map((s) => s.rate))),
     ...names.map((n) => spread(get(n, c).map((s) => s.cpu), 2)),
     ...names.map((n) => spread(get(n, c).map((s) => s.p99))),
-    ratio(med("pbxkit", c, "rate"), med("deno", c, "rate")),
-    ratio(med("pbxkit", c, "cpu"), med("deno", c, "cpu")),
-    ratio(med("pbxkit", c, "rate"), med("node ws", c, "rate")),
+    ...ratioCols.map((r) => ratio(med("pbxkit", c, r.key), med(r.peer, c, r.key))),
   ]);
   printTable(
     `WebSocket echo, median (min-max) of ${opts.rounds} rounds: messages/s (higher is better), server CPU µs per ` +
@@ -363,9 +367,7 @@ export async function run(args: string[]): Promise<void> {
       ...names.map((n) => `${n} msg/s`),
       ...names.map((n) => `${n} CPU µs/msg`),
       ...names.map((n) => `${n} p99 µs`),
-      "pbxkit/deno msg/s",
-      "pbxkit/deno CPU",
-      "pbxkit/node msg/s",
+      ...ratioCols.map((r) => r.title),
     ],
     rows,
   );
