@@ -64,6 +64,23 @@ export function goertzel(samples: Float32Array, options: GoertzelOptions): numbe
   return 2 * power / (n * n);
 }
 
+/**
+ * The share of a block's power at one frequency: about 1 for a pure tone at `hz`, about 2/N for white noise of N
+ * samples (exponentially distributed), so a threshold such as 0.01 tells a tone from noise without chance hits.
+ *
+ * @example
+ * ```ts
+ * const tone = Float32Array.from({ length: 8000 }, (_, i) => Math.sin(2 * Math.PI * 1000 * i / 8000));
+ * toneShare(tone, { hz: 1000, sampleRate: 8000 }); // ~1
+ * ```
+ */
+export function toneShare(samples: Float32Array, options: GoertzelOptions): number {
+  const start = options.start ?? 0, end = options.end ?? samples.length;
+  let sum = 0;
+  for (let i = start; i < end; i++) sum += samples[i] * samples[i];
+  return sum > 0 ? goertzel(samples, options) / (sum / (end - start)) : 0;
+}
+
 /** Options for {@linkcode dominantFrequency}: the sample rate and the stretch to look at. */
 export interface DominantOptions extends SampleRange {
   /** Sample rate of `samples`, Hz. */

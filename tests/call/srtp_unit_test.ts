@@ -35,7 +35,7 @@ import { buildSdp, parseRemoteSdp } from "../../lib/call/rtp_sdp.ts";
 import { FRAME, parseRtcp, rtcpReport, RtpSender } from "../../lib/call/rtp_stream.ts";
 import { RtpMedia } from "../../lib/call/media_rtp.ts";
 import { RtpPeerConnection } from "../../lib/call/rtp_pc.ts";
-import { goertzel, mulawToLinear, summarize } from "../../lib/call/dsp.ts";
+import { mulawToLinear, summarize, toneShare } from "../../lib/call/dsp.ts";
 import { runCli } from "../_util/mod.ts";
 
 await loadSrtp();
@@ -536,8 +536,7 @@ Deno.test("srtp: a 1000 Hz tone is found in plain PCMU payloads, not in the SRTP
   // The share of the signal's power at 1000 Hz: about 1 for the tone; for white noise about 2/N (N = 8000 samples),
   // exponentially distributed, so 0.01 (40 times that mean) is never reached by chance. (The ciphertext's dominant
   // frequency is uniformly random and lands within 20 Hz of 1000 about once in a hundred runs: not a test.)
-  const share = (x: Float32Array) =>
-    goertzel(x, { hz: 1000, sampleRate: 8000 }) / (x.reduce((a, v) => a + v * v, 0) / x.length);
+  const share = (x: Float32Array) => toneShare(x, { hz: 1000, sampleRate: 8000 });
   const plainShare = share(asPcmu(plain)), encShare = share(asPcmu(enc));
   assert(plainShare > 0.5, `the plain payloads carry the tone (share ${plainShare})`);
   assert(encShare < 0.01, `the ciphertext still carries the tone (share ${encShare})`);

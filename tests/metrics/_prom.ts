@@ -151,3 +151,17 @@ export async function scrape(url: string): Promise<string> {
   if (r.status !== 200) throw new Error(`scrape ${url}: HTTP ${r.status}`);
   return await r.text();
 }
+
+/**
+ * Scrape `url` until the sample `name` is 0 (a server books a connection or transfer when it has ended, a little
+ * after the client is done), for up to `timeoutMs`; the last text either way, for the exact checks that follow.
+ */
+export async function scrapeUntilZero(url: string, name: string, timeoutMs = 10_000): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  let text = await scrape(url);
+  while (sample(text, name) !== 0 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 50));
+    text = await scrape(url);
+  }
+  return text;
+}

@@ -31,7 +31,7 @@ testWith(
         `[ban]\nstate = "${dir}/state.json"\nsocket = "${dir}/ban.sock"\n` +
           `[metrics]\nlisten = "${target}"\n`,
       );
-      const d = net.spawn("pbx", banDaemonArgv(h.pbx, { maxFailures: 5, banTime: "3s", extra: ["--config", cfg] }));
+      const d = net.spawn("pbx", banDaemonArgv(h.pbx, { maxFailures: 5, banTime: "8s", extra: ["--config", cfg] }));
       await waitFor(() => d.stderr.includes("[ban] started"), { timeoutMs: 30_000, what: "daemon start" });
       assert(d.stderr.includes(`metrics=http://${target}/metrics`), d.stderr);
       const curl = async (url: string) => (await net.run("mon", ["curl", "-sf", "--max-time", "5", url])).stdout;
@@ -100,9 +100,10 @@ testWith(
       assert(await prom.targetUp(), `prometheus never scraped ${target}: ${prom.proc.stderr.slice(-1000)}`);
       assertEquals(await prom.waitForValue('pbxkit_ban_bans_total{job="pbxkit"}', (v) => v === 1), 1);
       assertEquals(await prom.waitForValue('pbxkit_ban_failures_total{job="pbxkit"}', (v) => v === 6), 6);
-      // the 3 s ban runs out: the daemon books the unban, Prometheus sees active bans go back to 0
+      // the 8 s ban (long enough for the checks above while it is active) runs out: the daemon books the unban,
+      // Prometheus sees active bans go back to 0
       assertEquals(
-        await prom.waitForValue('pbxkit_ban_unbans_total{job="pbxkit",reason="expired"}', (v) => v === 1, 12_000),
+        await prom.waitForValue('pbxkit_ban_unbans_total{job="pbxkit",reason="expired"}', (v) => v === 1, 20_000),
         1,
       );
       assertEquals(await prom.waitForValue('pbxkit_ban_active_bans{job="pbxkit"}', (v) => v === 0), 0);

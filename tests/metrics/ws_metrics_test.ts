@@ -4,7 +4,7 @@ import { assert, assertEquals } from "../_util/assert.ts";
 import { freePort, runCli, testWith, waitFor } from "../_util/mod.ts";
 import { connect, type WebSocket } from "../../lib/ws/mod.ts";
 import { python, startServe } from "../ws/_serve.ts";
-import { PrometheusServer, promtoolCheck, sample, scrape } from "./_prom.ts";
+import { PrometheusServer, promtoolCheck, sample, scrape, scrapeUntilZero } from "./_prom.ts";
 
 // Sends text and binary messages of sizes < 126 (2-byte frame headers, so wire bytes are easy to count), checks
 // each echo, closes with 4001 and prints what it sent.
@@ -76,11 +76,7 @@ testWith("ws-serve --metrics: echo counts, refused handshakes and close codes, s
 
     const url = `http://127.0.0.1:${mport}/metrics`;
     // the server books a connection when its close handshake ends: poll until it has
-    let text = await scrape(url);
-    for (let i = 0; i < 40 && sample(text, "pbxkit_ws_connections_open") !== 0; i++) {
-      await new Promise((res) => setTimeout(res, 50));
-      text = await scrape(url);
-    }
+    const text = await scrapeUntilZero(url, "pbxkit_ws_connections_open");
     await promtoolCheck(text);
     assertEquals(sample(text, "pbxkit_ws_messages_total", { direction: "in" }), N);
     assertEquals(sample(text, "pbxkit_ws_messages_total", { direction: "out" }), N);
@@ -147,11 +143,7 @@ testWith("ws-serve --metrics: proxy upstream connects and errors, messages count
     assertEquals(r.code, 0, r.stderr + r.stdout);
     assert(r.stdout.includes("DOWN 502"), r.stdout);
     const url = `http://127.0.0.1:${mport}/metrics`;
-    let text = await scrape(url);
-    for (let i = 0; i < 40 && sample(text, "pbxkit_ws_connections_open") !== 0; i++) {
-      await new Promise((res) => setTimeout(res, 50));
-      text = await scrape(url);
-    }
+    const text = await scrapeUntilZero(url, "pbxkit_ws_connections_open");
     await promtoolCheck(text);
     assertEquals(sample(text, "pbxkit_ws_proxy_upstream_connects_total", { route: "/loop" }), 1);
     assertEquals(sample(text, "pbxkit_ws_proxy_upstream_errors_total", { route: "/down", reason: "error" }), 1);
