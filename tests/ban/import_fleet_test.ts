@@ -9,7 +9,7 @@
  */
 
 import { assert, assertEquals } from "../_util/assert.ts";
-import { cliArgv, type Proc, TestNet, testWith, waitFor } from "../_util/mod.ts";
+import { cliArgv, type Proc, settle, TestNet, testWith, waitFor } from "../_util/mod.ts";
 import { LIBPCAP_PATH } from "../../lib/ban/libpcap.ts";
 import { blocklistSample, daemonOnEth0 } from "./_lab.ts";
 import { controlRequest } from "../../lib/ban/control.ts";
@@ -133,8 +133,14 @@ testWith(
       const after = await list2();
       assert(!after.some((b) => b.address === "203.0.113.0/24"), "edge2 still lists the unbanned network");
       assert(after.some((b) => b.address === "2001:db8:77::/48"), "the other network went too");
-      const st = JSON.parse((await net.run("edge2", cliArgv(["ban", "status", "--json", ...flags("edge2")]))).stdout);
-      const fleet = st.fleet;
+      const fleetOf2 = async () =>
+        JSON.parse((await net.run("edge2", cliArgv(["ban", "status", "--json", ...flags("edge2")]))).stdout).fleet;
+      // the KV copies come after the live ones: asked until the watch has delivered them all (or 15 s)
+      let fleet = await fleetOf2();
+      await settle(async () => (fleet = await fleetOf2()).duplicates >= fleet.liveApplied, {
+        timeoutMs: 15_000,
+        intervalMs: 500,
+      });
       assertEquals([fleet.tooWide, fleet.rejected], [1, 0], JSON.stringify(fleet));
       assert(fleet.batches < 2000, `the import was applied in ${fleet.batches} batches on edge2`);
       // the list came by the live path (plain messages ahead of the KV puts); each KV copy was then a duplicate

@@ -236,12 +236,13 @@ testWith(
       // unknown options are ignored (RFC 2347), known ones acknowledged
       const rrq = encodeRequest(OP.RRQ, "small.bin", {
         mode: "octet",
-        options: { foo: "bar", blksize: "600", tsize: "0", timeout: "2", "x-y": "1" },
+        // timeout 3: the 700 ms wait for "no second OACK" below is far from the first retransmission
+        options: { foo: "bar", blksize: "600", tsize: "0", timeout: "3", "x-y": "1" },
       });
       await raw.send(rrq);
       let r = await raw.recv();
       assert(r && opcode(r[0]) === OP.OACK);
-      assertEquals([...parseOack(r[0])], [["blksize", "600"], ["tsize", "1000"], ["timeout", "2"]]);
+      assertEquals([...parseOack(r[0])], [["blksize", "600"], ["tsize", "1000"], ["timeout", "3"]]);
       const tid = r[1];
       // a duplicate of the same request from the same port does not start a second transfer
       await raw.send(rrq);
