@@ -331,12 +331,15 @@ testWith(
         const reqs = wire.filter((m) => m.src === A && m.method !== undefined);
         assert(errs.length >= 10, `${A}: only ${errs.length} error responses on the wire, fewer than the threshold`);
         // 1. the crossing response is the 10th: the error response nearest to the daemon's capture time of it, within
-        //    1 ms and strictly nearer than any other (the two captures stamp the same packet 0-100 µs apart; responses
-        //    to one host are milliseconds apart)
+        //    1 ms (the two captures stamp the same packet 0-100 µs apart). Responses to one host are mostly
+        //    milliseconds apart, but kamailio's workers can answer two of a burst within microseconds (seen in CI:
+        //    the 10th and 11th 2 µs apart, 1 µs either side of the daemon's stamp); those the stamps cannot tell
+        //    apart, so any response within 150 µs of the nearest counts as it, and the 10th must be among them
         const dist = errs.map((m, i) => ({ n: i + 1, d: Math.abs(m.us - b.lastUs) })).sort((x, y) => x.d - y.d);
         const around = `(µs from it: ${JSON.stringify(errs.slice(7, 12).map((m) => m.us - b.lastUs))})`;
-        assert(dist[0].d <= 1000 && dist[1].d > dist[0].d, `${A}: the crossing response is on the wire ${around}`);
-        assertEquals(dist[0].n, 10, `${A}: the response the daemon banned on is the 10th error response ${around}`);
+        assert(dist[0].d <= 1000, `${A}: the crossing response is on the wire ${around}`);
+        const nearest = dist.filter((x) => x.d - dist[0].d <= 150).map((x) => x.n);
+        assert(nearest.includes(10), `${A}: the response the daemon banned on is the 10th error response ${around}`);
         assert(b.appliedUs >= b.lastUs, `${A}: ban applied after the crossing response`);
         // 2. what went out before the ban took effect: the 10, plus responses in flight
         const arrivedBeforeBan = new Map<string, number>();
