@@ -29,13 +29,17 @@ export interface SampleRange {
   end?: number;
 }
 
-/** RMS level of samples in dBFS (a full-scale sine is -3 dBFS); -Infinity for silence. */
-export function rmsDbfs(samples: Float32Array, range: SampleRange = {}): number {
+/** Mean power (mean of the squared samples) of a stretch; 0 for silence or an empty stretch. */
+export function meanPower(samples: Float32Array, range: SampleRange = {}): number {
   const start = range.start ?? 0, end = range.end ?? samples.length;
   let acc = 0;
   for (let i = start; i < end; i++) acc += samples[i] * samples[i];
-  const n = Math.max(1, end - start);
-  return 10 * Math.log10(acc / n);
+  return acc / Math.max(1, end - start);
+}
+
+/** RMS level of samples in dBFS (a full-scale sine is -3 dBFS); -Infinity for silence. */
+export function rmsDbfs(samples: Float32Array, range: SampleRange = {}): number {
+  return 10 * Math.log10(meanPower(samples, range));
 }
 
 /** Options for {@linkcode goertzel}: the frequency, the sample rate and the stretch to look at. */
@@ -75,10 +79,8 @@ export function goertzel(samples: Float32Array, options: GoertzelOptions): numbe
  * ```
  */
 export function toneShare(samples: Float32Array, options: GoertzelOptions): number {
-  const start = options.start ?? 0, end = options.end ?? samples.length;
-  let sum = 0;
-  for (let i = start; i < end; i++) sum += samples[i] * samples[i];
-  return sum > 0 ? goertzel(samples, options) / (sum / (end - start)) : 0;
+  const total = meanPower(samples, options);
+  return total > 0 ? goertzel(samples, options) / total : 0;
 }
 
 /** Options for {@linkcode dominantFrequency}: the sample rate and the stretch to look at. */
@@ -112,9 +114,7 @@ export function dominantFrequency(samples: Float32Array, options: DominantOption
       bestHz = hz;
     }
   }
-  let total = 0;
-  for (let i = start; i < end; i++) total += samples[i] * samples[i];
-  total /= Math.max(1, end - start);
+  const total = meanPower(samples, { start, end });
   return { hz: bestHz, purity: total > 0 ? Math.min(1, best / total) : 0 };
 }
 

@@ -136,7 +136,7 @@ testWith(
       const fleetOf2 = async () =>
         JSON.parse((await net.run("edge2", cliArgv(["ban", "status", "--json", ...flags("edge2")]))).stdout).fleet;
       // the KV copies come after the live ones: asked until the watch has delivered them all (or 15 s)
-      let fleet = await fleetOf2();
+      let fleet: Record<string, number> = {};
       await settle(async () => (fleet = await fleetOf2()).duplicates >= fleet.liveApplied, {
         timeoutMs: 15_000,
         intervalMs: 500,

@@ -433,8 +433,8 @@ testWith(
         bans: [{ address: short, banTimeMs: 3000, reason: "expiry check" }],
       }) as { banned: number };
       assertEquals(made.banned, 1, JSON.stringify(made));
-      await waitFor(() => banned(short), { timeoutMs: 5000, what: "the short ban's --json line" });
-      const exp = Date.parse(banned(short)!.expires);
+      const line = await waitFor(() => banned(short), { timeoutMs: 5000, what: "the short ban's --json line" });
+      const exp = Date.parse(line.expires);
       assert((await setOf("ban4")).includes(short), `${short} not in the set`);
       await waitForExpiry({
         gone: async () => !(await setOf("ban4")).includes(short),

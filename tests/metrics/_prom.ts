@@ -1,7 +1,7 @@
 // Helpers for the metrics tests: promtool's linter on a scraped exposition, and a real Prometheus server started
 // by hand (own temp dir and TSDB, a free loopback port, 1 s scrapes), queried over its HTTP API, stopped by PID.
 import { assert } from "../_util/assert.ts";
-import { freePort, Proc, waitFor } from "../_util/mod.ts";
+import { freePort, Proc, settle, waitFor } from "../_util/mod.ts";
 
 /** Run `promtool check metrics` on `text` (stdin); throws with promtool's output when it finds a problem. */
 export async function promtoolCheck(text: string): Promise<void> {
@@ -157,11 +157,7 @@ export async function scrape(url: string): Promise<string> {
  * after the client is done), for up to `timeoutMs`; the last text either way, for the exact checks that follow.
  */
 export async function scrapeUntilZero(url: string, name: string, timeoutMs = 10_000): Promise<string> {
-  const end = Date.now() + timeoutMs;
-  let text = await scrape(url);
-  while (sample(text, name) !== 0 && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 50));
-    text = await scrape(url);
-  }
+  let text = "";
+  await settle(async () => sample(text = await scrape(url), name) === 0, { timeoutMs, intervalMs: 50 });
   return text;
 }
